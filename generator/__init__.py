@@ -1,0 +1,45 @@
+"""Endless Backdrops generator: seamless backdrops of any size from an InfinityGAN-style model.
+
+The Python API used by scripts and the Blender add-on::
+
+    from generator import load_model, new_recipe, render_to_file
+    model = load_model("sky.safetensors")
+    recipe = new_recipe(model.config, model.hash, 4096, 2048, seed=7, wrap="x",
+                        projection="equirect")
+    render_to_file(model, recipe, "sky.exr", progress=print)
+"""
+
+from generator.config import PRESETS, ModelConfig
+from generator.device import resolve_device
+from generator.errors import BackdropError, Cancelled, ModelError, OutputError, RequestError
+from generator.model import Generator
+from generator.modelfile import LoadedModel, load_model, save_model
+from generator.output import read_recipe, render_array, render_to_file
+from generator.recipe import Recipe, Style, Window, extended, new_recipe
+from generator.render import CanvasRenderer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PRESETS",
+    "BackdropError",
+    "Cancelled",
+    "CanvasRenderer",
+    "Generator",
+    "LoadedModel",
+    "ModelConfig",
+    "ModelError",
+    "OutputError",
+    "Recipe",
+    "RequestError",
+    "Style",
+    "Window",
+    "extended",
+    "load_model",
+    "new_recipe",
+    "read_recipe",
+    "render_array",
+    "render_to_file",
+    "resolve_device",
+    "save_model",
+]

@@ -1,0 +1,230 @@
+"""``python -m generator``: render seamless backdrops from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from generator.config import PRESETS
+from generator.device import DEVICES, resolve_device
+from generator.errors import BackdropError
+from generator.imagefile import SUPPORTED_FORMATS
+from generator.model import Generator
+from generator.modelfile import describe, load_model, save_model
+from generator.output import read_recipe, render_to_file
+from generator.recipe import WRAP_MODES, Recipe, Window, extended, new_recipe
+from generator.render import DEFAULT_BATCH, DEFAULT_TILE
+
+EXAMPLES = """examples:
+  a 360-degree sky for Blender's World (equirect, wraps at the seam):
+    python -m generator render --model sky.safetensors --equirect --width 4096 --out sky.exr
+  a tileable ground texture (needs a model trained without vertical conditioning):
+    python -m generator render --model ground.safetensors --wrap xy --width 2048 --height 2048 \\
+        --out ground.png
+  a wide matte painting fusing three styles left to right:
+    python -m generator render --model M --width 16384 --height 2048 --styles 4 9 12 --out strip.tif
+  make an existing render 1024 pixels wider on each side (old pixels stay identical):
+    python -m generator extend strip.tif --model M --left 1024 --right 1024 --out wider.tif
+"""
+
+
+def _window(text: str) -> Window:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected X,Y,WIDTH,HEIGHT in pixels") from None
+    return Window(x, y, w, h)
+
+
+def _anchor(text: str) -> tuple[float, float]:
+    try:
+        fx, fy = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected X,Y as fractions of the canvas") from None
+    return fx, fy
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model file (.safetensors)")
+    parser.add_argument("--out", required=True, type=Path, help=f"output image: {SUPPORTED_FORMATS}")
+    parser.add_argument("--bit-depth", type=int, help="8/16 for PNG, 8/16/32 for TIFF, 16/32 for EXR")
+    parser.add_argument("--device", default="auto", choices=DEVICES, help="where to run (auto)")
+    parser.add_argument("--tile", type=int, default=DEFAULT_TILE, help="tile side in pixels")
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="tiles per batch")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m generator",
+        description="Endless Backdrops: seamless backdrops of any size from an InfinityGAN model.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    render = sub.add_parser(
+        "render",
+        help="render a canvas to an image file",
+        description="Render a canvas (or a window of one) to PNG, EXR or TIFF. The file embeds "
+        "its recipe, so it can be re-rendered or extended exactly.",
+    )
+    _add_run_options(render)
+    render.add_argument("--width", type=int, help="canvas width in pixels (default: model's)")
+    render.add_argument("--height", type=int, help="canvas height (default: model's; width/2 sky)")
+    render.add_argument("--seed", type=int, default=0, help="seed of the local latents and noise")
+    render.add_argument("--wrap", default="none", choices=WRAP_MODES, help="x: cylinder, xy: torus")
+    render.add_argument(
+        "--equirect", action="store_true", help="360-degree equirect sky: 2:1, wraps, soft poles"
+    )
+    render.add_argument(
+        "--styles", type=int, nargs="+", metavar="SEED", help="style seeds; 2+ fuse left to right"
+    )
+    render.add_argument(
+        "--anchors", type=_anchor, nargs="+", metavar="X,Y", help="place styles at these points"
+    )
+    render.add_argument("--blend", type=float, help="style transition width in latent cells")
+    render.add_argument("--window", type=_window, help="render only X,Y,WIDTH,HEIGHT of the canvas")
+    render.add_argument(
+        "--recipe", type=Path, help="re-render the recipe of an image (or .json) we made"
+    )
+
+    extend = sub.add_parser(
+        "extend",
+        help="enlarge a canvas we rendered; existing pixels stay identical",
+        description="Re-render an image's recipe on a larger canvas (outpainting a generated image).",
+    )
+    extend.add_argument("image", type=Path, help="an image made by this tool (carries its recipe)")
+    _add_run_options(extend)
+    for side in ("left", "right", "top", "bottom"):
+        extend.add_argument(f"--{side}", type=int, default=0, help=f"pixels to add on the {side}")
+
+    info = sub.add_parser("info", help="describe a model file, or print an image's recipe")
+    info.add_argument("path", type=Path)
+
+    init = sub.add_parser(
+        "init", help="write an untrained (random-weight) model, to try the pipeline"
+    )
+    init.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
+    init.add_argument("--seed", type=int, default=0)
+    init.add_argument("--out", required=True, type=Path)
+    return parser
+
+
+def _progress(quiet: bool):
+    if quiet:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="tile", dynamic_ncols=True, file=sys.stderr)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return update, bar.close
+
+
+def _render(args: argparse.Namespace, recipe_for) -> int:
+    device = resolve_device(args.device)
+    model = load_model(args.model, device)
+    recipe: Recipe = recipe_for(model)
+    update, close = _progress(args.quiet)
+    try:
+        render_to_file(
+            model,
+            recipe,
+            args.out,
+            bit_depth=args.bit_depth,
+            tile=args.tile,
+            batch=args.batch,
+            progress=update,
+        )
+    finally:
+        close()
+    print(f"wrote {args.out} ({_size(recipe)})")
+    return 0
+
+
+def _size(recipe: Recipe) -> str:
+    w = recipe.window
+    return f"{w.width}x{w.height} window" if w else f"{recipe.width}x{recipe.height}"
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    def recipe_for(model) -> Recipe:
+        if args.recipe is not None:
+            recipe = read_recipe(args.recipe)
+            return recipe.replace(window=args.window) if args.window else recipe
+        cfg = model.config
+        ppc = cfg.pixels_per_cell
+        if args.equirect:
+            width = args.width or 2048
+            height = args.height or width // 2
+            wrap = "x"
+        else:
+            width = args.width or cfg.native_width * ppc
+            height = args.height or cfg.native_height * ppc
+            wrap = args.wrap
+        return new_recipe(
+            cfg,
+            model.hash,
+            width,
+            height,
+            seed=args.seed,
+            wrap=wrap,
+            projection="equirect" if args.equirect else "flat",
+            style_seeds=args.styles or (),
+            anchors=args.anchors,
+            blend=args.blend,
+            window=args.window,
+        )
+
+    return _render(args, recipe_for)
+
+
+def _cmd_extend(args: argparse.Namespace) -> int:
+    recipe = read_recipe(args.image)
+    bigger = extended(recipe, args.left, args.top, args.right, args.bottom)
+    return _render(args, lambda model: bigger)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    if args.path.suffix.lower() == ".safetensors":
+        print(json.dumps(describe(load_model(args.path)), indent=2))
+    else:
+        print(json.dumps(json.loads(read_recipe(args.path).to_json()), indent=2))
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    torch.manual_seed(args.seed)
+    generator = Generator(PRESETS[args.preset])
+    digest = save_model(generator, args.out, {"trained": "no (random weights)"})
+    print(f"wrote {args.out} (untrained {args.preset} model, hash {digest[:12]})")
+    return 0
+
+
+COMMANDS = {"render": _cmd_render, "extend": _cmd_extend, "info": _cmd_info, "init": _cmd_init}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except BackdropError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cancelled: no file was written", file=sys.stderr)
+        return 130
+    except (MemoryError, torch.OutOfMemoryError):
+        print("error: out of memory; try a smaller --tile or --batch", file=sys.stderr)
+        return 3
+

@@ -1,0 +1,125 @@
+"""The model configuration: the one source of truth for every shape and hyper-parameter.
+
+It is stored as JSON inside every model file, so a model file alone is enough to rebuild its network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator.errors import ModelError
+
+COLOR_SPACES = ("srgb", "log")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Widths, depths, latent sizes and coordinate frame of a generator.
+
+    Spatial units: one latent cell is ``2 ** upsampling_stages`` output pixels.
+    """
+
+    zg_dim: int = 512
+    """Global latent size (one vector per image or per fused style)."""
+    zl_dim: int = 256
+    """Local latent channels, sampled i.i.d. per latent cell."""
+    w_dim: int = 512
+    """Output size of the mapping MLP that turns zg into Gt's styles."""
+    mapping_layers: int = 8
+    gs_width: int = 256
+    """Channels of the structure synthesizer Gs."""
+    gs_layers: int = 4
+    gs_kernel: int = 3
+    """k of the k x k feature unfolding in Gs (odd)."""
+    gt_channels: tuple[int, ...] = (512, 512, 256, 128, 64)
+    """Gt widths: level 0 (latent resolution), then one entry per 2x upsampling stage."""
+    period: float = 64.0
+    """Period T, in latent cells, of the horizontal sin/cos coordinate encoding."""
+    native_height: int = 16
+    """Height, in latent cells, of the full training image: the vertical coordinate's frame."""
+    native_width: int = 32
+    """Width, in latent cells, of the full training image (the default canvas width)."""
+    vertical_conditioning: bool = True
+    """Whether Gs sees the vertical coordinate. Models without it can tile on a torus."""
+    color_space: str = "srgb"
+    """'srgb': output in [-1, 1] is sRGB-encoded; 'log': output is log2 of linear radiance."""
+    log_stops: float = 8.0
+    """For 'log' models: output 1.0 means ``log_stops`` stops (linear = 2 ** (out * log_stops))."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form notes (e.g. native scale, preset name) carried with the model."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gt_channels", tuple(int(c) for c in self.gt_channels))
+        problems = []
+        for name in ("zg_dim", "zl_dim", "w_dim", "mapping_layers", "gs_width", "gs_layers"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1")
+        if self.gs_kernel < 1 or self.gs_kernel % 2 == 0:
+            problems.append("gs_kernel must be a positive odd number")
+        if not self.gt_channels or min(self.gt_channels) < 1:
+            problems.append("gt_channels must list at least one positive width")
+        if self.period <= 0:
+            problems.append("period must be > 0")
+        if self.native_height < 1 or self.native_width < 1:
+            problems.append("native_height and native_width must be >= 1")
+        if self.color_space not in COLOR_SPACES:
+            problems.append(f"color_space must be one of {', '.join(COLOR_SPACES)}")
+        if problems:
+            raise ModelError("invalid model config: " + "; ".join(problems))
+
+    @property
+    def upsampling_stages(self) -> int:
+        return len(self.gt_channels) - 1
+
+    @property
+    def pixels_per_cell(self) -> int:
+        """Output pixels per latent cell along each axis."""
+        return 2**self.upsampling_stages
+
+    @property
+    def coord_channels(self) -> int:
+        """Coordinate channels concatenated at every Gs layer: (y), sin x, cos x."""
+        return 3 if self.vertical_conditioning else 2
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError) as err:
+            raise ModelError(f"model config is not valid JSON ({err})") from None
+        if not isinstance(data, dict):
+            raise ModelError("model config must be a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelError(f"model config has unknown fields {unknown}: made by a newer version?")
+        try:
+            return cls(**data)
+        except TypeError as err:
+            raise ModelError(f"model config is invalid ({err})") from None
+
+
+PRESETS: dict[str, ModelConfig] = {
+    # Random-weight tests and CPU smoke runs: a few thousand parameters, 4 px per latent cell.
+    "tiny": ModelConfig(
+        zg_dim=16,
+        zl_dim=8,
+        w_dim=16,
+        mapping_layers=2,
+        gs_width=16,
+        gs_layers=2,
+        gt_channels=(32, 16, 16),
+        period=16.0,
+        native_height=8,
+        native_width=16,
+        extra={"preset": "tiny"},
+    ),
+    # The paper's widths (Gs 256, zl 256, zg 512, Gt 512..64), 16 px per latent cell.
+    "paper": ModelConfig(extra={"preset": "paper"}),
+}

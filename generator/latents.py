@@ -1,0 +1,88 @@
+"""Position-keyed randomness: zl, zn and zg as pure functions of (seed, stream, global position).
+
+The plane at each level is cut into fixed BLOCK x BLOCK blocks and every block has its own counter-
+based RNG stream keyed by (seed, stream, block row, block column). A tile fetches only the blocks it
+touches, so memory is bounded by the tile, any window is reproducible on its own, and the result is
+independent of tile size, order, batch and thread count. Wrapping is a periodic lookup: positions
+are reduced modulo the period before the block is chosen, so the period need not be a multiple of
+the block size.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+BLOCK = 64
+LOCAL_LATENT_STREAM = 0
+GLOBAL_LATENT_STREAM = 1
+NOISE_STREAM_BASE = 16
+"""Gt layer i draws its noise from stream NOISE_STREAM_BASE + i."""
+
+
+def _unsigned(value: int) -> int:
+    """Zig-zag map of a signed integer to a unique non-negative one (SeedSequence needs those)."""
+    return 2 * value if value >= 0 else -2 * value - 1
+
+
+def _rng(seed: int, *key: int) -> np.random.Generator:
+    entropy = [_unsigned(int(seed))] + [_unsigned(int(k)) for k in key]
+    return np.random.Generator(np.random.Philox(np.random.SeedSequence(entropy)))
+
+
+def global_latent(seed: int, dim: int) -> np.ndarray:
+    """zg for a seed: one standard-normal vector, (dim,) float32."""
+    return _rng(seed, GLOBAL_LATENT_STREAM).standard_normal(dim, dtype=np.float32)
+
+
+class NormalField:
+    """An unbounded (or periodic) plane of i.i.d. standard-normal values with ``channels`` channels.
+
+    ``period`` is (rows, columns) with None for an axis that does not wrap.
+    """
+
+    def __init__(
+        self,
+        seed: int,
+        stream: int,
+        channels: int,
+        period: tuple[int | None, int | None] = (None, None),
+        cache_bytes: int = 64 << 20,
+    ) -> None:
+        self.seed, self.stream, self.channels, self.period = seed, stream, channels, period
+        self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._cache_blocks = max(4, cache_bytes // (channels * BLOCK * BLOCK * 4))
+
+    def window(self, top: int, left: int, height: int, width: int) -> np.ndarray:
+        """Values at global rows [top, top+height) and columns [left, left+width): (C, h, w)."""
+        rows = _positions(top, height, self.period[0])
+        cols = _positions(left, width, self.period[1])
+        out = np.empty((self.channels, height, width), dtype=np.float32)
+        row_blocks, col_blocks = rows // BLOCK, cols // BLOCK
+        for by in np.unique(row_blocks):
+            row_sel = np.nonzero(row_blocks == by)[0]
+            for bx in np.unique(col_blocks):
+                col_sel = np.nonzero(col_blocks == bx)[0]
+                block = self._block(int(by), int(bx))
+                src = block[:, rows[row_sel] % BLOCK][:, :, cols[col_sel] % BLOCK]
+                out[:, row_sel[:, None], col_sel[None, :]] = src
+        return out
+
+    def _block(self, by: int, bx: int) -> np.ndarray:
+        key = (by, bx)
+        block = self._cache.get(key)
+        if block is None:
+            rng = _rng(self.seed, self.stream, by, bx)
+            block = rng.standard_normal((self.channels, BLOCK, BLOCK), dtype=np.float32)
+            self._cache[key] = block
+            if len(self._cache) > self._cache_blocks:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        return block
+
+
+def _positions(start: int, count: int, period: int | None) -> np.ndarray:
+    positions = np.arange(start, start + count, dtype=np.int64)
+    return positions % period if period else positions

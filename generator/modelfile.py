@@ -1,0 +1,108 @@
+"""Model files: safetensors weights plus JSON metadata (config, training summary). Never pickles."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from generator.config import ModelConfig
+from generator.errors import ModelError, OutputError
+from generator.model import Generator
+
+FORMAT_NAME = "endless-backdrops-generator"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class LoadedModel:
+    """A generator ready for inference, with where it came from."""
+
+    generator: Generator
+    config: ModelConfig
+    hash: str
+    path: Path | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """sha256 of the file's bytes: the model's identity in every recipe."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_model(
+    generator: Generator, path: str | os.PathLike, metadata: dict[str, str] | None = None
+) -> str:
+    """Write ``generator`` atomically; returns the new file's hash."""
+    path = Path(path)
+    header = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION)}
+    header.update(metadata or {})
+    header["config"] = generator.config.to_json()
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in generator.state_dict().items()}
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    except OSError as err:
+        raise OutputError(f"cannot write model to {path}: {err.strerror}") from None
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=header)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return file_hash(path)
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
+    """Read and validate a model file; every failure is one ``ModelError`` line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            metadata = dict(handle.metadata() or {})
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise ModelError(f"{path} is not a readable model file (corrupt or not safetensors): {err}")
+    if metadata.get("format") != FORMAT_NAME:
+        raise ModelError(f"{path} is a safetensors file but not an Endless Backdrops model")
+    if int(metadata.get("format_version", "0")) > FORMAT_VERSION:
+        raise ModelError(f"{path} was made by a newer version of Endless Backdrops")
+    config = ModelConfig.from_json(metadata.get("config", ""))
+    generator = Generator(config)
+    try:
+        generator.load_state_dict(tensors, strict=True)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()
+        detail = first[1].strip() if len(first) > 1 else first[0]
+        raise ModelError(f"{path} does not match its own config (incompatible): {detail}") from None
+    bad = [k for k, v in tensors.items() if not torch.isfinite(v).all()]
+    if bad:
+        raise ModelError(f"{path} holds non-finite weights (e.g. {bad[0]}): the file is damaged")
+    generator.eval().requires_grad_(False).to(device)
+    return LoadedModel(generator, config, file_hash(path), path, metadata)
+
+
+def describe(model: LoadedModel) -> dict[str, object]:
+    """A JSON-friendly summary for ``info`` and the add-on."""
+    params = sum(p.numel() for p in model.generator.parameters())
+    extra = {k: v for k, v in model.metadata.items() if k not in ("config", "format")}
+    return {
+        "path": str(model.path) if model.path else None,
+        "hash": model.hash,
+        "parameters": params,
+        "pixels_per_latent_cell": model.config.pixels_per_cell,
+        "config": json.loads(model.config.to_json()),
+        "metadata": extra,
+    }

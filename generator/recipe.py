@@ -1,0 +1,203 @@
+"""The recipe: everything needed to reproduce or extend a render exactly.
+
+A pixel is a pure function of (model, recipe, global pixel position). The canvas is a rectangle of
+global pixel positions; extending it (same seed, styles and wrap) leaves the pixels it shares with
+the old canvas identical. Every output file embeds its recipe as JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator.config import ModelConfig
+from generator.errors import RequestError
+
+RECIPE_KEY = "endless-backdrops:recipe"
+RECIPE_VERSION = 1
+WRAP_MODES = ("none", "x", "xy")
+PROJECTIONS = ("flat", "equirect")
+MAX_SIDE = 1 << 18
+"""Largest canvas or window side accepted, in pixels."""
+MAX_PIXELS = 1 << 32
+"""Largest canvas or window area accepted (4 gigapixels: 64 GB as a float32 array)."""
+
+
+@dataclass(frozen=True)
+class Style:
+    """A global latent zg (from ``seed``) placed at an anchor in global latent cells.
+
+    ``y`` None means a vertical band: only the horizontal distance to the anchor counts.
+    """
+
+    seed: int
+    x: float = 0.0
+    y: float | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    """A sub-rectangle of the canvas, in canvas pixels (may cross a wrapped seam)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What to render. ``left``/``top`` place the canvas in global pixels."""
+
+    model_hash: str
+    seed: int
+    width: int
+    height: int
+    left: int = 0
+    top: int = 0
+    wrap: str = "none"
+    projection: str = "flat"
+    styles: tuple[Style, ...] = ()
+    blend: float = 8.0
+    """Width of style transitions, in latent cells."""
+    window: Window | None = None
+    version: int = RECIPE_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 1 <= value <= MAX_SIDE:
+                problems.append(f"{name} must be a whole number of pixels from 1 to {MAX_SIDE}")
+        if not problems and self.width * self.height > MAX_PIXELS:
+            problems.append(f"{self.width}x{self.height} is over the {MAX_PIXELS >> 30} gigapixel limit")
+        if self.wrap not in WRAP_MODES:
+            problems.append(f"unknown wrap {self.wrap!r}: choose one of {', '.join(WRAP_MODES)}")
+        if self.projection not in PROJECTIONS:
+            problems.append(f"unknown projection {self.projection!r}: use {', '.join(PROJECTIONS)}")
+        if self.projection == "equirect":
+            if self.wrap != "x":
+                problems.append("an equirect canvas wraps horizontally: use wrap 'x'")
+            if self.width != 2 * self.height:
+                problems.append("an equirect canvas is 2:1 (width = 2 x height)")
+        if self.blend <= 0:
+            problems.append("blend must be > 0 latent cells")
+        if self.window is not None:
+            w = self.window
+            if w.width < 1 or w.height < 1 or w.width > MAX_SIDE or w.height > MAX_SIDE:
+                problems.append("window width and height must be at least 1 pixel")
+        if problems:
+            raise RequestError("; ".join(problems))
+
+    @property
+    def style_list(self) -> tuple[Style, ...]:
+        """The styles to use: the recipe's, or one style from ``seed``."""
+        return self.styles or (Style(self.seed),)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Recipe:
+        try:
+            data = json.loads(text)
+            data["styles"] = tuple(Style(**s) for s in data.get("styles", ()))
+            if data.get("window") is not None:
+                data["window"] = Window(**data["window"])
+            if data.get("version", RECIPE_VERSION) > RECIPE_VERSION:
+                raise RequestError("this recipe was made by a newer version of Endless Backdrops")
+            return cls(**data)
+        except RequestError:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError) as err:
+            raise RequestError(f"not a valid recipe ({err})") from None
+
+    def replace(self, **changes: Any) -> Recipe:
+        return dataclasses.replace(self, **changes)
+
+
+def extended(recipe: Recipe, left: int = 0, top: int = 0, right: int = 0, bottom: int = 0) -> Recipe:
+    """The same picture on a larger canvas: shared pixels stay identical.
+
+    Wrapped axes cannot grow (their period is the canvas size); an equirect canvas is a full
+    sphere already.
+    """
+    if min(left, top, right, bottom) < 0:
+        raise RequestError("extensions must be >= 0 pixels")
+    if recipe.projection == "equirect" and (left or top or right or bottom):
+        raise RequestError("an equirect sky already covers the whole sphere: it cannot be extended")
+    if "x" in recipe.wrap and (left or right):
+        raise RequestError("this canvas wraps horizontally; it can only be extended up or down")
+    if recipe.wrap == "xy" and (top or bottom):
+        raise RequestError("this canvas wraps in both directions; it cannot be extended")
+    return recipe.replace(
+        left=recipe.left - left,
+        top=recipe.top - top,
+        width=recipe.width + left + right,
+        height=recipe.height + top + bottom,
+        window=None,
+    )
+
+
+def new_recipe(
+    config: ModelConfig,
+    model_hash: str,
+    width: int,
+    height: int,
+    *,
+    seed: int = 0,
+    wrap: str = "none",
+    projection: str = "flat",
+    style_seeds: Sequence[int] = (),
+    anchors: Sequence[tuple[float, float]] | None = None,
+    blend: float | None = None,
+    window: Window | None = None,
+) -> Recipe:
+    """A recipe for a fresh canvas, vertically centred on the model's native frame (the horizon).
+
+    ``style_seeds`` (two or more) fuse styles: evenly spaced vertical bands left to right (around
+    the horizon when wrapped), or at ``anchors`` given as (x, y) fractions of the canvas. ``blend``
+    is the transition width in latent cells (default: half the distance between anchors).
+    """
+    ppc = config.pixels_per_cell
+    top = (config.native_height * ppc - height) // 2
+    cells_w, cells_h = width / ppc, height / ppc
+    styles: tuple[Style, ...] = ()
+    if len(style_seeds) == 1:
+        seed = int(style_seeds[0])
+    elif style_seeds:
+        n = len(style_seeds)
+        if anchors is None:
+            points = [((i + 0.5) / n, None) for i in range(n)]
+        elif len(anchors) != n:
+            raise RequestError(f"{n} styles need {n} anchors, got {len(anchors)}")
+        else:
+            points = list(anchors)
+        styles = tuple(
+            Style(
+                int(s),
+                x=round(fx * cells_w, 6),
+                y=None if fy is None else round(top / ppc + fy * cells_h, 6),
+            )
+            for s, (fx, fy) in zip(style_seeds, points, strict=True)
+        )
+        if blend is None:
+            spacing = cells_w / n if anchors is None else 0.5 * (cells_w * cells_h / n) ** 0.5
+            blend = max(1.0, 0.5 * spacing)
+    return Recipe(
+        model_hash=model_hash,
+        seed=int(seed),
+        width=width,
+        height=height,
+        left=0,
+        top=top,
+        wrap=wrap,
+        projection=projection,
+        styles=styles,
+        blend=8.0 if blend is None else float(blend),
+        window=window,
+    )
