@@ -51,8 +51,12 @@ def _anchor(text: str) -> tuple[float, float]:
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model file (.safetensors)")
-    parser.add_argument("--out", required=True, type=Path, help=f"output image: {SUPPORTED_FORMATS}")
-    parser.add_argument("--bit-depth", type=int, help="8/16 for PNG, 8/16/32 for TIFF, 16/32 for EXR")
+    parser.add_argument(
+        "--out", required=True, type=Path, help=f"output image: {SUPPORTED_FORMATS}"
+    )
+    parser.add_argument(
+        "--bit-depth", type=int, help="8/16 for PNG, 8/16/32 for TIFF, 16/32 for EXR"
+    )
     parser.add_argument("--device", default="auto", choices=DEVICES, help="where to run (auto)")
     parser.add_argument("--tile", type=int, default=DEFAULT_TILE, help="tile side in pixels")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="tiles per batch")
@@ -78,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--width", type=int, help="canvas width in pixels (default: model's)")
     render.add_argument("--height", type=int, help="canvas height (default: model's; width/2 sky)")
     render.add_argument("--seed", type=int, default=0, help="seed of the local latents and noise")
-    render.add_argument("--wrap", default="none", choices=WRAP_MODES, help="x: cylinder, xy: torus")
+    render.add_argument(
+        "--wrap", default="none", help=f"{', '.join(WRAP_MODES)}: x is a cylinder, xy a torus"
+    )
     render.add_argument(
         "--equirect", action="store_true", help="360-degree equirect sky: 2:1, wraps, soft poles"
     )
@@ -97,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     extend = sub.add_parser(
         "extend",
         help="enlarge a canvas we rendered; existing pixels stay identical",
-        description="Re-render an image's recipe on a larger canvas (outpainting a generated image).",
+        description="Re-render an image's recipe on a larger canvas (outpaint a generated image).",
     )
     extend.add_argument("image", type=Path, help="an image made by this tool (carries its recipe)")
     _add_run_options(extend)
@@ -116,26 +122,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _progress(quiet: bool):
-    if quiet:
-        return None, lambda: None
-    from tqdm import tqdm
+class _ProgressBar:
+    """tqdm bar opened on the first update, so a request that fails validation prints no bar."""
 
-    bar = tqdm(total=0, unit="tile", dynamic_ncols=True, file=sys.stderr)
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self.bar = enabled, None
 
-    def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
 
-    return update, bar.close
+            self.bar = tqdm(total=total, unit="tile", dynamic_ncols=True, file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _render(args: argparse.Namespace, recipe_for) -> int:
     device = resolve_device(args.device)
     model = load_model(args.model, device)
     recipe: Recipe = recipe_for(model)
-    update, close = _progress(args.quiet)
+    bar = _ProgressBar(not args.quiet)
     try:
         render_to_file(
             model,
@@ -144,10 +155,10 @@ def _render(args: argparse.Namespace, recipe_for) -> int:
             bit_depth=args.bit_depth,
             tile=args.tile,
             batch=args.batch,
-            progress=update,
+            progress=bar.update,
         )
     finally:
-        close()
+        bar.close()
     print(f"wrote {args.out} ({_size(recipe)})")
     return 0
 
@@ -155,6 +166,10 @@ def _render(args: argparse.Namespace, recipe_for) -> int:
 def _size(recipe: Recipe) -> str:
     w = recipe.window
     return f"{w.width}x{w.height} window" if w else f"{recipe.width}x{recipe.height}"
+
+
+def _given(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
@@ -165,12 +180,12 @@ def _cmd_render(args: argparse.Namespace) -> int:
         cfg = model.config
         ppc = cfg.pixels_per_cell
         if args.equirect:
-            width = args.width or 2048
-            height = args.height or width // 2
+            width = _given(args.width, 2048)
+            height = _given(args.height, width // 2)
             wrap = "x"
         else:
-            width = args.width or cfg.native_width * ppc
-            height = args.height or cfg.native_height * ppc
+            width = _given(args.width, cfg.native_width * ppc)
+            height = _given(args.height, cfg.native_height * ppc)
             wrap = args.wrap
         return new_recipe(
             cfg,
@@ -227,4 +242,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (MemoryError, torch.OutOfMemoryError):
         print("error: out of memory; try a smaller --tile or --batch", file=sys.stderr)
         return 3
-

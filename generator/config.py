@@ -1,6 +1,6 @@
 """The model configuration: the one source of truth for every shape and hyper-parameter.
 
-It is stored as JSON inside every model file, so a model file alone is enough to rebuild its network.
+Stored as JSON inside every model file, so a model file alone is enough to rebuild its network.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Spatial style fusion: a smooth partition of unity over style anchors, a pure function of position.
+"""Spatial style fusion: a smooth partition of unity over style anchors, a function of position.
 
 Weights are a blurred nearest-anchor assignment: an anchor's raw weight falls smoothly from 1 (it is
 the nearest) to 0 (it is ``blend`` latent cells farther than the nearest), then weights are

@@ -57,7 +57,7 @@ def network_span_map(config: ModelConfig) -> SpanMap:
 
 
 def _rect_ops(config: ModelConfig):
-    """The sequence of rect changes of the forward pass (Gs layers, Gt level 0, upsampling stages)."""
+    """The rect changes of the forward pass: Gs layers, Gt level 0, then the upsampling stages."""
     gs_margin = (config.gs_kernel - 1) // 2
     ops = [lambda r: r.shrink(gs_margin)] * config.gs_layers
     ops.append(lambda r: r.shrink(1))

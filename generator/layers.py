@@ -5,7 +5,7 @@ really exist, and a pixel's value does not depend on where a tile boundary falls
 causes is mirrored exactly by ``generator.geometry``.
 
 Modulation uses the "scale the input, convolve, demodulate" form, which accepts a style per sample
-(shape ``(B, C, 1, 1)``) or per pixel (``(B, C, h, w)``, for spatial style fusion) with one code path.
+(``(B, C, 1, 1)``) or per pixel (``(B, C, h, w)``, for spatial style fusion) with one code path.
 """
 
 from __future__ import annotations

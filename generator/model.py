@@ -13,6 +13,7 @@ translation-equivariant, which is what lets independent tiles stitch exactly.
 
 from __future__ import annotations
 
+import itertools
 from typing import Protocol
 
 import torch
@@ -79,7 +80,7 @@ class TextureSynthesizer(nn.Module):
         ch, w_dim = config.gt_channels, config.w_dim
         self.layers = nn.ModuleList([StyledLayer(config.gs_width, ch[0], 3, w_dim)])
         self.to_rgb = nn.ModuleList([ToRGB(ch[0], w_dim)])
-        for prev, cur in zip(ch[:-1], ch[1:], strict=True):
+        for prev, cur in itertools.pairwise(ch):
             self.layers.append(StyledLayer(prev, cur, 3, w_dim, upsample=True))
             self.layers.append(StyledLayer(cur, cur, 3, w_dim))
             self.to_rgb.append(ToRGB(cur, w_dim))

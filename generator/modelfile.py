@@ -49,7 +49,10 @@ def save_model(
     header = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION)}
     header.update(metadata or {})
     header["config"] = generator.config.to_json()
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in generator.state_dict().items()}
+    tensors = {
+        k: v.detach().to("cpu", torch.float32).contiguous()
+        for k, v in generator.state_dict().items()
+    }
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     except OSError as err:
@@ -72,9 +75,11 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             metadata = dict(handle.metadata() or {})
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (not a dict)
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        raise ModelError(f"{path} is not a readable model file (corrupt or not safetensors): {err}")
+        raise ModelError(
+            f"{path} is not a readable model file (corrupt or not safetensors): {err}"
+        ) from None
     if metadata.get("format") != FORMAT_NAME:
         raise ModelError(f"{path} is a safetensors file but not an Endless Backdrops model")
     if int(metadata.get("format_version", "0")) > FORMAT_VERSION:

@@ -29,7 +29,7 @@ def _fade(elevation: np.ndarray, height: int) -> np.ndarray:
 
 
 def soften_poles(band: np.ndarray, first_row: int, height: int) -> np.ndarray:
-    """Filter the cap rows of ``band`` (rows, full width, channels) starting at canvas row ``first_row``."""
+    """Filter the cap rows of a band of full-width rows starting at canvas row ``first_row``."""
     rows = np.arange(first_row, first_row + band.shape[0])
     elevation = row_elevation(rows, height)
     fade = _fade(elevation, height)

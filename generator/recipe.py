@@ -74,7 +74,9 @@ class Recipe:
             if not isinstance(value, int) or not 1 <= value <= MAX_SIDE:
                 problems.append(f"{name} must be a whole number of pixels from 1 to {MAX_SIDE}")
         if not problems and self.width * self.height > MAX_PIXELS:
-            problems.append(f"{self.width}x{self.height} is over the {MAX_PIXELS >> 30} gigapixel limit")
+            problems.append(
+                f"{self.width}x{self.height} is over the {MAX_PIXELS >> 30} gigapixel limit"
+            )
         if self.wrap not in WRAP_MODES:
             problems.append(f"unknown wrap {self.wrap!r}: choose one of {', '.join(WRAP_MODES)}")
         if self.projection not in PROJECTIONS:
@@ -120,7 +122,9 @@ class Recipe:
         return dataclasses.replace(self, **changes)
 
 
-def extended(recipe: Recipe, left: int = 0, top: int = 0, right: int = 0, bottom: int = 0) -> Recipe:
+def extended(
+    recipe: Recipe, left: int = 0, top: int = 0, right: int = 0, bottom: int = 0
+) -> Recipe:
     """The same picture on a larger canvas: shared pixels stay identical.
 
     Wrapped axes cannot grow (their period is the canvas size); an equirect canvas is a full

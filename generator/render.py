@@ -71,15 +71,21 @@ class CanvasRenderer:
         )
         self._noise: dict[tuple[int, int], NormalField] = {}
         styles = recipe.style_list
-        self.zg = torch.from_numpy(np.stack([global_latent(s.seed, self.config.zg_dim) for s in styles]))
+        self.zg = torch.from_numpy(
+            np.stack([global_latent(s.seed, self.config.zg_dim) for s in styles])
+        )
         self.anchors = [(s.x, s.y) for s in styles]
         latent_w = self.period_cells[1]
         period = self.config.period
         self.coord_period = latent_w / max(1, round(latent_w / period)) if latent_w else period
         ctx_start, ctx_size = required_latent_span(self.config, 0, self.tile_cells * self.ppc)
         self._context_before, self._context_size = -ctx_start, ctx_size
-        self._row_tiles = _tile_starts(self.region.top, self.region.height, self.ppc, self.tile_cells)
-        self._col_tiles = _tile_starts(self.region.left, self.region.width, self.ppc, self.tile_cells)
+        self._row_tiles = _tile_starts(
+            self.region.top, self.region.height, self.ppc, self.tile_cells
+        )
+        self._col_tiles = _tile_starts(
+            self.region.left, self.region.width, self.ppc, self.tile_cells
+        )
 
     def _validate(self, tile: int) -> None:
         recipe, config, ppc = self.recipe, self.config, self.ppc
@@ -184,7 +190,9 @@ class CanvasRenderer:
     def _render_tiles(self, row_cell: int, col_cells: list[int]) -> np.ndarray:
         """(B, span, span, 3) linear pixels of the tiles starting at these latent cells."""
         n = self._context_size
-        origins = np.array([(row_cell - self._context_before, c - self._context_before) for c in col_cells])
+        origins = np.array(
+            [(row_cell - self._context_before, c - self._context_before) for c in col_cells]
+        )
         zl = np.stack([self._zl.window(int(oy), int(ox), n, n) for oy, ox in origins])
         batch = len(col_cells)
         zg = self.zg[None].expand(batch, -1, -1).to(self.device)
@@ -252,7 +260,12 @@ class _TileFields:
     def noise(self, layer: int, level: int, rect: Rect) -> Tensor:
         field = self.r.noise_field(layer, level)
         rows, cols = self._positions(level, rect)
-        zn = np.stack([field.window(int(r[0]), int(c[0]), rect.height, rect.width) for r, c in zip(rows, cols)])
+        zn = np.stack(
+            [
+                field.window(int(r[0]), int(c[0]), rect.height, rect.width)
+                for r, c in zip(rows, cols, strict=True)
+            ]
+        )
         return torch.from_numpy(zn).to(self.r.device)
 
     def style_weights(self, level: int, rect: Rect) -> Tensor | None:
@@ -264,7 +277,13 @@ class _TileFields:
             scale = 2.0**level
             period = tuple(float(p) if p else None for p in self.r.period_cells)
             maps = [
-                fusion_weights((r + 0.5) / scale, (c + 0.5) / scale, self.r.anchors, self.r.recipe.blend, period)
+                fusion_weights(
+                    (r + 0.5) / scale,
+                    (c + 0.5) / scale,
+                    self.r.anchors,
+                    self.r.recipe.blend,
+                    period,
+                )
                 for r, c in zip(rows, cols, strict=True)
             ]
             self._weights[key] = torch.from_numpy(np.stack(maps)).to(self.r.device)

@@ -1,0 +1,40 @@
+"""Shared fixtures: tiny random-weight models saved as real model files."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from generator import PRESETS, Generator, load_model, save_model
+
+
+def make_model_file(path, *, vertical: bool = True, seed: int = 0):
+    """A tiny generator with random weights whose noise really matters (strength 0.5)."""
+    torch.manual_seed(seed)
+    config = dataclasses.replace(PRESETS["tiny"], vertical_conditioning=vertical)
+    generator = Generator(config)
+    with torch.no_grad():
+        for name, param in generator.named_parameters():
+            if name.endswith("noise_strength"):
+                param.fill_(0.5)
+    save_model(generator, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory):
+    return make_model_file(tmp_path_factory.mktemp("models") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_path):
+    return load_model(tiny_model_path)
+
+
+@pytest.fixture(scope="session")
+def flat_model(tmp_path_factory):
+    """A model without vertical conditioning: it can tile on a torus."""
+    path = tmp_path_factory.mktemp("models") / "flat.safetensors"
+    return load_model(make_model_file(path, vertical=False, seed=1))
