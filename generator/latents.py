@@ -48,7 +48,7 @@ class NormalField:
         stream: int,
         channels: int,
         period: tuple[int | None, int | None] = (None, None),
-        cache_bytes: int = 64 << 20,
+        cache_bytes: int = 4 << 20,
     ) -> None:
         self.seed, self.stream, self.channels, self.period = seed, stream, channels, period
         self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
