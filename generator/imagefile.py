@@ -1,0 +1,843 @@
+"""Streaming, atomic image writers (PNG, OpenEXR, TIFF) and the matching readers.
+
+Images are rendered band by band and can be far larger than memory, so writers take rows in
+bands and keep only a band plus encoder state. A file only ever appears under its final name
+complete: writers fill a hidden temporary file in the target's folder, fsync it and rename it
+over the target on commit; any failure removes the temporary file and leaves an existing
+target untouched. Writers take linear-light float RGB; integer formats store sRGB.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import errno
+import json
+import os
+import queue
+import struct
+import threading
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType, TracebackType
+from typing import BinaryIO
+
+import numpy as np
+import tifffile
+
+from generator.errors import BackdropError, OutputError
+
+
+@dataclass(frozen=True)
+class ImageFormat:
+    """An output format: its file extensions and the bit depths it can store."""
+
+    name: str
+    extensions: tuple[str, ...]
+    bit_depths: tuple[int, ...]
+    default_bit_depth: int
+    sample_types: Mapping[int, str] = field(default_factory=dict)  # e.g. 16 -> "half"
+
+    def describe(self) -> str:
+        """One phrase like 'PNG (.png: 8 or 16 bit, default 8)' for messages and help."""
+        depths = [
+            f"{d} ({self.sample_types[d]})" if d in self.sample_types else str(d)
+            for d in self.bit_depths
+        ]
+        listed = " or ".join(filter(None, (", ".join(depths[:-1]), depths[-1])))
+        return (
+            f"{self.name} ({', '.join(self.extensions)}: {listed} bit, "
+            f"default {self.default_bit_depth})"
+        )
+
+
+IMAGE_FORMATS: tuple[ImageFormat, ...] = (
+    ImageFormat("PNG", (".png",), (8, 16), 8),
+    ImageFormat("OpenEXR", (".exr",), (16, 32), 16, {16: "half", 32: "float"}),
+    ImageFormat("TIFF", (".tif", ".tiff"), (8, 16, 32), 16, {32: "float"}),
+)
+# Human-readable list of the supported formats, for error messages and CLI help.
+SUPPORTED_FORMATS = "; ".join(f.describe() for f in IMAGE_FORMATS)
+
+_ZLIB_LEVEL = 6
+_PIECE_BYTES = 8 << 20  # rows are encoded in pieces of about this many input bytes
+_PNG_IDAT_BYTES = 1 << 20
+_EXR_BLOCK_ROWS = 16
+_TIFF_STRIP_BYTES = 64 << 10
+_BIGTIFF_BYTES = 2 << 30
+# Header attributes OpenEXR readers interpret; a string attribute of that name would break them.
+_RESERVED_KEYS = frozenset(
+    {
+        "channels",
+        "chunkCount",
+        "compression",
+        "dataWindow",
+        "displayWindow",
+        "lineOrder",
+        "name",
+        "pixelAspectRatio",
+        "screenWindowCenter",
+        "screenWindowWidth",
+        "tiles",
+        "type",
+        "version",
+    }
+)
+
+
+def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+    """Encode linear-light values with the exact sRGB transfer function (float32, unclipped)."""
+    return _srgb_oetf(np.asarray(linear, dtype=np.float32))
+
+
+def srgb_to_linear(srgb: np.ndarray) -> np.ndarray:
+    """Decode sRGB-encoded values to linear light (float32, unclipped); inverse of the above."""
+    x = np.asarray(srgb, dtype=np.float32)
+    curve = np.power((np.maximum(x, 0.04045) + 0.055) / 1.055, 2.4)
+    return np.where(x <= 0.04045, x / 12.92, curve)
+
+
+def _srgb_oetf(x: np.ndarray) -> np.ndarray:
+    """sRGB encoding (IEC 61966-2-1) in the floating-point type of `x`."""
+    curve = 1.055 * np.power(np.maximum(x, 0.0031308), 1 / 2.4) - 0.055
+    return np.where(x <= 0.0031308, 12.92 * x, curve)
+
+
+def open_image_writer(
+    path: str | os.PathLike[str],
+    width: int,
+    height: int,
+    *,
+    bit_depth: int | None = None,
+    metadata: Mapping[str, str] = MappingProxyType({}),
+) -> ImageWriter:
+    """Open a writer for `path`, choosing the format from its extension.
+
+    Fails here, before any rendering, with OutputError when the format or bit depth is not
+    supported or the file cannot be created (missing or unwritable folder, path is a folder).
+    Metadata keys must suit every format (1-31 printable ASCII characters, not an OpenEXR
+    header attribute name); a bad key is a programming error and raises ValueError.
+    """
+    target = os.fspath(path)
+    image_format = _format_for(target, OutputError)
+    depth = image_format.default_bit_depth if bit_depth is None else bit_depth
+    if depth not in image_format.bit_depths:
+        raise OutputError(
+            f"{image_format.name} cannot store {depth}-bit images ({target}); "
+            f"supported: {image_format.describe()}"
+        )
+    if width < 1 or height < 1:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    _check_metadata(metadata)
+    writer_class = {"PNG": _PngWriter, "OpenEXR": _ExrWriter, "TIFF": _TiffWriter}
+    partial = _PartialFile.create(target)
+    return writer_class[image_format.name](partial, width, height, depth, dict(metadata))
+
+
+class ImageWriter(abc.ABC):
+    """Takes linear RGB rows top to bottom; the file appears under its name only on commit.
+
+    Use it as a context manager: leaving the block normally commits if every row was written
+    (otherwise it raises OutputError), and leaving it by any exception removes the partial file.
+    """
+
+    def __init__(
+        self,
+        partial: _PartialFile,
+        width: int,
+        height: int,
+        bit_depth: int,
+        metadata: dict[str, str],
+    ) -> None:
+        self.path = partial.target
+        self.width = width
+        self.height = height
+        self.bit_depth = bit_depth
+        self.metadata = metadata
+        self.rows_written = 0
+        self._file = partial
+        self._state = "open"
+        self._guard(self._begin)
+
+    def write_rows(self, rows: np.ndarray) -> None:
+        """Append float32 linear RGB rows of shape (n, width, 3), any n, top to bottom.
+
+        A wrong shape or more rows than the height raise ValueError; a failed write removes
+        the partial file and raises OutputError.
+        """
+        if self._state != "open":
+            raise ValueError(f"image writer for {self.path} is already {self._state}")
+        rows = np.asarray(rows, dtype=np.float32)
+        if rows.ndim != 3 or rows.shape[1:] != (self.width, 3):
+            raise ValueError(f"expected rows of shape (n, {self.width}, 3), got {rows.shape}")
+        if self.rows_written + len(rows) > self.height:
+            raise ValueError(
+                f"too many rows for {self.path}: {self.rows_written} + {len(rows)} > {self.height}"
+            )
+        step = max(1, _PIECE_BYTES // rows[0].nbytes) if len(rows) else 1
+        for start in range(0, len(rows), step):
+            self._guard(self._encode, rows[start : start + step])
+        self.rows_written += len(rows)
+
+    def commit(self) -> None:
+        """Finish the file, fsync it and atomically rename it onto the target path."""
+        if self._state != "open":
+            raise ValueError(f"image writer for {self.path} is already {self._state}")
+        if self.rows_written != self.height:
+            self.abort()
+            raise OutputError(
+                f"{self.path} is incomplete ({self.rows_written} of {self.height} rows written); "
+                "nothing was saved"
+            )
+        self._guard(self._finish)
+        self._guard(self._file.commit)
+        self._state = "committed"
+
+    def abort(self) -> None:
+        """Remove the partial file; the target path keeps whatever it had before."""
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        self._file.discard()
+
+    def __enter__(self) -> ImageWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+        elif self._state == "open":
+            self.commit()
+
+    def _guard(self, action: Callable[..., object], *args: object) -> None:
+        """Run an encoding step; on any failure drop the partial file and explain OS errors."""
+        try:
+            action(*args)
+        except OSError as error:
+            self.abort()
+            raise _write_error(error, self.path) from error
+        except BaseException:
+            self.abort()
+            raise
+
+    @abc.abstractmethod
+    def _begin(self) -> None:
+        """Write the header, so that problems show up at open time."""
+
+    @abc.abstractmethod
+    def _encode(self, rows: np.ndarray) -> None:
+        """Encode and write a validated piece of float32 rows."""
+
+    @abc.abstractmethod
+    def _finish(self) -> None:
+        """Write everything still buffered and the trailer."""
+
+
+class _PartialFile:
+    """Hidden file next to the target that becomes the target only when complete."""
+
+    def __init__(self, target: str, path: str, fd: int) -> None:
+        self.target = target
+        self.path = path
+        self._file: BinaryIO = os.fdopen(fd, "wb")
+
+    @classmethod
+    def create(cls, target: str) -> _PartialFile:
+        """Create the file now so that a bad output path fails before rendering starts."""
+        if os.path.isdir(target):
+            raise OutputError(f"output path is a folder, not a file: {target}")
+        folder, name = os.path.split(target)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        while True:
+            path = os.path.join(folder, f".{name}.{os.urandom(4).hex()}.partial")
+            try:
+                return cls(target, path, os.open(path, flags, 0o666))
+            except FileExistsError:
+                continue
+            except OSError as error:
+                raise _open_error(error, target, folder or os.curdir) from error
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        return self._file.write(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def commit(self) -> None:
+        """Make the data durable, then atomically replace the target with it."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self.path, self.target)
+        _sync_folder(os.path.dirname(self.target) or os.curdir)
+
+    def discard(self) -> None:
+        """Close and delete the file, ignoring errors: it is being thrown away."""
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(OSError):
+            os.remove(self.path)
+
+
+def _sync_folder(folder: str) -> None:
+    """Persist the rename where the platform allows fsync on a folder (best effort)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _open_error(error: OSError, target: str, folder: str) -> OutputError:
+    if error.errno in (errno.ENOENT, errno.ENOTDIR):
+        return OutputError(f"output folder does not exist: {folder}")
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return OutputError(f"output folder is not writable: {folder}")
+    if error.errno == errno.EROFS:
+        return OutputError(f"output folder is on a read-only file system: {folder}")
+    return _write_error(error, target)
+
+
+def _write_error(error: OSError, target: str) -> OutputError:
+    if error.errno == errno.ENOSPC:
+        return OutputError(f"disk full while writing {target}")
+    if error.errno == getattr(errno, "EDQUOT", None):
+        return OutputError(f"disk quota exceeded while writing {target}")
+    if error.errno == errno.EFBIG:
+        return OutputError(f"file too large for the file system: {target}")
+    return OutputError(f"cannot write {target}: {error.strerror or error}")
+
+
+def _format_for(path: str, error: type[BackdropError]) -> ImageFormat:
+    extension = os.path.splitext(path)[1].lower()
+    for image_format in IMAGE_FORMATS:
+        if extension in image_format.extensions:
+            return image_format
+    raise error(f"unsupported image format '{extension or path}'; supported: {SUPPORTED_FORMATS}")
+
+
+def _check_metadata(metadata: Mapping[str, str]) -> None:
+    """Keys must be valid PNG keywords and OpenEXR attribute names, so all formats agree."""
+    for key, value in metadata.items():
+        if not (
+            isinstance(key, str)
+            and 1 <= len(key) <= 31
+            and key.isascii()
+            and key.isprintable()
+            and key == key.strip()
+            and "  " not in key
+        ):
+            raise ValueError(
+                f"metadata key {key!r} must be 1-31 printable ASCII characters "
+                "without leading, trailing or double spaces"
+            )
+        if key in _RESERVED_KEYS:
+            raise ValueError(f"metadata key {key!r} is reserved by OpenEXR")
+        if not isinstance(value, str) or "\0" in value:
+            raise ValueError(f"metadata value for {key!r} must be a string without NUL")
+
+
+def _srgb_integers(rows: np.ndarray, bit_depth: int) -> np.ndarray:
+    """Quantise linear rows to sRGB-encoded unsigned integers of `bit_depth` bits."""
+    linear = np.clip(rows, 0.0, 1.0, dtype=np.float64)  # float64: exact codes at 16 bit
+    encoded = np.rint(_srgb_oetf(linear) * ((1 << bit_depth) - 1))
+    return encoded.astype(np.uint8 if bit_depth == 8 else np.uint16)
+
+
+class _RowBlocks:
+    """Regroups rows arriving in pieces of any height into blocks of a fixed height."""
+
+    def __init__(self, block_rows: int, template: np.ndarray, emit: Callable[[np.ndarray], None]):
+        self._buffer = np.empty((block_rows, *template.shape[1:]), dtype=template.dtype)
+        self._filled = 0
+        self._emit = emit
+
+    def add(self, rows: np.ndarray) -> None:
+        block_rows = len(self._buffer)
+        start = 0
+        while start < len(rows):
+            take = min(block_rows - self._filled, len(rows) - start)
+            if self._filled == 0 and take == block_rows:
+                self._emit(rows[start : start + take])
+            else:
+                self._buffer[self._filled : self._filled + take] = rows[start : start + take]
+                self._filled += take
+                if self._filled == block_rows:
+                    self._filled = 0
+                    self._emit(self._buffer)
+            start += take
+
+    def finish(self) -> None:
+        if self._filled:
+            self._emit(self._buffer[: self._filled])
+            self._filled = 0
+
+
+# --- PNG ---------------------------------------------------------------------------------------
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_chunk(kind: bytes, data: bytes | bytearray) -> bytes:
+    crc = zlib.crc32(data, zlib.crc32(kind))
+    return struct.pack(">I", len(data)) + kind + bytes(data) + struct.pack(">I", crc)
+
+
+def _paeth_filter(raw: np.ndarray, previous: np.ndarray, bpp: int) -> np.ndarray:
+    """Paeth-filter scanlines (h, n bytes) given the row above them; adds the filter byte."""
+    x = raw.astype(np.int16)
+    up = np.concatenate((previous[None].astype(np.int16), x[:-1]))
+    left = np.zeros_like(x)
+    left[:, bpp:] = x[:, :-bpp]
+    up_left = np.zeros_like(x)
+    up_left[:, bpp:] = up[:, :-bpp]
+    pa = np.abs(up - up_left)
+    pb = np.abs(left - up_left)
+    pc = np.abs(left + up - 2 * up_left)
+    predicted = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, up_left))
+    filtered = np.empty((len(raw), raw.shape[1] + 1), dtype=np.uint8)
+    filtered[:, 0] = 4
+    filtered[:, 1:] = (x - predicted) & 0xFF
+    return filtered
+
+
+class _PngWriter(ImageWriter):
+    """PNG: RGB 8/16-bit sRGB, every row Paeth-filtered, one zlib stream over IDAT chunks."""
+
+    def _begin(self) -> None:
+        self._dtype = np.dtype(">u2" if self.bit_depth == 16 else "u1")
+        self._bpp = 3 * self._dtype.itemsize
+        self._previous = np.zeros(self.width * self._bpp, dtype=np.uint8)
+        self._compressor = zlib.compressobj(_ZLIB_LEVEL)
+        self._pending = bytearray()
+        header = struct.pack(">IIBBBBB", self.width, self.height, self.bit_depth, 2, 0, 0, 0)
+        chunks = [
+            _PNG_SIGNATURE,
+            _png_chunk(b"IHDR", header),
+            _png_chunk(b"sRGB", b"\0"),
+            _png_chunk(b"gAMA", struct.pack(">I", 45455)),
+            _png_chunk(
+                b"cHRM",
+                struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000),
+            ),
+        ]
+        for key, value in self.metadata.items():
+            text = key.encode("latin-1") + b"\0\0\0\0\0" + value.encode("utf-8")
+            chunks.append(_png_chunk(b"iTXt", text))
+        self._file.write(b"".join(chunks))
+
+    def _encode(self, rows: np.ndarray) -> None:
+        samples = _srgb_integers(rows, self.bit_depth).astype(self._dtype, copy=False)
+        raw = samples.reshape(len(rows), -1).view(np.uint8)
+        self._pending += self._compressor.compress(_paeth_filter(raw, self._previous, self._bpp))
+        self._previous = raw[-1].copy()
+        self._write_idat(final=False)
+
+    def _finish(self) -> None:
+        self._pending += self._compressor.flush()
+        self._write_idat(final=True)
+        self._file.write(_png_chunk(b"IEND", b""))
+
+    def _write_idat(self, *, final: bool) -> None:
+        """Cut the stream into fixed-size chunks so the bytes do not depend on band sizes."""
+        while len(self._pending) >= _PNG_IDAT_BYTES or (final and self._pending):
+            self._file.write(_png_chunk(b"IDAT", self._pending[:_PNG_IDAT_BYTES]))
+            del self._pending[:_PNG_IDAT_BYTES]
+
+
+# --- OpenEXR -----------------------------------------------------------------------------------
+
+_EXR_MAGIC = 20000630
+_EXR_HALF_MAX = 65504.0
+
+
+def _exr_attribute(name: str, kind: str, value: bytes) -> bytes:
+    return f"{name}\0{kind}\0".encode() + struct.pack("<i", len(value)) + value
+
+
+def _exr_zip(raw: bytes) -> bytes:
+    """OpenEXR ZIP: split even/odd bytes, delta-code, deflate; raw if that does not help."""
+    data = np.frombuffer(raw, dtype=np.uint8)
+    reordered = np.concatenate((data[0::2], data[1::2]))
+    predicted = reordered.copy()
+    predicted[1:] = np.diff(reordered) + np.uint8(128)
+    packed = zlib.compress(predicted.tobytes(), _ZLIB_LEVEL)
+    return packed if len(packed) < len(raw) else raw
+
+
+class _ExrWriter(ImageWriter):
+    """OpenEXR 2 single-part scanline file, B/G/R half or float, ZIP in 16-row blocks."""
+
+    def _begin(self) -> None:
+        self._dtype = np.dtype("<f2" if self.bit_depth == 16 else "<f4")
+        pixel_type = 1 if self.bit_depth == 16 else 2
+        channels = b"".join(
+            name + b"\0" + struct.pack("<iB3xii", pixel_type, 0, 1, 1)
+            for name in (b"B", b"G", b"R")
+        )
+        window = struct.pack("<4i", 0, 0, self.width - 1, self.height - 1)
+        attributes = [
+            _exr_attribute("channels", "chlist", channels + b"\0"),
+            _exr_attribute("compression", "compression", b"\3"),
+            _exr_attribute("dataWindow", "box2i", window),
+            _exr_attribute("displayWindow", "box2i", window),
+            _exr_attribute("lineOrder", "lineOrder", b"\0"),
+            _exr_attribute("pixelAspectRatio", "float", struct.pack("<f", 1.0)),
+            _exr_attribute("screenWindowCenter", "v2f", struct.pack("<2f", 0.0, 0.0)),
+            _exr_attribute("screenWindowWidth", "float", struct.pack("<f", 1.0)),
+        ]
+        for key, value in self.metadata.items():
+            attributes.append(_exr_attribute(key, "string", value.encode("utf-8")))
+        header = struct.pack("<ii", _EXR_MAGIC, 2) + b"".join(attributes) + b"\0"
+        self._file.write(header)
+        self._table_position = len(header)
+        block_count = -(-self.height // _EXR_BLOCK_ROWS)
+        self._file.write(bytes(8 * block_count))
+        self._offsets: list[int] = []
+        template = np.empty((0, self.width, 3), dtype=self._dtype)
+        self._blocks = _RowBlocks(_EXR_BLOCK_ROWS, template, self._write_block)
+
+    def _encode(self, rows: np.ndarray) -> None:
+        if self.bit_depth == 16:
+            rows = np.clip(rows, -_EXR_HALF_MAX, _EXR_HALF_MAX)
+        self._blocks.add(rows.astype(self._dtype))
+
+    def _write_block(self, rows: np.ndarray) -> None:
+        """Each scanline holds all B values, then G, then R (channel list order)."""
+        raw = np.ascontiguousarray(rows[:, :, ::-1].transpose(0, 2, 1)).tobytes()
+        data = _exr_zip(raw)
+        y = len(self._offsets) * _EXR_BLOCK_ROWS
+        self._offsets.append(self._file.tell())
+        self._file.write(struct.pack("<ii", y, len(data)) + data)
+
+    def _finish(self) -> None:
+        self._blocks.finish()
+        end = self._file.tell()
+        self._file.seek(self._table_position)
+        self._file.write(struct.pack(f"<{len(self._offsets)}Q", *self._offsets))
+        self._file.seek(end)
+
+
+# --- TIFF --------------------------------------------------------------------------------------
+
+
+class _Cancelled(Exception):
+    """Stops the background TIFF writer when the image is aborted."""
+
+
+class _TiffWriter(ImageWriter):
+    """Deflate-compressed RGB strips, encoded here and laid out by tifffile in a thread.
+
+    tifffile wants all strips from one iterator inside a single call, so that call runs in a
+    background thread fed through a small queue. Integer strips use the horizontal predictor;
+    float strips use none, since tifffile only accepts the floating-point predictor for floats
+    and cannot read it back without the optional imagecodecs package.
+    """
+
+    def _begin(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="tiff-writer", daemon=True)
+        self._dtype = np.dtype({8: "u1", 16: "<u2", 32: "<f4"}[self.bit_depth])
+        row_bytes = self.width * 3 * self._dtype.itemsize
+        rows_per_strip = max(1, min(self.height, _TIFF_STRIP_BYTES // row_bytes))
+        template = np.empty((0, self.width, 3), dtype=self._dtype)
+        self._blocks = _RowBlocks(rows_per_strip, template, self._write_strip)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._failure: BaseException | None = None
+        self._tiff = tifffile.TiffWriter(
+            self._file, bigtiff=self.height * row_bytes > _BIGTIFF_BYTES, byteorder="<"
+        )
+        self._options = {
+            "shape": (self.height, self.width, 3),
+            "dtype": self._dtype,
+            "photometric": "rgb",
+            "planarconfig": "contig",
+            "compression": "zlib",
+            "predictor": "horizontal" if self.bit_depth < 32 else None,
+            "rowsperstrip": rows_per_strip,
+            "description": json.dumps(self.metadata, ensure_ascii=True),
+            "metadata": None,
+        }
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._tiff.write(self._strips(), **self._options)
+        except BaseException as error:  # handed to the rendering thread
+            self._failure = error
+
+    def _strips(self) -> Iterator[bytes]:
+        while True:
+            strip = self._queue.get()
+            if strip is None:
+                raise _Cancelled
+            yield strip
+
+    def _encode(self, rows: np.ndarray) -> None:
+        if self.bit_depth == 32:
+            self._blocks.add(rows)
+        else:
+            self._blocks.add(_srgb_integers(rows, self.bit_depth))
+
+    def _write_strip(self, strip: np.ndarray) -> None:
+        if self.bit_depth < 32:
+            difference = strip.copy()
+            difference[:, 1:] -= strip[:, :-1]
+            strip = difference
+        self._send(zlib.compress(strip.astype(self._dtype, copy=False).tobytes(), _ZLIB_LEVEL))
+
+    def _send(self, item: bytes | None) -> None:
+        while self._thread.is_alive():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        raise RuntimeError("the TIFF writer thread stopped early")
+
+    def _finish(self) -> None:
+        self._blocks.finish()
+        self._thread.join()
+        if self._failure is not None:
+            self._raise_failure()
+        self._tiff.close()
+
+    def abort(self) -> None:
+        if self._state == "open" and self._thread.is_alive():
+            with contextlib.suppress(Exception):  # a failure of the thread no longer matters
+                self._send(None)
+            self._thread.join()
+        super().abort()
+
+
+# --- Readers -----------------------------------------------------------------------------------
+
+_READ_ERRORS = (
+    OSError,
+    ValueError,
+    LookupError,
+    EOFError,
+    struct.error,
+    zlib.error,
+    RuntimeError,
+    SyntaxError,
+)
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Text metadata of a PNG, OpenEXR or TIFF file (as written by `open_image_writer`)."""
+    source = os.fspath(path)
+    image_format = _format_for(source, BackdropError)
+    if not os.path.exists(source):
+        raise BackdropError(f"image file not found: {source}")
+    reader = {"PNG": _png_metadata, "OpenEXR": _exr_metadata, "TIFF": _tiff_metadata}
+    try:
+        return reader[image_format.name](source)
+    except _READ_ERRORS as error:
+        raise _read_error(error, source, image_format) from error
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Pixels as float32 linear RGB of shape (height, width, 3); for tests and tools.
+
+    Loads the whole image. sRGB integer files are decoded to linear light.
+    """
+    source = os.fspath(path)
+    image_format = _format_for(source, BackdropError)
+    if not os.path.exists(source):
+        raise BackdropError(f"image file not found: {source}")
+    reader = {"PNG": _png_pixels, "OpenEXR": _exr_pixels, "TIFF": _tiff_pixels}
+    try:
+        return reader[image_format.name](source)
+    except _READ_ERRORS as error:
+        raise _read_error(error, source, image_format) from error
+
+
+def _read_error(error: Exception, path: str, image_format: ImageFormat) -> BackdropError:
+    if isinstance(error, OSError) and error.strerror:
+        return BackdropError(f"cannot read {path}: {error.strerror}")
+    return BackdropError(f"{path} is not a readable {image_format.name} file: {error}")
+
+
+def _png_chunks(
+    stream: BinaryIO, skip: frozenset[bytes] = frozenset()
+) -> Iterator[tuple[bytes, bytes]]:
+    """(type, data) for each chunk, CRC-checked; chunks of `skip` types are not read (b"")."""
+    if stream.read(8) != _PNG_SIGNATURE:
+        raise ValueError("not a PNG file")
+    while True:
+        head = stream.read(8)
+        if len(head) != 8:
+            raise ValueError("truncated PNG file")
+        length, kind = struct.unpack(">I4s", head)
+        if kind in skip:
+            stream.seek(length + 4, os.SEEK_CUR)
+            yield kind, b""
+            continue
+        data = stream.read(length)
+        crc = stream.read(4)
+        if len(crc) != 4 or struct.unpack(">I", crc)[0] != zlib.crc32(data, zlib.crc32(kind)):
+            raise ValueError(f"damaged {kind.decode('latin-1')} chunk")
+        yield kind, data
+        if kind == b"IEND":
+            return
+
+
+def _png_text(kind: bytes, data: bytes) -> tuple[str, str]:
+    keyword, _, rest = data.partition(b"\0")
+    if kind == b"tEXt":
+        return keyword.decode("latin-1"), rest.decode("latin-1")
+    if kind == b"zTXt":
+        return keyword.decode("latin-1"), zlib.decompress(rest[1:]).decode("latin-1")
+    compressed = rest[0] == 1
+    _language, _, rest = rest[2:].partition(b"\0")
+    _translated, _, text = rest.partition(b"\0")
+    return keyword.decode("latin-1"), (zlib.decompress(text) if compressed else text).decode()
+
+
+def _png_metadata(path: str) -> dict[str, str]:
+    with open(path, "rb") as stream:
+        return dict(
+            _png_text(kind, data)
+            for kind, data in _png_chunks(stream, skip=frozenset({b"IDAT"}))
+            if kind in (b"tEXt", b"zTXt", b"iTXt")
+        )
+
+
+def _png_pixels(path: str) -> np.ndarray:
+    """16-bit RGB is decoded here (Pillow reduces it to 8 bits); anything else via Pillow."""
+    with open(path, "rb") as stream:
+        chunks = _png_chunks(stream)
+        kind, header = next(chunks)
+        if kind != b"IHDR":
+            raise ValueError("PNG file does not start with IHDR")
+        width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+        if (depth, colour, interlace) == (16, 2, 0):
+            decompressor = zlib.decompressobj()
+            data = b"".join(decompressor.decompress(d) for k, d in chunks if k == b"IDAT")
+            data += decompressor.flush()
+            if len(data) != height * (1 + width * 6):
+                raise ValueError("image data has the wrong size")
+            scanlines = np.frombuffer(data, dtype=np.uint8).reshape(height, -1)
+            samples = _png_unfilter(scanlines, 6).view(">u2").reshape(height, width, 3)
+            return srgb_to_linear(samples.astype(np.float32) / np.float32(65535))
+    from PIL import Image
+
+    with Image.open(path) as image:
+        samples = np.asarray(image.convert("RGB"))
+    return srgb_to_linear(samples.astype(np.float32) / np.float32(255))
+
+
+def _png_unfilter(scanlines: np.ndarray, bpp: int) -> np.ndarray:
+    """Undo PNG row filters, one anti-diagonal of pixels at a time.
+
+    A pixel depends only on its left, upper and upper-left neighbours, which all lie on
+    earlier anti-diagonals, so each diagonal is decoded in one vectorised step.
+    """
+    height = len(scanlines)
+    kinds = scanlines[:, 0].astype(np.int16)
+    if kinds.max(initial=0) > 4:
+        raise ValueError("unknown PNG filter type")
+    filtered = scanlines[:, 1:].reshape(height, -1, bpp)
+    width = filtered.shape[1]
+    out = np.zeros((height + 1, width + 1, bpp), dtype=np.uint8)  # zero row and column
+    for diagonal in range(height + width - 1):
+        r = np.arange(max(0, diagonal - width + 1), min(height, diagonal + 1))
+        i = diagonal - r
+        a = out[r + 1, i].astype(np.int16)
+        b = out[r, i + 1].astype(np.int16)
+        c = out[r, i].astype(np.int16)
+        pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
+        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+        kind = kinds[r, None]
+        predicted = np.select(
+            [kind == 1, kind == 2, kind == 3, kind == 4], [a, b, (a + b) >> 1, paeth], 0
+        )
+        out[r + 1, i + 1] = (filtered[r, i] + predicted) & 0xFF
+    return out[1:, 1:].reshape(height, -1)
+
+
+def _exr_metadata(path: str) -> dict[str, str]:
+    """String attributes of the (first) header, parsed directly."""
+    with open(path, "rb") as stream:
+        magic, _version = struct.unpack("<ii", stream.read(8))
+        if magic != _EXR_MAGIC:
+            raise ValueError("not an OpenEXR file")
+        result = {}
+        while True:
+            name = _read_cstring(stream)
+            if not name:
+                return result
+            kind = _read_cstring(stream)
+            (size,) = struct.unpack("<i", stream.read(4))
+            value = stream.read(size)
+            if len(value) != size:
+                raise ValueError("truncated header")
+            if kind == b"string":
+                result[name.decode("utf-8")] = value.decode("utf-8")
+
+
+def _read_cstring(stream: BinaryIO) -> bytes:
+    text = bytearray()
+    while (byte := stream.read(1)) != b"\0":
+        if not byte or len(text) > 255:
+            raise ValueError("damaged header")
+        text += byte
+    return bytes(text)
+
+
+def _exr_pixels(path: str) -> np.ndarray:
+    try:
+        import OpenEXR
+    except ImportError:
+        raise BackdropError("reading OpenEXR files needs the OpenEXR package") from None
+    with OpenEXR.File(path, separate_channels=True) as image:
+        channels = image.channels()
+        missing = {"R", "G", "B"} - set(channels)
+        if missing:
+            raise ValueError(f"missing channels {', '.join(sorted(missing))}")
+        return np.stack([channels[c].pixels for c in "RGB"], axis=-1).astype(np.float32)
+
+
+def _tiff_metadata(path: str) -> dict[str, str]:
+    """The JSON object in ImageDescription; other descriptions are not ours and give {}."""
+    with tifffile.TiffFile(path) as tiff:
+        description = tiff.pages.first.description
+    try:
+        found = json.loads(description)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def _tiff_pixels(path: str) -> np.ndarray:
+    samples = tifffile.imread(path)
+    if samples.ndim == 2:
+        samples = np.repeat(samples[:, :, None], 3, axis=2)
+    if samples.ndim != 3 or samples.shape[2] < 3:
+        raise ValueError(f"expected an RGB image, got shape {samples.shape}")
+    rgb = samples[:, :, :3]
+    if rgb.dtype.kind == "f":
+        return rgb.astype(np.float32)
+    scale = np.float32(np.iinfo(rgb.dtype).max)
+    return srgb_to_linear(rgb.astype(np.float32) / scale)
