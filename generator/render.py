@@ -9,7 +9,6 @@ writer can stream them and memory stays bounded by a band, not the canvas.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from generator.coordinates import coordinate_period, encode_coordinates
 from generator.errors import Cancelled, RequestError
 from generator.fusion import fusion_weights
 from generator.geometry import Rect, required_latent_span
@@ -75,9 +75,7 @@ class CanvasRenderer:
             np.stack([global_latent(s.seed, self.config.zg_dim) for s in styles])
         )
         self.anchors = [(s.x, s.y) for s in styles]
-        latent_w = self.period_cells[1]
-        period = self.config.period
-        self.coord_period = latent_w / max(1, round(latent_w / period)) if latent_w else period
+        self.coord_period = coordinate_period(self.config, self.period_cells[1])
         ctx_start, ctx_size = required_latent_span(self.config, 0, self.tile_cells * self.ppc)
         self._context_before, self._context_size = -ctx_start, ctx_size
         self._row_tiles = _tile_starts(
@@ -243,18 +241,7 @@ class _TileFields:
 
     def coordinates(self, rect: Rect) -> Tensor:
         rows, cols = self._positions(0, rect)
-        config, period = self.r.config, self.r.coord_period
-        angle = 2.0 * math.pi * np.mod(cols + 0.5, period) / period
-        b, h, w = rows.shape[0], rect.height, rect.width
-        channels = [
-            np.broadcast_to(np.sin(angle)[:, None, :], (b, h, w)),
-            np.broadcast_to(np.cos(angle)[:, None, :], (b, h, w)),
-        ]
-        if config.vertical_conditioning:
-            half = config.native_height / 2.0
-            vertical = np.tanh((rows + 0.5 - half) / half)
-            channels.insert(0, np.broadcast_to(vertical[:, :, None], (b, h, w)))
-        coords = np.stack(channels, axis=1).astype(np.float32)
+        coords = encode_coordinates(self.r.config, rows, cols, self.r.coord_period)
         return torch.from_numpy(coords).to(self.r.device)
 
     def noise(self, layer: int, level: int, rect: Rect) -> Tensor:
