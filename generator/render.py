@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from generator.colorspace import model_to_linear
 from generator.coordinates import coordinate_period, encode_coordinates
 from generator.errors import Cancelled, RequestError
 from generator.fusion import fusion_weights
 from generator.geometry import Rect, required_latent_span
-from generator.imagefile import srgb_to_linear
 from generator.latents import LOCAL_LATENT_STREAM, NOISE_STREAM_BASE, NormalField, global_latent
 from generator.modelfile import LoadedModel
 from generator.poles import soften_poles
@@ -201,12 +201,7 @@ class CanvasRenderer:
         span = self.tile_cells * self.ppc
         offset = self._context_before * self.ppc - rect.top  # tile origin inside the output rect
         rgb = rgb[:, :, offset : offset + span, offset : offset + span]
-        return self._to_linear(rgb.permute(0, 2, 3, 1).float().cpu().numpy())
-
-    def _to_linear(self, rgb: np.ndarray) -> np.ndarray:
-        if self.config.color_space == "log":
-            return np.exp2(np.clip(rgb, -4.0, 4.0) * self.config.log_stops).astype(np.float32)
-        return srgb_to_linear(np.clip((rgb + 1.0) * 0.5, 0.0, 1.0))
+        return model_to_linear(rgb.permute(0, 2, 3, 1).float().cpu().numpy(), self.config)
 
     def noise_field(self, layer: int, level: int) -> NormalField:
         key = (layer, level)
