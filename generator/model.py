@@ -146,5 +146,11 @@ class Generator(nn.Module):
     def forward(
         self, zl: Tensor, zg: Tensor, fields: PositionFields, rect: Rect
     ) -> tuple[Tensor, Rect]:
+        return self.synthesize(zl, zg, self.mapping(zg), fields, rect)
+
+    def synthesize(
+        self, zl: Tensor, zg: Tensor, w: Tensor, fields: PositionFields, rect: Rect
+    ) -> tuple[Tensor, Rect]:
+        """Forward pass with Gt's styles ``w`` given (path-length regularisation needs them)."""
         features, rect = self.structure(zl, zg, fields, rect)
-        return self.texture(features, self.mapping(zg), fields, rect)
+        return self.texture(features, w, fields, rect)

@@ -1,0 +1,69 @@
+"""Each training loss on hand-made inputs."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from trainer import losses
+
+
+def test_logistic_losses_match_their_closed_forms():
+    real, fake = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
+    softplus = lambda x: math.log1p(math.exp(x))  # noqa: E731
+    expected_d = (softplus(0.5) + softplus(-3.0)) / 2 + (softplus(-2.0) + softplus(1.0)) / 2
+    assert math.isclose(losses.d_logistic_loss(real, fake).item(), expected_d, rel_tol=1e-6)
+    expected_g = (softplus(-0.5) + softplus(3.0)) / 2
+    assert math.isclose(losses.g_nonsaturating_loss(fake).item(), expected_g, rel_tol=1e-6)
+    # A confident, correct discriminator has almost no loss; the generator then has a large one.
+    assert losses.d_logistic_loss(torch.full((4,), 20.0), torch.full((4,), -20.0)) < 1e-6
+    assert losses.g_nonsaturating_loss(torch.full((4,), -20.0)) > 19.0
+
+
+def test_r1_of_a_known_function():
+    # D(x) = sum(a * x) has gradient a everywhere: R1 = |a|^2 for every sample.
+    a = torch.tensor([[[[1.0, -2.0], [0.5, 3.0]]]])
+    x = torch.randn(3, 1, 2, 2, requires_grad=True)
+    logits = (x * a).flatten(1).sum(1)
+    assert math.isclose(losses.r1_penalty(logits, x).item(), 1 + 4 + 0.25 + 9, rel_tol=1e-6)
+    # D(x) = sum(x^2): gradient 2x, R1 = mean over samples of 4 |x|^2.
+    logits = x.square().flatten(1).sum(1)
+    expected = (4 * x.detach().square().flatten(1).sum(1)).mean().item()
+    assert math.isclose(losses.r1_penalty(logits, x).item(), expected, rel_tol=1e-5)
+
+
+def test_path_length_tracks_the_generator_jacobian_scale():
+    torch.manual_seed(0)
+    w = torch.randn(4096, 1, 16, requires_grad=True)
+    for scale in (0.5, 3.0):
+        # images = scale * w laid out as 4x4 pixels: |J^T y| has expectation ~ scale.
+        images = scale * w.reshape(4096, 1, 4, 4)
+        penalty, mean = losses.path_length_penalty(images, w, torch.zeros(()), decay=1.0)
+        assert math.isclose(mean.item(), scale, rel_tol=0.05)
+        assert not mean.requires_grad
+        assert 0 < penalty.item() < (0.5 * scale) ** 2  # spread only from the random projection
+    # The running mean moves by `decay` towards the batch mean.
+    _, mean = losses.path_length_penalty(images, w, torch.tensor(1.0), decay=0.1)
+    assert math.isclose(mean.item(), 1.0 + 0.1 * (3.0 - 1.0), rel_tol=0.05)
+
+
+def test_diversity_loss_is_finite_when_outputs_coincide_and_rewards_difference():
+    zl_a = torch.randn(2, 4, 3, 3, requires_grad=True)
+    zl_b = torch.randn(2, 4, 3, 3)
+    same = torch.ones(2, 3, 8, 8, requires_grad=True)
+    loss = losses.diversity_loss(same, same.clone(), zl_a, zl_b)
+    loss.backward()
+    assert (
+        torch.isfinite(loss) and torch.isfinite(same.grad).all() and torch.isfinite(zl_a.grad).all()
+    )
+    different = losses.diversity_loss(same, same + 1.0, zl_a, zl_b)
+    assert different < loss
+    # Identical latents too (distance 0/0): still finite.
+    assert torch.isfinite(losses.diversity_loss(same, same, zl_b, zl_b))
+
+
+def test_coordinate_loss_is_zero_for_perfect_predictions():
+    target = torch.tensor([-0.5, 0.0, 0.75])
+    assert losses.coordinate_loss(target.clone(), target).item() == 0.0
+    assert math.isclose(losses.coordinate_loss(target + 0.5, target).item(), 0.25, rel_tol=1e-6)

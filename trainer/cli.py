@@ -1,0 +1,146 @@
+"""``python -m trainer``: learn a backdrop style from a folder of photos, export a model file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from generator.errors import BackdropError
+from generator.modelfile import save_model
+from trainer.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_module
+from trainer.config import PRESETS, ConfigError, TrainConfig
+
+EXAMPLES = """examples:
+  python -m trainer train --data photos/ --out runs/coast --preset cpu
+  python -m trainer train --resume runs/coast                 # continue where it stopped
+  python -m trainer train --data textures/ --out runs/ground --no-vertical   # tileable on a torus
+  python -m trainer export runs/coast --out coast.safetensors
+  torchrun --nproc_per_node=4 -m trainer train --data photos/ --out runs/big --preset paper
+"""
+
+
+def _override(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError("expected NAME=VALUE, e.g. lr=0.001 or model.period=64")
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer",
+        description="Train an Endless Backdrops model on your own photos.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train (or resume) a run")
+    train.add_argument("--data", type=Path, help="folder of photos (searched recursively)")
+    train.add_argument("--out", type=Path, help="run folder for checkpoints, samples and logs")
+    train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run")
+    train.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="see README")
+    train.add_argument("--steps", type=int, help="total optimisation steps")
+    train.add_argument("--batch", type=int, help="images per step")
+    train.add_argument("--accumulate", type=int, help="gradient accumulation rounds per step")
+    train.add_argument("--workers", type=int, help="data loader processes")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--checkpoint-minutes", type=float, help="minutes between checkpoints")
+    train.add_argument("--no-vertical", action="store_true", help="no vertical conditioning")
+    train.add_argument("--no-hflip", action="store_true", help="no horizontal flips")
+    train.add_argument("--equirect", action="store_true", help="photos are 360° panoramas")
+    train.add_argument(
+        "--set", type=_override, action="append", default=[], metavar="NAME=VALUE",
+        help="any other setting, e.g. --set lr=0.001 --set model.gs_width=128",
+    )  # fmt: skip
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    export = sub.add_parser("export", help="write the run's averaged generator as a model file")
+    export.add_argument("run", type=Path)
+    export.add_argument("--out", type=Path, required=True)
+
+    sub.add_parser("presets", help="print the training presets")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    values = dict(args.set)
+    for flag, key in (
+        ("steps", "steps"), ("batch", "batch"), ("accumulate", "accumulate"),
+        ("workers", "workers"), ("seed", "seed"), ("checkpoint_minutes", "checkpoint_minutes"),
+    ):  # fmt: skip
+        if getattr(args, flag) is not None:
+            values[key] = getattr(args, flag)
+    if args.no_vertical:
+        values["model.vertical_conditioning"] = False
+    if args.no_hflip:
+        values["hflip"] = False
+    if args.equirect:
+        values["equirect"] = True
+    return values
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from trainer.train import train
+
+    if args.resume is not None:
+        _, meta = load_checkpoint(args.resume / CHECKPOINT_NAME)
+        config = TrainConfig.from_json(meta["config"]).with_overrides(_overrides(args))
+        data = args.data or Path(meta["data"]["folder"])
+        run = args.resume
+    else:
+        if args.data is None or args.out is None:
+            raise ConfigError("train needs --data DIR and --out RUN_DIR (or --resume RUN_DIR)")
+        config = PRESETS[args.preset].with_overrides(_overrides(args))
+        data, run = args.data, args.out
+        if (run / CHECKPOINT_NAME).exists():
+            raise ConfigError(f"{run} already holds a run: use --resume {run} or another --out")
+    step = train(config, data, run, resume=args.resume is not None, show_progress=not args.quiet)
+    print(f"stopped at step {step} of {config.steps}; checkpoint in {run / CHECKPOINT_NAME}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from generator.model import Generator
+
+    tensors, meta = load_checkpoint(args.run / CHECKPOINT_NAME)
+    config = TrainConfig.from_json(meta["config"])
+    ema = Generator(config.model)
+    load_module("ema", ema, tensors)
+    training = {"steps": meta["step"], "images": meta["images"], "data": meta["data"],
+                "train_config": json.loads(config.to_json())}  # fmt: skip
+    digest = save_model(ema, args.out, {"training": json.dumps(training, sort_keys=True)})
+    print(f"wrote {args.out} (step {meta['step']}, hash {digest[:12]})")
+    return 0
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    print(f"{'preset':8} {'px/cell':>7} {'frame':>9} {'patch':>5} {'batch':>5} {'steps':>7}")
+    for name, preset in PRESETS.items():
+        m = preset.model
+        frame = f"{m.native_width * m.pixels_per_cell}x{m.native_height * m.pixels_per_cell}"
+        print(
+            f"{name:8} {m.pixels_per_cell:7} {frame:>9} {preset.patch:5} {preset.batch:5}"
+            f" {preset.steps:7}"
+        )
+    return 0
+
+
+COMMANDS = {"train": _cmd_train, "export": _cmd_export, "presets": _cmd_presets}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        return COMMANDS[args.command](args)
+    except BackdropError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

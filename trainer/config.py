@@ -1,0 +1,140 @@
+"""Training configuration: one plain dataclass; presets from a CPU smoke test to the paper."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator.config import PRESETS as MODEL_PRESETS
+from generator.config import ModelConfig
+from generator.errors import BackdropError
+
+
+class ConfigError(BackdropError):
+    """A bad preset name or override."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs besides the data folder; stored in every checkpoint."""
+
+    model: ModelConfig = field(default_factory=lambda: MODEL_PRESETS["tiny"])
+    patch: int = 16
+    """Patch side in pixels; patches start on latent-cell boundaries of the frame."""
+    batch: int = 8
+    """Images per optimisation step (across all processes and accumulation rounds)."""
+    accumulate: int = 1
+    """Gradient accumulation rounds per step (the batch is split between them)."""
+    steps: int = 200
+    lr: float = 0.002
+    betas: tuple[float, float] = (0.0, 0.99)
+    r1_gamma: float = 1.0
+    r1_every: int = 16
+    pl_weight: float = 2.0
+    pl_every: int = 4
+    diversity_weight: float = 0.1
+    coord_weight: float = 1.0
+    ema_kimg: float = 2.0
+    """Half-life of the exported moving average of G, in thousands of images."""
+    hflip: bool = True
+    equirect: bool = False
+    """Photos are 360-degree panoramas: no crop, circular horizontal shifts instead."""
+    d_base_width: int = 32
+    d_max_width: int = 256
+    mixed_precision: bool = True
+    """bf16/fp16 autocast on CUDA (ignored on CPU, where results stay bit-reproducible)."""
+    workers: int = 2
+    seed: int = 0
+    checkpoint_minutes: float = 10.0
+    sample_every: int = 500
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "betas", tuple(self.betas))
+        if isinstance(self.model, dict):
+            object.__setattr__(self, "model", ModelConfig(**self.model))
+        problems = []
+        frame = min(self.model.native_height, self.model.native_width) * self.model.pixels_per_cell
+        if not self.model.pixels_per_cell <= self.patch <= frame:
+            problems.append(f"patch must be between {self.model.pixels_per_cell} and {frame} px")
+        if self.batch < 2 or self.batch % 2:
+            problems.append("batch must be an even number >= 2 (the diversity loss pairs images)")
+        if self.accumulate < 1 or self.batch % (2 * self.accumulate):
+            problems.append("batch must split into accumulate rounds of an even size")
+        if self.steps < 1:
+            problems.append("steps must be >= 1")
+        if problems:
+            raise ConfigError("invalid training config: " + "; ".join(problems))
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        return cls(**json.loads(text))
+
+    def with_overrides(self, overrides: dict[str, Any]) -> TrainConfig:
+        """Apply ``name=value`` overrides; ``model.name`` reaches into the model config."""
+        top, model = {}, {}
+        known = {f.name: f for f in dataclasses.fields(self)}
+        model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+        for key, value in overrides.items():
+            if key.startswith("model."):
+                name = key.removeprefix("model.")
+                if name not in model_fields:
+                    raise ConfigError(f"unknown model setting {name!r}")
+                model[name] = value
+            elif key in known and key != "model":
+                top[key] = value
+            else:
+                raise ConfigError(f"unknown setting {key!r}; see the preset table in README")
+        if model:
+            top["model"] = dataclasses.replace(self.model, **model)
+        return dataclasses.replace(self, **top)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # Tests and CPU smoke runs: seconds per hundred steps.
+    "tiny": TrainConfig(),
+    # A CPU-trainable model: 8 px per latent cell, 64-px patches from 128x256 frames.
+    "cpu": TrainConfig(
+        model=ModelConfig(
+            zg_dim=128,
+            zl_dim=32,
+            w_dim=128,
+            mapping_layers=4,
+            gs_width=64,
+            gs_layers=3,
+            gt_channels=(128, 96, 64, 32),
+            period=32.0,
+            native_height=16,
+            native_width=32,
+            extra={"preset": "cpu"},
+        ),
+        patch=64,
+        batch=8,
+        steps=20000,
+        d_base_width=32,
+        d_max_width=256,
+        ema_kimg=5.0,
+        sample_every=1000,
+    ),
+    # The paper on a GPU: its widths, 101-px patches from ~197-px (12-cell) frames, batch 16.
+    "paper": TrainConfig(
+        model=dataclasses.replace(
+            MODEL_PRESETS["paper"], native_height=12, native_width=12, period=48.0
+        ),
+        patch=101,
+        batch=16,
+        steps=200000,
+        d_base_width=64,
+        d_max_width=512,
+        r1_gamma=10.0,
+        ema_kimg=10.0,
+        workers=8,
+        sample_every=2000,
+        checkpoint_minutes=20.0,
+    ),
+}

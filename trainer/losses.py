@@ -1,0 +1,64 @@
+"""The InfinityGAN objective as small pure functions (StyleGAN2 losses plus InfinityGAN's own).
+
+Each takes tensors and returns a scalar loss (or a tuple with state), so each can be unit-tested on
+hand-made inputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+DIVERSITY_EPS = 1e-5
+
+
+def d_logistic_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Discriminator's non-saturating logistic loss: softplus(D(fake)) + softplus(-D(real))."""
+    return F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+
+
+def g_nonsaturating_loss(fake_logits: Tensor) -> Tensor:
+    """Generator's non-saturating loss: softplus(-D(G(z)))."""
+    return F.softplus(-fake_logits).mean()
+
+
+def r1_penalty(real_logits: Tensor, real_images: Tensor) -> Tensor:
+    """R1: mean over samples of |d D(x) / d x|^2 on real images (``real_images`` needs grad)."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real_images, create_graph=True)
+    return grad.square().flatten(1).sum(1).mean()
+
+
+def path_length_penalty(
+    images: Tensor, styles: Tensor, mean_length: Tensor, decay: float = 0.01
+) -> tuple[Tensor, Tensor]:
+    """Path-length regularisation: Jacobian norms of image w.r.t. w should be constant.
+
+    ``styles`` (the w that produced ``images``, with grad) is (B, ..., w_dim). Returns the penalty
+    and the updated running mean of path lengths (detached).
+    """
+    noise = torch.randn_like(images) / math.sqrt(images.shape[2] * images.shape[3])
+    (grad,) = torch.autograd.grad((images * noise).sum(), styles, create_graph=True)
+    lengths = grad.square().sum(-1).flatten(1).mean(1).sqrt()
+    new_mean = mean_length + decay * (lengths.mean().detach() - mean_length)
+    return (lengths - new_mean).square().mean(), new_mean
+
+
+def diversity_loss(images_a: Tensor, images_b: Tensor, zl_a: Tensor, zl_b: Tensor) -> Tensor:
+    """Mode-seeking loss on zl: two local latents for the same zg should give different images.
+
+    Minimises 1 / (image distance / latent distance + eps). Both distances are means of absolute
+    differences, so identical outputs give a large but finite loss and finite gradients (no
+    division by zero, no square root at zero).
+    """
+    image_distance = (images_a - images_b).abs().flatten(1).mean(1)
+    latent_distance = (zl_a - zl_b).abs().flatten(1).mean(1)
+    ratio = image_distance / (latent_distance + DIVERSITY_EPS)
+    return (1.0 / (ratio + DIVERSITY_EPS)).mean()
+
+
+def coordinate_loss(predicted: Tensor, target: Tensor) -> Tensor:
+    """Auxiliary vertical-position loss: squared error of the predicted patch position."""
+    return (predicted.reshape(-1) - target.reshape(-1)).square().mean()

@@ -1,0 +1,361 @@
+"""The training loop, readable top to bottom.
+
+One step: a discriminator update (logistic loss + vertical-position loss on real and fake patches,
+lazy R1), then a generator update (non-saturating loss + position loss + mode-seeking diversity on
+zl, lazy path-length regularisation), then the moving average of G. Everything a step needs comes
+from the step number and the saved state, so a resumed run continues bit for bit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from trainer.data import PatchDataset, make_loader, scan_folder
+
+from generator.model import Generator
+from trainer import losses
+from trainer.checkpoint import (
+    CHECKPOINT_NAME,
+    load_checkpoint,
+    load_module,
+    load_optimizer,
+    module_tensors,
+    optimizer_tensors,
+    save_checkpoint,
+)
+from trainer.config import ConfigError, TrainConfig
+from trainer.discriminator import Discriminator
+from trainer.distributed import Distributed
+from trainer.samples import write_samples
+from trainer.synthesis import generate_patches, patch_position
+
+log = logging.getLogger("trainer")
+LOSS_NAMES = ("d_loss", "g_loss", "r1", "pl", "diversity", "coord_real", "coord_fake")
+
+
+@dataclass
+class Models:
+    generator: Generator
+    discriminator: Discriminator
+    ema: Generator
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    pl_mean: torch.Tensor = field(default_factory=lambda: torch.zeros(()))
+
+
+def build_models(config: TrainConfig, device: torch.device) -> Models:
+    """Fresh models (identical on every process: seeded by config.seed) and Adam optimisers.
+
+    Learning rate and betas are adjusted for lazy regularisation as in StyleGAN2.
+    """
+    torch.manual_seed(config.seed)
+    generator = Generator(config.model).to(device)
+    discriminator = Discriminator(config.patch, config.d_base_width, config.d_max_width).to(device)
+    ema = Generator(config.model).to(device).eval().requires_grad_(False)
+    ema.load_state_dict(generator.state_dict())
+
+    def adam(module: torch.nn.Module, every: int) -> torch.optim.Optimizer:
+        ratio = every / (every + 1)
+        betas = (config.betas[0] ** ratio, config.betas[1] ** ratio)
+        return torch.optim.Adam(module.parameters(), lr=config.lr * ratio, betas=betas)
+
+    return Models(
+        generator,
+        discriminator,
+        ema,
+        adam(generator, config.pl_every),
+        adam(discriminator, config.r1_every),
+    )
+
+
+def train(
+    config: TrainConfig,
+    data_dir: Path,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    device: torch.device | None = None,
+    show_progress: bool = True,
+) -> int:
+    """Train until ``config.steps`` or a stop signal; returns the step reached."""
+    dist = Distributed.from_environment()
+    device = device or _default_device(dist)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = run_dir / CHECKPOINT_NAME
+    state_tensors, meta = load_checkpoint(checkpoint) if resume else ({}, {})
+    if resume:
+        config = TrainConfig.from_json(meta["config"]).with_overrides({"steps": config.steps})
+    if config.batch % (dist.world * config.accumulate * 2):
+        raise ConfigError(f"batch {config.batch} does not split into {dist.world} processes")
+    rounds = config.accumulate
+    micro = config.batch // dist.world // rounds
+
+    scan = scan_folder(data_dir, min_side=config.patch, workers=config.workers)
+    dataset = PatchDataset(
+        scan.good, config.model, config.patch, equirect=config.equirect, hflip=config.hflip,
+        seed=config.seed,
+    )  # fmt: skip
+    models = build_models(config, device)
+    step = 0
+    if resume:
+        step = _restore(models, state_tensors, meta, dist)
+    else:
+        torch.manual_seed(config.seed * 7919 + dist.rank + 1)  # latents differ per process
+    images_per_step = config.batch
+    loader = make_loader(
+        dataset, micro, config.workers, config.seed, start=step * images_per_step,
+        rank=dist.rank, world=dist.world,
+    )  # fmt: skip
+    batches = iter(loader)
+
+    stop = _StopFlag()
+    writer = _LossLog(run_dir / "log.csv") if dist.is_main else None
+    bar = _progress_bar(step, config.steps, show_progress and dist.is_main)
+    last_checkpoint = time.monotonic()
+    ema_beta = 0.5 ** (images_per_step / max(config.ema_kimg * 1000.0, 1e-8))
+    tick = time.perf_counter()
+    try:
+        while step < config.steps:
+            values = dict.fromkeys(LOSS_NAMES, 0.0)
+            micro_batches = [_to_device(next(batches), device) for _ in range(rounds)]
+
+            # Discriminator: logistic loss, vertical-position loss on both real and fake patches.
+            models.generator.requires_grad_(False)
+            models.discriminator.requires_grad_(True)
+            for real, tops, _ in micro_batches:
+                target = patch_position(config.model, tops, config.patch)
+                with torch.no_grad(), _autocast(config, device):
+                    fake, _ = generate_patches(
+                        models.generator, _zg(micro, config, device), tops,
+                        _random_lefts(micro, config, device), config.patch,
+                    )  # fmt: skip
+                with _autocast(config, device):
+                    real_logits, real_pos = models.discriminator(real)
+                    fake_logits, fake_pos = models.discriminator(fake.float())
+                d_loss = losses.d_logistic_loss(real_logits.float(), fake_logits.float())
+                coord_real = losses.coordinate_loss(real_pos.float(), target)
+                coord_fake = losses.coordinate_loss(fake_pos.float(), target)
+                total = d_loss + config.coord_weight * (coord_real + coord_fake)
+                (total / rounds).backward()
+                values["d_loss"] += d_loss.item() / rounds
+                values["coord_real"] += coord_real.item() / rounds
+                values["coord_fake"] += coord_fake.item() / rounds
+            if step % config.r1_every == 0:
+                for real, _, _ in micro_batches:
+                    real = real.detach().requires_grad_(True)
+                    real_logits, _ = models.discriminator(real)
+                    r1 = losses.r1_penalty(real_logits, real)
+                    ((config.r1_gamma / 2 * config.r1_every * r1) / rounds).backward()
+                    values["r1"] += r1.item() / rounds
+            dist.average_gradients(models.discriminator)
+            models.opt_d.step()
+            models.opt_d.zero_grad(set_to_none=True)
+
+            # Generator: non-saturating loss, position loss, diversity between paired zl.
+            models.generator.requires_grad_(True)
+            models.discriminator.requires_grad_(False)
+            for _, tops, _ in micro_batches:
+                half = micro // 2
+                zg = _zg(half, config, device).repeat(2, 1)
+                lefts = _random_lefts(half, config, device).repeat(2)
+                tops = tops[:half].repeat(2)
+                with _autocast(config, device):
+                    fake, zl = generate_patches(
+                        models.generator, zg, tops, lefts, config.patch, paired=True
+                    )
+                    fake_logits, fake_pos = models.discriminator(fake)
+                fake = fake.float()
+                g_loss = losses.g_nonsaturating_loss(fake_logits.float())
+                coord = losses.coordinate_loss(
+                    fake_pos.float(), patch_position(config.model, tops, config.patch)
+                )
+                diversity = losses.diversity_loss(fake[:half], fake[half:], zl[:half], zl[half:])
+                total = g_loss + config.coord_weight * coord + config.diversity_weight * diversity
+                (total / rounds).backward()
+                values["g_loss"] += g_loss.item() / rounds
+                values["diversity"] += diversity.item() / rounds
+            if config.pl_weight > 0 and step % config.pl_every == 0:
+                for _, tops, _ in micro_batches:
+                    n = max(1, micro // 2)
+                    zg = _zg(n, config, device)
+                    w = models.generator.mapping(zg).detach().requires_grad_(True)
+                    fake, _ = generate_patches(
+                        models.generator, zg, tops[:n], _random_lefts(n, config, device),
+                        config.patch, w=w,
+                    )  # fmt: skip
+                    pl, models.pl_mean = losses.path_length_penalty(fake, w, models.pl_mean)
+                    ((config.pl_weight * config.pl_every * pl) / rounds).backward()
+                    values["pl"] += pl.item() / rounds
+            dist.average_gradients(models.generator)
+            models.opt_g.step()
+            models.opt_g.zero_grad(set_to_none=True)
+            _update_ema(models.ema, models.generator, ema_beta)
+            step += 1
+
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(d=f"{values['d_loss']:.3f}", g=f"{values['g_loss']:.3f}")
+            if writer is not None and (step % config.log_every == 0 or step == config.steps):
+                now = time.perf_counter()
+                rate = config.log_every * images_per_step / max(now - tick, 1e-9)
+                tick = now
+                writer.write(step, step * images_per_step, rate, values)
+                if bar is not None:
+                    bar.set_postfix(img_s=f"{rate:.1f}", d=f"{values['d_loss']:.3f}",
+                                    g=f"{values['g_loss']:.3f}")  # fmt: skip
+            if dist.is_main and (step % config.sample_every == 0 or step == config.steps):
+                write_samples(models.ema, run_dir / "samples", step)
+            due = time.monotonic() - last_checkpoint >= config.checkpoint_minutes * 60
+            if dist.any(due or stop.requested) or step == config.steps:
+                _save(checkpoint, config, models, step, scan.summary(), dist)
+                last_checkpoint = time.monotonic()
+            if dist.any(stop.requested):
+                log.info("stopped at step %d; resume with --resume %s", step, run_dir)
+                break
+    finally:
+        stop.restore()
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+        dist.close()
+    return step
+
+
+def _default_device(dist: Distributed) -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", dist.local_rank)
+    return torch.device("cpu")
+
+
+def _autocast(config: TrainConfig, device: torch.device):
+    """bf16 autocast on CUDA GPUs that support it; plain fp32 elsewhere (bit-reproducible)."""
+    enabled = config.mixed_precision and device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _zg(batch: int, config: TrainConfig, device: torch.device) -> torch.Tensor:
+    return torch.randn(batch, config.model.zg_dim, device=device)
+
+
+def _random_lefts(batch: int, config: TrainConfig, device: torch.device) -> torch.Tensor:
+    """Horizontal cells for fake patches: anywhere along the period (x carries no content)."""
+    return torch.randint(0, max(1, round(config.model.period)), (batch,), device=device)
+
+
+def _to_device(
+    batch: dict, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return (
+        batch["patch"].to(device, non_blocking=True),
+        batch["top"].to(device),
+        batch["left"].to(device),
+    )
+
+
+@torch.no_grad()
+def _update_ema(ema: Generator, generator: Generator, beta: float) -> None:
+    for p_ema, p in zip(ema.parameters(), generator.parameters(), strict=True):
+        p_ema.lerp_(p, 1.0 - beta)
+    for b_ema, b in zip(ema.buffers(), generator.buffers(), strict=True):
+        b_ema.copy_(b)
+
+
+def _save(
+    path: Path, config: TrainConfig, models: Models, step: int, data: dict, dist: Distributed
+) -> None:
+    rng_states = dist.gather(torch.get_rng_state())
+    if not dist.is_main:
+        return
+    tensors = {}
+    tensors.update(module_tensors("g", models.generator))
+    tensors.update(module_tensors("d", models.discriminator))
+    tensors.update(module_tensors("ema", models.ema))
+    opt_g, groups_g = optimizer_tensors("opt_g", models.opt_g)
+    opt_d, groups_d = optimizer_tensors("opt_d", models.opt_d)
+    tensors.update(opt_g)
+    tensors.update(opt_d)
+    tensors["pl_mean"] = models.pl_mean.reshape(())
+    for rank, state in enumerate(rng_states):
+        tensors[f"rng.{rank}"] = state
+    if torch.cuda.is_available():
+        tensors["rng_cuda.0"] = torch.cuda.get_rng_state()
+    meta = {
+        "config": config.to_json(),
+        "step": step,
+        "images": step * config.batch,
+        "world": dist.world,
+        "opt_g_groups": groups_g,
+        "opt_d_groups": groups_d,
+        "data": data,
+    }
+    save_checkpoint(path, tensors, meta)
+
+
+def _restore(models: Models, tensors: dict, meta: dict, dist: Distributed) -> int:
+    load_module("g", models.generator, tensors)
+    load_module("d", models.discriminator, tensors)
+    load_module("ema", models.ema, tensors)
+    load_optimizer("opt_g", models.opt_g, tensors, meta["opt_g_groups"])
+    load_optimizer("opt_d", models.opt_d, tensors, meta["opt_d_groups"])
+    models.pl_mean = tensors["pl_mean"].to(models.pl_mean.device)
+    state = tensors.get(f"rng.{dist.rank}")
+    if state is None:
+        raise ConfigError(
+            f"the checkpoint was written by {meta['world']} processes, not {dist.world}"
+        )
+    torch.set_rng_state(state)
+    if torch.cuda.is_available() and "rng_cuda.0" in tensors:
+        torch.cuda.set_rng_state(tensors["rng_cuda.0"])
+    return int(meta["step"])
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM ask the loop to checkpoint and stop after the current step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread: the caller stops us
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class _LossLog:
+    """CSV log of losses and throughput, appended across resumes."""
+
+    def __init__(self, path: Path) -> None:
+        new = not path.exists()
+        self._file = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115
+        self._csv = csv.writer(self._file)
+        if new:
+            self._csv.writerow(["step", "images", "images_per_s", *LOSS_NAMES])
+
+    def write(self, step: int, images: int, rate: float, values: dict[str, float]) -> None:
+        self._csv.writerow([step, images, f"{rate:.2f}", *(f"{values[k]:.5f}" for k in LOSS_NAMES)])
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _progress_bar(step: int, total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=step, unit="step", dynamic_ncols=True)
