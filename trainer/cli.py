@@ -102,8 +102,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         data, run = args.data, args.out
         if (run / CHECKPOINT_NAME).exists():
             raise ConfigError(f"{run} already holds a run: use --resume {run} or another --out")
-    step = train(config, data, run, resume=args.resume is not None, show_progress=not args.quiet)
-    print(f"stopped at step {step} of {config.steps}; checkpoint in {run / CHECKPOINT_NAME}")
+    result = train(config, data, run, resume=args.resume is not None, show_progress=not args.quiet)
+    print(f"step {result.step} of {config.steps}; checkpoint in {run / CHECKPOINT_NAME}")
     return 0
 
 

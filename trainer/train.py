@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from trainer.data import PatchDataset, make_loader, scan_folder
 
 from generator.model import Generator
 from trainer import losses
@@ -31,6 +30,7 @@ from trainer.checkpoint import (
     save_checkpoint,
 )
 from trainer.config import ConfigError, TrainConfig
+from trainer.data import PatchDataset, make_loader, scan_folder
 from trainer.discriminator import Discriminator
 from trainer.distributed import Distributed
 from trainer.samples import write_samples
@@ -48,6 +48,13 @@ class Models:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     pl_mean: torch.Tensor = field(default_factory=lambda: torch.zeros(()))
+
+
+@dataclass
+class TrainResult:
+    step: int
+    config: TrainConfig
+    models: Models
 
 
 def build_models(config: TrainConfig, device: torch.device) -> Models:
@@ -83,8 +90,8 @@ def train(
     resume: bool = False,
     device: torch.device | None = None,
     show_progress: bool = True,
-) -> int:
-    """Train until ``config.steps`` or a stop signal; returns the step reached."""
+) -> TrainResult:
+    """Train until ``config.steps`` or a stop signal (which checkpoints first)."""
     dist = Distributed.from_environment()
     device = device or _default_device(dist)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -226,7 +233,7 @@ def train(
         if writer is not None:
             writer.close()
         dist.close()
-    return step
+    return TrainResult(step, config, models)
 
 
 def _default_device(dist: Distributed) -> torch.device:

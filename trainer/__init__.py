@@ -1,0 +1,1 @@
+"""Training: learn a backdrop generator from a folder of photos (imports generator)."""
