@@ -724,22 +724,29 @@ def _png_metadata(path: str) -> dict[str, str]:
         )
 
 
+_PNG_SAMPLES = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples per pixel (gray, RGB, GA, RGBA)
+
+
 def _png_pixels(path: str) -> np.ndarray:
-    """16-bit RGB is decoded here (Pillow reduces it to 8 bits); anything else via Pillow."""
+    """Non-interlaced 16-bit PNGs are decoded here (Pillow reduces or clips them); the rest by
+    Pillow. Gray is replicated to RGB and alpha dropped."""
     with open(path, "rb") as stream:
         chunks = _png_chunks(stream)
         kind, header = next(chunks)
         if kind != b"IHDR":
             raise ValueError("PNG file does not start with IHDR")
         width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
-        if (depth, colour, interlace) == (16, 2, 0):
+        if depth == 16 and interlace == 0 and colour in _PNG_SAMPLES:
+            channels = _PNG_SAMPLES[colour]
             decompressor = zlib.decompressobj()
             data = b"".join(decompressor.decompress(d) for k, d in chunks if k == b"IDAT")
             data += decompressor.flush()
-            if len(data) != height * (1 + width * 6):
+            if len(data) != height * (1 + width * 2 * channels):
                 raise ValueError("image data has the wrong size")
             scanlines = np.frombuffer(data, dtype=np.uint8).reshape(height, -1)
-            samples = _png_unfilter(scanlines, 6).view(">u2").reshape(height, width, 3)
+            raw = _png_unfilter(scanlines, 2 * channels).view(">u2")
+            samples = raw.reshape(height, width, channels)[..., : 3 if channels >= 3 else 1]
+            samples = np.broadcast_to(samples, (height, width, 3))
             return srgb_to_linear(samples.astype(np.float32) / np.float32(65535))
     from PIL import Image
 

@@ -456,3 +456,15 @@ def test_unreadable_files_raise_backdrop_error(tmp_path, extension):
 def test_reading_an_unknown_format_raises_backdrop_error(tmp_path):
     with pytest.raises(BackdropError, match="unsupported image format"):
         read_metadata(tmp_path / "picture.bmp")
+
+
+def test_read_image_keeps_16_bit_gray_and_alpha_pngs(tmp_path):
+    from PIL import Image
+
+    codes = np.array([[1000, 30000], [65535, 0]], dtype=np.uint16)
+    Image.fromarray(codes).save(tmp_path / "gray16.png")
+    pixels = read_image(tmp_path / "gray16.png")
+    expected = srgb_to_linear(codes.astype(np.float32) / 65535)
+    assert pixels.shape == (2, 2, 3)
+    for channel in range(3):
+        np.testing.assert_allclose(pixels[..., channel], expected, rtol=1e-6)

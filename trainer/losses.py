@@ -36,12 +36,12 @@ def path_length_penalty(
 ) -> tuple[Tensor, Tensor]:
     """Path-length regularisation: Jacobian norms of image w.r.t. w should be constant.
 
-    ``styles`` (the w that produced ``images``, with grad) is (B, ..., w_dim). Returns the penalty
-    and the updated running mean of path lengths (detached).
+    ``styles`` (the w that produced ``images``, with grad) is (B, w_dim) or (B, n, w_dim).
+    Returns the penalty and the updated running mean of path lengths (detached).
     """
     noise = torch.randn_like(images) / math.sqrt(images.shape[2] * images.shape[3])
     (grad,) = torch.autograd.grad((images * noise).sum(), styles, create_graph=True)
-    lengths = grad.square().sum(-1).flatten(1).mean(1).sqrt()
+    lengths = grad.square().reshape(len(grad), -1, grad.shape[-1]).sum(-1).mean(1).sqrt()
     new_mean = mean_length + decay * (lengths.mean().detach() - mean_length)
     return (lengths - new_mean).square().mean(), new_mean
 

@@ -96,6 +96,9 @@ def train(
     device = device or _default_device(dist)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = run_dir / CHECKPOINT_NAME
+    if dist.is_main:  # a run killed while writing leaves its temporary file behind
+        for stale in run_dir.glob(f".{CHECKPOINT_NAME}.*.partial"):
+            stale.unlink()
     state_tensors, meta = load_checkpoint(checkpoint) if resume else ({}, {})
     if resume:
         config = TrainConfig.from_json(meta["config"]).with_overrides({"steps": config.steps})

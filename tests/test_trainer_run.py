@@ -1,0 +1,136 @@
+"""End-to-end training on real photos: a model the generator renders, exact resume, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.multiprocessing as mp
+
+from generator import load_model, new_recipe, render_array
+from trainer.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from trainer.cli import main as trainer_main
+from trainer.config import PRESETS
+from trainer.train import train
+
+PHOTOS = Path(__file__).parent / "data" / "photos"
+
+
+def tiny(**overrides):
+    settings = {"steps": 4, "workers": 0, "sample_every": 1000, "log_every": 1}
+    settings.update(checkpoint_minutes=1000.0, **overrides)
+    return PRESETS["tiny"].with_overrides(settings)
+
+
+def test_tiny_run_on_real_photos_gives_a_model_the_generator_renders(tmp_path, caplog, capsys):
+    run = tmp_path / "run"
+    caplog.set_level("INFO")
+    result = train(tiny(workers=2), PHOTOS, run, show_progress=False)
+    assert result.step == 4
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 1
+    for name in ("broken-truncated.jpg", "notes.jpg", "tiny.png"):
+        assert name in skipped[0]
+    rows = (run / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("step,images,images_per_s,d_loss") and len(rows) == 5
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "step-0000004-grid.png",
+        "step-0000004-strip.png",
+    ]
+    model_path = tmp_path / "style.safetensors"
+    assert trainer_main(["export", str(run), "--out", str(model_path)]) == 0
+    model = load_model(model_path)
+    training = json.loads(model.metadata["training"])
+    assert training["steps"] == 4 and training["data"]["images"] == 12
+    sky = render_array(model, new_recipe(model.config, model.hash, 64, 32, seed=1, wrap="x"))
+    assert sky.shape == (32, 64, 3) and np.isfinite(sky).all() and sky.std() > 0
+
+
+def _state(run: Path) -> dict[str, torch.Tensor]:
+    tensors, meta = load_checkpoint(run / CHECKPOINT_NAME)
+    tensors["step"] = torch.tensor(meta["step"])
+    return tensors
+
+
+def _assert_same_state(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_stopped_run_resumes_bit_for_bit(tmp_path):
+    train(tiny(steps=6), PHOTOS, tmp_path / "straight", show_progress=False)
+    train(tiny(steps=3), PHOTOS, tmp_path / "stopped", show_progress=False)
+    resumed = train(tiny(steps=6), PHOTOS, tmp_path / "stopped", resume=True, show_progress=False)
+    assert resumed.step == 6
+    _assert_same_state(_state(tmp_path / "straight"), _state(tmp_path / "stopped"))
+
+
+def test_sigkill_at_any_moment_resumes_from_the_last_good_checkpoint(tmp_path):
+    steps = "30"
+    base = [sys.executable, "-m", "trainer", "train", "--quiet"]
+    options = [
+        "--steps",
+        steps,
+        "--workers",
+        "0",
+        "--checkpoint-minutes",
+        "0",
+        "--set",
+        "log_every=1",
+    ]
+    straight = tmp_path / "straight"
+    subprocess.run([*base, "--data", str(PHOTOS), "--out", str(straight), *options], check=True)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*base, "--data", str(PHOTOS), "--out", str(killed), *options])
+    log = killed / "log.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if log.exists() and len(log.read_text().splitlines()) > 8:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert _state(killed)["step"].item() < int(steps)
+    subprocess.run([*base, "--resume", str(killed), "--steps", steps], check=True)
+    _assert_same_state(_state(straight), _state(killed))
+    assert not list(killed.glob(".*.partial"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, run: str, out: str) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+        WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+    )  # fmt: skip
+    torch.set_num_threads(1)
+    result = train(tiny(steps=3, batch=8), PHOTOS, Path(run), show_progress=False)
+    params = {k: v.double().sum().item() for k, v in result.models.generator.state_dict().items()}
+    params.update(
+        {
+            f"d.{k}": v.double().sum().item()
+            for k, v in result.models.discriminator.state_dict().items()
+        }
+    )
+    Path(out, f"rank{rank}.json").write_text(json.dumps(params))
+
+
+def test_two_gloo_processes_train_in_lockstep(tmp_path):
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path / "run"), str(tmp_path)), nprocs=2)
+    rank0 = json.loads((tmp_path / "rank0.json").read_text())
+    rank1 = json.loads((tmp_path / "rank1.json").read_text())
+    assert rank0 == rank1
+    assert _state(tmp_path / "run")["step"].item() == 3

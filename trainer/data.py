@@ -1,0 +1,606 @@
+"""Training data: a folder of the user's photos turned into patches at latent-cell positions.
+
+Users point the trainer at whatever folder they have, so every file is decoded once up front
+(in DataLoader workers) and the bad ones are skipped and reported in one log line instead of
+crashing a run hours later. Patches are cut from random full-image crops resized to the model's
+frame; their top and left edges lie on latent-cell boundaries of that frame, and the vertical
+cell is what the discriminator learns to predict.
+
+Randomness is a pure function of (seed, sample number): a sample looks the same whichever
+process or worker loads it, and a resumed run sees exactly the samples it would have seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from generator.colorspace import linear_to_model
+from generator.config import ModelConfig
+from generator.errors import BackdropError
+from generator.imagefile import read_image, srgb_to_linear
+
+log = logging.getLogger("trainer.data")
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".exr"})
+LISTED_NAMES = 10
+"""Bad files named in the scan's log line and error message; the rest are counted."""
+HALF_MAX = 65504.0
+"""Infinite EXR values become this (the largest half float): bright, but finite."""
+
+_EXR_MAGIC = b"\x76\x2f\x31\x01"
+_TIFF_MAGICS = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_ORIENTATION_TAG = 0x0112
+# Domain tags keep the two random streams derived from one seed independent.
+_ORDER_STREAM = 1
+_ITEM_STREAM = 2
+_SEED_MASK = (1 << 64) - 1
+
+
+class DataError(BackdropError):
+    """The data folder is missing, empty or holds no usable image."""
+
+
+class ImageReadError(BackdropError):
+    """One image cannot be used; `reason` is a few words for the skipped-files report."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """A file that decoded completely, with its size after EXIF orientation."""
+
+    path: Path
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class BadFile:
+    """A skipped file and why, in a few words ("truncated", "not an image", "too small 6x6")."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What `scan_folder` found: files to train on and files skipped, both in path order."""
+
+    folder: Path
+    good: tuple[ImageInfo, ...]
+    bad: tuple[BadFile, ...]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description of the training data, stored with checkpoints and models."""
+        return {
+            "folder": os.path.abspath(self.folder),  # a resumed run may start elsewhere
+            "images": len(self.good),
+            "skipped": len(self.bad),
+        }
+
+
+# --- Finding and decoding files -----------------------------------------------------------------
+
+
+def find_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """Image files under `folder` by extension, recursively, sorted; hidden entries are skipped."""
+    root = Path(folder)
+    if not root.exists():
+        raise DataError(f"data folder not found: {root}")
+    if not root.is_dir():
+        raise DataError(f"data path is not a folder: {root}")
+
+    def unreadable(error: OSError) -> None:
+        raise DataError(f"cannot read folder {error.filename}: {error.strerror}")
+
+    found = []
+    for current, folders, files in os.walk(root, onerror=unreadable):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found.extend(
+            Path(current, name)
+            for name in files
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+        )
+    return sorted(found)
+
+
+def load_linear(
+    path: str | os.PathLike[str], *, cover: tuple[int, int] | None = None
+) -> np.ndarray:
+    """The image as float32 linear-light RGB of shape (height, width, 3), EXIF-oriented.
+
+    8- and 16-bit files are sRGB-decoded; EXR and float TIFF are linear already (NaN, infinity
+    and negative values are made safe). With ``cover=(height, width)`` the image comes back
+    downscaled (never upscaled), aspect kept, to the smallest size that still covers that box;
+    JPEGs are then decoded at a reduced scale, which is several times faster for big photos.
+    Every failure is an ImageReadError.
+    """
+    source = Path(path)
+    with _explained(source):
+        pixels = _to_linear(_decode(source, cover))
+    if cover is not None:
+        pixels = _shrink_to_cover(pixels, cover)
+    return pixels
+
+
+@contextlib.contextmanager
+def _explained(path: Path) -> Iterator[None]:
+    """Turn any decoder failure into an ImageReadError with a short reason."""
+    try:
+        with warnings.catch_warnings():  # a per-file warning (bad EXIF, big image) is noise here
+            warnings.simplefilter("ignore")
+            yield
+    except ImageReadError:
+        raise
+    except Exception as error:  # decoders raise anything on damaged files; one bad file is no bug
+        raise ImageReadError(path, _reason(error, path)) from error
+
+
+def _decode(path: Path, cover: tuple[int, int] | None) -> np.ndarray:
+    """Oriented (height, width[, channels]) samples: uint8/uint16 sRGB, or float32 linear."""
+    with open(path, "rb") as stream:
+        head = stream.read(32)
+    if not head:
+        raise ImageReadError(path, "empty file")
+    if head.startswith(_EXR_MAGIC):
+        return _read_exr(path)
+    if head[:4] in _TIFF_MAGICS:
+        pixels = _read_tiff(path)
+        if pixels is not None:
+            return pixels
+    with Image.open(path) as image:
+        orientation = _orientation(image)
+        if _is_plain_16bit_rgb_png(head) and path.suffix.lower() == ".png":
+            return _orient(read_image(path), orientation)  # Pillow would reduce it to 8 bits
+        if cover is not None:
+            size = (image.width, image.height)
+            oriented = size[::-1] if orientation >= 5 else size
+            scale = max(cover[1] / oriented[0], cover[0] / oriented[1])
+            if scale < 1:
+                image.draft(None, (math.ceil(size[0] * scale), math.ceil(size[1] * scale)))
+        image.load()  # the full decode: truncated files fail here
+        if image.mode.startswith("I;16") or image.mode == "I":
+            pixels = np.clip(np.asarray(image), 0, 65535).astype(np.uint16)
+        elif image.mode == "F":
+            pixels = np.asarray(image, dtype=np.float32)
+        else:
+            pixels = np.asarray(image.convert("RGB"))
+    return _orient(pixels, orientation)
+
+
+def _is_plain_16bit_rgb_png(head: bytes) -> bool:
+    """16-bit RGB without interlacing: the PNG kind `read_image` decodes at full precision."""
+    return head.startswith(_PNG_SIGNATURE) and head[24:26] == b"\x10\x02" and head[28] == 0
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        value = int(image.getexif().get(_ORIENTATION_TAG, 1))
+    except Exception:  # damaged EXIF only loses the orientation, not the image
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) as numpy views, for every decoder alike."""
+    if orientation in (5, 6, 7, 8):
+        pixels = np.swapaxes(pixels, 0, 1)
+    if orientation in (3, 4, 7, 8):
+        pixels = pixels[::-1]
+    if orientation in (2, 3, 6, 7):
+        pixels = pixels[:, ::-1]
+    return pixels
+
+
+def _read_exr(path: Path) -> np.ndarray:
+    try:
+        import OpenEXR
+    except ImportError:
+        raise ImageReadError(path, "reading EXR needs the OpenEXR package") from None
+
+    with OpenEXR.File(str(path), separate_channels=True) as exr:
+        channels = exr.channels()
+        if {"R", "G", "B"} <= channels.keys():
+            planes = [channels[name].pixels for name in "RGB"]
+        elif "Y" in channels:
+            planes = [channels["Y"].pixels] * 3
+        else:
+            raise ImageReadError(path, "EXR without RGB or Y channels")
+        return np.stack(planes, axis=-1).astype(np.float32)
+
+
+def _read_tiff(path: Path) -> np.ndarray | None:
+    """16-bit and float TIFFs at full precision; None leaves the file to Pillow.
+
+    Pillow reads 8-bit TIFFs of every kind (palette, CMYK, JPEG, LZW) but reduces 16-bit RGB to
+    8 bits; tifffile keeps the precision but, without imagecodecs, knows fewer compressions.
+    """
+    with tifffile.TiffFile(path) as tiff:
+        page = tiff.pages.first
+        photometric = page.photometric
+        usable = (
+            page.dtype is not None
+            and page.dtype.kind in "uf"
+            and page.dtype != np.uint8
+            and photometric in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.RGB)
+            and page.compression in tifffile.TIFF.DECOMPRESSORS
+            and page.predictor in tifffile.TIFF.PREDICTORS
+            and page.axes in ("YX", "YXS", "SYX")
+        )
+        if not usable:
+            return None
+        pixels = page.asarray()
+        if page.axes == "SYX":
+            pixels = np.moveaxis(pixels, 0, -1)
+        orientation = int(page.tags.valueof(_ORIENTATION_TAG, 1))
+    if pixels.ndim == 3:
+        pixels = pixels[..., :3] if photometric == tifffile.PHOTOMETRIC.RGB else pixels[..., 0]
+    return _orient(pixels, orientation if 1 <= orientation <= 8 else 1)
+
+
+@cache
+def _srgb_table(bits: int) -> np.ndarray:
+    codes = np.arange(1 << bits, dtype=np.float64) / ((1 << bits) - 1)
+    return srgb_to_linear(codes).astype(np.float32)
+
+
+def _to_linear(pixels: np.ndarray) -> np.ndarray:
+    """Decoded samples to float32 linear RGB (a lookup table for the integer formats)."""
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.shape[2] == 1:
+        pixels = np.broadcast_to(pixels, (*pixels.shape[:2], 3))
+    if pixels.dtype.kind == "f":
+        linear = np.nan_to_num(pixels.astype(np.float32), nan=0.0, posinf=HALF_MAX, neginf=0.0)
+        return np.maximum(linear, 0.0, out=linear)
+    if pixels.dtype == np.uint8:
+        return _srgb_table(8)[pixels]
+    if pixels.dtype == np.uint16:
+        return _srgb_table(16)[pixels]
+    top = np.iinfo(pixels.dtype).max
+    return srgb_to_linear(np.clip(pixels, 0, top).astype(np.float64) / top).astype(np.float32)
+
+
+def _shrink_to_cover(pixels: np.ndarray, cover: tuple[int, int]) -> np.ndarray:
+    height, width = pixels.shape[:2]
+    scale = max(cover[0] / height, cover[1] / width)
+    if scale >= 1:
+        return pixels
+    size = (max(cover[0], round(height * scale)), max(cover[1], round(width * scale)))
+    tensor = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+    return _resize(tensor, size).permute(1, 2, 0).contiguous().numpy()
+
+
+def _resize(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(3, h, w) to (3, *size); antialiased bilinear has no negative lobes, so no HDR ringing."""
+    if tuple(pixels.shape[1:]) == size:
+        return pixels
+    return F.interpolate(pixels[None], size=size, mode="bilinear", antialias=True)[0]
+
+
+def _reason(error: Exception, path: Path) -> str:
+    """A few words for the report: the kind of problem, not a traceback."""
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image"
+    if isinstance(error, Image.DecompressionBombError):
+        return "too many pixels"
+    if isinstance(error, MemoryError):
+        return "too large to decode"
+    text = str(error).replace(str(path), path.name).strip()
+    lowered = text.lower()
+    if any(word in lowered for word in ("truncat", "broken data stream", "premature end")):
+        return "truncated"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.lower()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line if len(line) <= 80 else line[:77] + "..."
+
+
+# --- Scanning a folder --------------------------------------------------------------------------
+
+
+class _DecodeCheck(Dataset):
+    """Decodes one file per item in a worker and returns only what the scan needs."""
+
+    def __init__(self, files: Sequence[Path]) -> None:
+        self.files = files
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[str, bool, str, int, int]:
+        path = self.files[index]
+        try:
+            with _explained(path):
+                height, width = _decode(path, None).shape[:2]
+        except ImageReadError as error:
+            return str(path), False, error.reason, 0, 0
+        return str(path), True, "", width, height
+
+
+def _as_is(item: tuple[str, bool, str, int, int]) -> tuple[str, bool, str, int, int]:
+    return item
+
+
+def scan_folder(
+    folder: str | os.PathLike[str],
+    min_side: int,
+    workers: int,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScanResult:
+    """Decode every image once and sort the folder into usable files and skipped ones.
+
+    Truncated JPEGs only fail on a full decode, so nothing less would do. Skipped files are
+    logged in one line; a folder with no usable image raises DataError. `progress(done, total)`
+    is called after each file.
+    """
+    root = Path(folder)
+    files = find_images(root)
+    if not files:
+        extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise DataError(f"no images in {root} (looked for {extensions}, in subfolders too)")
+    loader = DataLoader(
+        _DecodeCheck(files),
+        batch_size=None,
+        num_workers=workers,
+        collate_fn=_as_is,
+        generator=torch.Generator(),  # its seed draw must not touch the global RNG
+    )
+    good, bad = [], []
+    for done, (name, ok, reason, width, height) in enumerate(loader, 1):
+        path = Path(name)
+        if ok and min(width, height) < min_side:
+            ok, reason = False, f"too small {width}x{height}"
+        if ok:
+            good.append(ImageInfo(path, width, height))
+        else:
+            bad.append(BadFile(path, reason))
+        if progress is not None:
+            progress(done, len(files))
+    result = ScanResult(root, tuple(good), tuple(bad))
+    listed = _list_bad(result)
+    if not good:
+        raise DataError(f"no usable images in {root}: {listed}")
+    if bad:
+        log.warning("skipped %d of %d images in %s: %s", len(bad), len(files), root, listed)
+    else:
+        log.info("using all %d images in %s", len(good), root)
+    return result
+
+
+def _list_bad(result: ScanResult) -> str:
+    names = [
+        f"{bad.path.relative_to(result.folder).as_posix()} ({bad.reason})"
+        for bad in result.bad[:LISTED_NAMES]
+    ]
+    if len(result.bad) > LISTED_NAMES:
+        names.append(f"and {len(result.bad) - LISTED_NAMES} more")
+    return ", ".join(names)
+
+
+# --- Patches ------------------------------------------------------------------------------------
+
+
+class PatchDataset(Dataset):
+    """Patches in the model's colour space with the latent cell of their top-left corner.
+
+    Item `key` uses image ``key % len(files)`` and random numbers seeded by ``(seed, key)``;
+    `make_loader` hands out keys that are unique over a whole run. Photos: a random crop with
+    the frame's aspect ratio covering a random fraction (`crop_scale`) of the largest such crop,
+    resized to the frame. Equirect panoramas: the whole image is the frame, shifted circularly
+    by whole latent cells (they are periodic). Then an optional horizontal flip, and a patch at
+    a random cell-aligned position. Each item is ``{"patch": (3, patch, patch) float32,
+    "top": int64, "left": int64}`` with top/left in latent cells of the frame.
+    """
+
+    def __init__(
+        self,
+        files: Sequence[ImageInfo | str | os.PathLike[str]],
+        config: ModelConfig,
+        patch: int,
+        *,
+        equirect: bool = False,
+        hflip: bool = False,
+        crop_scale: tuple[float, float] = (0.5, 1.0),
+        seed: int = 0,
+        cache_mb: float = 256.0,
+    ) -> None:
+        ppc = config.pixels_per_cell
+        frame = (config.native_height * ppc, config.native_width * ppc)
+        if not files:
+            raise ValueError("PatchDataset needs at least one image")
+        if patch < ppc or patch % ppc or patch > min(frame):
+            raise ValueError(
+                f"patch must be a multiple of {ppc} px between {ppc} and {min(frame)}, got {patch}"
+            )
+        low, high = crop_scale
+        if not 0 < low <= high <= 1:
+            raise ValueError(f"crop_scale must satisfy 0 < low <= high <= 1, got {crop_scale}")
+        self.files = [Path(f.path if isinstance(f, ImageInfo) else f) for f in files]
+        self.config = config
+        self.patch = patch
+        self.equirect = equirect
+        self.hflip = hflip
+        self.crop_scale = (float(low), float(high))
+        self.seed = seed
+        self.frame = frame
+        self.cache_bytes = int(cache_mb * 2**20)
+        self._max_top = config.native_height - patch // ppc
+        self._max_left = config.native_width - patch // ppc
+        self._reset_process_state()
+
+    def _reset_process_state(self) -> None:
+        self._cache: OrderedDict[int, torch.Tensor] = OrderedDict()
+        self._failed: set[int] = set()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Workers started by pickling build their own cache instead of copying ours."""
+        state = self.__dict__.copy()
+        state["_cache"] = OrderedDict()
+        return state
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, key: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed & _SEED_MASK, _ITEM_STREAM, int(key)])
+        source = self._source(int(key) % len(self.files))
+        ppc = self.config.pixels_per_cell
+        if self.equirect:
+            shift = int(rng.integers(self.config.native_width)) * ppc
+            frame = torch.roll(source, shift, dims=2)
+        else:
+            frame = self._random_crop(source, rng)
+        if self.hflip and rng.random() < 0.5:
+            frame = frame.flip(2)
+        top = int(rng.integers(self._max_top + 1))
+        left = int(rng.integers(self._max_left + 1))
+        y, x = top * ppc, left * ppc
+        patch = frame[:, y : y + self.patch, x : x + self.patch]
+        return {
+            "patch": torch.from_numpy(linear_to_model(patch.numpy(), self.config)),
+            "top": torch.tensor(top, dtype=torch.int64),
+            "left": torch.tensor(left, dtype=torch.int64),
+        }
+
+    def _random_crop(self, source: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        _, height, width = source.shape
+        frame_h, frame_w = self.frame
+        if width * frame_h > height * frame_w:  # wider than the frame: full height
+            full_h, full_w = height, height * frame_w / frame_h
+        else:
+            full_h, full_w = width * frame_h / frame_w, width
+        side = math.sqrt(rng.uniform(*self.crop_scale))
+        crop_h = min(height, max(1, round(full_h * side)))
+        crop_w = min(width, max(1, round(full_w * side)))
+        y = int(rng.integers(height - crop_h + 1))
+        x = int(rng.integers(width - crop_w + 1))
+        return _resize(source[:, y : y + crop_h, x : x + crop_w], self.frame)
+
+    def _source(self, index: int) -> torch.Tensor:
+        """The image to crop from, (3, h, w) linear; a file that fails now is skipped for good."""
+        for step in range(len(self.files)):
+            candidate = (index + step) % len(self.files)
+            if candidate in self._failed:
+                continue
+            try:
+                return self._cached(candidate)
+            except ImageReadError as error:
+                self._failed.add(candidate)
+                log.warning("skipping %s from now on: %s", self.files[candidate], error.reason)
+        raise DataError(f"none of the {len(self.files)} training images can be read any more")
+
+    def _cached(self, index: int) -> torch.Tensor:
+        """Decoded images stay in a small per-process LRU cache (crops are drawn afterwards).
+
+        Photos are kept at twice the frame's size (enough detail for crops down to a quarter of
+        the area), panoramas at exactly the frame size.
+        """
+        cached = self._cache.get(index)
+        if cached is not None:
+            self._cache.move_to_end(index)
+            return cached
+        frame_h, frame_w = self.frame
+        box = self.frame if self.equirect else (2 * frame_h, 2 * frame_w)
+        pixels = load_linear(self.files[index], cover=box)
+        source = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+        if self.equirect:
+            source = _resize(source, self.frame)
+        self._cache[index] = source
+        while (
+            len(self._cache) > 1 and sum(t.nbytes for t in self._cache.values()) > self.cache_bytes
+        ):
+            self._cache.popitem(last=False)
+        return source
+
+
+# --- Loading ------------------------------------------------------------------------------------
+
+
+class SampleStream(Sampler[int]):
+    """Endless item keys for one process: sample k of the run goes to process ``k % world``.
+
+    The run's samples go through the images in epochs, each a fresh permutation seeded by
+    ``(seed, epoch)``. Key ``k * images + image`` names both the image and the sample number, so
+    a loader started at sample `start` continues a run exactly, on any number of workers.
+    """
+
+    def __init__(
+        self, images: int, seed: int, *, start: int = 0, rank: int = 0, world: int = 1
+    ) -> None:
+        if images < 1:
+            raise ValueError("SampleStream needs at least one image")
+        if world < 1 or not 0 <= rank < world:
+            raise ValueError(f"rank must be in [0, world), got rank {rank} of {world}")
+        if start < 0:
+            raise ValueError(f"start must be >= 0, got {start}")
+        self.images = images
+        self.seed = seed
+        self.start = start
+        self.rank = rank
+        self.world = world
+
+    def __iter__(self) -> Iterator[int]:
+        sample = self.start + self.rank
+        epoch, order = -1, np.empty(0, dtype=np.int64)
+        while True:
+            current, position = divmod(sample, self.images)
+            if current != epoch:
+                epoch = current
+                seeds = [self.seed & _SEED_MASK, _ORDER_STREAM, epoch]
+                order = np.random.default_rng(seeds).permutation(self.images)
+            yield sample * self.images + int(order[position])
+            sample += self.world
+
+
+def make_loader(
+    dataset: PatchDataset,
+    batch_size: int,
+    workers: int,
+    seed: int,
+    *,
+    start: int = 0,
+    rank: int = 0,
+    world: int = 1,
+) -> DataLoader:
+    """An endless loader of batches for process `rank` of `world`.
+
+    `start` is the number of samples the whole run (all processes) has already used: a resumed
+    run passes ``step * global_batch`` and sees exactly what it would have seen. Processes take
+    disjoint samples; together one step's batches are samples ``[start, start + global_batch)``.
+    Iterate it with ``next``: it never ends, and ``len`` is undefined.
+    """
+    sampler = SampleStream(len(dataset), seed, start=start, rank=rank, world=world)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=True,
+        persistent_workers=workers > 0,
+        pin_memory=torch.cuda.is_available(),
+        generator=torch.Generator().manual_seed(seed),  # keeps the global RNG untouched
+    )
