@@ -38,6 +38,7 @@ from trainer.synthesis import generate_patches, patch_position
 
 log = logging.getLogger("trainer")
 LOSS_NAMES = ("d_loss", "g_loss", "r1", "pl", "diversity", "coord_real", "coord_fake")
+STEP_LOSSES = tuple(name for name in LOSS_NAMES if name not in ("r1", "pl"))
 
 
 @dataclass
@@ -131,9 +132,10 @@ def train(
     last_checkpoint = time.monotonic()
     ema_beta = 0.5 ** (images_per_step / max(config.ema_kimg * 1000.0, 1e-8))
     tick = time.perf_counter()
+    values = dict.fromkeys(LOSS_NAMES, 0.0)
     try:
         while step < config.steps:
-            values = dict.fromkeys(LOSS_NAMES, 0.0)
+            values.update(dict.fromkeys(STEP_LOSSES, 0.0))  # lazy R1/PL keep their last value
             micro_batches = [_to_device(next(batches), device) for _ in range(rounds)]
 
             # Discriminator: logistic loss, vertical-position loss on both real and fake patches.
@@ -158,6 +160,7 @@ def train(
                 values["coord_real"] += coord_real.item() / rounds
                 values["coord_fake"] += coord_fake.item() / rounds
             if step % config.r1_every == 0:
+                values["r1"] = 0.0
                 for real, _, _ in micro_batches:
                     real = real.detach().requires_grad_(True)
                     real_logits, _ = models.discriminator(real)
@@ -192,6 +195,7 @@ def train(
                 values["g_loss"] += g_loss.item() / rounds
                 values["diversity"] += diversity.item() / rounds
             if config.pl_weight > 0 and step % config.pl_every == 0:
+                values["pl"] = 0.0
                 for _, tops, _ in micro_batches:
                     n = max(1, micro // 2)
                     zg = _zg(n, config, device)
