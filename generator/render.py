@@ -52,10 +52,9 @@ class CanvasRenderer:
         *,
         tile: int = DEFAULT_TILE,
         batch: int = DEFAULT_BATCH,
-        device: torch.device | None = None,
     ) -> None:
         self.model, self.recipe, self.config = model, recipe, model.config
-        self.device = device or next(model.generator.parameters()).device
+        self.device = next(model.generator.parameters()).device
         self.batch = max(1, int(batch))
         self.ppc = self.config.pixels_per_cell
         self._validate(tile)
@@ -195,9 +194,11 @@ class CanvasRenderer:
         batch = len(col_cells)
         zg = self.zg[None].expand(batch, -1, -1).to(self.device)
         fields = _TileFields(self, origins)
-        rgb, rect = self.model.generator(
-            torch.from_numpy(zl).to(self.device), zg, fields, Rect(0, 0, n, n)
-        )
+        # TF32 convolutions would make tiles differ by ~1e-3 depending on their size.
+        with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+            rgb, rect = self.model.generator(
+                torch.from_numpy(zl).to(self.device), zg, fields, Rect(0, 0, n, n)
+            )
         span = self.tile_cells * self.ppc
         offset = self._context_before * self.ppc - rect.top  # tile origin inside the output rect
         rgb = rgb[:, :, offset : offset + span, offset : offset + span]

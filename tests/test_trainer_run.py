@@ -134,3 +134,27 @@ def test_two_gloo_processes_train_in_lockstep(tmp_path):
     rank1 = json.loads((tmp_path / "rank1.json").read_text())
     assert rank0 == rank1
     assert _state(tmp_path / "run")["step"].item() == 3
+
+
+def test_unusable_data_and_bad_settings_are_one_line_errors(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "a.jpg").write_bytes((PHOTOS / "broken-truncated.jpg").read_bytes())
+    (broken / "b.png").write_text("nope", encoding="utf-8")
+    cases = [
+        (["--data", str(empty)], "no"),
+        (["--data", str(broken)], "no usable images"),
+        (["--data", str(tmp_path / "missing")], "missing"),
+        (["--data", str(PHOTOS), "--batch", "3"], "batch"),
+        (["--data", str(PHOTOS), "--set", "frobnicate=1"], "unknown setting"),
+    ]
+    for argv, message in cases:
+        run = tmp_path / "run"
+        code = trainer_main(["train", "--quiet", "--workers", "0", "--out", str(run), *argv])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and err[-1].startswith("error:") and message in err[-1], (argv, err)
+        assert not (run / CHECKPOINT_NAME).exists()
+    assert trainer_main(["train", "--resume", str(tmp_path / "nothing")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
