@@ -83,9 +83,3 @@ def required_latent_span(config: ModelConfig, pixel_start: int, pixel_size: int)
     start = (pixel_start - m.start_shift) // m.scale
     end = -((-(pixel_start + pixel_size + m.end_shift)) // m.scale)
     return start, end - start
-
-
-def context_margin(config: ModelConfig) -> tuple[int, int]:
-    """Latent cells of context needed before and after a latent-aligned span (receptive field)."""
-    start, size = required_latent_span(config, 0, config.pixels_per_cell)
-    return -start, start + size - 1
