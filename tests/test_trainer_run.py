@@ -12,13 +12,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import torch.multiprocessing as mp
 
 from generator import load_model, new_recipe, render_array
 from trainer.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from trainer.cli import main as trainer_main
-from trainer.config import PRESETS
+from trainer.config import PRESETS, ConfigError
 from trainer.train import train
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
@@ -158,3 +159,9 @@ def test_unusable_data_and_bad_settings_are_one_line_errors(tmp_path, capsys):
         assert not (run / CHECKPOINT_NAME).exists()
     assert trainer_main(["train", "--resume", str(tmp_path / "nothing")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_resume_refuses_changed_settings(tmp_path):
+    train(tiny(steps=1), PHOTOS, tmp_path / "run", show_progress=False)
+    with pytest.raises(ConfigError, match="lr"):
+        train(tiny(steps=2, lr=0.01), PHOTOS, tmp_path / "run", resume=True, show_progress=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import logging
 import signal
 import time
@@ -38,6 +39,9 @@ from trainer.synthesis import generate_patches, patch_position
 
 log = logging.getLogger("trainer")
 LOSS_NAMES = ("d_loss", "g_loss", "r1", "pl", "diversity", "coord_real", "coord_fake")
+RESUME_CHANGEABLE = frozenset(
+    {"steps", "workers", "checkpoint_minutes", "sample_every", "log_every"}
+)
 STEP_LOSSES = tuple(name for name in LOSS_NAMES if name not in ("r1", "pl"))
 
 
@@ -102,7 +106,7 @@ def train(
             stale.unlink()
     state_tensors, meta = load_checkpoint(checkpoint) if resume else ({}, {})
     if resume:
-        config = TrainConfig.from_json(meta["config"]).with_overrides({"steps": config.steps})
+        _check_resumable(TrainConfig.from_json(meta["config"]), config)
     if config.batch % (dist.world * config.accumulate * 2):
         raise ConfigError(f"batch {config.batch} does not split into {dist.world} processes")
     rounds = config.accumulate
@@ -241,6 +245,20 @@ def train(
             writer.close()
         dist.close()
     return TrainResult(step, config, models)
+
+
+def _check_resumable(saved: TrainConfig, requested: TrainConfig) -> None:
+    """A resumed run keeps its settings; only bookkeeping (and the length) may change."""
+    changed = [
+        f.name
+        for f in dataclasses.fields(TrainConfig)
+        if getattr(saved, f.name) != getattr(requested, f.name) and f.name not in RESUME_CHANGEABLE
+    ]
+    if changed:
+        raise ConfigError(
+            f"a resumed run keeps its settings, but {', '.join(changed)} differ from the "
+            f"checkpoint; only {', '.join(sorted(RESUME_CHANGEABLE))} may change"
+        )
 
 
 def _default_device(dist: Distributed) -> torch.device:
