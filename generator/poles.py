@@ -2,11 +2,11 @@
 
 A row of an equirect image at elevation phi is a circle of circumference cos(phi) on the sphere, so
 horizontal detail the generator draws at a constant density gets squeezed into a star-shaped pinch
-near the poles. Above ``CAP_START_DEG`` each row is low-passed around its circle (in the Fourier
-domain, so it stays exactly periodic) with a cut-off that shrinks with cos(phi) and reaches zero at
-the first and last row, which become exactly constant. The fade starts with zero slope, so the
-transition is smooth in a 360-degree view. Each row is filtered on its own: a band of full-width
-rows is all it needs.
+near the poles. Above ``CAP_START_DEG`` each row is blurred around its circle (a circular Gaussian
+applied in the Fourier domain, so it stays exactly periodic and never goes negative) whose width
+grows like 1 / cos(phi) and reaches the whole circle at the first and last row, which become
+exactly constant. The fade starts with zero slope, so the transition is smooth in a 360-degree
+view. Each row is filtered on its own: a band of full-width rows is all it needs.
 """
 
 from __future__ import annotations
@@ -38,13 +38,16 @@ def soften_poles(band: np.ndarray, first_row: int, height: int) -> np.ndarray:
         return band
     out = band.copy()
     width = band.shape[1]
-    freq = np.arange(width // 2 + 1, dtype=np.float64)
-    spectrum = np.fft.rfft(band[capped].astype(np.float64), axis=1)
     f = fade[capped][:, None]
-    circle = (width / 2.0) * np.cos(np.radians(elevation[capped]))[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = freq[None, :] * f / (circle * (1.0 - f))  # cut-off -> 0 as the fade reaches 1
-    gain = np.exp(-np.square(ratio))
-    gain[:, 0] = 1.0
-    out[capped] = np.fft.irfft(spectrum * gain[:, :, None], n=width, axis=1).astype(band.dtype)
+    # A circular Gaussian blur whose width grows from 0 to the whole circle: a positive kernel, so
+    # bright suns cannot ring into negative radiance, and at the outermost rows only the mean stays.
+    sigma = f / np.maximum(1.0 - f, 1e-12) / np.cos(np.radians(elevation[capped]))[:, None]
+    offset = np.arange(width)
+    distance = np.minimum(offset, width - offset)[None, :]
+    kernel = np.exp(-0.5 * np.square(distance / np.maximum(sigma, 1e-12)))
+    gain = np.fft.rfft(kernel / kernel.sum(axis=1, keepdims=True), axis=1).real
+    gain[f[:, 0] >= 1.0, 1:] = 0.0
+    spectrum = np.fft.rfft(band[capped].astype(np.float64), axis=1)
+    blurred = np.fft.irfft(spectrum * gain[:, :, None], n=width, axis=1)
+    out[capped] = np.maximum(blurred, 0.0)  # only FFT round-off (~1e-16) can dip below zero
     return out
