@@ -145,7 +145,7 @@ class CanvasRenderer:
                 if cancel is not None and cancel():
                     raise Cancelled("render cancelled")
                 col_cells = self._col_tiles[first : first + self.batch]
-                rgb = self._render_tiles(row_cell, col_cells)
+                rgb = self._render_tiles(row_cell, col_cells, cancel)
                 for col_cell, tile_rgb in zip(col_cells, rgb, strict=True):
                     self._paste(band, band_top, col_cell * self.ppc, row_cell * self.ppc, tile_rgb)
                 done += len(col_cells)
@@ -184,7 +184,9 @@ class CanvasRenderer:
         ]
 
     @torch.inference_mode()
-    def _render_tiles(self, row_cell: int, col_cells: list[int]) -> np.ndarray:
+    def _render_tiles(
+        self, row_cell: int, col_cells: list[int], cancel: CancelFn | None = None
+    ) -> np.ndarray:
         """(B, span, span, 3) linear pixels of the tiles starting at these latent cells."""
         n = self._context_size
         origins = np.array(
@@ -193,7 +195,7 @@ class CanvasRenderer:
         zl = np.stack([self._zl.window(int(oy), int(ox), n, n) for oy, ox in origins])
         batch = len(col_cells)
         zg = self.zg[None].expand(batch, -1, -1).to(self.device)
-        fields = _TileFields(self, origins)
+        fields = _TileFields(self, origins, cancel)
         # TF32 convolutions would make tiles differ by ~1e-3 depending on their size.
         with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
             rgb, rect = self.model.generator(
@@ -221,11 +223,18 @@ def _tile_starts(start_px: int, size_px: int, ppc: int, tile_cells: int) -> list
 
 
 class _TileFields:
-    """Position-keyed inputs for one batch of tiles (see ``model.PositionFields``)."""
+    """Position-keyed inputs for one batch of tiles (see ``model.PositionFields``).
 
-    def __init__(self, renderer: CanvasRenderer, origins: np.ndarray) -> None:
+    Every layer asks for its coordinates or noise first, so this is also where a cancellation
+    is honoured mid-tile: a big tile on a CPU can take seconds, a layer takes a fraction.
+    """
+
+    def __init__(
+        self, renderer: CanvasRenderer, origins: np.ndarray, cancel: CancelFn | None = None
+    ) -> None:
         self.r = renderer
         self.origins = origins
+        self._cancel = cancel
         self._weights: dict[tuple[int, Rect], Tensor | None] = {}
 
     def _positions(self, level: int, rect: Rect) -> tuple[np.ndarray, np.ndarray]:
@@ -235,12 +244,18 @@ class _TileFields:
         cols = self.origins[:, 1:] * scale + rect.left + np.arange(rect.width)[None]
         return rows, cols
 
+    def _check_cancel(self) -> None:
+        if self._cancel is not None and self._cancel():
+            raise Cancelled("render cancelled")
+
     def coordinates(self, rect: Rect) -> Tensor:
+        self._check_cancel()
         rows, cols = self._positions(0, rect)
         coords = encode_coordinates(self.r.config, rows, cols, self.r.coord_period)
         return torch.from_numpy(coords).to(self.r.device)
 
     def noise(self, layer: int, level: int, rect: Rect) -> Tensor:
+        self._check_cancel()
         field = self.r.noise_field(layer, level)
         rows, cols = self._positions(level, rect)
         zn = np.stack(

@@ -152,3 +152,10 @@ def test_progress_reports_every_tile_and_cancel_stops(tiny_model, plain):
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
     with pytest.raises(Cancelled):
         render_array(tiny_model, recipe, tile=16, cancel=lambda: True)
+    # Cancellation is honoured between layers too, not only between tiles.
+    asked = []
+    with pytest.raises(Cancelled):
+        render_array(
+            tiny_model, recipe, tile=1 << 16, cancel=lambda: asked.append(1) or len(asked) > 3
+        )
+    assert len(asked) == 4

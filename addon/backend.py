@@ -1,0 +1,322 @@
+"""What one render asks of the generator, and running it; free of bpy so it can run in a thread.
+
+The main thread turns the panel's settings into a ``RenderRequest`` (plain data); ``run_request``
+then does all the torch work wherever it is called (a worker thread in the UI, the main thread in
+``blender -b``). The generator is imported lazily so that the add-on registers, and explains
+itself, even where PyTorch is missing. Every failure leaves as ``JobFailed`` with one readable
+line, a cancellation as ``JobCancelled``; the generator guarantees no partial file either way.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from generator import LoadedModel, Recipe
+
+KINDS = ("sky", "terrain", "matte")
+FORMATS = ("exr", "png")
+PREVIEW_WIDTH = 512
+"""Longest side of a preview canvas, in pixels: a few seconds on a CPU."""
+
+ProgressFn = Callable[[int, int], None]
+CancelFn = Callable[[], bool]
+
+
+class JobFailed(Exception):
+    """A render that could not be done; the message is one line for the UI."""
+
+
+class JobCancelled(Exception):
+    """The user cancelled; nothing was written."""
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """One render: a fresh canvas of ``kind``, or ``recipe_json`` re-rendered ``scale`` x larger.
+
+    ``model_paths`` are the candidates, preferred first: a fresh canvas uses the first, a recipe
+    the one whose hash it names.
+    """
+
+    kind: str
+    model_paths: tuple[str, ...]
+    out_dir: str
+    width: int = 2048
+    height: int = 1024
+    seed: int = 0
+    style_seeds: tuple[int, ...] = ()
+    device: str = "auto"
+    file_format: str = "exr"
+    preview: bool = False
+    recipe_json: str | None = None
+    scale: int = 1
+
+
+def run_request(
+    request: RenderRequest, progress: ProgressFn | None = None, cancel: CancelFn | None = None
+) -> Path:
+    """Render ``request`` to a file in its output folder and return the file's path."""
+    try:
+        from generator import Cancelled
+    except ImportError as err:
+        raise JobFailed(describe_error(err)) from None
+    try:
+        return _run(request, progress, cancel)
+    except (JobFailed, JobCancelled):
+        raise
+    except (Cancelled, KeyboardInterrupt):
+        raise JobCancelled() from None
+    except BaseException as err:
+        raise JobFailed(describe_error(err)) from None
+
+
+def describe_error(err: BaseException) -> str:
+    """One line a Blender user can act on; unexpected errors also print their traceback."""
+    if isinstance(err, ImportError):
+        missing = err.name or "a Python module"
+        what = "PyTorch (torch)" if missing == "torch" else f"the Python module '{missing}'"
+        text = (
+            f"{what} is not installed in Blender: install the Endless Backdrops build that bundles "
+            "its Python wheels for your platform"
+        )
+    elif isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":
+        text = "out of memory: choose a smaller resolution, or the CPU if the GPU ran out"
+    elif _is_backdrop_error(err):
+        text = str(err)
+    elif isinstance(err, OSError):
+        where = f" ({err.filename})" if err.filename else ""
+        text = f"{err.strerror or err}{where}"
+    else:
+        traceback.print_exception(err)
+        text = f"unexpected {type(err).__name__}: {err} (details in the system console)"
+    return " ".join(text.split()) or type(err).__name__
+
+
+def _is_backdrop_error(err: BaseException) -> bool:
+    """A user-facing generator error (whose message is meant to be shown as it is)."""
+    try:
+        from generator import BackdropError
+    except ImportError:
+        return False
+    return isinstance(err, BackdropError)
+
+
+def _run(request: RenderRequest, progress: ProgressFn | None, cancel: CancelFn | None) -> Path:
+    from generator import render_to_file
+
+    device = _torch_device(request.device)
+    if request.recipe_json is None:
+        model = _load(request.model_paths[0] if request.model_paths else "", device)
+        recipe = fresh_recipe(model, request)
+    else:
+        recipe = _parse_recipe(request.recipe_json)
+        model = _load(_model_for(recipe.model_hash, request.model_paths), device)
+        recipe = enlarged(recipe, request.scale, model)
+    path = output_path(request, recipe, model)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise JobFailed(f"cannot create the output folder {path.parent}: {err.strerror}") from None
+    on_gpu = device.type != "cpu"
+    render_to_file(
+        model,
+        recipe,
+        path,
+        bit_depth=16 if request.file_format == "png" else None,
+        batch=4 if on_gpu else 1,  # one tile per batch on a CPU: cancel is checked more often
+        progress=progress,
+        cancel=cancel,
+    )
+    return path
+
+
+def _torch_device(choice: str) -> torch.device:
+    """'auto'/'cpu' as the generator resolves them; 'gpu' is CUDA, else Apple's Metal (MPS)."""
+    import torch
+
+    from generator import resolve_device
+
+    if choice != "gpu":
+        return resolve_device(choice)
+    if torch.cuda.is_available():
+        return resolve_device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return resolve_device("mps")
+    raise JobFailed("no GPU (CUDA or Apple Metal) is available to PyTorch: choose Auto or CPU")
+
+
+_cache_lock = threading.Lock()
+_cached: tuple[tuple[Any, ...], LoadedModel] | None = None
+
+
+def _load(path: str, device: torch.device) -> LoadedModel:
+    """Load a model, keeping the last one: regenerating with the same model skips the load."""
+    global _cached
+    from generator import load_model
+
+    if not path:
+        raise JobFailed("no model chosen: add a model file in the add-on's preferences")
+    try:
+        stat = os.stat(path)
+        key = (os.path.abspath(path), stat.st_mtime_ns, stat.st_size, str(device))
+    except OSError:
+        key = None
+    with _cache_lock:
+        if key is not None and _cached is not None and _cached[0] == key:
+            return _cached[1]
+        model = load_model(path, device)
+        if key is not None:
+            _cached = (key, model)
+        return model
+
+
+def _parse_recipe(text: str) -> Recipe:
+    from generator import Recipe
+
+    return Recipe.from_json(text)
+
+
+def _model_for(model_hash: str, candidates: Sequence[str]) -> str:
+    """The candidate model file whose hash the recipe names."""
+    from generator.modelfile import file_hash
+
+    for path in candidates:
+        try:
+            if file_hash(path) == model_hash:
+                return path
+        except OSError:
+            continue
+    raise JobFailed(
+        f"the recipe needs model {model_hash[:12]}, which is not among your models: "
+        "add its file in the add-on's preferences"
+    )
+
+
+def fresh_recipe(model: LoadedModel, request: RenderRequest) -> Recipe:
+    """The canvas a panel asks for; previews are the same settings on a small canvas."""
+    from generator import new_recipe
+
+    if request.kind not in KINDS:
+        raise JobFailed(f"unknown backdrop kind {request.kind!r}")
+    ppc = model.config.pixels_per_cell
+    width, height = request.width, request.height
+    if request.kind == "sky":
+        height = width // 2
+    if request.preview:
+        width, height = preview_size(request.kind, width, height, ppc)
+    wrap = {"sky": "x", "terrain": "xy", "matte": "none"}[request.kind]
+    return new_recipe(
+        model.config,
+        model.hash,
+        width,
+        height,
+        seed=request.seed,
+        wrap=wrap,
+        projection="equirect" if request.kind == "sky" else "flat",
+        style_seeds=request.style_seeds,
+    )
+
+
+def preview_size(kind: str, width: int, height: int, ppc: int) -> tuple[int, int]:
+    """Shrink a canvas to at most PREVIEW_WIDTH on its longest side, keeping its shape.
+
+    Wrapped axes stay whole latent cells (a sky's width, both sides of a terrain tile).
+    """
+    factor = min(1.0, PREVIEW_WIDTH / max(width, height))
+    w, h = max(1, round(width * factor)), max(1, round(height * factor))
+    if kind == "sky":
+        step = math.lcm(ppc, 2)
+        w = max(step, w - w % step)
+        h = w // 2
+    elif kind == "terrain":
+        w, h = max(ppc, w - w % ppc), max(ppc, h - h % ppc)
+    return w, h
+
+
+def enlarged(recipe: Recipe, scale: int, model: LoadedModel) -> Recipe:
+    """The recipe on a canvas ``scale`` times larger in each direction.
+
+    A flat canvas grows around itself, so every pixel it had stays identical (outpainting). A
+    wrapped canvas (sky, terrain tile) cannot grow (its size is its period): it is re-rendered at
+    the larger size with the same seeds and the styles at the same places relative to the canvas.
+    """
+    from generator import Style, extended
+
+    recipe = recipe.replace(window=None)
+    if scale <= 1:
+        return recipe
+    grow_w, grow_h = recipe.width * (scale - 1), recipe.height * (scale - 1)
+    if recipe.wrap == "none":
+        half_w, half_h = grow_w // 2, grow_h // 2
+        return extended(recipe, half_w, half_h, grow_w - half_w, grow_h - half_h)
+    ppc = model.config.pixels_per_cell
+    width, height = recipe.width * scale, recipe.height * scale
+    top = (model.config.native_height * ppc - height) // 2 if recipe.wrap == "x" else recipe.top
+    old_top, new_top = recipe.top / ppc, top / ppc
+    styles = tuple(
+        Style(
+            s.seed,
+            x=round(s.x * scale, 6),
+            y=None if s.y is None else round(new_top + (s.y - old_top) * scale, 6),
+        )
+        for s in recipe.styles
+    )
+    blend = recipe.blend * scale if recipe.styles else recipe.blend
+    return recipe.replace(width=width, height=height, top=top, styles=styles, blend=blend)
+
+
+def output_path(request: RenderRequest, recipe: Recipe, model: LoadedModel) -> Path:
+    """Where the render goes: named by what it shows, so a re-render replaces the same file.
+
+    Previews overwrite one file per kind in ``previews/``.
+    """
+    kind = _kind_of(recipe)
+    out_dir = Path(request.out_dir)
+    if request.preview:
+        return out_dir / "previews" / f"{kind}-preview.{request.file_format}"
+    seeds = "+".join(str(s.seed) for s in recipe.styles) or str(recipe.seed)
+    if recipe.styles:
+        seeds = f"{recipe.seed}-styles{seeds}"
+    stem = Path(str(model.path)).stem if model.path else model.hash[:12]
+    name = f"{kind}-{stem}-s{seeds}-{recipe.width}x{recipe.height}"
+    if recipe.left:
+        name += f"-from{recipe.left}_{recipe.top}"
+    return out_dir / f"{name}.{request.file_format}"
+
+
+def _kind_of(recipe: Recipe) -> str:
+    if recipe.projection == "equirect":
+        return "sky"
+    return "terrain" if recipe.wrap == "xy" else "matte"
+
+
+def kind_of_recipe_json(text: str) -> str:
+    """'sky', 'terrain' or 'matte': what an image's recipe shows (for wiring the re-render)."""
+    return _kind_of(_parse_recipe(text))
+
+
+def read_image_recipe(path: str) -> str:
+    """The recipe JSON embedded in an image file we wrote; a JobFailed line otherwise."""
+    try:
+        from generator import read_recipe
+
+        return read_recipe(path).to_json()
+    except BaseException as err:
+        raise JobFailed(describe_error(err)) from None
+
+
+def forget_model() -> None:
+    """Drop the cached model (frees its memory when the add-on is disabled)."""
+    global _cached
+    with _cache_lock:
+        _cached = None

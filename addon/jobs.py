@@ -1,0 +1,101 @@
+"""One render at a time, in a worker thread that never touches bpy.
+
+The main thread starts a ``RenderJob``, polls ``fraction``/``finished`` from a modal timer and calls
+``cancel()`` on Esc or the Cancel button; the worker reads the cancel flag between tile batches.
+In background mode the same job runs blocking through ``run()``.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from .backend import CancelFn, JobCancelled, JobFailed, ProgressFn, describe_error
+
+Work = Callable[[ProgressFn, CancelFn], Path]
+
+
+class JobState(enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class RenderJob:
+    """``work(progress, cancel)`` run once; its result, error line or cancellation kept here."""
+
+    def __init__(self, work: Work) -> None:
+        self._work = work
+        self._cancel = threading.Event()
+        self._finished = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.state = JobState.PENDING
+        self.done_tiles = 0
+        self.total_tiles = 0
+        self.result: Path | None = None
+        self.error = ""
+
+    @property
+    def fraction(self) -> float:
+        return self.done_tiles / self.total_tiles if self.total_tiles else 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    def start(self) -> None:
+        """Run in a daemon thread, so a render never keeps Blender from quitting."""
+        self._thread = threading.Thread(
+            target=self.run, name="Endless Backdrops render", daemon=True
+        )
+        self._thread.start()
+
+    def run(self) -> None:
+        self.state = JobState.RUNNING
+        try:
+            self.result = self._work(self._progress, self._cancel.is_set)
+            self.state = JobState.DONE
+        except JobCancelled:
+            self.state = JobState.CANCELLED
+        except JobFailed as err:
+            self.error, self.state = str(err), JobState.FAILED
+        except Exception as err:
+            self.error, self.state = describe_error(err), JobState.FAILED
+        finally:
+            self._finished.set()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether the job finished within ``timeout`` seconds."""
+        return self._finished.wait(timeout)
+
+    def _progress(self, done: int, total: int) -> None:
+        self.done_tiles, self.total_tiles = done, total
+
+
+_active: RenderJob | None = None
+
+
+def active_job() -> RenderJob | None:
+    """The job still running, if any: only one render runs at a time."""
+    return _active if _active is not None and not _active.finished else None
+
+
+def set_active(job: RenderJob | None) -> None:
+    global _active
+    _active = job
+
+
+def cancel_active() -> None:
+    if (job := active_job()) is not None:
+        job.cancel()

@@ -1,0 +1,71 @@
+"""Which model files the add-on offers: the bundled defaults, then the user's own.
+
+Bundled models live in the extension's ``models/`` folder (read only, replaced on upgrade); users
+add any other ``.safetensors`` model in the add-on preferences.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy
+
+from .preferences import addon_preferences
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+NO_MODEL = "NONE"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    path: str
+    label: str
+    bundled: bool
+
+
+def bundled_models() -> list[ModelEntry]:
+    if not MODELS_DIR.is_dir():
+        return []
+    return [
+        ModelEntry(str(p), p.stem.replace("_", " ").title(), True)
+        for p in sorted(MODELS_DIR.glob("*.safetensors"))
+    ]
+
+
+def available_models(context: bpy.types.Context | None = None) -> list[ModelEntry]:
+    """Bundled models, then the existing files listed in the preferences (no duplicates)."""
+    entries = bundled_models()
+    prefs = addon_preferences(context)
+    seen = {e.path for e in entries}
+    for item in prefs.model_paths if prefs else ():
+        if not item.filepath:
+            continue
+        path = str(Path(bpy.path.abspath(item.filepath)).resolve())
+        if path not in seen and Path(path).is_file():
+            seen.add(path)
+            entries.append(ModelEntry(path, Path(path).stem, False))
+    return entries
+
+
+_enum_items: list[tuple[str, str, str, str, int]] = []
+
+
+def model_enum_items(_self: object, context: bpy.types.Context | None) -> list[tuple]:
+    """Items of the model menu, kept in a module list because Blender does not copy the strings.
+
+    Each item's number comes from its path, so the saved choice survives models being added or
+    removed before it in the list.
+    """
+    _enum_items[:] = [
+        (
+            e.path,
+            e.label,
+            f"{'Bundled model' if e.bundled else 'Your model'}: {e.path}",
+            "PACKAGE" if e.bundled else "FILE_BLANK",
+            zlib.crc32(e.path.encode()) & 0x7FFFFFFF,
+        )
+        for e in available_models(context)
+    ] or [(NO_MODEL, "No model yet", "Add a model file in the add-on preferences", "INFO", 0)]
+    return _enum_items

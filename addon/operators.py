@@ -1,0 +1,385 @@
+"""Operators: generate (sky, terrain, matte, previews), regenerate from a recipe, seeds, models.
+
+Rendering runs in a worker thread (``jobs``) watched by a modal timer: the UI stays responsive,
+Esc or the Cancel button stops it. Only this main thread touches bpy: the image is loaded and the
+nodes are built after the worker is done, so a failed or cancelled render changes nothing. In
+background mode (``blender -b``) the same job runs blocking.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from pathlib import Path
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
+from bpy.types import Operator
+
+from . import jobs, nodes
+from .backend import JobFailed, RenderRequest, kind_of_recipe_json, read_image_recipe, run_request
+from .images import load_image
+from .placement import place_matte_plane
+from .preferences import ADDON_ID, OutputFolderError, addon_preferences, output_folder
+from .properties import MAX_SEED, settings
+
+KIND_ITEMS = (
+    ("SKY", "Sky", "A 360-degree equirect sky wired into the World"),
+    ("TERRAIN", "Terrain", "A tileable texture in a material on the active object"),
+    ("MATTE", "Matte Painting", "An extra-wide strip, optionally on a camera-facing plane"),
+)
+NO_MODEL_HELP = (
+    "No model yet: add a .safetensors model file in Preferences > Add-ons > Endless Backdrops"
+)
+
+
+class SetupError(Exception):
+    """The request cannot start (or its result cannot be placed); one line for the UI."""
+
+
+class _JobOperator:
+    """Runs ``make_request``'s render off the UI thread, then ``apply`` on the main thread.
+
+    Without a window to poll from (background mode, some scripts) the render runs blocking.
+    """
+
+    _job: jobs.RenderJob | None = None
+    _timer: bpy.types.Timer | None = None
+
+    def make_request(self, context: bpy.types.Context) -> RenderRequest:
+        raise NotImplementedError
+
+    def apply(self, context: bpy.types.Context, path: Path) -> str:
+        raise NotImplementedError
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        if (running := jobs.active_job()) is not None:
+            self.report(
+                {"ERROR"},
+                "The cancelled render is still stopping: try again in a moment"
+                if running.cancel_requested
+                else "A backdrop is already being generated: wait or cancel it",
+            )
+            return {"CANCELLED"}
+        try:
+            request = self.make_request(context)
+        except (SetupError, OutputFolderError, JobFailed) as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        self._job = jobs.RenderJob(functools.partial(run_request, request))
+        if bpy.app.background or context.window is None:
+            self._job.run()
+            return self._finish(context)
+        jobs.set_active(self._job)
+        self._job.start()
+        wm = context.window_manager
+        wm.endless_backdrops_progress = 0.0
+        wm.endless_backdrops_status = "Starting (loading the model)"
+        wm.progress_begin(0.0, 1.0)
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        """Poll the worker; on Esc or Cancel return at once and let it stop on its own.
+
+        The worker notices the cancel flag after its current tile batch and discards the file,
+        so Blender is free again immediately and no image ever appears.
+        """
+        job = self._job
+        if event.type == "ESC" and event.value == "PRESS":
+            job.cancel()
+        if job.cancel_requested and not job.finished:
+            self._stop(context)
+            self.report({"WARNING"}, "Cancelled: no image was written")
+            return {"CANCELLED"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        if not job.finished:
+            self._show_progress(context, job)
+            return {"PASS_THROUGH"}
+        self._stop(context)
+        return self._finish(context)
+
+    def cancel(self, context: bpy.types.Context) -> None:
+        """Blender ends the modal (new file, window closed): stop the worker, it writes nothing."""
+        if self._job is not None:
+            self._job.cancel()
+        self._stop(context)
+
+    def _show_progress(self, context: bpy.types.Context, job: jobs.RenderJob) -> None:
+        wm = context.window_manager
+        wm.progress_update(job.fraction)
+        wm.endless_backdrops_progress = job.fraction
+        if job.total_tiles:
+            wm.endless_backdrops_status = f"Tile {job.done_tiles} of {job.total_tiles}"
+        _redraw_panels(wm)
+
+    def _stop(self, context: bpy.types.Context) -> None:
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+            wm.progress_end()
+        wm.endless_backdrops_progress = 0.0
+        wm.endless_backdrops_status = ""
+        _redraw_panels(wm)
+        if self._job is not None and not self._job.finished:
+            bpy.app.timers.register(functools.partial(_redraw_when_done, self._job))
+
+    def _finish(self, context: bpy.types.Context) -> set[str]:
+        job = self._job
+        if job.state is jobs.JobState.CANCELLED:
+            self.report({"WARNING"}, "Cancelled: no image was written")
+            return {"CANCELLED"}
+        if job.state is not jobs.JobState.DONE:
+            self.report({"ERROR"}, job.error or "the render did not finish")
+            return {"CANCELLED"}
+        try:
+            message = self.apply(context, job.result)
+        except (SetupError, RuntimeError) as err:
+            self.report({"ERROR"}, " ".join(str(err).split()))
+            return {"CANCELLED"}
+        self.report({"INFO"}, message)
+        return {"FINISHED"}
+
+
+def _redraw_panels(wm: bpy.types.WindowManager) -> None:
+    for window in wm.windows:
+        for area in window.screen.areas:
+            if area.type in {"PROPERTIES", "VIEW_3D"}:
+                area.tag_redraw()
+
+
+def _redraw_when_done(job: jobs.RenderJob) -> float | None:
+    """Timer: once a cancelled worker has stopped, redraw the panels that said 'stopping'."""
+    if not job.finished:
+        return 0.2
+    _redraw_panels(bpy.context.window_manager)
+    return None
+
+
+def _model_paths(context: bpy.types.Context) -> tuple[str, ...]:
+    paths = settings(context).model_paths(context)
+    if not paths:
+        raise SetupError(NO_MODEL_HELP)
+    return paths
+
+
+def _out_dir(context: bpy.types.Context) -> str:
+    return str(output_folder(context))
+
+
+class EB_OT_generate(_JobOperator, Operator):
+    bl_idname = "endless_backdrops.generate"
+    bl_label = "Generate Backdrop"
+    bl_options = frozenset({"REGISTER", "UNDO"})
+
+    kind: EnumProperty(name="Kind", items=KIND_ITEMS, default="SKY", options={"SKIP_SAVE"})
+    preview: BoolProperty(
+        name="Preview", description="A small canvas, quick to make", options={"SKIP_SAVE"}
+    )
+
+    @classmethod
+    def description(cls, _context: bpy.types.Context, properties: bpy.types.OperatorProperties):
+        what = dict((k, d) for k, _n, d in KIND_ITEMS)[properties.kind]
+        if properties.preview:
+            return (
+                f"Preview: the same settings on a small canvas (at most 512 pixels), placed like "
+                f"the full render; shows the look, not the final layout. {what}"
+            )
+        return f"Generate: {what}"
+
+    def make_request(self, context: bpy.types.Context) -> RenderRequest:
+        props = settings(context)
+        self._scene_name = context.scene.name
+        if self.kind == "TERRAIN":
+            obj = context.active_object
+            if obj is None or obj.type != "MESH":
+                raise SetupError("Select a mesh object to receive the terrain material")
+            self._object_name = obj.name
+        width, height = {
+            "SKY": (props.sky_size(), props.sky_size() // 2),
+            "TERRAIN": (props.terrain_size, props.terrain_size),
+            "MATTE": (props.matte_width, props.matte_height),
+        }[self.kind]
+        return RenderRequest(
+            kind=self.kind.lower(),
+            model_paths=_model_paths(context),
+            out_dir=_out_dir(context),
+            width=width,
+            height=height,
+            seed=props.seed,
+            style_seeds=props.style_seeds(),
+            device=props.device.lower(),
+            file_format=props.file_format.lower(),
+            preview=self.preview,
+        )
+
+    def apply(self, context: bpy.types.Context, path: Path) -> str:
+        scene = bpy.data.scenes.get(self._scene_name) or context.scene
+        props = scene.endless_backdrops
+        image = load_image(path)
+        if self.kind == "SKY":
+            if scene.world is None:
+                scene.world = bpy.data.worlds.new("EB Sky")
+            nodes.wire_world(scene.world, image, props.strength, props.rotation)
+        elif self.kind == "TERRAIN":
+            obj = bpy.data.objects.get(self._object_name)
+            if obj is None:
+                raise SetupError(f"The object {self._object_name} is gone; the image is {path}")
+            nodes.build_terrain_material(obj, image, props.terrain_tiling)
+        elif props.matte_plane:
+            place_matte_plane(scene, image, props.matte_distance)
+        if self.preview:
+            props.preview_image = image
+            if not bpy.app.background:
+                image.preview_ensure()
+            return f"Preview {image.size[0]}x{image.size[1]} ready"
+        props.recipe_image = image
+        return f"Saved {path}"
+
+
+class EB_OT_regenerate(_JobOperator, Operator):
+    bl_idname = "endless_backdrops.regenerate"
+    bl_label = "Regenerate from Recipe"
+    bl_description = (
+        "Re-render the recipe embedded in an image we generated, at the same or a larger size, "
+        "and put the new image wherever the old one was used"
+    )
+    bl_options = frozenset({"REGISTER", "UNDO"})
+
+    image_name: StringProperty(
+        name="Image", description="Image to read the recipe from (default: the panel's)"
+    )
+
+    def make_request(self, context: bpy.types.Context) -> RenderRequest:
+        props = settings(context)
+        image = bpy.data.images.get(self.image_name) if self.image_name else props.recipe_image
+        if image is None or not image.filepath:
+            raise SetupError("Choose an image generated by Endless Backdrops (saved to a file)")
+        self._source_name = image.name
+        self._scene_name = context.scene.name
+        recipe_json = read_image_recipe(bpy.path.abspath(image.filepath))
+        return RenderRequest(
+            kind=kind_of_recipe_json(recipe_json),
+            model_paths=_model_paths(context),
+            out_dir=_out_dir(context),
+            device=props.device.lower(),
+            file_format=props.file_format.lower(),
+            recipe_json=recipe_json,
+            scale=int(props.recipe_scale),
+        )
+
+    def apply(self, context: bpy.types.Context, path: Path) -> str:
+        image = load_image(path)
+        old = bpy.data.images.get(self._source_name)
+        if old is not None and old != image:
+            old.user_remap(image)
+        scene = bpy.data.scenes.get(self._scene_name) or context.scene
+        scene.endless_backdrops.recipe_image = image
+        return f"Saved {path} ({image.size[0]}x{image.size[1]})"
+
+
+class EB_OT_cancel(Operator):
+    bl_idname = "endless_backdrops.cancel"
+    bl_label = "Cancel"
+    bl_description = "Stop the running render; no image is written"
+
+    @classmethod
+    def poll(cls, _context: bpy.types.Context) -> bool:
+        return jobs.active_job() is not None
+
+    def execute(self, _context: bpy.types.Context) -> set[str]:
+        jobs.cancel_active()
+        return {"FINISHED"}
+
+
+class EB_OT_random_seed(Operator):
+    bl_idname = "endless_backdrops.random_seed"
+    bl_label = "Random Seed"
+    bl_description = "Roll the dice for a new picture"
+    bl_options = frozenset({"REGISTER", "UNDO"})
+
+    styles: BoolProperty(name="Styles", description="Roll the style seeds instead")
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        props = settings(context)
+        if self.styles:
+            props.fusion_seeds = [random.randint(0, MAX_SEED) for _ in range(4)]
+        else:
+            props.seed = random.randint(0, MAX_SEED)
+        return {"FINISHED"}
+
+
+class EB_OT_model_add(Operator):
+    bl_idname = "endless_backdrops.model_add"
+    bl_label = "Add Model File"
+    bl_description = "Add an Endless Backdrops model (.safetensors) to the model list"
+
+    filepath: StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE"})
+    filter_glob: StringProperty(default="*.safetensors", options={"HIDDEN"})
+
+    def invoke(self, context: bpy.types.Context, _event: bpy.types.Event) -> set[str]:
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        prefs = addon_preferences(context)
+        path = Path(bpy.path.abspath(self.filepath))
+        if prefs is None:
+            self.report({"ERROR"}, "Enable the Endless Backdrops add-on first")
+            return {"CANCELLED"}
+        if path.suffix.lower() != ".safetensors" or not path.is_file():
+            self.report({"ERROR"}, f"Not a model file (.safetensors): {path}")
+            return {"CANCELLED"}
+        prefs.model_paths.add().filepath = str(path)
+        context.preferences.is_dirty = True
+        settings(context).model = str(path.resolve())
+        return {"FINISHED"}
+
+
+class EB_OT_model_remove(Operator):
+    bl_idname = "endless_backdrops.model_remove"
+    bl_label = "Remove Model"
+    bl_description = "Remove this model from the list (the file stays on disk)"
+
+    index: IntProperty()
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        prefs = addon_preferences(context)
+        if prefs is not None and 0 <= self.index < len(prefs.model_paths):
+            prefs.model_paths.remove(self.index)
+            context.preferences.is_dirty = True
+        return {"FINISHED"}
+
+
+class EB_OT_open_preferences(Operator):
+    bl_idname = "endless_backdrops.open_preferences"
+    bl_label = "Open Preferences"
+    bl_description = "Show the add-on's preferences (models, output folder)"
+
+    def execute(self, _context: bpy.types.Context) -> set[str]:
+        bpy.ops.preferences.addon_show(module=ADDON_ID)
+        return {"FINISHED"}
+
+
+CLASSES = (
+    EB_OT_generate,
+    EB_OT_regenerate,
+    EB_OT_cancel,
+    EB_OT_random_seed,
+    EB_OT_model_add,
+    EB_OT_model_remove,
+    EB_OT_open_preferences,
+)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister() -> None:
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

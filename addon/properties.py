@@ -1,0 +1,165 @@
+"""The panel's settings (saved with the scene) and the running job's progress (window manager).
+
+Strength, rotation and tiling act on the nodes we built straight away, so they can be tuned
+without generating again.
+"""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    IntVectorProperty,
+    PointerProperty,
+    StringProperty,
+)
+from bpy.types import PropertyGroup
+
+from . import nodes
+from .models import NO_MODEL, available_models, model_enum_items
+
+SKY_RESOLUTIONS = {"2K": 2048, "4K": 4096, "8K": 8192, "16K": 16384}
+MAX_SEED = 2**31 - 1
+
+
+def _update_world(self: EB_Settings, context: bpy.types.Context) -> None:
+    world = context.scene.world if context.scene else None
+    if world is not None:
+        nodes.set_world_look(world, self.strength, self.rotation)
+
+
+def _update_tiling(self: EB_Settings, context: bpy.types.Context) -> None:
+    obj = context.active_object
+    if obj is not None:
+        nodes.set_terrain_tiling(obj, self.terrain_tiling)
+
+
+class EB_Settings(PropertyGroup):
+    model: EnumProperty(
+        name="Model", items=model_enum_items, description="The generator that paints the backdrop"
+    )
+    device: EnumProperty(
+        name="Device",
+        items=(
+            ("AUTO", "Auto", "A GPU when PyTorch sees one, else the CPU"),
+            ("CPU", "CPU", "Always works; slower"),
+            ("GPU", "GPU", "CUDA (NVIDIA) or Metal (Apple)"),
+        ),
+        default="AUTO",
+    )
+    file_format: EnumProperty(
+        name="Format",
+        items=(
+            ("EXR", "HDR (EXR)", "Linear half-float OpenEXR: for lighting"),
+            ("PNG", "LDR (PNG)", "16-bit sRGB PNG: for textures and paintings"),
+        ),
+        default="EXR",
+    )
+    seed: IntProperty(name="Seed", min=0, max=MAX_SEED, description="Picks the picture")
+    use_fusion: BoolProperty(
+        name="Style Fusion", description="Blend several styles around the horizon / across"
+    )
+    fusion_count: IntProperty(name="Styles", min=2, max=4, default=3)
+    fusion_seeds: IntVectorProperty(
+        name="Style Seeds", size=4, min=0, max=MAX_SEED, default=(1, 2, 3, 4)
+    )
+
+    sky_resolution: EnumProperty(
+        name="Resolution",
+        items=[(k, k, f"{v} x {v // 2} equirect") for k, v in SKY_RESOLUTIONS.items()]
+        + [("CUSTOM", "Custom", "Any width (height is half of it)")],
+        default="4K",
+    )
+    sky_width: IntProperty(
+        name="Width", min=8, max=65536, default=4096, description="Equirect width; height is half"
+    )
+    strength: FloatProperty(
+        name="Strength", min=0.0, soft_max=10.0, default=1.0, update=_update_world
+    )
+    rotation: FloatProperty(name="Rotation", subtype="ANGLE", default=0.0, update=_update_world)
+
+    terrain_size: IntProperty(
+        name="Size", min=8, max=32768, default=2048, description="Side of the square tile"
+    )
+    terrain_tiling: FloatProperty(
+        name="Tiling",
+        min=0.01,
+        soft_max=100.0,
+        default=4.0,
+        update=_update_tiling,
+        description="How often the texture repeats across the object's UVs",
+    )
+
+    matte_width: IntProperty(name="Width", min=8, max=262144, default=16384)
+    matte_height: IntProperty(name="Height", min=8, max=65536, default=2048)
+    matte_plane: BoolProperty(
+        name="Background Plane", default=True, description="Place it on a camera-facing plane"
+    )
+    matte_distance: FloatProperty(
+        name="Distance",
+        min=0.01,
+        default=100.0,
+        subtype="DISTANCE",
+        description="How far in front of the camera the plane stands",
+    )
+
+    preview_image: PointerProperty(type=bpy.types.Image, name="Preview")
+    recipe_image: PointerProperty(
+        type=bpy.types.Image, name="Image", description="An image we generated (carries a recipe)"
+    )
+    recipe_scale: EnumProperty(
+        name="Size",
+        items=(
+            ("1", "Same Size", "Re-render the recipe exactly (e.g. after changing the format)"),
+            ("2", "2x", "Twice as large: flat canvases grow around the old pixels"),
+            ("4", "4x", "Four times as large"),
+        ),
+        default="2",
+    )
+
+    def sky_size(self) -> int:
+        return (
+            self.sky_width
+            if self.sky_resolution == "CUSTOM"
+            else SKY_RESOLUTIONS[self.sky_resolution]
+        )
+
+    def style_seeds(self) -> tuple[int, ...]:
+        return tuple(self.fusion_seeds[: self.fusion_count]) if self.use_fusion else ()
+
+    def model_paths(self, context: bpy.types.Context | None = None) -> tuple[str, ...]:
+        """The chosen model first, then the others (a recipe may name any of them)."""
+        paths = [e.path for e in available_models(context)]
+        chosen = self.model if self.model not in ("", NO_MODEL) else None
+        if chosen in paths:
+            paths.remove(chosen)
+            paths.insert(0, chosen)
+        return tuple(paths)
+
+
+def settings(context: bpy.types.Context) -> EB_Settings:
+    return context.scene.endless_backdrops
+
+
+CLASSES = (EB_Settings,)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.endless_backdrops = PointerProperty(type=EB_Settings)
+    bpy.types.WindowManager.endless_backdrops_progress = FloatProperty(
+        name="Progress", min=0.0, max=1.0, subtype="FACTOR", options={"SKIP_SAVE"}
+    )
+    bpy.types.WindowManager.endless_backdrops_status = StringProperty(options={"SKIP_SAVE"})
+
+
+def unregister() -> None:
+    del bpy.types.WindowManager.endless_backdrops_status
+    del bpy.types.WindowManager.endless_backdrops_progress
+    del bpy.types.Scene.endless_backdrops
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,446 @@
+"""The Blender add-on, headless with the real ``bpy`` module: operators, node graphs, errors.
+
+Blender runs in background mode here, so the operators render blocking (the UI's worker thread
+and modal timer are covered in test_addon_jobs.py). Each test starts from factory settings with
+the add-on enabled, two tiny models listed in its preferences and small canvas sizes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import bpy
+import numpy as np
+import pytest
+import torch
+from conftest import make_model_file
+
+import addon
+from addon import backend, nodes, operators
+from generator import read_recipe
+from generator.imagefile import read_image
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("addon-models")
+    return SimpleNamespace(
+        sky=make_model_file(folder / "sky.safetensors").resolve(),
+        flat=make_model_file(folder / "flat.safetensors", vertical=False, seed=1).resolve(),
+    )
+
+
+@pytest.fixture
+def blender(tmp_path, model_files):
+    """Factory Blender with the add-on enabled, our models listed and small sizes chosen."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.preferences.addon_enable(module="addon")
+    prefs = bpy.context.preferences.addons["addon"].preferences
+    prefs.output_dir = str(tmp_path / "out")
+    for path in (model_files.sky, model_files.flat):
+        prefs.model_paths.add().filepath = str(path)
+    props = bpy.context.scene.endless_backdrops
+    props.model = str(model_files.sky)
+    props.device = "CPU"
+    props.sky_resolution = "CUSTOM"
+    props.sky_width = 128
+    props.terrain_size = 64
+    props.matte_width, props.matte_height = 128, 32
+    yield SimpleNamespace(props=props, prefs=prefs, out=tmp_path / "out", models=model_files)
+    bpy.ops.preferences.addon_disable(module="addon")
+
+
+def files_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def links_of(tree) -> set[tuple[str, str, str, str]]:
+    return {
+        (link.from_node.name, link.from_socket.name, link.to_node.name, link.to_socket.name)
+        for link in tree.links
+    }
+
+
+def snapshot(tree) -> tuple:
+    return sorted(n.name for n in tree.nodes), links_of(tree)
+
+
+def test_register_and_unregister_twice():
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    for _ in range(2):
+        addon.register()
+        assert hasattr(bpy.types.Scene, "endless_backdrops")
+        assert hasattr(bpy.types, "EB_PT_world") and hasattr(bpy.types, "EB_PT_sidebar")
+        assert bpy.ops.endless_backdrops.generate.poll()
+        addon.unregister()
+        assert not hasattr(bpy.types.Scene, "endless_backdrops")
+        assert not hasattr(bpy.types, "EB_PT_world")
+    for _ in range(2):
+        bpy.ops.preferences.addon_enable(module="addon")
+        assert "addon" in bpy.context.preferences.addons
+        bpy.ops.preferences.addon_disable(module="addon")
+        assert "addon" not in bpy.context.preferences.addons
+
+
+def test_generate_sky_builds_the_world_node_setup(blender):
+    blender.props.strength = 2.5
+    assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}
+
+    (exr,) = files_in(blender.out)
+    assert exr.suffix == ".exr"
+    recipe = read_recipe(exr)
+    assert (recipe.width, recipe.height, recipe.wrap, recipe.projection) == (
+        128,
+        64,
+        "x",
+        "equirect",
+    )
+    world = bpy.context.scene.world
+    tree = world.node_tree
+    texture = tree.nodes[nodes.SKY_TEXTURE]
+    assert texture.bl_idname == "ShaderNodeTexEnvironment"
+    assert texture.projection == "EQUIRECTANGULAR"
+    assert Path(bpy.path.abspath(texture.image.filepath)) == exr
+    assert tuple(texture.image.size) == (128, 64)
+    background = tree.nodes[nodes.SKY_BACKGROUND]
+    assert background.inputs["Strength"].default_value == pytest.approx(2.5)
+    output = tree.get_output_node("ALL")
+    assert {
+        (nodes.SKY_COORDS, "Generated", nodes.SKY_MAPPING, "Vector"),
+        (nodes.SKY_MAPPING, "Vector", nodes.SKY_TEXTURE, "Vector"),
+        (nodes.SKY_TEXTURE, "Color", nodes.SKY_BACKGROUND, "Color"),
+        (nodes.SKY_BACKGROUND, "Background", output.name, "Surface"),
+    } <= links_of(tree)
+    assert blender.props.recipe_image == texture.image
+
+
+def test_regenerate_reuses_our_nodes_and_leaves_the_users_alone(blender):
+    world = bpy.data.worlds.new("User World")
+    bpy.context.scene.world = world
+    tree = world.node_tree
+    user_background = next(n for n in tree.nodes if n.bl_idname == "ShaderNodeBackground")
+    user_background.inputs["Strength"].default_value = 0.25
+    bpy.ops.endless_backdrops.generate(kind="SKY")
+    rgb = tree.nodes.new("ShaderNodeRGB")
+    rgb.name = "My Colour"
+    tree.links.new(rgb.outputs["Color"], user_background.inputs["Color"])
+    before = snapshot(tree)
+
+    blender.props.seed = 11
+    blender.props.rotation = math.radians(90)
+    assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}
+
+    assert snapshot(tree) == before
+    assert tree.nodes[user_background.name].inputs["Strength"].default_value == 0.25
+    assert ("My Colour", "Color", user_background.name, "Color") in links_of(tree)
+    image = tree.nodes[nodes.SKY_TEXTURE].image
+    assert read_recipe(bpy.path.abspath(image.filepath)).seed == 11
+    rotation = tree.nodes[nodes.SKY_MAPPING].inputs["Rotation"].default_value
+    assert rotation[2] == pytest.approx(math.radians(90))
+    assert len(files_in(blender.out)) == 2
+
+
+def test_strength_rotation_and_tiling_act_on_built_nodes(blender):
+    bpy.ops.endless_backdrops.generate(kind="SKY")
+    tree = bpy.context.scene.world.node_tree
+    blender.props.strength = 4.0
+    blender.props.rotation = 1.0
+    assert tree.nodes[nodes.SKY_BACKGROUND].inputs["Strength"].default_value == 4.0
+    assert tree.nodes[nodes.SKY_MAPPING].inputs["Rotation"].default_value[2] == pytest.approx(1)
+
+
+def test_terrain_material_on_the_active_object(blender):
+    blender.props.model = str(blender.models.flat)
+    blender.props.file_format = "PNG"
+    blender.props.terrain_tiling = 3.0
+    bpy.ops.mesh.primitive_plane_add()
+    plane = bpy.context.active_object
+    user_material = bpy.data.materials.new("User Material")
+    plane.data.materials.append(user_material)
+
+    assert bpy.ops.endless_backdrops.generate(kind="TERRAIN") == {"FINISHED"}
+
+    (png,) = files_in(blender.out)
+    recipe = read_recipe(png)
+    assert (png.suffix, recipe.width, recipe.height, recipe.wrap) == (".png", 64, 64, "xy")
+    material = plane.active_material
+    assert material.get(nodes.TAG) == "terrain"
+    assert user_material.use_fake_user, "the replaced material must survive saving"
+    tree = material.node_tree
+    texture = tree.nodes[nodes.TERRAIN_TEXTURE]
+    assert texture.extension == "REPEAT"
+    assert Path(bpy.path.abspath(texture.image.filepath)) == png
+    scale = tree.nodes[nodes.TERRAIN_MAPPING].inputs["Scale"].default_value
+    assert tuple(scale) == pytest.approx((3.0, 3.0, 1.0))
+    output = tree.get_output_node("ALL")
+    assert {
+        (nodes.TERRAIN_COORDS, "UV", nodes.TERRAIN_MAPPING, "Vector"),
+        (nodes.TERRAIN_MAPPING, "Vector", nodes.TERRAIN_TEXTURE, "Vector"),
+        (nodes.TERRAIN_TEXTURE, "Color", nodes.TERRAIN_BSDF, "Base Color"),
+        (nodes.TERRAIN_BSDF, "BSDF", output.name, "Surface"),
+    } == links_of(tree)
+
+    before, materials = snapshot(tree), len(bpy.data.materials)
+    blender.props.seed = 5
+    blender.props.terrain_tiling = 6.0
+    assert bpy.ops.endless_backdrops.generate(kind="TERRAIN") == {"FINISHED"}
+    assert plane.active_material == material and len(bpy.data.materials) == materials
+    assert snapshot(tree) == before
+    assert tree.nodes[nodes.TERRAIN_MAPPING].inputs["Scale"].default_value[0] == 6.0
+
+
+def test_terrain_needs_a_mesh_and_a_model_without_vertical_conditioning(blender):
+    with pytest.raises(RuntimeError, match="Select a mesh object"):
+        bpy.ops.endless_backdrops.generate(kind="TERRAIN")
+    bpy.ops.mesh.primitive_plane_add()
+    with pytest.raises(RuntimeError, match="cannot tile vertically"):
+        bpy.ops.endless_backdrops.generate(kind="TERRAIN")
+    assert files_in(blender.out) == []
+
+
+def test_matte_painting_on_a_camera_facing_plane(blender):
+    bpy.ops.object.camera_add(location=(0, -10, 2), rotation=(math.radians(80), 0, 0.3))
+    camera = bpy.context.active_object
+    bpy.context.scene.camera = camera
+    blender.props.matte_distance = 20.0
+
+    assert bpy.ops.endless_backdrops.generate(kind="MATTE") == {"FINISHED"}
+
+    (exr,) = files_in(blender.out)
+    recipe = read_recipe(exr)
+    assert (recipe.width, recipe.height, recipe.wrap) == (128, 32, "none")
+    plane = next(o for o in bpy.context.scene.objects if o.get(nodes.TAG) == "matte")
+    width, height = plane.dimensions.x, plane.dimensions.y
+    assert width / height == pytest.approx(4.0)
+    to_camera = camera.matrix_world.translation - plane.matrix_world.translation
+    assert to_camera.length == pytest.approx(20.0)
+    normal = plane.matrix_world.to_3x3() @ plane.data.polygons[0].normal
+    assert normal.normalized().dot(to_camera.normalized()) == pytest.approx(1.0)
+    texture = plane.active_material.node_tree.nodes[nodes.MATTE_TEXTURE]
+    assert Path(bpy.path.abspath(texture.image.filepath)) == exr
+
+    objects = len(bpy.data.objects)
+    bpy.ops.endless_backdrops.generate(kind="MATTE")
+    assert len(bpy.data.objects) == objects, "the plane is reused"
+
+
+def test_matte_painting_without_plane_only_saves_the_image(blender):
+    blender.props.matte_plane = False
+    bpy.ops.endless_backdrops.generate(kind="MATTE")
+    (exr,) = files_in(blender.out)
+    assert read_image(exr).shape == (32, 128, 3)
+    assert len(bpy.data.objects) == 0 and len(bpy.data.images) == 1
+
+
+def test_preview_is_a_small_canvas_placed_like_the_full_render(blender, monkeypatch):
+    monkeypatch.setattr(backend, "PREVIEW_WIDTH", 64)
+    assert bpy.ops.endless_backdrops.generate(kind="SKY", preview=True) == {"FINISHED"}
+    (preview,) = files_in(blender.out)
+    assert preview.parent.name == "previews"
+    assert read_image(preview).shape == (32, 64, 3)
+    texture = bpy.context.scene.world.node_tree.nodes[nodes.SKY_TEXTURE]
+    assert texture.image == blender.props.preview_image
+    assert blender.props.recipe_image is None, "a preview is not offered for regeneration"
+
+    bpy.ops.endless_backdrops.generate(kind="SKY")
+    assert tuple(texture.image.size) == (128, 64)
+
+
+def test_style_fusion_places_styles_around_the_horizon(blender):
+    blender.props.use_fusion = True
+    blender.props.fusion_count = 3
+    blender.props.fusion_seeds = (4, 9, 12, 0)
+    bpy.ops.endless_backdrops.generate(kind="SKY")
+    recipe = read_recipe(files_in(blender.out)[0])
+    assert [s.seed for s in recipe.styles] == [4, 9, 12]
+    cells = 128 / 4
+    assert [s.x for s in recipe.styles] == pytest.approx([cells / 6, cells / 2, 5 * cells / 6])
+
+
+def test_regenerate_from_recipe_extends_a_matte_painting(blender):
+    bpy.ops.object.camera_add(location=(0, -10, 0), rotation=(math.radians(90), 0, 0))
+    bpy.context.scene.camera = bpy.context.active_object
+    bpy.ops.endless_backdrops.generate(kind="MATTE")
+    (small,) = files_in(blender.out)
+    blender.props.recipe_scale = "2"
+
+    assert bpy.ops.endless_backdrops.regenerate() == {"FINISHED"}
+
+    (large,) = set(files_in(blender.out)) - {small}
+    old, new = read_image(small), read_image(large)
+    assert new.shape == (64, 256, 3)
+    np.testing.assert_array_equal(new[16:48, 64:192], old)
+    plane = next(o for o in bpy.context.scene.objects if o.get(nodes.TAG) == "matte")
+    texture = plane.active_material.node_tree.nodes[nodes.MATTE_TEXTURE]
+    assert Path(bpy.path.abspath(texture.image.filepath)) == large
+    assert blender.props.recipe_image == texture.image
+
+
+def test_regenerate_exactly_in_another_format(blender):
+    bpy.ops.endless_backdrops.generate(kind="SKY")
+    (exr,) = files_in(blender.out)
+    blender.props.recipe_scale = "1"
+    blender.props.file_format = "PNG"
+    assert bpy.ops.endless_backdrops.regenerate() == {"FINISHED"}
+    (png,) = set(files_in(blender.out)) - {exr}
+    assert png.suffix == ".png" and read_recipe(png) == read_recipe(exr)
+    texture = bpy.context.scene.world.node_tree.nodes[nodes.SKY_TEXTURE]
+    assert Path(bpy.path.abspath(texture.image.filepath)) == png
+
+
+def test_cancel_leaves_no_file_and_no_nodes(blender, monkeypatch):
+    world = bpy.data.worlds.new("User World")
+    bpy.context.scene.world = world
+    before, images = snapshot(world.node_tree), len(bpy.data.images)
+    blender.props.sky_width = 1024  # several tiles, cancelled after the first
+    real = operators.run_request
+
+    def cancelled_after_first_tile(request, progress, cancel):
+        done = []
+        return real(request, lambda d, t: done.append(d), lambda: bool(done))
+
+    monkeypatch.setattr(operators, "run_request", cancelled_after_first_tile)
+    assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"CANCELLED"}
+    assert files_in(blender.out) == []
+    assert snapshot(world.node_tree) == before
+    assert len(bpy.data.images) == images
+
+
+def test_corrupt_model_is_a_one_line_report(blender, tmp_path):
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header")
+    blender.prefs.model_paths.add().filepath = str(corrupt)
+    blender.props.model = str(corrupt.resolve())
+    with pytest.raises(RuntimeError) as raised:
+        bpy.ops.endless_backdrops.generate(kind="SKY")
+    message = str(raised.value).strip()
+    assert "not a readable model file" in message
+    assert "Traceback" not in message and "\n" not in message
+    assert bpy.context.scene.world is None
+    assert files_in(blender.out) == []
+
+
+def test_no_model_yet_is_explained(blender):
+    blender.prefs.model_paths.clear()
+    with pytest.raises(RuntimeError, match=r"No model yet: add a \.safetensors model file"):
+        bpy.ops.endless_backdrops.generate(kind="SKY")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_gpu_device_without_gpu_is_a_clear_report(blender):
+    blender.props.device = "GPU"
+    with pytest.raises(RuntimeError, match="no GPU"):
+        bpy.ops.endless_backdrops.generate(kind="SKY")
+
+
+def test_output_folder_inside_the_extension_is_refused(blender):
+    blender.prefs.output_dir = str(Path(addon.__file__).parent / "renders")
+    with pytest.raises(RuntimeError, match="inside the extension"):
+        bpy.ops.endless_backdrops.generate(kind="SKY")
+    assert not (Path(addon.__file__).parent / "renders").exists()
+
+
+def test_cycles_render_of_the_generated_sky_shows_its_colours(blender, tmp_path):
+    """An equirect panoramic camera sees the whole World: the render is the sky, resampled."""
+    bpy.ops.endless_backdrops.generate(kind="SKY")
+    (exr,) = files_in(blender.out)
+    scene = bpy.context.scene
+    camera_data = bpy.data.cameras.new("Pano")
+    camera_data.type = "PANO"
+    camera_data.panorama_type = "EQUIRECTANGULAR"
+    camera = bpy.data.objects.new("Pano", camera_data)
+    camera.rotation_euler = (math.pi / 2, 0, -math.pi / 2)
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = 4
+    scene.cycles.use_denoising = False
+    scene.render.resolution_x, scene.render.resolution_y = 64, 32
+    scene.render.resolution_percentage = 100
+    scene.view_settings.view_transform = "Standard"
+    scene.render.image_settings.file_format = "OPEN_EXR"
+    scene.render.filepath = str(tmp_path / "render.exr")
+
+    bpy.ops.render.render(write_still=True)
+
+    render = read_image(tmp_path / "render.exr")
+    sky = read_image(exr).reshape(32, 2, 64, 2, 3).mean(axis=(1, 3))
+    assert render.mean() > 0.05, "the render is black"
+    assert np.corrcoef(render.ravel(), sky.ravel())[0, 1] > 0.9
+    np.testing.assert_allclose(render.mean(axis=(0, 1)), sky.mean(axis=(0, 1)), rtol=0.1)
+
+
+def test_dice_and_add_model_operators(blender, tmp_path):
+    blender.props.seed = 0
+    bpy.ops.endless_backdrops.random_seed()
+    bpy.ops.endless_backdrops.random_seed(styles=True)
+    assert blender.props.seed != 0 or tuple(blender.props.fusion_seeds) != (1, 2, 3, 4)
+    extra = make_model_file(tmp_path / "extra.safetensors", seed=3)
+    assert bpy.ops.endless_backdrops.model_add(filepath=str(extra)) == {"FINISHED"}
+    assert blender.props.model == str(extra.resolve())
+    with pytest.raises(RuntimeError, match="Not a model file"):
+        bpy.ops.endless_backdrops.model_add(filepath=str(tmp_path / "missing.txt"))
+    bpy.ops.endless_backdrops.model_remove(index=0)
+    assert blender.props.model == str(extra.resolve()), "the choice survives list changes"
+    bpy.ops.endless_backdrops.model_remove(index=len(blender.prefs.model_paths) - 1)
+    assert str(extra) not in [m.filepath for m in blender.prefs.model_paths]
+
+
+class FakeLayout:
+    """Records what the panels draw and checks every property and operator they name exists."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.enabled = True
+
+    def prop(self, data, name, **_kw):
+        assert name in data.bl_rna.properties, name
+        self.log.append(f"prop {name}")
+
+    def operator(self, idname, **_kw):
+        category, name = idname.split(".")
+        assert hasattr(getattr(bpy.ops, category), name), idname
+        self.log.append(f"operator {idname}")
+        return SimpleNamespace()
+
+    def template_ID(self, data, name, **_kw):
+        self.prop(data, name)
+
+    def label(self, **kw):
+        self.log.append(f"label {kw.get('text', '')}")
+
+    def row(self, **_kw):
+        return self
+
+    column = box = row
+
+    def progress(self, **_kw):
+        self.log.append("progress")
+
+    def template_icon(self, **_kw):
+        self.log.append("icon")
+
+
+def test_panels_draw_existing_properties_and_operators(blender):
+    from addon import panels
+
+    bpy.ops.mesh.primitive_plane_add()
+    blender.props.use_fusion = True
+    log: list[str] = []
+    for draw in (
+        panels.draw_common,
+        panels.draw_sky,
+        panels.draw_terrain,
+        panels.draw_matte,
+        panels.draw_recipe,
+    ):
+        draw(FakeLayout(log), bpy.context)
+    assert "prop model" in log and "operator endless_backdrops.generate" in log
+
+    blender.prefs.model_paths.clear()
+    log.clear()
+    panels.draw_common(FakeLayout(log), bpy.context)
+    assert "label No model yet" in log and "operator endless_backdrops.model_add" in log

@@ -1,0 +1,737 @@
+"""Assemble the real training data from installable packages and verify it against the manifest.
+
+    python tools/assemble_data.py                          # into ~/.cache/endless-backdrops/data
+    python tools/assemble_data.py --out DIR                # anywhere else
+    python tools/assemble_data.py --out DIR --check        # verify DIR against data/manifest.csv
+
+Sources (data/README.md has licences, attribution and the hold-out rules): the CC0 Poly Haven
+HDRIs inside the ``bpy`` wheel, and three Debian packages fetched with ``apt-get download`` into
+``--cache`` (sky boxes and ground textures of 0 A.D., landscape photographs of three wallpaper
+sets). Every kept or dropped image is named in a table here or caught by a stated rule, so the
+same packages always give the same files; ``data/manifest.csv`` (rewritten by each assembly and
+committed) pins each output file's SHA-256, and ``--check`` compares a folder against it.
+
+Decoded images are written as PNG. The manifest also holds a hash of their decoded pixels, so a
+Pillow/zlib build that compresses differently still verifies (the pixels are what matters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import math
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import astuple, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = ROOT / "data" / "manifest.csv"
+DEFAULT_OUT = Path("~/.cache/endless-backdrops/data").expanduser()
+DEFAULT_CACHE = Path("~/.cache/endless-backdrops/packages").expanduser()
+SPLITS = ("train", "validation")
+
+PACKAGES = {
+    "0ad-data": "0.0.26-1",
+    "plasma-workspace-wallpapers": "4:5.27.5-2",
+    "mate-backgrounds": "1.26.0-1",
+    "lomiri-wallpapers-16.04": "20.04.0-2",
+}
+"""Debian bookworm versions the manifest was made from; another version means new hashes."""
+
+# --- Poly Haven HDRIs in the bpy wheel (CC0, see licence.txt beside them) -------------------------
+HDRIS = {
+    # name: (split, Poly Haven original named in licence.txt)
+    "city": ("train", "portland_landing_pad"),
+    "courtyard": ("validation", "courtyard"),
+    "forest": ("train", "ninomaru_teien"),
+    "night": ("train", "moonless_golf"),
+    "sunrise": ("train", "spruit_sunrise"),
+    "sunset": ("train", "venice_sunset"),
+}
+HDRI_EXCLUDED = {"interior": "indoor (hotel room)", "studio": "indoor (photo studio)"}
+
+# --- 0 A.D. (0ad-data, CC-BY-SA-3.0, Wildfire Games) ----------------------------------------------
+ZERO_AD_ZIP = "usr/share/games/0ad/mods/public/public.zip"
+ZERO_AD_CREDIT = "© Wildfire Games (0 A.D.), CC-BY-SA 3.0"
+SKIES = "art/textures/skies/"
+TERRAIN = "art/textures/terrain/types/"
+CACHED = ".cached.dds"
+SKY_VALIDATION = frozenset({"stratus_2", "sunset 2"})
+SKY_EXCLUDED = {"desert": "near-duplicate of 'sunny 1' (same clouds, tinted horizon)"}
+SIDE_FACES = ("front", "left", "back", "right")
+"""0 A.D.'s side faces in the order met when turning right inside the sky box: the right edge of
+each face continues into the left edge of the next. The top face has 'front' along its bottom row
+and 'left' along its right column. Found by matching face edges on all 21 sky boxes."""
+SKY_WIDTH = 2048
+"""Upper-hemisphere equirect width: 5.7 px per degree, the faces' median sampling density."""
+MAX_EDGE_MISMATCH = 10.0
+"""Mean |difference| (0-255) allowed along any joined face edge; 0 A.D.'s skies give 1.5-7,
+a misplaced or rotated face 15-100."""
+
+TERRAIN_DROP_RULES = {
+    "normal or specular map": r"_(norm|spec)",
+    "road": r"road",
+    "tiles or paving": r"tile|paving|pavement|plaza",
+    "water, sea floor or surf": r"water|ocean|coral|sea_|coastalwave|shore_wave|foam",
+    "bridge planks": r"bridge",
+    "editor grid": r"grid",
+}
+TERRAIN_NOT_PHOTOGRAPHIC = {
+    "DirtTests.dds": "procedural test blend",
+    "DirtTests2.dds": "procedural test blend",
+    "DirtTests4.dds": "procedural test blend",
+    "LavaHard.dds": "painted lava",
+    "LavaTest01.dds": "painted lava",
+    "LavaTest02.dds": "painted lava",
+    "LavaTest03.dds": "painted lava",
+    "LavaTest04.dds": "painted lava",
+    "LavaTest05.dds": "painted lava",
+    "LavaTest06.dds": "painted lava",
+    "cliff volcanic ground.dds": "painted glowing lava cracks",
+    "cliff4.png": "sculpted 3D render",
+    "fissures.dds": "sculpted 3D render",
+    "desert_sand_dunes_100.dds": "rendered ripples",
+    "desert_sand_dunes_100_rotate.dds": "rendered ripples (rotated copy)",
+    "sand_dunes.dds": "rendered ripples",
+    "sand_sahara.dds": "rendered ripples",
+    "savanna_sand_dunes_100.png": "rendered ripples",
+    "tropic_swamp_a.png": "painted blobs",
+    "grass_stan_01.png": "speckle noise, no photographic structure",
+    "tropic_grass_a.png": "speckle noise, no photographic structure",
+    "tropic_grass_b.png": "speckle noise, no photographic structure",
+    "tropic_grass_c.png": "speckle noise, no photographic structure",
+    "tropic_grass_d.png": "speckle noise, no photographic structure",
+    "tropic_grass_e.png": "speckle noise, no photographic structure",
+}
+FLAT_STD = 3.0
+"""Luminance standard deviation (0-255) below which a texture is a solid colour swatch."""
+TERRAIN_VARIANT = re.compile(r"_(red|aut|autumn|wetseason|wet|rotate)$")
+TERRAIN_VALIDATION_EVERY = 6
+"""Every 6th terrain family (sorted by name, indices 5, 11, 17, ...) is held out."""
+
+# --- Landscape photographs in wallpaper packages --------------------------------------------------
+KDE_IMAGE = "usr/share/wallpapers/{}/contents/images/2560x1600.jpg"
+MATE_IMAGE = "usr/share/backgrounds/mate/{}"
+LOMIRI_IMAGE = "usr/share/backgrounds/{}"
+KDE_LICENCE = "LGPL-3.0-only"
+"""Each kept wallpaper's metadata.json says 'LGPLv3' (Debian's copyright file: GPL-2+ for all)."""
+LANDSCAPES: dict[str, dict[str, tuple[str, str, str]]] = {
+    # package: {name: (split, licence, attribution)}
+    "plasma-workspace-wallpapers": {
+        "ColdRipple": ("train", KDE_LICENCE, "Risto Saukonpää, KDE wallpaper 'Cold Ripple'"),
+        "DarkestHour": ("validation", KDE_LICENCE, "Risto Saukonpää, KDE wallpaper 'Darkest Hour'"),
+        "EveningGlow": ("train", KDE_LICENCE, "Ian Hex, KDE wallpaper 'Evening Glow'"),
+        "Path": ("train", KDE_LICENCE, "Risto Saukonpää, KDE wallpaper 'Path'"),
+        "summer_1am": ("validation", KDE_LICENCE, "Risto Saukonpää, KDE wallpaper 'summer 1am'"),
+    },
+    "mate-backgrounds": {
+        "nature/Dune.jpg": ("train", "GPL-2.0-or-later", "© 2007 Marco Cogoni, 2008 Hylke Bons"),
+        "nature/Storm.jpg": ("validation", "GPL-2.0-or-later", "© 2008 Sergey Nazarov"),
+    },
+    "lomiri-wallpapers-16.04": {
+        "aitzgorri_by_Aitzol_Berasategi.jpg": ("train", "CC-BY-4.0", "© 2018 Aitzol Berasategi"),
+        "life_by_Aitzol_Berasategi.jpg": ("train", "CC-BY-4.0", "© 2018 Aitzol Berasategi"),
+        "picosdeeuropa_by_Aitzol_Berasategi.jpg": (
+            "train",
+            "CC-BY-4.0",
+            "© 2018 Aitzol Berasategi",
+        ),
+        "sunset_by_Aitzol_Berasategi.jpg": ("validation", "CC-BY-4.0", "© 2018 Aitzol Berasategi"),
+    },
+}
+_ABSTRACT = "abstract art or render"
+_MACRO = "macro close-up, not a landscape"
+LANDSCAPE_EXCLUDED: dict[str, dict[str, str]] = {
+    "plasma-workspace-wallpapers": {
+        "Altai": "low-poly render",
+        "Autumn": "illustration",
+        "BytheWater": "close-up of planks fills the frame, heavy colour filter",
+        "Canopee": _ABSTRACT,
+        "Cascade": _ABSTRACT,
+        "Cluster": _ABSTRACT,
+        "ColorfulCups": "indoor still life",
+        "Elarun": _ABSTRACT,
+        "FallenLeaf": _MACRO,
+        "Flow": _ABSTRACT,
+        "FlyingKonqui": "cartoon",
+        "Grey": "abstract architecture",
+        "Honeywave": _ABSTRACT,
+        "IceCold": _ABSTRACT,
+        "Kay": _ABSTRACT,
+        "Kite": "looking straight up at a kite: no horizon, object as subject",
+        "Kokkini": _ABSTRACT,
+        "MilkyWay": _ABSTRACT,
+        "OneStandsOut": _MACRO,
+        "Opal": _ABSTRACT,
+        "PastelHills": "low-poly render",
+        "Patak": _ABSTRACT,
+        "SafeLanding": "illustration",
+        "Shell": _ABSTRACT,
+        "Volna": _ABSTRACT,
+    },
+    "mate-backgrounds": {
+        "abstract/Arc-Colors-Transparent-Wallpaper.png": _ABSTRACT,
+        "abstract/Elephants.jpg": "painting",
+        "abstract/Elephants_3840x2160.jpg": "painting",
+        "abstract/Elephants_5640x3172.jpg": "painting",
+        "abstract/Flow.png": _ABSTRACT,
+        "abstract/Gulp.png": _ABSTRACT,
+        "abstract/Silk.png": _ABSTRACT,
+        "abstract/Spring.png": _ABSTRACT,
+        "abstract/Waves.png": _ABSTRACT,
+        "desktop/Float-into-MATE.png": "logo art",
+        "desktop/GreenTraditional.jpg": "logo art",
+        "desktop/MATE-Stripes-Dark.png": _ABSTRACT,
+        "desktop/MATE-Stripes-Light.png": _ABSTRACT,
+        "desktop/Stripes.png": _ABSTRACT,
+        "desktop/Ubuntu-Mate-Cold-no-logo.png": _ABSTRACT,
+        "desktop/Ubuntu-Mate-Dark-no-logo.png": _ABSTRACT,
+        "desktop/Ubuntu-Mate-Radioactive-no-logo.png": _ABSTRACT,
+        "desktop/Ubuntu-Mate-Warm-no-logo.png": _ABSTRACT,
+        "nature/Aqua.jpg": _MACRO,
+        "nature/Blinds.jpg": _MACRO,
+        "nature/FreshFlower.jpg": _MACRO,
+        "nature/Garden.jpg": _MACRO,
+        "nature/GreenMeadow.jpg": _MACRO,
+        "nature/LadyBird.jpg": _MACRO,
+        "nature/RainDrops.jpg": _MACRO,
+        "nature/TwoWings.jpg": _MACRO,
+        "nature/Wood.jpg": _MACRO,
+        "nature/YellowFlower.jpg": _MACRO,
+    },
+    "lomiri-wallpapers-16.04": {
+        "Bridge_by_Sander_Klootwijk.jpg": "bridge cables fill the frame",
+        "Dragonfly_by_Bolly.jpg": "insect on a branch",
+        "Picture_0B_by_freespace.jpg": "still life",
+        "Picture_1A_by_freespace.jpg": "indoor still life",
+        "Wine_by_Jakkub_Mede.jpg": "indoor",
+        "analogpattern_by_Peter_Nerlich.jpg": _ABSTRACT,
+        "free_by_Peter_Nerlich.jpg": "indoor",
+        "friends_by_Aitzol_Berasategi.jpg": "dogs as subject",
+        "greentock_by_Peter_Nerlich.jpg": "clock close-up",
+        "seeding_by_Clements_Engelhardt.jpg": _MACRO,
+        "umang_by_Abhishek_Mudgal.jpg": _ABSTRACT,
+    },
+}
+
+
+class AssemblyError(Exception):
+    """Something in the packages differs from what the tables here expect; printed as one line."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One kept file: a row of data/manifest.csv."""
+
+    path: str
+    split: str
+    kind: str
+    sha256: str
+    pixels_sha256: str
+    source_package: str
+    source_version: str
+    source_path: str
+    licence: str
+    attribution: str
+
+
+COLUMNS = tuple(f.name for f in fields(Row))
+
+
+# --- Package cache --------------------------------------------------------------------------------
+def fetch_deb(package: str, cache: Path) -> Path:
+    """The package's pinned .deb in `cache`; apt-get downloads (and verifies) it if absent."""
+    version = PACKAGES[package]
+    cache.mkdir(parents=True, exist_ok=True)
+    for attempt in range(2):
+        for deb in sorted(cache.glob(f"{package}_*_all.deb")):
+            if deb_field(deb, "Version") == version:
+                return deb
+        if attempt == 0:
+            print(f"downloading {package}={version} (apt-get download)", flush=True)
+            result = subprocess.run(
+                ["apt-get", "download", f"{package}={version}"],
+                cwd=cache,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode != 0:
+                raise AssemblyError(
+                    f"apt-get download {package}={version} failed (run 'apt-get update' first?): "
+                    + (result.stderr.strip().splitlines() or ["no message"])[-1]
+                )
+    raise AssemblyError(f"no {package} {version} .deb in {cache}")
+
+
+def deb_field(deb: Path, name: str) -> str:
+    """A control field of a .deb."""
+    return subprocess.run(
+        ["dpkg-deb", "--field", str(deb), name], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def unpacked(package: str, cache: Path, members: tuple[str, ...] = ()) -> Path:
+    """The package's files (only `members` if given) unpacked once under `cache`."""
+    version = PACKAGES[package]
+    target = cache / f"{package}_{version.replace(':', '_')}"
+    if target.is_dir():
+        return target
+    deb = fetch_deb(package, cache)
+    print(f"unpacking {deb.name}", flush=True)
+    tmp = Path(tempfile.mkdtemp(dir=cache, prefix=".unpack-"))
+    try:
+        if members:
+            dpkg = subprocess.Popen(
+                ["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE
+            )
+            tar = subprocess.run(
+                ["tar", "-x", "-C", str(tmp), *(f"./{m}" for m in members)],
+                stdin=dpkg.stdout,
+                check=False,
+            )
+            if dpkg.wait() != 0 or tar.returncode != 0:
+                raise AssemblyError(f"could not unpack {members} from {deb}")
+        else:
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True)
+        tmp.replace(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+# --- Writing files --------------------------------------------------------------------------------
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_pixels(pixels: np.ndarray) -> str:
+    """SHA-256 of decoded 8-bit pixels and their shape: independent of the PNG encoder."""
+    shape = "x".join(str(n) for n in pixels.shape).encode()
+    return hashlib.sha256(shape + b"\0" + np.ascontiguousarray(pixels).tobytes()).hexdigest()
+
+
+def write_png(pixels: np.ndarray, path: Path) -> tuple[str, str]:
+    """Write uint8 RGB as a PNG with fixed settings (no metadata); returns (file, pixel) hashes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels, "RGB").save(path, format="PNG", compress_level=6)
+    return sha256_file(path), sha256_pixels(pixels)
+
+
+def copy_file(source: Path, path: Path) -> str:
+    """Copy a file byte for byte; returns its SHA-256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, path)
+    return sha256_file(path)
+
+
+def safe_name(name: str) -> str:
+    """A flat file name for a package path: folders joined by '__', spaces as '_'."""
+    return name.replace("/", "__").replace(" ", "_")
+
+
+# --- Cube maps ------------------------------------------------------------------------------------
+def _bilinear(face: np.ndarray, col: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Bilinear samples at pixel-centre coordinates, clamped to the face."""
+    n = face.shape[0]
+    col = np.clip(col, 0.0, n - 1.0)
+    row = np.clip(row, 0.0, n - 1.0)
+    c0 = np.floor(col).astype(np.intp)
+    r0 = np.floor(row).astype(np.intp)
+    c1 = np.minimum(c0 + 1, n - 1)
+    r1 = np.minimum(r0 + 1, n - 1)
+    fc = (col - c0)[:, None]
+    fr = (row - r0)[:, None]
+    top = face[r0, c0] * (1.0 - fc) + face[r0, c1] * fc
+    bottom = face[r1, c0] * (1.0 - fc) + face[r1, c1] * fc
+    return top * (1.0 - fr) + bottom * fr
+
+
+def _face_lookup(
+    faces: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray, z: np.ndarray
+) -> np.ndarray:
+    """Colours seen along directions (x to 'front', y to 'left', z up; z >= 0)."""
+    n = faces["top"].shape[0]
+    # Each side face: (forward, rightward) as combinations of x and y; exact 0/±1 coefficients.
+    axes = {"front": (1, 0), "left": (0, 1), "back": (-1, 0), "right": (0, -1)}
+    forward = [x * a + y * b for a, b in axes.values()]
+    choice = np.argmax(np.stack([*forward, z]), axis=0)  # ties go to the first: deterministic
+    out = np.empty((*x.shape, 3))
+    for index, (name, (a, b)) in enumerate(axes.items()):
+        hit = choice == index
+        f = forward[index][hit]
+        u = (x[hit] * -b + y[hit] * a) / f  # rightward / forward
+        v = z[hit] / f
+        out[hit] = _bilinear(faces[name], (u + 1.0) * n / 2 - 0.5, (1.0 - v) * n / 2 - 0.5)
+    hit = choice == len(axes)
+    u, v = y[hit] / z[hit], -x[hit] / z[hit]
+    out[hit] = _bilinear(faces["top"], (u + 1.0) * n / 2 - 0.5, (1.0 - v) * n / 2 - 0.5)
+    return out
+
+
+def cube_to_upper_equirect(faces: Mapping[str, np.ndarray], width: int) -> np.ndarray:
+    """The upper hemisphere of a five-face sky box as a width x width/4 uint8 equirect.
+
+    Row 0 is the zenith and the last row the horizon (elevation 90° to 0°); column 0 starts at
+    the centre of 'front' and azimuth grows to the right (front, left, back, right). Each pixel
+    averages 2x2 bilinear samples so that large faces do not alias. Trigonometry uses `math` on
+    1-D axes only, so the result does not depend on numpy's vectorised sin/cos.
+    """
+    height = width // 4
+    floats = {name: np.asarray(face, dtype=np.float64) for name, face in faces.items()}
+    total = np.zeros((height, width, 3))
+    for dy in (0.25, 0.75):
+        for dx in (0.25, 0.75):
+            azimuth = [2 * math.pi * (c + dx) / width for c in range(width)]
+            elevation = [math.pi / 2 * (1 - (r + dy) / height) for r in range(height)]
+            cos_el = np.array([math.cos(e) for e in elevation])[:, None]
+            sin_el = np.array([math.sin(e) for e in elevation])[:, None]
+            x = cos_el * np.array([math.cos(a) for a in azimuth])[None, :]
+            y = cos_el * np.array([math.sin(a) for a in azimuth])[None, :]
+            z = np.broadcast_to(sin_el, x.shape)
+            colours = _face_lookup(floats, x.ravel(), y.ravel(), z.ravel())
+            total += colours.reshape(height, width, 3)
+    return np.clip(np.floor(total / 4 + 0.5), 0, 255).astype(np.uint8)
+
+
+def face_edge_mismatch(faces: Mapping[str, np.ndarray]) -> float:
+    """Largest mean |difference| (0-255) along the eight edges that SIDE_FACES joins."""
+    f = {name: np.asarray(face, dtype=np.float64) for name, face in faces.items()}
+    top = f["top"]
+    ring = zip(SIDE_FACES, SIDE_FACES[1:] + SIDE_FACES[:1], strict=True)
+    edges = [(f[a][:, -1], f[b][:, 0]) for a, b in ring]
+    edges += [
+        (f["front"][0], top[-1]),
+        (f["left"][0], top[::-1, -1]),
+        (f["back"][0], top[0, ::-1]),
+        (f["right"][0], top[:, 0]),
+    ]
+    return max(float(np.abs(a - b).mean()) for a, b in edges)
+
+
+def decode_dds(data: bytes) -> np.ndarray:
+    """A DXT1/DXT5 .dds as uint8 RGB; alpha is dropped (the game draws these textures opaque)."""
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+# --- Sources --------------------------------------------------------------------------------------
+@dataclass
+class Report:
+    """Kept and excluded counts per source, and the exclusions with their reasons."""
+
+    kept: dict[str, int] = field(default_factory=dict)
+    excluded: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def drop(self, source: str, name: str, reason: str) -> None:
+        self.excluded.append((source, name, reason))
+
+    def keep(self, source: str) -> None:
+        self.kept[source] = self.kept.get(source, 0) + 1
+
+
+def hdri_rows(out: Path, report: Report) -> Iterator[Row]:
+    """The outdoor HDRIs of the bpy wheel, copied as they are."""
+    import bpy  # Blender as a module: slow to import, and only this source needs it
+
+    folder = Path(bpy.utils.system_resource("DATAFILES", path="studiolights/world"))
+    version = ".".join(str(n) for n in bpy.app.version)
+    found = {p.stem for p in folder.glob("*.exr")}
+    unknown = found - HDRIS.keys() - HDRI_EXCLUDED.keys()
+    if unknown or HDRIS.keys() - found:
+        raise AssemblyError(f"bpy HDRIs differ from the tables: {sorted(unknown ^ found)}")
+    for name, reason in HDRI_EXCLUDED.items():
+        report.drop("bpy", name, reason)
+    for name, (split, original) in sorted(HDRIS.items()):
+        path = f"{split}/sky/hdri/{name}.exr"
+        report.keep("bpy")
+        yield Row(
+            path=path,
+            split=split,
+            kind="sky-hdri",
+            sha256=copy_file(folder / f"{name}.exr", out / path),
+            pixels_sha256="",
+            source_package="bpy",
+            source_version=version,
+            source_path=f"bpy/{bpy.app.version[0]}.{bpy.app.version[1]}/datafiles/"
+            f"studiolights/world/{name}.exr",
+            licence="CC0-1.0",
+            attribution=f"Greg Zaal, Poly Haven (polyhaven.com/a/{original})",
+        )
+
+
+def sky_rows(archive: zipfile.ZipFile, out: Path, report: Report) -> Iterator[Row]:
+    """0 A.D.'s sky boxes as upper-hemisphere equirects."""
+    names = sorted(
+        {n[len(SKIES) :].split("/")[0] for n in archive.namelist() if n.startswith(SKIES)}
+    )
+    for sky in names:
+        if sky in SKY_EXCLUDED:
+            report.drop("0ad-data sky", sky, SKY_EXCLUDED[sky])
+            continue
+        faces = {
+            face: decode_dds(archive.read(f"{SKIES}{sky}/{face}.dds{CACHED}"))
+            for face in (*SIDE_FACES, "top")
+        }
+        mismatch = face_edge_mismatch(faces)
+        if mismatch > MAX_EDGE_MISMATCH:
+            raise AssemblyError(
+                f"sky box {sky!r}: faces do not join (edge mismatch {mismatch:.1f})"
+            )
+        split = "validation" if sky in SKY_VALIDATION else "train"
+        path = f"{split}/sky/cubemap/{safe_name(sky)}.png"
+        sha, pixels = write_png(cube_to_upper_equirect(faces, SKY_WIDTH), out / path)
+        print(f"  sky {sky!r}: {faces['top'].shape[0]} px faces, edge mismatch {mismatch:.1f}")
+        report.keep("0ad-data sky")
+        yield Row(
+            path=path,
+            split=split,
+            kind="sky-cubemap",
+            sha256=sha,
+            pixels_sha256=pixels,
+            source_package="0ad-data",
+            source_version=PACKAGES["0ad-data"],
+            source_path=f"{ZERO_AD_ZIP}:{SKIES}{sky}/{{{','.join((*SIDE_FACES, 'top'))}}}"
+            f".dds{CACHED}",
+            licence="CC-BY-SA-3.0",
+            attribution=ZERO_AD_CREDIT,
+        )
+
+
+def terrain_drop_reason(name: str) -> str | None:
+    """Why a terrain texture is dropped by its name alone, or None."""
+    lower = name.lower()
+    for reason, pattern in TERRAIN_DROP_RULES.items():
+        if re.search(pattern, lower):
+            return reason
+    return TERRAIN_NOT_PHOTOGRAPHIC.get(name)
+
+
+def terrain_family(name: str) -> str:
+    """The texture name less recolour/wetness/rotation marks: variants share a split."""
+    folder, _, stem = name.rpartition("/")
+    stem = re.sub(r"^autumn_", "", stem.rsplit(".", 1)[0])
+    while TERRAIN_VARIANT.search(stem):
+        stem = TERRAIN_VARIANT.sub("", stem)
+    return f"{folder}/{stem}" if folder else stem
+
+
+def terrain_validation(names: list[str]) -> set[str]:
+    """Textures held out: every TERRAIN_VALIDATION_EVERY-th family by sorted family name."""
+    families = sorted({terrain_family(n) for n in names})
+    held = {
+        f
+        for i, f in enumerate(families)
+        if i % TERRAIN_VALIDATION_EVERY == TERRAIN_VALIDATION_EVERY - 1
+    }
+    return {n for n in names if terrain_family(n) in held}
+
+
+def terrain_rows(archive: zipfile.ZipFile, out: Path, report: Report) -> Iterator[Row]:
+    """0 A.D.'s photographic ground textures as PNG."""
+    candidates = sorted(
+        n[len(TERRAIN) : -len(CACHED)]
+        for n in archive.namelist()
+        if n.startswith(TERRAIN) and n.endswith(CACHED)
+    )
+    kept: list[str] = []
+    for name in candidates:
+        reason = terrain_drop_reason(name)
+        if reason is None:
+            pixels = decode_dds(archive.read(f"{TERRAIN}{name}{CACHED}"))
+            if float(pixels.mean(axis=2).std()) < FLAT_STD:
+                reason = "solid colour"
+        if reason is None:
+            kept.append(name)
+        else:
+            report.drop("0ad-data terrain", name, reason)
+    validation = terrain_validation(kept)
+    outputs = [safe_name(n.rsplit(".", 1)[0]) for n in kept]
+    if len(set(outputs)) != len(outputs):
+        raise AssemblyError("two terrain textures map to one output name")
+    for name, stem in zip(kept, outputs, strict=True):
+        split = "validation" if name in validation else "train"
+        path = f"{split}/terrain/{stem}.png"
+        pixels = decode_dds(archive.read(f"{TERRAIN}{name}{CACHED}"))
+        sha, pixel_sha = write_png(pixels, out / path)
+        report.keep("0ad-data terrain")
+        yield Row(
+            path=path,
+            split=split,
+            kind="terrain",
+            sha256=sha,
+            pixels_sha256=pixel_sha,
+            source_package="0ad-data",
+            source_version=PACKAGES["0ad-data"],
+            source_path=f"{ZERO_AD_ZIP}:{TERRAIN}{name}{CACHED}",
+            licence="CC-BY-SA-3.0",
+            attribution=ZERO_AD_CREDIT,
+        )
+
+
+def wallpaper_candidates(package: str, root: Path) -> dict[str, str]:
+    """Every wallpaper image of a package: {table name: path inside the package}."""
+    if package == "plasma-workspace-wallpapers":
+        base = root / "usr/share/wallpapers"
+        return {p.name: KDE_IMAGE.format(p.name) for p in base.iterdir() if p.is_dir()}
+    pattern = MATE_IMAGE if package == "mate-backgrounds" else LOMIRI_IMAGE
+    base = root / pattern.format("")
+    images = [p for p in base.rglob("*") if p.suffix.lower() in {".jpg", ".png"}]
+    return {
+        p.relative_to(base).as_posix(): pattern.format(p.relative_to(base).as_posix())
+        for p in images
+    }
+
+
+def landscape_rows(cache: Path, out: Path, report: Report) -> Iterator[Row]:
+    """The landscape photographs of the wallpaper packages, copied as they are."""
+    for package, table in LANDSCAPES.items():
+        root = unpacked(package, cache)
+        candidates = wallpaper_candidates(package, root)
+        excluded = LANDSCAPE_EXCLUDED[package]
+        unlisted = candidates.keys() - table.keys() - excluded.keys()
+        missing = (table.keys() | excluded.keys()) - candidates.keys()
+        if unlisted or missing:
+            raise AssemblyError(f"{package}: unreviewed {sorted(unlisted)}, gone {sorted(missing)}")
+        for name, reason in sorted(excluded.items()):
+            report.drop(package, name, reason)
+        prefix = {"plasma-workspace-wallpapers": "kde", "mate-backgrounds": "mate"}.get(
+            package, "lomiri"
+        )
+        for name, (split, licence, attribution) in sorted(table.items()):
+            source = candidates[name]
+            stem = safe_name(Path(name).stem)
+            path = f"{split}/landscape/{prefix}_{stem}{Path(source).suffix}"
+            report.keep(package)
+            yield Row(
+                path=path,
+                split=split,
+                kind="landscape",
+                sha256=copy_file(root / source, out / path),
+                pixels_sha256="",
+                source_package=package,
+                source_version=PACKAGES[package],
+                source_path=source,
+                licence=licence,
+                attribution=attribution,
+            )
+
+
+# --- Manifest -------------------------------------------------------------------------------------
+def write_manifest(rows: list[Row], path: Path) -> None:
+    """The manifest, sorted by output path, with Unix line ends."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        writer.writerows(astuple(row) for row in sorted(rows, key=lambda r: r.path))
+
+
+def read_manifest(path: Path) -> list[Row]:
+    """The manifest's rows; the header must be exactly COLUMNS."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise AssemblyError(f"{path}: columns {reader.fieldnames}, expected {list(COLUMNS)}")
+        return [Row(**record) for record in reader]
+
+
+def check(out: Path, manifest: Path) -> list[str]:
+    """Problems of an assembled folder against the manifest (empty when it matches)."""
+    rows = read_manifest(manifest)
+    problems = []
+    for row in rows:
+        path = out / row.path
+        if not path.is_file():
+            problems.append(f"missing: {row.path}")
+        elif sha256_file(path) != row.sha256 and not _same_pixels(path, row.pixels_sha256):
+            problems.append(f"differs: {row.path}")
+    listed = {row.path for row in rows} | {"excluded.csv"}
+    extra = sorted(
+        p.relative_to(out).as_posix()
+        for p in out.rglob("*")
+        if p.is_file() and p.relative_to(out).as_posix() not in listed
+    )
+    problems += [f"not in manifest: {p}" for p in extra]
+    return problems
+
+
+def _same_pixels(path: Path, expected: str) -> bool:
+    """Whether a PNG whose bytes differ still holds the expected pixels (another zlib build)."""
+    if not expected:
+        return False
+    with Image.open(path) as image:
+        return sha256_pixels(np.asarray(image.convert("RGB"))) == expected
+
+
+def assemble(out: Path, cache: Path, manifest: Path) -> list[Row]:
+    """Build every split of every source into `out`, write the manifest, print counts."""
+    report = Report()
+    rows: list[Row] = list(hdri_rows(out, report))
+    zero_ad = unpacked("0ad-data", cache, members=(ZERO_AD_ZIP,))
+    with zipfile.ZipFile(zero_ad / ZERO_AD_ZIP) as archive:
+        rows += sky_rows(archive, out, report)
+        rows += terrain_rows(archive, out, report)
+    rows += landscape_rows(cache, out, report)
+    write_manifest(rows, manifest)
+    with (out / "excluded.csv").open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(
+            [("source", "name", "reason"), *sorted(report.excluded)]
+        )
+    _print_summary(rows, report)
+    return rows
+
+
+def _print_summary(rows: list[Row], report: Report) -> None:
+    """Counts per source (kept, excluded) and per kind and split."""
+    dropped: dict[str, int] = {}
+    for source, _, _ in report.excluded:
+        dropped[source] = dropped.get(source, 0) + 1
+    for source in sorted(report.kept.keys() | dropped.keys()):
+        print(f"{source}: kept {report.kept.get(source, 0)}, excluded {dropped.get(source, 0)}")
+    for kind in sorted({r.kind for r in rows}):
+        counts = [sum(r.kind == kind and r.split == s for r in rows) for s in SPLITS]
+        print(f"{kind}: " + ", ".join(f"{s} {n}" for s, n in zip(SPLITS, counts, strict=True)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="assembled data folder")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help=".deb download cache")
+    parser.add_argument("--manifest", type=Path, default=MANIFEST, help="manifest to write/check")
+    parser.add_argument("--check", action="store_true", help="verify --out against the manifest")
+    args = parser.parse_args(argv)
+    out: Path = args.out.expanduser()
+    try:
+        if args.check:
+            problems = check(out, args.manifest)
+            for problem in problems:
+                print(problem)
+            print(f"{out}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
+            return 1 if problems else 0
+        assemble(out, args.cache.expanduser(), args.manifest)
+    except (AssemblyError, OSError, subprocess.CalledProcessError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"assembled into {out}; manifest {args.manifest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
