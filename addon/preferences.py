@@ -93,12 +93,4 @@ def output_folder(context: bpy.types.Context | None = None, *, create: bool = Tr
 
 CLASSES = (EB_ModelPath, EB_Preferences)
 
-
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

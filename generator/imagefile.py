@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 import tifffile
@@ -60,6 +60,7 @@ IMAGE_FORMATS: tuple[ImageFormat, ...] = (
 # Human-readable list of the supported formats, for error messages and CLI help.
 SUPPORTED_FORMATS = "; ".join(f.describe() for f in IMAGE_FORMATS)
 
+_T = TypeVar("_T")
 _ZLIB_LEVEL = 6
 _PIECE_BYTES = 8 << 20  # rows are encoded in pieces of about this many input bytes
 _PNG_IDAT_BYTES = 1 << 20
@@ -646,15 +647,7 @@ _READ_ERRORS = (
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     """Text metadata of a PNG, OpenEXR or TIFF file (as written by `open_image_writer`)."""
-    source = os.fspath(path)
-    image_format = _format_for(source, BackdropError)
-    if not os.path.exists(source):
-        raise BackdropError(f"image file not found: {source}")
-    reader = {"PNG": _png_metadata, "OpenEXR": _exr_metadata, "TIFF": _tiff_metadata}
-    try:
-        return reader[image_format.name](source)
-    except _READ_ERRORS as error:
-        raise _read_error(error, source, image_format) from error
+    return _read(path, {"PNG": _png_metadata, "OpenEXR": _exr_metadata, "TIFF": _tiff_metadata})
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
@@ -662,13 +655,17 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
 
     Loads the whole image. sRGB integer files are decoded to linear light.
     """
+    return _read(path, {"PNG": _png_pixels, "OpenEXR": _exr_pixels, "TIFF": _tiff_pixels})
+
+
+def _read(path: str | os.PathLike[str], readers: Mapping[str, Callable[[str], _T]]) -> _T:
+    """Run the reader for the file's format; every failure becomes one ``BackdropError`` line."""
     source = os.fspath(path)
     image_format = _format_for(source, BackdropError)
     if not os.path.exists(source):
         raise BackdropError(f"image file not found: {source}")
-    reader = {"PNG": _png_pixels, "OpenEXR": _exr_pixels, "TIFF": _tiff_pixels}
     try:
-        return reader[image_format.name](source)
+        return readers[image_format.name](source)
     except _READ_ERRORS as error:
         raise _read_error(error, source, image_format) from error
 
