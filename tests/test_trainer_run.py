@@ -17,6 +17,7 @@ import torch
 import torch.multiprocessing as mp
 
 from generator import load_model, new_recipe, render_array
+from trainer.augment import POLICIES
 from trainer.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from trainer.cli import main as trainer_main
 from trainer.config import PRESETS, ConfigError
@@ -34,7 +35,7 @@ def tiny(**overrides):
 def test_tiny_run_on_real_photos_gives_a_model_the_generator_renders(tmp_path, caplog, capsys):
     run = tmp_path / "run"
     caplog.set_level("INFO")
-    result = train(tiny(workers=2), PHOTOS, run, show_progress=False)
+    result = train(tiny(workers=2, augment=list(POLICIES)), PHOTOS, run, show_progress=False)
     assert result.step == 4
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert len(skipped) == 1

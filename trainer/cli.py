@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-hflip", action="store_true", help="no horizontal flips")
     train.add_argument("--equirect", action="store_true", help="photos are 360° panoramas")
     train.add_argument(
+        "--augment",
+        nargs="*",
+        metavar="NAME",
+        help="DiffAugment transforms: color translation cutout",
+    )
+    train.add_argument(
         "--set", type=_override, action="append", default=[], metavar="NAME=VALUE",
         help="any other setting, e.g. --set lr=0.001 --set model.gs_width=128",
     )  # fmt: skip
@@ -84,6 +90,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         values["hflip"] = False
     if args.equirect:
         values["equirect"] = True
+    if args.augment is not None:
+        values["augment"] = args.augment
     return values
 
 

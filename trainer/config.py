@@ -10,6 +10,7 @@ from typing import Any
 from generator.config import PRESETS as MODEL_PRESETS
 from generator.config import ModelConfig
 from generator.errors import BackdropError
+from trainer.augment import POLICIES
 
 
 class ConfigError(BackdropError):
@@ -39,6 +40,8 @@ class TrainConfig:
     ema_kimg: float = 2.0
     """Half-life of the exported moving average of G, in thousands of images."""
     hflip: bool = True
+    augment: tuple[str, ...] = ()
+    """DiffAugment transforms applied to every image D sees: any of color, translation, cutout."""
     equirect: bool = False
     """Photos are 360-degree panoramas: no crop, circular horizontal shifts instead."""
     d_base_width: int = 32
@@ -53,6 +56,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
+        object.__setattr__(self, "augment", tuple(self.augment))
         if isinstance(self.model, dict):
             object.__setattr__(self, "model", ModelConfig(**self.model))
         problems = []
@@ -65,6 +69,9 @@ class TrainConfig:
             problems.append("batch must split into accumulate rounds of an even size")
         if self.steps < 1:
             problems.append("steps must be >= 1")
+        unknown = sorted(set(self.augment) - set(POLICIES))
+        if unknown:
+            problems.append(f"unknown augmentation {unknown}: choose from {', '.join(POLICIES)}")
         if problems:
             raise ConfigError("invalid training config: " + "; ".join(problems))
 
@@ -116,6 +123,7 @@ PRESETS: dict[str, TrainConfig] = {
         patch=64,
         batch=8,
         steps=20000,
+        augment=POLICIES,
         d_base_width=32,
         d_max_width=256,
         ema_kimg=5.0,
@@ -129,6 +137,7 @@ PRESETS: dict[str, TrainConfig] = {
         patch=101,
         batch=16,
         steps=200000,
+        augment=POLICIES,
         d_base_width=64,
         d_max_width=512,
         r1_gamma=10.0,

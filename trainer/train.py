@@ -21,6 +21,7 @@ import torch
 
 from generator.model import Generator
 from trainer import losses
+from trainer.augment import augment
 from trainer.checkpoint import (
     CHECKPOINT_NAME,
     load_checkpoint,
@@ -153,8 +154,10 @@ def train(
                         _random_lefts(micro, config, device), config.patch,
                     )  # fmt: skip
                 with _autocast(config, device):
-                    real_logits, real_pos = models.discriminator(real)
-                    fake_logits, fake_pos = models.discriminator(fake.float())
+                    real_logits, real_pos = models.discriminator(augment(real, config.augment))
+                    fake_logits, fake_pos = models.discriminator(
+                        augment(fake.float(), config.augment)
+                    )
                 d_loss = losses.d_logistic_loss(real_logits.float(), fake_logits.float())
                 coord_real = losses.coordinate_loss(real_pos.float(), target)
                 coord_fake = losses.coordinate_loss(fake_pos.float(), target)
@@ -167,7 +170,7 @@ def train(
                 values["r1"] = 0.0
                 for real, _, _ in micro_batches:
                     real = real.detach().requires_grad_(True)
-                    real_logits, _ = models.discriminator(real)
+                    real_logits, _ = models.discriminator(augment(real, config.augment))
                     r1 = losses.r1_penalty(real_logits, real)
                     ((config.r1_gamma / 2 * config.r1_every * r1) / rounds).backward()
                     values["r1"] += r1.item() / rounds
@@ -187,7 +190,7 @@ def train(
                     fake, zl = generate_patches(
                         models.generator, zg, tops, lefts, config.patch, paired=True
                     )
-                    fake_logits, fake_pos = models.discriminator(fake)
+                    fake_logits, fake_pos = models.discriminator(augment(fake, config.augment))
                 fake = fake.float()
                 g_loss = losses.g_nonsaturating_loss(fake_logits.float())
                 coord = losses.coordinate_loss(
