@@ -76,8 +76,9 @@ and 'left' along its right column. Found by matching face edges on all 21 sky bo
 SKY_WIDTH = 2048
 """Upper-hemisphere equirect width: 5.7 px per degree, the faces' median sampling density."""
 MAX_EDGE_MISMATCH = 10.0
-"""Mean |difference| (0-255) allowed along any joined face edge; 0 A.D.'s skies give 1.5-7,
-a misplaced or rotated face 15-100."""
+"""Mean |difference| (0-255) allowed along any joined face edge. 0 A.D.'s boxes give 0.6-6.6; a
+rotated top or swapped sides give 20-87, though only 5.7-9.7 on the three low-contrast boxes, so
+this guards against gross changes while SIDE_FACES itself comes from all boxes together."""
 
 TERRAIN_DROP_RULES = {
     "normal or specular map": r"_(norm|spec)",
@@ -296,12 +297,11 @@ def unpacked(package: str, cache: Path, members: tuple[str, ...] = ()) -> Path:
             dpkg = subprocess.Popen(
                 ["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE
             )
-            tar = subprocess.run(
-                ["tar", "-x", "-C", str(tmp), *(f"./{m}" for m in members)],
-                stdin=dpkg.stdout,
-                check=False,
+            tar = subprocess.Popen(
+                ["tar", "-x", "-C", str(tmp), *(f"./{m}" for m in members)], stdin=dpkg.stdout
             )
-            if dpkg.wait() != 0 or tar.returncode != 0:
+            dpkg.stdout.close()  # tar alone reads the pipe: dpkg-deb stops if tar fails
+            if tar.wait() != 0 or dpkg.wait() != 0:
                 raise AssemblyError(f"could not unpack {members} from {deb}")
         else:
             subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True)
@@ -455,7 +455,9 @@ def hdri_rows(out: Path, report: Report) -> Iterator[Row]:
     found = {p.stem for p in folder.glob("*.exr")}
     unknown = found - HDRIS.keys() - HDRI_EXCLUDED.keys()
     if unknown or HDRIS.keys() - found:
-        raise AssemblyError(f"bpy HDRIs differ from the tables: {sorted(unknown ^ found)}")
+        raise AssemblyError(
+            f"bpy HDRIs: unreviewed {sorted(unknown)}, gone {sorted(HDRIS.keys() - found)}"
+        )
     for name, reason in HDRI_EXCLUDED.items():
         report.drop("bpy", name, reason)
     for name, (split, original) in sorted(HDRIS.items()):

@@ -1,0 +1,210 @@
+"""The committed training-data manifest, and the assembly script without network or data."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("assemble_data", ROOT / "tools" / "assemble_data.py")
+assemble = importlib.util.module_from_spec(_spec)
+sys.modules["assemble_data"] = assemble  # dataclasses look their module up by name
+_spec.loader.exec_module(assemble)
+
+LICENCES = {
+    "CC0-1.0",
+    "CC-BY-4.0",
+    "CC-BY-SA-3.0",
+    "CC-BY-SA-4.0",
+    "GPL-2.0-or-later",
+    "LGPL-3.0-only",
+}
+KINDS = {"sky-hdri", "sky-cubemap", "terrain", "landscape"}
+HEX64 = re.compile(r"[0-9a-f]{64}")
+REQUIRED_HOLDOUTS = {
+    "validation/sky/hdri/courtyard.exr",
+    "validation/landscape/kde_DarkestHour.jpg",
+    "validation/landscape/kde_summer_1am.jpg",
+    "validation/landscape/mate_Storm.jpg",
+    "validation/landscape/lomiri_sunset_by_Aitzol_Berasategi.jpg",
+    "validation/sky/cubemap/stratus_2.png",
+    "validation/sky/cubemap/sunset_2.png",
+}
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return assemble.read_manifest(assemble.MANIFEST)
+
+
+def test_manifest_has_rows_with_unique_paths(rows):
+    paths = [row.path for row in rows]
+    assert len(paths) > 500
+    assert len(set(paths)) == len(paths)
+    assert paths == sorted(paths)
+
+
+def test_every_row_is_well_formed(rows):
+    for row in rows:
+        assert row.split in assemble.SPLITS, row
+        assert row.path.startswith(f"{row.split}/"), row
+        assert row.kind in KINDS, row
+        assert row.licence in LICENCES, row
+        assert HEX64.fullmatch(row.sha256), row
+        assert row.source_package and row.source_version and row.source_path and row.attribution
+        if row.path.endswith(".png"):  # decoded by the script: pixel hash too
+            assert HEX64.fullmatch(row.pixels_sha256), row
+        else:  # copied byte for byte
+            assert row.pixels_sha256 == "", row
+
+
+def test_required_holdouts_are_in_validation(rows):
+    validation = {row.path for row in rows if row.split == "validation"}
+    assert validation >= REQUIRED_HOLDOUTS
+
+
+def test_terrain_validation_share_and_rule(rows):
+    terrain = [row for row in rows if row.kind == "terrain"]
+    held = [row for row in terrain if row.split == "validation"]
+    assert len(held) / len(terrain) >= 0.15
+    prefix = f"{assemble.ZERO_AD_ZIP}:{assemble.TERRAIN}"
+    names = [row.source_path.removeprefix(prefix).removesuffix(assemble.CACHED) for row in terrain]
+    expected = assemble.terrain_validation(names)
+    assert {
+        n for n, row in zip(names, terrain, strict=True) if row.split == "validation"
+    } == expected
+
+
+def test_share_alike_sources_are_credited(rows):
+    for row in rows:
+        if row.source_package == "0ad-data":
+            assert row.licence == "CC-BY-SA-3.0"
+            assert "Wildfire Games" in row.attribution
+
+
+def test_terrain_rules():
+    drop = assemble.terrain_drop_reason
+    assert drop("temperate/grass_01_norm.png") == "normal or specular map"
+    assert drop("alpine_arctic/paving_stones_01.png") == "tiles or paving"
+    assert drop("road_roman.png") == "road"
+    assert drop("water/coastalWave.png") == "water, sea floor or surf"
+    assert drop("LavaTest01.dds") == "painted lava"
+    assert drop("temperate/grass_01.png") is None
+    assert drop("desert_wave.dds") is None  # sand ripples, not surf
+    family = assemble.terrain_family
+    assert family("savanna_dirt_a_red.png") == family("savanna_dirt_a.png") == "savanna_dirt_a"
+    assert family("temperate/autumn_forestfloor_003.png") == "temperate/forestfloor_003"
+    assert family("temp_grass_wet.png") == family("temp_grass_aut.png") == "temp_grass"
+
+
+def _direction(azimuth_deg: float, elevation_deg: float) -> tuple[float, float, float]:
+    """x towards 'front', y towards 'left' (90° to the right of front), z up."""
+    a, e = math.radians(azimuth_deg), math.radians(elevation_deg)
+    return math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)
+
+
+def _smooth_faces(n: int) -> dict[str, np.ndarray]:
+    """Faces whose colour is a function of the viewing direction, laid out as 0 A.D. lays them."""
+    t = (np.arange(n) + 0.5) / n * 2 - 1
+    u, v = np.meshgrid(t, -t)  # u to the image's right, v to its top
+    one = np.ones_like(u)
+    directions = {
+        "front": (one, u, v),
+        "left": (-u, one, v),
+        "back": (-one, -u, v),
+        "right": (u, -one, v),
+        "top": (-v, u, one),
+    }
+    faces = {}
+    for name, (x, y, z) in directions.items():
+        d = np.stack([x, y, z], axis=-1)
+        d /= np.linalg.norm(d, axis=-1, keepdims=True)
+        faces[name] = np.round(127.5 + 120 * d).astype(np.uint8)
+    return faces
+
+
+def test_each_direction_maps_to_its_face():
+    colours = {"front": 10, "left": 60, "back": 110, "right": 160, "top": 210}
+    faces = {name: np.full((8, 8, 3), c, np.uint8) for name, c in colours.items()}
+    width = 256
+    equirect = assemble.cube_to_upper_equirect(faces, width)
+    assert equirect.shape == (width // 4, width, 3)
+    height = width // 4
+
+    def at(azimuth: float, elevation: float) -> int:
+        col = int(azimuth / 360 * width) % width
+        row = min(int((90 - elevation) / 90 * height), height - 1)
+        return int(equirect[row, col, 0])
+
+    assert at(0, 10) == colours["front"]
+    assert at(90, 10) == colours["left"]
+    assert at(180, 10) == colours["back"]
+    assert at(270, 10) == colours["right"]
+    assert at(30, 80) == at(200, 60) == colours["top"]
+
+
+def test_equirect_follows_the_viewing_direction():
+    faces = _smooth_faces(64)
+    assert assemble.face_edge_mismatch(faces) < 10
+    width = 512
+    equirect = assemble.cube_to_upper_equirect(faces, width).astype(float)
+    height = width // 4
+    for azimuth in range(0, 360, 15):
+        for elevation in (2, 20, 40, 44, 50, 70, 88):
+            col = int((azimuth + 0.1) / 360 * width)
+            row = int((90 - elevation) / 90 * height)
+            a = (col + 0.5) / width * 360
+            e = 90 * (1 - (row + 0.5) / height)
+            expected = 127.5 + 120 * np.array(_direction(a, e))
+            assert np.abs(equirect[row, col] - expected).max() < 4, (azimuth, elevation)
+
+
+def test_a_rotated_face_does_not_join():
+    faces = _smooth_faces(64)
+    assert assemble.face_edge_mismatch(faces) < 10
+    faces["top"] = np.rot90(faces["top"]).copy()
+    assert assemble.face_edge_mismatch(faces) > 20
+    faces = _smooth_faces(64)
+    faces["left"], faces["right"] = faces["right"], faces["left"]
+    assert assemble.face_edge_mismatch(faces) > 20
+
+
+def test_png_output_is_reproducible(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    first = assemble.write_png(pixels, tmp_path / "a.png")
+    second = assemble.write_png(pixels, tmp_path / "b.png")
+    assert first == second
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    with Image.open(tmp_path / "a.png") as image:
+        assert assemble.sha256_pixels(np.asarray(image)) == first[1]
+
+
+def test_check_finds_missing_changed_and_extra_files(tmp_path):
+    out = tmp_path / "data"
+    pixels = np.zeros((4, 4, 3), np.uint8)
+    sha, pixel_sha = assemble.write_png(pixels, out / "train/terrain/a.png")
+    row = assemble.Row(
+        "train/terrain/a.png", "train", "terrain", sha, pixel_sha, "p", "1", "a", "CC0-1.0", "x"
+    )
+    manifest = tmp_path / "manifest.csv"
+    assemble.write_manifest([row], manifest)
+    assert assemble.read_manifest(manifest) == [row]
+    assert assemble.check(out, manifest) == []
+    # Same pixels, other PNG bytes (another zlib): still fine.
+    Image.fromarray(pixels).save(out / "train/terrain/a.png", compress_level=0)
+    assert assemble.check(out, manifest) == []
+    Image.fromarray(pixels + 1).save(out / "train/terrain/a.png")
+    (out / "train/terrain/b.png").write_bytes(b"")
+    assert assemble.check(out, manifest) == [
+        "differs: train/terrain/a.png",
+        "not in manifest: train/terrain/b.png",
+    ]
+    (out / "train/terrain/a.png").unlink()
+    assert assemble.check(out, manifest)[0] == "missing: train/terrain/a.png"
