@@ -20,6 +20,7 @@ EXAMPLES = """examples:
   python -m trainer train --resume runs/coast                 # continue where it stopped
   python -m trainer train --data textures/ --out runs/ground --no-vertical   # tileable on a torus
   python -m trainer export runs/coast --out coast.safetensors
+  python -m trainer evaluate coast.safetensors --real reserved/ --train photos/
   torchrun --nproc_per_node=4 -m trainer train --data photos/ --out runs/big --preset paper
 """
 
@@ -71,6 +72,19 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write the run's averaged generator as a model file")
     export.add_argument("run", type=Path)
     export.add_argument("--out", type=Path, required=True)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="measure a model: SWD against reserved photos, seams, wrap, poles, repetition",
+    )
+    evaluate.add_argument("model", type=Path)
+    evaluate.add_argument(
+        "--real", type=Path, required=True, help="reserved (never trained) photos"
+    )
+    evaluate.add_argument("--train", type=Path, help="training photos: the SWD baseline")
+    evaluate.add_argument("--samples", type=int, default=16, help="generated frames per measure")
+    evaluate.add_argument("--wide", type=int, default=8, help="field-of-view factor of the 2nd SWD")
+    evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     sub.add_parser("presets", help="print the training presets")
     return parser
@@ -129,6 +143,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from generator.modelfile import load_model
+    from trainer.evaluate import evaluate, report_json
+
+    model = load_model(args.model)
+    report = evaluate(model, args.real, args.train, samples=args.samples, wide=args.wide)
+    print(report_json(report) if args.json else "\n".join(report.lines()))
+    return 0
+
+
 def _cmd_presets(args: argparse.Namespace) -> int:
     print(f"{'preset':8} {'px/cell':>7} {'frame':>9} {'patch':>5} {'batch':>5} {'steps':>7}")
     for name, preset in PRESETS.items():
@@ -141,7 +165,12 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "export": _cmd_export, "presets": _cmd_presets}
+COMMANDS = {
+    "train": _cmd_train,
+    "export": _cmd_export,
+    "evaluate": _cmd_evaluate,
+    "presets": _cmd_presets,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -604,3 +604,19 @@ def make_loader(
         pin_memory=torch.cuda.is_available(),
         generator=torch.Generator().manual_seed(seed),  # keeps the global RNG untouched
     )
+
+
+def center_frame(pixels: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
+    """The largest centred crop of ``pixels`` (h, w, 3) with the frame's aspect, resized to
+    ``frame`` (height, width): how a whole photo is compared with a generated frame."""
+    height, width = pixels.shape[:2]
+    frame_h, frame_w = frame
+    crop_h, crop_w = (
+        min(height, round(width * frame_h / frame_w)),
+        min(width, round(height * frame_w / frame_h)),
+    )
+    y, x = (height - crop_h) // 2, (width - crop_w) // 2
+    tensor = torch.from_numpy(
+        np.ascontiguousarray(pixels[y : y + crop_h, x : x + crop_w].transpose(2, 0, 1))
+    )
+    return _resize(tensor, frame).permute(1, 2, 0).contiguous().numpy()

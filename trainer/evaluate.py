@@ -1,0 +1,241 @@
+"""Measured quality of a model (``python -m trainer evaluate``).
+
+- SWD: sliced Wasserstein distance between 7x7 neighbourhoods of Laplacian pyramids (Karras et al.,
+  Progressive GAN), generated vs reserved real frames, as a ratio to the SWD between the training
+  photos and the same reserved ones (1.0 = as close as real photos of the same places). Measured at
+  the native frame and at ``wide`` x the field of view (a canvas ``wide`` times larger in both
+  directions, downsampled to the frame, as InfinityGAN's ScaleInv FID does).
+- Seam energy: pixel differences across tile borders / across other latent-cell borders
+  (1.00 = no seam).
+- Wrap seam: the difference across a wrapped canvas's seam / elsewhere.
+- Poles: spread of the first and last rows of an equirect sky (0 = constant) and the mean
+  row-to-row change in the caps relative to the horizon band's.
+- Repetition: the highest autocorrelation of a wide strip at shifts beyond an eighth of a frame
+  (1 = it repeats exactly, ~0 = no repetition).
+
+All images are compared in a tone-mapped display space, so LDR and HDR models are measured alike.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from generator.imagefile import linear_to_srgb
+from generator.modelfile import LoadedModel
+from generator.output import render_array
+from generator.recipe import new_recipe
+from trainer.data import center_frame, load_linear, scan_folder
+
+PYRAMID_LEVELS = 4
+DESCRIPTORS_PER_IMAGE = 128
+PATCH = 7
+PROJECTIONS = 256
+REPEATS = 4
+
+
+def display(linear: np.ndarray) -> np.ndarray:
+    """Linear light to a tone-mapped [0, 1] display space (Reinhard, then sRGB)."""
+    linear = np.maximum(linear, 0.0)
+    return linear_to_srgb(linear / (1.0 + linear))
+
+
+def laplacian_pyramid(images: np.ndarray, levels: int = PYRAMID_LEVELS) -> list[torch.Tensor]:
+    """(N, h, w, 3) images to ``levels`` band-pass levels, finest first, then the low-pass rest."""
+    x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).float()
+    pyramid = []
+    for _ in range(levels - 1):
+        small = F.avg_pool2d(x, 2)
+        up = F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        pyramid.append(x - up)
+        x = small
+    pyramid.append(x)
+    return pyramid
+
+
+def _descriptors(level: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Random 7x7 neighbourhoods of one pyramid level, (N * DESCRIPTORS_PER_IMAGE, 3, 49)."""
+    n, c, h, w = level.shape
+    if h < PATCH or w < PATCH:
+        return torch.empty(0, c, PATCH * PATCH)
+    ys = rng.integers(0, h - PATCH + 1, (n, DESCRIPTORS_PER_IMAGE))
+    xs = rng.integers(0, w - PATCH + 1, (n, DESCRIPTORS_PER_IMAGE))
+    patches = level.unfold(2, PATCH, 1).unfold(3, PATCH, 1)  # (n, c, h', w', 7, 7)
+    picked = patches[torch.arange(n)[:, None], :, torch.from_numpy(ys), torch.from_numpy(xs)]
+    return picked.reshape(n * DESCRIPTORS_PER_IMAGE, c, PATCH * PATCH)
+
+
+def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, rng: np.random.Generator) -> float:
+    """Mean over random unit projections of the 1-D Wasserstein distance of the projections."""
+    count = min(len(a), len(b))
+    a = a[torch.from_numpy(rng.permutation(len(a))[:count])]
+    b = b[torch.from_numpy(rng.permutation(len(b))[:count])]
+    total = 0.0
+    for _ in range(REPEATS):
+        directions = torch.from_numpy(rng.standard_normal((a.shape[1], PROJECTIONS))).float()
+        directions /= directions.norm(dim=0, keepdim=True)
+        pa, _ = (a @ directions).sort(dim=0)
+        pb, _ = (b @ directions).sort(dim=0)
+        total += (pa - pb).abs().mean().item()
+    return total / REPEATS
+
+
+def swd(images: np.ndarray, reference: np.ndarray, seed: int = 0) -> float:
+    """SWD between (N, h, w, 3) display-space images and a reference set, mean over levels.
+
+    Descriptors of both sets are normalised per channel with the *reference's* statistics
+    (Progressive GAN normalises each set by its own, which hides differences of contrast).
+    """
+    rng = np.random.default_rng(seed)
+    distances = []
+    for level, ref_level in zip(
+        laplacian_pyramid(images), laplacian_pyramid(reference), strict=True
+    ):
+        desc, ref = _descriptors(level, rng), _descriptors(ref_level, rng)
+        if not len(desc) or not len(ref):
+            continue
+        mean, std = ref.mean(dim=(0, 2), keepdim=True), ref.std(dim=(0, 2), keepdim=True) + 1e-8
+        desc, ref = ((d - mean) / std for d in (desc, ref))
+        distances.append(sliced_wasserstein(desc.flatten(1), ref.flatten(1), rng))
+    return float(np.mean(distances))
+
+
+def seam_ratio(image: np.ndarray, period: int, cell: int, axis: int, phase: int = 0) -> float:
+    """Mean |difference| across tile borders / across the other latent-cell borders.
+
+    Borders lie between pixels p and p + 1 where (p + 1 - phase) is a multiple of ``period``;
+    comparing with other cell borders (multiples of ``cell``) cancels the texture's own
+    per-cell structure, so only a real seam moves the ratio away from 1.
+    """
+    diff = np.abs(np.diff(image, axis=axis)).mean(axis=tuple(i for i in range(3) if i != axis))
+    position = np.arange(1, len(diff) + 1) - phase
+    border = position % period == 0
+    control = (position % cell == 0) & ~border
+    if not border.any() or not control.any():
+        return float("nan")
+    return float(diff[border].mean() / max(diff[control].mean(), 1e-12))
+
+
+def wrap_seam_ratio(image: np.ndarray) -> float:
+    """|last column - first column| / mean |column-to-column difference| of a wrapped canvas."""
+    inner = np.abs(np.diff(image, axis=1)).mean()
+    return float(np.abs(image[:, -1] - image[:, 0]).mean() / max(inner, 1e-12))
+
+
+def repetition(strip: np.ndarray, min_shift: int) -> float:
+    """Highest normalised autocorrelation of a wide strip along x, for shifts >= ``min_shift``."""
+    gray = strip.mean(axis=2)
+    gray = gray - gray.mean(axis=1, keepdims=True)
+    width = gray.shape[1]
+    spectrum = np.fft.rfft(gray, n=2 * width, axis=1)
+    corr = np.fft.irfft(spectrum * np.conj(spectrum), axis=1)[:, :width].sum(axis=0)
+    overlap = width - np.arange(width)  # unbiased: divide by how many pairs each shift has
+    corr = corr / overlap
+    upper = width // 2  # keep at least half the strip in every comparison
+    return float(corr[min_shift:upper].max() / max(corr[0], 1e-12))
+
+
+@dataclass
+class Report:
+    swd_1x: float
+    swd_wide: float
+    swd_real: float
+    swd_ratio_1x: float
+    swd_ratio_wide: float
+    wide: int
+    seam_x: float
+    seam_y: float
+    wrap_seam: float
+    pole_spread: float
+    pole_smoothness: float
+    repetition: float
+    samples: int
+
+    def lines(self) -> list[str]:
+        return [
+            f"SWD ratio at 1x:               {self.swd_ratio_1x:.3f}  (target <= 1.5)",
+            f"SWD ratio at {self.wide}x field of view: {self.swd_ratio_wide:.3f}  (target <= 2.0)",
+            f"  SWD generated/real at 1x {self.swd_1x:.4f}, training/real {self.swd_real:.4f}",
+            f"seam energy x, y:              {self.seam_x:.3f}, {self.seam_y:.3f}  (target 1.00)",
+            f"wrap seam:                     {self.wrap_seam:.3f}  (like any column pair: ~1)",
+            f"pole row spread:               {self.pole_spread:.2e}  (0 = constant)",
+            f"pole smoothness:               {self.pole_smoothness:.3f}  (<= 1: caps calmer)",
+            f"repetition:                    {self.repetition:.3f}  (0 = none, 1 = exact repeat)",
+        ]
+
+
+def load_frames(folder: Path, frame: tuple[int, int], limit: int | None = None) -> np.ndarray:
+    """Every usable photo in ``folder`` as a display-space frame (N, h, w, 3)."""
+    scan = scan_folder(folder, min_side=8, workers=0)
+    files = [info.path for info in scan.good][:limit]
+    return np.stack([display(center_frame(load_linear(f, cover=frame), frame)) for f in files])
+
+
+def evaluate(
+    model: LoadedModel,
+    real: Path,
+    train: Path | None = None,
+    *,
+    samples: int = 16,
+    wide: int = 8,
+    tile_cells: int = 7,
+) -> Report:
+    """Measure ``model`` against reserved photos in ``real`` (training photos in ``train``)."""
+    config = model.config
+    ppc = config.pixels_per_cell
+    width, height = config.native_width * ppc, config.native_height * ppc
+    reserved = load_frames(real, (height, width))
+    generated = np.stack([_frame(model, width, height, seed, 1) for seed in range(samples)])
+    zoomed = np.stack([_frame(model, width, height, seed, wide) for seed in range(samples)])
+    swd_1x, swd_wide = swd(generated, reserved), swd(zoomed, reserved)
+    swd_real = swd(load_frames(train, (height, width)), reserved) if train else float("nan")
+
+    # Tiles of an odd number of cells, so borders do not coincide with the coordinate period.
+    tile = tile_cells * ppc
+    canvas = new_recipe(config, model.hash, 8 * width, 4 * height, seed=1)
+    tiled = display(render_array(model, canvas, tile=tile))
+    phase_y = (canvas.top // ppc) * ppc - canvas.top  # tiles start on whole latent cells
+    wrap = new_recipe(config, model.hash, 4 * width, height, seed=2, wrap="x")
+    wrapped = display(render_array(model, wrap))
+    sky_canvas = new_recipe(
+        config, model.hash, 2 * width, width, seed=3, wrap="x", projection="equirect"
+    )
+    sky = display(render_array(model, sky_canvas))
+    rows = np.abs(np.diff(sky, axis=0)).mean(axis=(1, 2))
+    cap = max(1, len(rows) // 6)
+    band = rows[len(rows) // 3 : 2 * len(rows) // 3].mean()
+    strip = display(render_array(model, new_recipe(config, model.hash, 8 * width, height, seed=4)))
+    return Report(
+        swd_1x=swd_1x,
+        swd_wide=swd_wide,
+        swd_real=swd_real,
+        swd_ratio_1x=swd_1x / swd_real if train else float("nan"),
+        swd_ratio_wide=swd_wide / swd_real if train else float("nan"),
+        wide=wide,
+        seam_x=seam_ratio(tiled, tile, ppc, axis=1),
+        seam_y=seam_ratio(tiled, tile, ppc, axis=0, phase=phase_y),
+        wrap_seam=wrap_seam_ratio(wrapped),
+        pole_spread=float(max(np.ptp(sky[0], axis=0).max(), np.ptp(sky[-1], axis=0).max())),
+        pole_smoothness=float(np.concatenate([rows[:cap], rows[-cap:]]).mean() / max(band, 1e-12)),
+        repetition=repetition(strip, max(1, width // 8)),
+        samples=samples,
+    )
+
+
+def _frame(model: LoadedModel, width: int, height: int, seed: int, zoom: int) -> np.ndarray:
+    """A generated frame covering ``zoom`` x the native field of view, in display space."""
+    recipe = new_recipe(model.config, model.hash, zoom * width, zoom * height, seed=seed)
+    image = render_array(model, recipe)
+    if zoom > 1:
+        tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
+        image = F.avg_pool2d(tensor, zoom)[0].permute(1, 2, 0).numpy()
+    return display(image)
+
+
+def report_json(report: Report) -> str:
+    return json.dumps(asdict(report), sort_keys=True)
