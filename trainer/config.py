@@ -129,6 +129,32 @@ PRESETS: dict[str, TrainConfig] = {
         ema_kimg=5.0,
         sample_every=1000,
     ),
+    # Tileable ground textures (wrap xy): no vertical conditioning, 256x256-px frames, and a
+    # discriminator small enough that a resumable checkpoint stays under 25 MB.
+    "terrain": TrainConfig(
+        model=ModelConfig(
+            zg_dim=128,
+            zl_dim=32,
+            w_dim=128,
+            mapping_layers=4,
+            gs_width=64,
+            gs_layers=3,
+            gt_channels=(128, 96, 64, 32),
+            period=32.0,
+            native_height=32,
+            native_width=32,
+            vertical_conditioning=False,
+            extra={"preset": "terrain"},
+        ),
+        patch=64,
+        batch=8,
+        steps=100000,
+        augment=POLICIES,
+        d_base_width=32,
+        d_max_width=96,
+        ema_kimg=5.0,
+        sample_every=2000,
+    ),
     # The paper on a GPU: its widths, 101-px patches from ~197-px (12-cell) frames, batch 16.
     "paper": TrainConfig(
         model=dataclasses.replace(
