@@ -56,18 +56,22 @@ class NormalField:
 
     def window(self, top: int, left: int, height: int, width: int) -> np.ndarray:
         """Values at global rows [top, top+height) and columns [left, left+width): (C, h, w)."""
-        rows = _positions(top, height, self.period[0])
-        cols = _positions(left, width, self.period[1])
         out = np.empty((self.channels, height, width), dtype=np.float32)
-        row_blocks, col_blocks = rows // BLOCK, cols // BLOCK
-        for by in np.unique(row_blocks):
-            row_sel = np.nonzero(row_blocks == by)[0]
-            for bx in np.unique(col_blocks):
-                col_sel = np.nonzero(col_blocks == bx)[0]
-                block = self._block(int(by), int(bx))
-                src = block[:, rows[row_sel] % BLOCK][:, :, cols[col_sel] % BLOCK]
-                out[:, row_sel[:, None], col_sel[None, :]] = src
+        self.window_into(out, top, left)
         return out
+
+    def window_into(self, out: np.ndarray, top: int, left: int) -> None:
+        """Fill ``out`` (C, h, w) with the window whose corner is (top, left): block slices only."""
+        row_runs = _runs(top, out.shape[1], self.period[0])
+        col_runs = _runs(left, out.shape[2], self.period[1])
+        # Keep at least two windows' worth of blocks, so a tile's neighbour finds the shared ones.
+        self._cache_blocks = max(self._cache_blocks, 2 * len(row_runs) * len(col_runs))
+        for by, src_y, dst_y, h in row_runs:
+            for bx, src_x, dst_x, w in col_runs:
+                block = self._block(by, bx)
+                out[:, dst_y : dst_y + h, dst_x : dst_x + w] = block[
+                    :, src_y : src_y + h, src_x : src_x + w
+                ]
 
     def _block(self, by: int, bx: int) -> np.ndarray:
         key = (by, bx)
@@ -83,6 +87,19 @@ class NormalField:
         return block
 
 
-def _positions(start: int, count: int, period: int | None) -> np.ndarray:
-    positions = np.arange(start, start + count, dtype=np.int64)
-    return positions % period if period else positions
+def _runs(start: int, count: int, period: int | None) -> list[tuple[int, int, int, int]]:
+    """Split positions [start, start + count) (reduced modulo ``period``) into contiguous runs
+    inside one block: (block index, offset in the block, offset in the output, length)."""
+    runs = []
+    done = 0
+    while done < count:
+        position = start + done
+        limit = count - done
+        if period:
+            position %= period
+            limit = min(limit, period - position)  # the run stops where the period wraps
+        block, offset = divmod(position, BLOCK)
+        length = min(limit, BLOCK - offset)
+        runs.append((block, offset, done, length))
+        done += length
+    return runs

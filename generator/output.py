@@ -11,7 +11,14 @@ from generator.errors import BackdropError, RequestError
 from generator.imagefile import open_image_writer, read_metadata
 from generator.modelfile import LoadedModel
 from generator.recipe import RECIPE_KEY, Recipe
-from generator.render import DEFAULT_BATCH, DEFAULT_TILE, CancelFn, CanvasRenderer, ProgressFn
+from generator.render import (
+    DEFAULT_BATCH,
+    DEFAULT_TILE,
+    PRECISION_KEY,
+    CancelFn,
+    CanvasRenderer,
+    ProgressFn,
+)
 
 SOFTWARE = "Endless Backdrops"
 
@@ -20,13 +27,36 @@ def render_array(
     model: LoadedModel,
     recipe: Recipe,
     *,
-    tile: int = DEFAULT_TILE,
-    batch: int = DEFAULT_BATCH,
+    tile: int | None = DEFAULT_TILE,
+    batch: int | None = DEFAULT_BATCH,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
+    precision: str | None = None,
+    memory_budget_mib: float | None = None,
 ) -> np.ndarray:
-    """The recipe's canvas (or window) as a (h, w, 3) float32 linear-light array."""
-    return CanvasRenderer(model, recipe, tile=tile, batch=batch).render(progress, cancel)
+    """The recipe's canvas (or window) as a (h, w, 3) float32 linear-light array.
+
+    ``tile``/``batch`` None: chosen from ``memory_budget_mib`` (see ``generator.planning``).
+    ``precision`` None: the recipe's (fp32 unless it records another).
+    """
+    renderer = CanvasRenderer(
+        model,
+        with_precision(recipe, precision),
+        tile=tile,
+        batch=batch,
+        memory_budget_mib=memory_budget_mib,
+    )
+    return renderer.render(progress, cancel)
+
+
+def with_precision(recipe: Recipe, precision: str | None) -> Recipe:
+    """The recipe recording ``precision`` (fp32, the default, is recorded by leaving it out)."""
+    if precision is None or precision == recipe.extra.get(PRECISION_KEY, "fp32"):
+        return recipe
+    extra = {k: v for k, v in recipe.extra.items() if k != PRECISION_KEY}
+    if precision != "fp32":
+        extra[PRECISION_KEY] = precision
+    return recipe.replace(extra=extra)
 
 
 def render_to_file(
@@ -35,16 +65,22 @@ def render_to_file(
     path: str | os.PathLike,
     *,
     bit_depth: int | None = None,
-    tile: int = DEFAULT_TILE,
-    batch: int = DEFAULT_BATCH,
+    tile: int | None = DEFAULT_TILE,
+    batch: int | None = DEFAULT_BATCH,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
+    precision: str | None = None,
+    memory_budget_mib: float | None = None,
 ) -> Path:
     """Stream the render into ``path`` (format from its extension), atomically.
 
     The file appears only once it is complete; a failure or cancellation leaves nothing behind.
+    A ``precision`` other than the recipe's is recorded in the file's recipe.
     """
-    renderer = CanvasRenderer(model, recipe, tile=tile, batch=batch)
+    recipe = with_precision(recipe, precision)
+    renderer = CanvasRenderer(
+        model, recipe, tile=tile, batch=batch, memory_budget_mib=memory_budget_mib
+    )
     height, width, _ = renderer.output_shape
     metadata = {RECIPE_KEY: recipe.to_json(), "Software": SOFTWARE}
     with open_image_writer(path, width, height, bit_depth=bit_depth, metadata=metadata) as writer:

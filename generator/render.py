@@ -5,10 +5,17 @@ A tile is a square of latent cells. Its pixels are computed from the latent span
 and every position-dependent input is looked up by global position, the result is the same whatever
 the tile size, batch, order or window. Rows come out in bands (one tile row at a time), so a file
 writer can stream them and memory stays bounded by a band, not the canvas.
+
+Unless given, the tile size comes from a memory budget (``generator.planning``): the largest tile
+whose working memory plus one output band fits, since a larger tile recomputes less halo. The plan
+depends only on the model, the canvas and the budget, so every run cuts a canvas the same way.
+``precision`` 'bf16' (CPU or CUDA) or 'fp16' (CUDA, MPS) runs the convolutions in autocast; tiles
+then agree within ``PRECISION_TOLERANCE`` instead of fp32's 1e-5.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -23,11 +30,19 @@ from generator.fusion import fusion_weights
 from generator.geometry import Rect, required_latent_span
 from generator.latents import LOCAL_LATENT_STREAM, NOISE_STREAM_BASE, NormalField, global_latent
 from generator.modelfile import LoadedModel
+from generator.planning import plan_tiles
 from generator.poles import soften_poles
 from generator.recipe import Recipe
 
-DEFAULT_TILE = 256
-DEFAULT_BATCH = 4
+DEFAULT_TILE: int | None = None
+"""None: chosen from the memory budget (``planning.plan_tiles``)."""
+DEFAULT_BATCH: int | None = None
+"""None: one tile per batch (tiles are already as large as the budget allows)."""
+PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISION_TOLERANCE = {"fp32": 1e-5, "bf16": 0.1, "fp16": 0.02}
+"""Largest difference between tilings of one canvas, in linear light (values of 0..1)."""
+PRECISION_KEY = "precision"
+"""Where a recipe's ``extra`` records a precision other than fp32."""
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
 
@@ -50,12 +65,16 @@ class CanvasRenderer:
         model: LoadedModel,
         recipe: Recipe,
         *,
-        tile: int = DEFAULT_TILE,
-        batch: int = DEFAULT_BATCH,
+        tile: int | None = DEFAULT_TILE,
+        batch: int | None = DEFAULT_BATCH,
+        precision: str | None = None,
+        memory_budget_mib: float | None = None,
     ) -> None:
         self.model, self.recipe, self.config = model, recipe, model.config
         self.device = next(model.generator.parameters()).device
-        self.batch = max(1, int(batch))
+        self.precision = _check_precision(
+            precision or recipe.extra.get(PRECISION_KEY, "fp32"), self.device
+        )
         self.ppc = self.config.pixels_per_cell
         self._validate(tile)
         self.period_cells = (
@@ -63,8 +82,22 @@ class CanvasRenderer:
             recipe.width // self.ppc if recipe.wrap in ("x", "xy") else None,
         )
         self.region, self._columns = self._plan_region()
-        largest_side = -(-max(self.region.height, self.region.width) // self.ppc) + 1
-        self.tile_cells = max(1, min(int(tile) // self.ppc, largest_side))
+        if tile is None:
+            plan = plan_tiles(
+                self.config,
+                self.region.width,
+                self.region.height,
+                left_px=self.region.left,
+                top_px=self.region.top,
+                budget_mib=memory_budget_mib,
+                device_type=self.device.type,
+                equirect=recipe.projection == "equirect",
+            )
+            self.tile_rows, self.tile_cols = plan.tile_rows, plan.tile_cols
+        else:
+            largest_side = -(-max(self.region.height, self.region.width) // self.ppc) + 1
+            self.tile_rows = self.tile_cols = max(1, min(int(tile) // self.ppc, largest_side))
+        self.batch = max(1, int(batch or 1))
         self._zl = NormalField(
             recipe.seed, LOCAL_LATENT_STREAM, self.config.zl_dim, self.period_cells
         )
@@ -75,23 +108,24 @@ class CanvasRenderer:
         )
         self.anchors = [(s.x, s.y) for s in styles]
         self.coord_period = coordinate_period(self.config, self.period_cells[1])
-        ctx_start, ctx_size = required_latent_span(self.config, 0, self.tile_cells * self.ppc)
-        self._context_before, self._context_size = -ctx_start, ctx_size
+        ctx_start, ctx_rows = required_latent_span(self.config, 0, self.tile_rows * self.ppc)
+        ctx_cols = required_latent_span(self.config, 0, self.tile_cols * self.ppc)[1]
+        self._context_before, self._context_size = -ctx_start, (ctx_rows, ctx_cols)
         self._row_tiles = _tile_starts(
-            self.region.top, self.region.height, self.ppc, self.tile_cells
+            self.region.top, self.region.height, self.ppc, self.tile_rows
         )
         self._col_tiles = _tile_starts(
-            self.region.left, self.region.width, self.ppc, self.tile_cells
+            self.region.left, self.region.width, self.ppc, self.tile_cols
         )
 
-    def _validate(self, tile: int) -> None:
+    def _validate(self, tile: int | None) -> None:
         recipe, config, ppc = self.recipe, self.config, self.ppc
         if recipe.model_hash not in ("", self.model.hash):
             raise RequestError(
                 f"the recipe was made with model {recipe.model_hash[:12]}, "
                 f"but this model is {self.model.hash[:12]}"
             )
-        if int(tile) < 1:
+        if tile is not None and int(tile) < 1:
             raise RequestError("tile size must be at least 1 pixel")
         for axis, name in (("x", "width"), ("y", "height")):
             size = getattr(recipe, name)
@@ -130,28 +164,54 @@ class CanvasRenderer:
         width = self.region.width if self._columns is None else len(self._columns)
         return self.region.height, width, 3
 
+    @property
+    def band_count(self) -> int:
+        return len(self._row_tiles)
+
+    @property
+    def tile_shape(self) -> tuple[int, int]:
+        """(height, width) of a tile in pixels."""
+        return self.tile_rows * self.ppc, self.tile_cols * self.ppc
+
     def bands(
         self, progress: ProgressFn | None = None, cancel: CancelFn | None = None
     ) -> Iterator[np.ndarray]:
         """Linear-light float32 RGB rows of the window, one tile row at a time, top to bottom."""
         done, total = 0, self.total_tiles
-        span = self.tile_cells * self.ppc
+
+        def tiles_done(count: int) -> None:
+            nonlocal done
+            done += count
+            if progress is not None:
+                progress(done, total)
+
+        for index in range(self.band_count):
+            yield self.render_band(index, cancel, tiles_done)
+
+    def render_band(
+        self,
+        index: int,
+        cancel: CancelFn | None = None,
+        tiles_done: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Band ``index`` (0 at the top): its rows, finished (poles, columns) as ``bands`` gives
+        them. Bands are independent, so processes can share a canvas by bands."""
         region = self.region
-        for row_cell in self._row_tiles:
-            band_top = max(region.top, row_cell * self.ppc)
-            band_bottom = min(region.top + region.height, row_cell * self.ppc + span)
-            band = np.empty((band_bottom - band_top, region.width, 3), dtype=np.float32)
-            for first in range(0, len(self._col_tiles), self.batch):
-                if cancel is not None and cancel():
-                    raise Cancelled("render cancelled")
-                col_cells = self._col_tiles[first : first + self.batch]
-                rgb = self._render_tiles(row_cell, col_cells, cancel)
-                for col_cell, tile_rgb in zip(col_cells, rgb, strict=True):
-                    self._paste(band, band_top, col_cell * self.ppc, row_cell * self.ppc, tile_rgb)
-                done += len(col_cells)
-                if progress is not None:
-                    progress(done, total)
-            yield self._finish_band(band, band_top)
+        span = self.tile_rows * self.ppc
+        row_cell = self._row_tiles[index]
+        band_top = max(region.top, row_cell * self.ppc)
+        band_bottom = min(region.top + region.height, row_cell * self.ppc + span)
+        band = np.empty((band_bottom - band_top, region.width, 3), dtype=np.float32)
+        for first in range(0, len(self._col_tiles), self.batch):
+            if cancel is not None and cancel():
+                raise Cancelled("render cancelled")
+            col_cells = self._col_tiles[first : first + self.batch]
+            rgb = self._render_tiles(row_cell, col_cells, cancel)
+            for col_cell, tile_rgb in zip(col_cells, rgb, strict=True):
+                self._paste(band, band_top, col_cell * self.ppc, row_cell * self.ppc, tile_rgb)
+            if tiles_done is not None:
+                tiles_done(len(col_cells))
+        return self._finish_band(band, band_top)
 
     def render(
         self, progress: ProgressFn | None = None, cancel: CancelFn | None = None
@@ -188,23 +248,31 @@ class CanvasRenderer:
         self, row_cell: int, col_cells: list[int], cancel: CancelFn | None = None
     ) -> np.ndarray:
         """(B, span, span, 3) linear pixels of the tiles starting at these latent cells."""
-        n = self._context_size
+        n_rows, n_cols = self._context_size
         origins = np.array(
             [(row_cell - self._context_before, c - self._context_before) for c in col_cells]
         )
-        zl = np.stack([self._zl.window(int(oy), int(ox), n, n) for oy, ox in origins])
         batch = len(col_cells)
+        zl = np.empty((batch, self.config.zl_dim, n_rows, n_cols), dtype=np.float32)
+        for sample, (oy, ox) in enumerate(origins):
+            self._zl.window_into(zl[sample], int(oy), int(ox))
         zg = self.zg[None].expand(batch, -1, -1).to(self.device)
         fields = _TileFields(self, origins, cancel)
         # TF32 convolutions would make tiles differ by ~1e-3 depending on their size.
-        with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        with torch.backends.cudnn.flags(enabled=True, allow_tf32=False), self._autocast():
             rgb, rect = self.model.generator(
-                torch.from_numpy(zl).to(self.device), zg, fields, Rect(0, 0, n, n)
+                torch.from_numpy(zl).to(self.device), zg, fields, Rect(0, 0, n_rows, n_cols)
             )
-        span = self.tile_cells * self.ppc
+        height, width = self.tile_shape
         offset = self._context_before * self.ppc - rect.top  # tile origin inside the output rect
-        rgb = rgb[:, :, offset : offset + span, offset : offset + span]
+        rgb = rgb[:, :, offset : offset + height, offset : offset + width]
         return model_to_linear(rgb.permute(0, 2, 3, 1).float().cpu().numpy(), self.config)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
 
     def noise_field(self, layer: int, level: int) -> NormalField:
         key = (layer, level)
@@ -213,6 +281,18 @@ class CanvasRenderer:
             period = tuple(p * scale if p else None for p in self.period_cells)
             self._noise[key] = NormalField(self.recipe.seed, NOISE_STREAM_BASE + layer, 1, period)
         return self._noise[key]
+
+
+def _check_precision(precision: str, device: torch.device) -> str:
+    if precision not in PRECISIONS:
+        raise RequestError(
+            f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}"
+        )
+    if precision == "fp16" and device.type == "cpu":
+        raise RequestError("fp16 needs a GPU (CUDA or MPS); on a CPU use bf16 or fp32")
+    if precision == "bf16" and device.type == "mps":
+        raise RequestError("bf16 is not supported on MPS; use fp16 or fp32")
+    return precision
 
 
 def _tile_starts(start_px: int, size_px: int, ppc: int, tile_cells: int) -> list[int]:
@@ -257,13 +337,10 @@ class _TileFields:
     def noise(self, layer: int, level: int, rect: Rect) -> Tensor:
         self._check_cancel()
         field = self.r.noise_field(layer, level)
-        rows, cols = self._positions(level, rect)
-        zn = np.stack(
-            [
-                field.window(int(r[0]), int(c[0]), rect.height, rect.width)
-                for r, c in zip(rows, cols, strict=True)
-            ]
-        )
+        scale = 2**level
+        zn = np.empty((len(self.origins), 1, rect.height, rect.width), dtype=np.float32)
+        for sample, (oy, ox) in enumerate(self.origins):
+            field.window_into(zn[sample], int(oy) * scale + rect.top, int(ox) * scale + rect.left)
         return torch.from_numpy(zn).to(self.r.device)
 
     def style_weights(self, level: int, rect: Rect) -> Tensor | None:
