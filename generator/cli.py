@@ -17,8 +17,11 @@ from generator.imagefile import SUPPORTED_FORMATS
 from generator.model import Generator
 from generator.modelfile import describe, load_model, save_model
 from generator.output import read_recipe, render_to_file
+from generator.parallel import local_device, process_group, render_to_file_parallel, world
+from generator.planning import DEFAULT_BUDGET_MIB
+from generator.progress import ProgressEstimate, format_seconds
 from generator.recipe import WRAP_MODES, Recipe, Window, extended, new_recipe
-from generator.render import DEFAULT_BATCH, DEFAULT_TILE
+from generator.render import DEFAULT_BATCH, DEFAULT_TILE, PRECISIONS
 
 EXAMPLES = """examples:
   a 360-degree sky for Blender's World (equirect, wraps at the seam):
@@ -30,6 +33,9 @@ EXAMPLES = """examples:
     python -m generator render --model M --width 16384 --height 2048 --styles 4 9 12 --out strip.tif
   make an existing render 1024 pixels wider on each side (old pixels stay identical):
     python -m generator extend strip.tif --model M --left 1024 --right 1024 --out wider.tif
+  the same sky rendered by 2 processes (rank 0 writes the file; identical bytes):
+    torchrun --nproc_per_node=2 -m generator render --model sky.safetensors --equirect \\
+        --width 8192 --out sky.exr
 """
 
 
@@ -58,8 +64,28 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--bit-depth", type=int, help="8/16 for PNG, 8/16/32 for TIFF, 16/32 for EXR"
     )
     parser.add_argument("--device", default="auto", choices=DEVICES, help="where to run (auto)")
-    parser.add_argument("--tile", type=int, default=DEFAULT_TILE, help="tile side in pixels")
-    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="tiles per batch")
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=DEFAULT_TILE,
+        help="tile side in pixels (default: chosen from --memory-budget)",
+    )
+    parser.add_argument(
+        "--batch", type=int, default=DEFAULT_BATCH, help="tiles per batch (default: 1)"
+    )
+    budgets = ", ".join(f"{k} {v}" for k, v in DEFAULT_BUDGET_MIB.items())
+    parser.add_argument(
+        "--memory-budget",
+        type=float,
+        metavar="MIB",
+        help=f"working memory to plan tiles for, in MiB (default: {budgets})",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="fp32 (default, exact), bf16 (CPU/CUDA) or fp16 (GPU): faster, tiles agree to "
+        "about 1e-2; recorded in the recipe",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -123,18 +149,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _ProgressBar:
-    """tqdm bar opened on the first update, so a request that fails validation prints no bar."""
+    """tqdm bar opened on the first update, so a request that fails validation prints no bar.
+
+    The time left comes from ``ProgressEstimate`` (rate measured after the first batch, whose
+    one-off set-up would otherwise inflate it), not from tqdm's own smoothing.
+    """
 
     def __init__(self, enabled: bool) -> None:
         self.enabled, self.bar = enabled, None
+        self.estimate = ProgressEstimate()
 
     def update(self, done: int, total: int) -> None:
+        self.estimate(done, total)
         if not self.enabled:
             return
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="tile", dynamic_ncols=True, file=sys.stderr)
+            self.bar = tqdm(
+                total=total,
+                unit="tile",
+                dynamic_ncols=True,
+                file=sys.stderr,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} tiles [{elapsed}{postfix}]",
+            )
+        self.bar.set_postfix_str(f"{format_seconds(self.estimate.remaining_s)} left", refresh=False)
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
@@ -143,23 +182,29 @@ class _ProgressBar:
 
 
 def _render(args: argparse.Namespace, recipe_for) -> int:
-    device = resolve_device(args.device)
+    rank, size, _ = world()
+    device = local_device(resolve_device(args.device))
     model = load_model(args.model, device)
     recipe: Recipe = recipe_for(model)
-    bar = _ProgressBar(not args.quiet)
+    bar = _ProgressBar(not args.quiet and rank == 0)
+    options = {
+        "bit_depth": args.bit_depth,
+        "tile": args.tile,
+        "batch": args.batch,
+        "precision": args.precision,
+        "memory_budget_mib": args.memory_budget,
+        "progress": bar.update,
+    }
     try:
-        render_to_file(
-            model,
-            recipe,
-            args.out,
-            bit_depth=args.bit_depth,
-            tile=args.tile,
-            batch=args.batch,
-            progress=bar.update,
-        )
+        if size > 1:
+            with process_group():
+                render_to_file_parallel(model, recipe, args.out, **options)
+        else:
+            render_to_file(model, recipe, args.out, **options)
     finally:
         bar.close()
-    print(f"wrote {args.out} ({_size(recipe)})")
+    if rank == 0:
+        print(f"wrote {args.out} ({_size(recipe)})")
     return 0
 
 
@@ -234,7 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except BackdropError as err:
-        print(f"error: {err}", file=sys.stderr)
+        if world()[0] == 0:
+            print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cancelled: no file was written", file=sys.stderr)

@@ -188,6 +188,18 @@ class CanvasRenderer:
         for index in range(self.band_count):
             yield self.render_band(index, cancel, tiles_done)
 
+    def band_shape(self, index: int) -> tuple[int, int, int]:
+        """Shape of ``render_band(index)``'s result."""
+        region, span = self.region, self.tile_rows * self.ppc
+        row_cell = self._row_tiles[index]
+        top = max(region.top, row_cell * self.ppc)
+        bottom = min(region.top + region.height, row_cell * self.ppc + span)
+        return bottom - top, self.output_shape[1], 3
+
+    @property
+    def tiles_per_band(self) -> int:
+        return len(self._col_tiles)
+
     def render_band(
         self,
         index: int,
