@@ -18,7 +18,9 @@ import queue
 import struct
 import threading
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
 from typing import BinaryIO, TypeVar
@@ -67,6 +69,7 @@ _PNG_IDAT_BYTES = 1 << 20
 _EXR_BLOCK_ROWS = 16
 _TIFF_STRIP_BYTES = 64 << 10
 _BIGTIFF_BYTES = 2 << 30
+_ENCODER_THREADS = max(1, min(4, os.cpu_count() or 1))
 # Header attributes OpenEXR readers interpret; a string attribute of that name would break them.
 _RESERVED_KEYS = frozenset(
     {
@@ -390,6 +393,34 @@ class _RowBlocks:
             self._filled = 0
 
 
+class _OrderedEncoder:
+    """Compresses independent blocks (EXR blocks, TIFF strips) on a few threads (zlib releases
+    the GIL) and hands the results to ``write`` in submission order: the same bytes as encoding
+    one block after the other, while rendering goes on. At most ``pending`` blocks wait."""
+
+    def __init__(self, write: Callable[[bytes], None], workers: int = _ENCODER_THREADS) -> None:
+        self._write = write
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="encoder")
+        self._futures: deque[Future[bytes]] = deque()
+        self._pending = 4 * workers
+
+    def submit(self, encode: Callable[..., bytes], *args: object) -> None:
+        self._futures.append(self._pool.submit(encode, *args))
+        while len(self._futures) > self._pending or (self._futures and self._futures[0].done()):
+            self._write(self._futures.popleft().result())
+
+    def drain(self) -> None:
+        while self._futures:
+            self._write(self._futures.popleft().result())
+        self._pool.shutdown()
+
+    def cancel(self) -> None:
+        for future in self._futures:
+            future.cancel()
+        self._futures.clear()
+        self._pool.shutdown(wait=True)
+
+
 # --- PNG ---------------------------------------------------------------------------------------
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -513,6 +544,7 @@ class _ExrWriter(ImageWriter):
         self._offsets: list[int] = []
         template = np.empty((0, self.width, 3), dtype=self._dtype)
         self._blocks = _RowBlocks(_EXR_BLOCK_ROWS, template, self._write_block)
+        self._encoder = _OrderedEncoder(self._append_block)
 
     def _encode(self, rows: np.ndarray) -> None:
         if self.bit_depth == 16:
@@ -522,13 +554,21 @@ class _ExrWriter(ImageWriter):
     def _write_block(self, rows: np.ndarray) -> None:
         """Each scanline holds all B values, then G, then R (channel list order)."""
         raw = np.ascontiguousarray(rows[:, :, ::-1].transpose(0, 2, 1)).tobytes()
-        data = _exr_zip(raw)
+        self._encoder.submit(_exr_zip, raw)
+
+    def _append_block(self, data: bytes) -> None:
         y = len(self._offsets) * _EXR_BLOCK_ROWS
         self._offsets.append(self._file.tell())
         self._file.write(struct.pack("<ii", y, len(data)) + data)
 
+    def abort(self) -> None:
+        if self._state == "open" and hasattr(self, "_encoder"):
+            self._encoder.cancel()
+        super().abort()
+
     def _finish(self) -> None:
         self._blocks.finish()
+        self._encoder.drain()
         end = self._file.tell()
         self._file.seek(self._table_position)
         self._file.write(struct.pack(f"<{len(self._offsets)}Q", *self._offsets))
@@ -558,6 +598,7 @@ class _TiffWriter(ImageWriter):
         rows_per_strip = max(1, min(self.height, _TIFF_STRIP_BYTES // row_bytes))
         template = np.empty((0, self.width, 3), dtype=self._dtype)
         self._blocks = _RowBlocks(rows_per_strip, template, self._write_strip)
+        self._encoder = _OrderedEncoder(self._send)
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
         self._failure: BaseException | None = None
         self._tiff = tifffile.TiffWriter(
@@ -600,7 +641,9 @@ class _TiffWriter(ImageWriter):
             difference = strip.copy()
             difference[:, 1:] -= strip[:, :-1]
             strip = difference
-        self._send(zlib.compress(strip.astype(self._dtype, copy=False).tobytes(), _ZLIB_LEVEL))
+        self._encoder.submit(
+            zlib.compress, strip.astype(self._dtype, copy=False).tobytes(), _ZLIB_LEVEL
+        )
 
     def _send(self, item: bytes | None) -> None:
         while self._thread.is_alive():
@@ -618,12 +661,15 @@ class _TiffWriter(ImageWriter):
 
     def _finish(self) -> None:
         self._blocks.finish()
+        self._encoder.drain()
         self._thread.join()
         if self._failure is not None:
             self._raise_failure()
         self._tiff.close()
 
     def abort(self) -> None:
+        if self._state == "open" and hasattr(self, "_encoder"):
+            self._encoder.cancel()
         if self._state == "open" and self._thread.is_alive():
             with contextlib.suppress(Exception):  # a failure of the thread no longer matters
                 self._send(None)
