@@ -2,7 +2,8 @@
 
 Each size renders in a fresh process (so peaks do not mix) straight to a streamed EXR, while a
 sampler thread records the process's peak anonymous memory (RssAnon: heap and tensors, not the
-page cache of the file being written). Run:
+page cache of the file being written). ``benchmarks/run_all.py`` runs the suite (this is its
+memory and scaling part, for any list of sizes). Run:
 
     python benchmarks/render_scaling.py                      # untrained tiny model
     python benchmarks/render_scaling.py --model sky.safetensors --sizes 2048x1024 16384x8192
@@ -31,7 +32,7 @@ def _rss_anon_kib() -> int:
     return 0
 
 
-def measure(model_path: str, width: int, height: int, tile: int, batch: int) -> dict:
+def measure(model_path: str, width: int, height: int, tile: int | None, batch: int | None) -> dict:
     """Runs in the child: render once, report seconds and peak anonymous memory."""
     from generator import load_model, new_recipe, render_to_file
 
@@ -61,8 +62,8 @@ def main() -> None:
     parser.add_argument("--model", help="model file (default: an untrained model of --preset)")
     parser.add_argument("--preset", default="tiny", help="preset for the untrained model")
     parser.add_argument("--sizes", nargs="+", default=DEFAULT_SIZES, metavar="WxH")
-    parser.add_argument("--tile", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--tile", type=int, help="tile side (default: planned from the budget)")
+    parser.add_argument("--batch", type=int, help="tiles per batch (default: 1)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -78,7 +79,10 @@ def main() -> None:
         rows = []
         for size in args.sizes:
             cmd = [sys.executable, __file__, "--model", model, "--child", size]
-            cmd += ["--tile", str(args.tile), "--batch", str(args.batch)]
+            if args.tile:
+                cmd += ["--tile", str(args.tile)]
+            if args.batch:
+                cmd += ["--batch", str(args.batch)]
             rows.append(json.loads(subprocess.run(cmd, check=True, capture_output=True).stdout))
     base = rows[0]
     print(f"{'size':>12} {'seconds':>9} {'MP/s':>7} {'peak MiB':>9} {'mem ratio':>9}")

@@ -1,10 +1,31 @@
-"""Choosing where to run: CUDA or MPS when present, CPU always."""
+"""Choosing where to run: CUDA or MPS when present, CPU always.
+
+Started as ``python -m generator`` (also under torchrun), the OpenMP threads of PyTorch's CPU
+kernels wait passively unless OMP_WAIT_POLICY says otherwise. With the default spin-waiting, a
+render sharing the cores with any other busy process ran 10x slower (each kernel waits for the
+thread that lost its core); waiting passively cost nothing measurable on a quiet machine. It has to
+be set before PyTorch is loaded, hence here, and only for our own command line: a program that
+imports the generator keeps its own settings.
+"""
 
 from __future__ import annotations
 
-import torch
+import itertools
+import os
+import sys
 
-from generator.errors import RequestError
+
+def _launched_as_cli() -> bool:
+    argv = getattr(sys, "orig_argv", [])
+    return any(a == "-m" and b == "generator" for a, b in itertools.pairwise(argv))
+
+
+if _launched_as_cli() and "torch" not in sys.modules:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+
+from generator.errors import RequestError  # noqa: E402
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 

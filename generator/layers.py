@@ -192,7 +192,7 @@ class ModulatedConv(nn.Module):
             # Blur the whole transposed-conv output, crop after: the same samples, no copy.
             x = F.conv2d(x, blur.to(x.dtype), bias, groups=groups * self.out_ch)[..., 1:-1, 1:-1]
         else:
-            x = F.conv2d(x, weight, bias)
+            x = F.conv2d(x, weight, bias, groups=groups)
         if not shared:
             x = x.reshape(batch, self.out_ch, *x.shape[2:])
         return x

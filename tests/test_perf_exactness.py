@@ -1,0 +1,213 @@
+"""The speed-ups keep the function: folded layers, slice lookups, planned tiles, precisions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from generator import CanvasRenderer, RequestError, new_recipe, read_recipe, render_array
+from generator.geometry import Rect
+from generator.latents import BLOCK, NormalField, _rng
+from generator.layers import ModulatedConv, reference_path
+from generator.output import render_to_file
+from generator.planning import (
+    layer_shapes,
+    macs_per_pixel,
+    plan_tiles,
+    tile_bytes,
+    tile_macs,
+)
+from generator.progress import ProgressEstimate, format_seconds
+from generator.render import PRECISION_TOLERANCE
+
+TOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def canvas(tiny_model):
+    recipe = new_recipe(tiny_model.config, tiny_model.hash, 90, 46, seed=5)
+    return recipe, render_array(tiny_model, recipe, tile=1 << 16)
+
+
+class _Fields:
+    """Position fields of a batch: zero coordinates' neighbours, fixed noise, one style."""
+
+    def __init__(self, config, batch):
+        self.config, self.batch = config, batch
+        self.gen = torch.Generator().manual_seed(0)
+
+    def coordinates(self, rect: Rect):
+        return torch.linspace(-1, 1, rect.height * rect.width).reshape(
+            1, 1, rect.height, rect.width
+        ).expand(self.batch, self.config.coord_channels, -1, -1)
+
+    def noise(self, layer, level, rect: Rect):
+        g = torch.Generator().manual_seed(1000 * layer + level)
+        return torch.randn(self.batch, 1, rect.height, rect.width, generator=g)
+
+    def style_weights(self, level, rect):
+        return None
+
+
+def test_folded_layers_equal_the_reference_path(tiny_model, canvas):
+    recipe, _ = canvas
+    folded = render_array(tiny_model, recipe, tile=24)
+    with reference_path():
+        reference = render_array(tiny_model, recipe, tile=24)
+    assert np.abs(folded - reference).max() <= 1e-5
+    # Different styles in one batch take the grouped convolution.
+    generator = tiny_model.generator
+    config = tiny_model.config
+    zl = torch.randn(2, config.zl_dim, 14, 14, generator=torch.Generator().manual_seed(3))
+    zg = torch.randn(2, 1, config.zg_dim, generator=torch.Generator().manual_seed(4))
+    with torch.inference_mode():
+        fast, rect = generator(zl, zg, _Fields(config, 2), Rect(0, 0, 14, 14))
+        with reference_path():
+            slow, rect2 = generator(zl, zg, _Fields(config, 2), Rect(0, 0, 14, 14))
+    assert rect == rect2
+    assert torch.allclose(fast, slow, atol=1e-5, rtol=0)
+    # Training (autograd on) never takes the folded path.
+    conv = ModulatedConv(4, 4, 3, 8)
+    x, style = torch.randn(1, 4, 6, 6), torch.rand(1, 4, 1, 1) + 0.5
+    assert conv(x, style, style).requires_grad
+
+
+def _old_window(field: NormalField, top: int, left: int, height: int, width: int):
+    """The former fancy-indexing lookup, for comparison."""
+
+    def positions(start, count, period):
+        p = np.arange(start, start + count, dtype=np.int64)
+        return p % period if period else p
+
+    rows = positions(top, height, field.period[0])
+    cols = positions(left, width, field.period[1])
+    out = np.empty((field.channels, height, width), dtype=np.float32)
+    for by in np.unique(rows // BLOCK):
+        row_sel = np.nonzero(rows // BLOCK == by)[0]
+        for bx in np.unique(cols // BLOCK):
+            col_sel = np.nonzero(cols // BLOCK == bx)[0]
+            rng = _rng(field.seed, field.stream, int(by), int(bx))
+            block = rng.standard_normal((field.channels, BLOCK, BLOCK), dtype=np.float32)
+            src = block[:, rows[row_sel] % BLOCK][:, :, cols[col_sel] % BLOCK]
+            out[:, row_sel[:, None], col_sel[None, :]] = src
+    return out
+
+
+@pytest.mark.parametrize("period", [(None, None), (None, 77), (130, 64), (5, 3)])
+def test_slice_lookups_equal_fancy_indexing(period):
+    rng = np.random.default_rng(0)
+    field = NormalField(3, 17, 2, period)
+    for _ in range(12):
+        top, left = (int(v) for v in rng.integers(-300, 300, 2))
+        height, width = (int(v) for v in rng.integers(1, 200, 2))
+        expected = _old_window(field, top, left, height, width)
+        assert np.array_equal(field.window(top, left, height, width), expected)
+
+
+def test_layer_shapes_match_the_network(tiny_model):
+    """The FLOP count and memory plan read the same extents the forward pass produces."""
+    config, generator = tiny_model.config, tiny_model.generator
+    seen = []
+
+    def hook(module, args, output):
+        seen.append((tuple(args[0].shape[1:]), tuple(output.shape[1:])))
+
+    convs = [layer.conv for layer in generator.structure.layers]
+    convs += [layer.conv for layer in generator.texture.layers]
+    handles = [c.register_forward_hook(hook) for c in convs]
+    try:
+        with torch.no_grad(), reference_path():
+            zl = torch.randn(1, config.zl_dim, 11, 13)
+            zg = torch.randn(1, 1, config.zg_dim)
+            generator(zl, zg, _Fields(config, 1), Rect(0, 0, 11, 13))
+    finally:
+        for handle in handles:
+            handle.remove()
+    dense = [s for s in layer_shapes(config, 11, 13) if not s.name.startswith("rgb")]
+    assert len(dense) == len(seen)
+    for shape, (inp, out) in zip(dense, seen, strict=True):
+        assert (shape.in_channels, *shape.in_size) == inp, shape
+        assert (shape.out_channels, *shape.out_size) == out, shape
+
+
+def test_macs_per_pixel_is_the_limit_of_large_tiles(tiny_model):
+    config = tiny_model.config
+    ppc = config.pixels_per_cell
+    per_pixel = [tile_macs(config, t) / (t * ppc) ** 2 for t in (16, 64, 256)]
+    ideal = macs_per_pixel(config)
+    assert per_pixel[0] > per_pixel[1] > per_pixel[2] > ideal
+    assert per_pixel[2] / ideal < 1.03
+
+
+def test_plan_fits_the_budget_and_is_deterministic(tiny_model):
+    config = tiny_model.config
+    plans = [plan_tiles(config, 4096, 2048, budget_mib=b) for b in (2, 8, 64)]
+    for plan, budget in zip(plans, (2, 8, 64), strict=True):
+        assert plan.estimate_bytes <= budget * 2**20
+        assert plan.halo_overhead >= 1.0
+    assert plans[0].tile_rows <= plans[1].tile_rows <= plans[2].tile_rows
+    assert plans[2] == plan_tiles(config, 4096, 2048, budget_mib=64)
+    assert tile_bytes(config, 8) < tile_bytes(config, 16) < tile_bytes(config, 16, batch=2)
+
+
+def test_planned_tiles_equal_one_pass(tiny_model, canvas):
+    recipe, full = canvas
+    for budget in (0.5, 2.0, None):
+        renderer = CanvasRenderer(tiny_model, recipe, memory_budget_mib=budget)
+        if budget == 0.5:
+            assert renderer.total_tiles > 4
+        assert np.abs(renderer.render() - full).max() <= TOL, budget
+    # Bands render on their own and in any order (what the parallel render relies on).
+    renderer = CanvasRenderer(tiny_model, recipe, memory_budget_mib=0.5)
+    bands = {i: renderer.render_band(i) for i in reversed(range(renderer.band_count))}
+    for i, band in bands.items():
+        assert band.shape == renderer.band_shape(i)
+    assert np.abs(np.concatenate([bands[i] for i in sorted(bands)]) - full).max() <= TOL
+
+
+def test_bf16_tiles_agree_and_the_recipe_records_it(tiny_model, canvas, tmp_path):
+    recipe, full = canvas
+    tolerance = PRECISION_TOLERANCE["bf16"]
+    one = render_array(tiny_model, recipe, tile=1 << 16, precision="bf16")
+    tiled = render_array(tiny_model, recipe, tile=20, batch=3, precision="bf16")
+    assert np.abs(tiled - one).max() <= tolerance
+    assert np.abs(one - full).mean() < 0.05  # the same picture, at lower precision
+    out = tmp_path / "bf16.tif"
+    render_to_file(tiny_model, recipe, out, precision="bf16", bit_depth=32)
+    stored = read_recipe(out)
+    assert stored.extra["precision"] == "bf16"
+    again = render_array(tiny_model, stored, tile=1 << 16)  # precision comes from the recipe
+    assert np.array_equal(again, one)
+    assert "precision" not in read_recipe_fp32(tiny_model, recipe, tmp_path).extra
+
+
+def read_recipe_fp32(model, recipe, folder):
+    out = folder / "fp32.tif"
+    render_to_file(model, recipe, out, precision="fp32", bit_depth=32)
+    return read_recipe(out)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_fp16_on_a_cpu_is_a_clear_error(tiny_model, canvas):
+    recipe, _ = canvas
+    with pytest.raises(RequestError, match="fp16 needs a GPU"):
+        CanvasRenderer(tiny_model, recipe, precision="fp16")
+    with pytest.raises(RequestError, match="unknown precision"):
+        CanvasRenderer(tiny_model, recipe, precision="int8")
+
+
+def test_time_left_estimate_skips_the_warm_up():
+    now = [0.0]
+    calls = []
+    estimate = ProgressEstimate(lambda d, t: calls.append((d, t)), clock=lambda: now[0])
+    assert estimate.remaining_s is None
+    now[0] = 5.0  # the first tile carries the set-up
+    estimate(1, 11)
+    assert estimate.remaining_s is None
+    for done in range(2, 12):
+        now[0] += 1.0
+        estimate(done, 11)
+        assert estimate.remaining_s == pytest.approx(11 - done)
+    assert calls[-1] == (11, 11) and estimate.fraction == 1.0
+    assert format_seconds(3725) == "1:02:05" and format_seconds(None) == "?"
