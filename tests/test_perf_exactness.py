@@ -38,9 +38,11 @@ class _Fields:
         self.gen = torch.Generator().manual_seed(0)
 
     def coordinates(self, rect: Rect):
-        return torch.linspace(-1, 1, rect.height * rect.width).reshape(
-            1, 1, rect.height, rect.width
-        ).expand(self.batch, self.config.coord_channels, -1, -1)
+        return (
+            torch.linspace(-1, 1, rect.height * rect.width)
+            .reshape(1, 1, rect.height, rect.width)
+            .expand(self.batch, self.config.coord_channels, -1, -1)
+        )
 
     def noise(self, layer, level, rect: Rect):
         g = torch.Generator().manual_seed(1000 * layer + level)
