@@ -341,7 +341,8 @@ def main() -> None:
             "tile_big": r_big[0]["tile"],
         }
         # 5: parallel
-        report["parallel"] = parallel_runs(model, *small, folder, max(1, reps - 1))
+        report["parallel"] = parallel_runs(model, *medium, folder, max(1, reps - 1))
+        report["parallel"]["size"] = medium
         # 6: time-left estimate
         report["eta"] = run_child(SCRIPT, job("eta", model, small, out=exr), args.threads)
     report["machine_after"] = machine_state()
@@ -390,7 +391,7 @@ def print_table(rep: dict) -> None:
             "≤ 1.1",
         ),
         (
-            "parallel: torchrun 2 proc x 1 thread vs 1 proc x 2 threads",
+            f"parallel {size(p['size'])}: torchrun 2 proc x 1 thread vs 1 proc x 2 threads",
             f"{p['speedup_vs_2_threads']:.2f}x (vs 1 thread: {p['speedup_vs_1_thread']:.2f}x)",
             "",
         ),

@@ -86,6 +86,7 @@ def render_to_file(
     with open_image_writer(path, width, height, bit_depth=bit_depth, metadata=metadata) as writer:
         for band in renderer.bands(progress, cancel):
             writer.write_rows(band)
+            del band  # else it stays alive while the next band renders: two bands, not one
         writer.commit()
     return Path(path)
 

@@ -103,6 +103,7 @@ def render_to_file_parallel(
                 band = np.empty(renderer.band_shape(index), dtype=np.float32)
                 dist.recv(torch.from_numpy(band), src=owner)
             writer.write_rows(band)
+            del band
             done += per_band
             if progress is not None:
                 progress(done, total)

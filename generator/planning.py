@@ -22,6 +22,9 @@ DEFAULT_BUDGET_MIB = {"cpu": 768, "cuda": 4096, "mps": 2048}
 A fixed number, not a fraction of the free memory: the tile plan decides how the work is cut, and
 the same recipe must be cut the same way on every run (and by every process of a parallel run).
 """
+BAND_BYTES_CAP = 48 * MIB
+"""Largest output band (full-width float32 rows) a plan makes: the only buffer that grows with the
+canvas, so a 16384-wide canvas gets flatter tiles instead of a taller band."""
 MAX_TILE_CELLS = 128
 """Largest automatic tile side in latent cells: progress and cancel stay responsive."""
 CACHE_FRIENDLY_BYTES = 8 * MIB
@@ -29,6 +32,9 @@ CACHE_PENALTY_PER_DOUBLING = 0.08
 """On a CPU, time per multiply-add grows by about this much each time the largest feature map
 of a tile doubles beyond CACHE_FRIENDLY_BYTES (measured: 2-core AVX-512 machine, ``cpu`` preset,
 tiles of 256 / 512 / 1024 px ran at 1.00 / 0.84 / 0.72 of the per-FLOP speed)."""
+FORWARD_OVERHEAD_MACS = 100_000_000
+"""Fixed cost of one forward pass (Python, small ops, position lookups; ~3 ms on a CPU core),
+in multiply-adds: it makes small tiles of small models expensive."""
 BLUR_TAPS = 16
 """Multiply-adds per output sample of the upsampling blur (4 x 4, one channel)."""
 
@@ -227,10 +233,12 @@ def plan_tiles(
     budget = int(budget_mib * MIB)
     ppc = config.pixels_per_cell
     largest = max(1, min(MAX_TILE_CELLS, -(-max(width_px, height_px) // ppc)))
+    row_bytes = band_bytes(ppc, width_px, equirect)  # one latent row of cells
+    max_rows = max(1, min(BAND_BYTES_CAP, budget) // row_bytes)
     best: tuple[float, int, int] | None = None
     seen = set()
     for side in range(1, largest + 1):
-        rows, n_rows = balanced_cells(top_px, height_px, ppc, side)
+        rows, n_rows = balanced_cells(top_px, height_px, ppc, min(side, max_rows))
         cols, n_cols = balanced_cells(left_px, width_px, ppc, side)
         if (rows, cols) in seen:
             continue
@@ -238,9 +246,10 @@ def plan_tiles(
         need = tile_bytes(config, rows, cols) + band_bytes(rows * ppc, width_px, equirect)
         if need > budget:
             continue
-        cost = n_rows * n_cols * tile_macs(config, rows, cols)
+        cost = tile_macs(config, rows, cols)
         if device_type == "cpu":
             cost *= cache_penalty(config, rows, cols)
+        cost = n_rows * n_cols * (cost + FORWARD_OVERHEAD_MACS)
         if best is None or cost < best[0] * (1 - 1e-9):
             best = (cost, rows, cols)
     if best is None:

@@ -234,6 +234,7 @@ class CanvasRenderer:
         for band in self.bands(progress, cancel):
             out[row : row + band.shape[0]] = band
             row += band.shape[0]
+            del band
         return out
 
     def _finish_band(self, band: np.ndarray, band_top: int) -> np.ndarray:
