@@ -14,6 +14,7 @@ import torch
 from generator import extended, load_model, read_recipe, render_array
 from generator.cli import main
 from generator.imagefile import read_image
+from generator.render import PRECISION_TOLERANCE
 
 
 def run(capsys, *argv):
@@ -131,3 +132,18 @@ def test_help_explains_the_commands(capsys):
     text = capsys.readouterr().out
     for word in ("render", "extend", "info", "equirect", "--wrap xy"):
         assert word in text
+
+
+def test_precision_budget_and_time_left(tmp_path, capsys, tiny_model_path):
+    out = tmp_path / "fast.tif"
+    code, _, err = run(
+        capsys, "render", "--model", tiny_model_path, "--width", 96, "--height", 48,
+        "--precision", "bf16", "--memory-budget", 1, "--bit-depth", 32, "--out", out,
+    )  # fmt: skip
+    assert code == 0
+    assert "tiles" in err and "left" in err  # the bar shows the time left, not tqdm's guess
+    recipe = read_recipe(out)
+    assert recipe.extra["precision"] == "bf16"
+    model = load_model(tiny_model_path)
+    tiles_differ_by = np.abs(read_image(out) - render_array(model, recipe)).max()
+    assert tiles_differ_by <= PRECISION_TOLERANCE["bf16"]  # other tiles, same precision
