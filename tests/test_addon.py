@@ -271,7 +271,8 @@ def test_regenerate_from_recipe_extends_a_matte_painting(blender):
     (large,) = set(files_in(blender.out)) - {small}
     old, new = read_image(small), read_image(large)
     assert new.shape == (64, 256, 3)
-    np.testing.assert_array_equal(new[16:48, 64:192], old)
+    # The same pixels up to float rounding (tiles may differ in size), stored as half floats.
+    np.testing.assert_allclose(new[16:48, 64:192], old, rtol=2e-3, atol=2e-4)
     plane = next(o for o in bpy.context.scene.objects if o.get(nodes.TAG) == "matte")
     texture = plane.active_material.node_tree.nodes[nodes.MATTE_TEXTURE]
     assert Path(bpy.path.abspath(texture.image.filepath)) == large
