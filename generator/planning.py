@@ -27,6 +27,8 @@ BAND_BYTES_CAP = 48 * MIB
 canvas, so a 16384-wide canvas gets flatter tiles instead of a taller band."""
 MAX_TILE_CELLS = 128
 """Largest automatic tile side in latent cells: progress and cancel stay responsive."""
+MIN_TILE_CELLS = 32
+"""Smallest automatic tile side in latent cells, unless the canvas is smaller (see plan_tiles)."""
 CACHE_FRIENDLY_BYTES = 8 * MIB
 CACHE_PENALTY_PER_DOUBLING = 0.08
 """On a CPU, time per multiply-add grows by about this much each time the largest feature map
@@ -221,50 +223,51 @@ def plan_tiles(
     device_type: str = "cpu",
     equirect: bool = False,
 ) -> TilePlan:
-    """The tiling of least estimated time whose working memory (one tile plus one output band
-    of ``width_px``) fits the budget.
+    """The square tiling of least estimated time whose working memory (one tile plus one output
+    band of ``width_px``) fits the budget.
 
     Bigger tiles recompute less halo; on a CPU, past a few MiB per feature map they also fall
-    out of cache, which the estimate charges for (``cache_penalty``). Deterministic: it depends
-    only on the model, the canvas, the budget and the device type.
+    out of cache, which the estimate charges for (``cache_penalty``), and every forward pass has
+    a fixed cost. Tiles are square and at least MIN_TILE_CELLS (or the canvas) on a side: smaller
+    feature maps make oneDNN pick other kernels, whose rounding differs (~1e-6), and a canvas
+    then differs in the last bit from its extension. Deterministic: it depends only on the
+    model, the canvas, the budget and the device type.
     """
     if budget_mib is None:
         budget_mib = DEFAULT_BUDGET_MIB.get(device_type, DEFAULT_BUDGET_MIB["cpu"])
     budget = int(budget_mib * MIB)
     ppc = config.pixels_per_cell
-    largest = max(1, min(MAX_TILE_CELLS, -(-max(width_px, height_px) // ppc)))
-    row_bytes = band_bytes(ppc, width_px, equirect)  # one latent row of cells
-    max_rows = max(1, min(BAND_BYTES_CAP, budget) // row_bytes)
-    best: tuple[float, int, int] | None = None
-    seen = set()
-    for side in range(1, largest + 1):
-        rows, n_rows = balanced_cells(top_px, height_px, ppc, min(side, max_rows))
-        cols, n_cols = balanced_cells(left_px, width_px, ppc, side)
-        if (rows, cols) in seen:
+    cells_rows = balanced_cells(top_px, height_px, ppc, 1 << 30)[0]
+    cells_cols = balanced_cells(left_px, width_px, ppc, 1 << 30)[0]
+    largest = max(1, min(MAX_TILE_CELLS, max(cells_rows, cells_cols)))
+    smallest = min(largest, MIN_TILE_CELLS)
+    band_cap = min(BAND_BYTES_CAP, budget)
+    best: tuple[float, int] | None = None
+    for side in range(smallest, largest + 1):
+        tile = max(
+            balanced_cells(top_px, height_px, ppc, side)[0],
+            balanced_cells(left_px, width_px, ppc, side)[0],
+        )
+        band = band_bytes(min(tile, cells_rows) * ppc, width_px, equirect)
+        if side > smallest and (tile_bytes(config, tile) + band > budget or band > band_cap):
             continue
-        seen.add((rows, cols))
-        need = tile_bytes(config, rows, cols) + band_bytes(rows * ppc, width_px, equirect)
-        if need > budget:
-            continue
-        cost = tile_macs(config, rows, cols)
+        count = -(-cells_rows // tile) * -(-cells_cols // tile)
+        cost = tile_macs(config, tile)
         if device_type == "cpu":
-            cost *= cache_penalty(config, rows, cols)
-        cost = n_rows * n_cols * (cost + FORWARD_OVERHEAD_MACS)
+            cost *= cache_penalty(config, tile)
+        cost = count * (cost + FORWARD_OVERHEAD_MACS)
         if best is None or cost < best[0] * (1 - 1e-9):
-            best = (cost, rows, cols)
-    if best is None:
-        best = (0.0, 1, 1)
-    _, rows, cols = best
-    n_tiles = (
-        balanced_cells(top_px, height_px, ppc, rows)[1]
-        * balanced_cells(left_px, width_px, ppc, cols)[1]
-    )
+            best = (cost, tile)
+    assert best is not None
+    tile = best[1]
+    count = -(-cells_rows // tile) * -(-cells_cols // tile)
     ideal = macs_per_pixel(config) * width_px * height_px
+    band = band_bytes(min(tile, cells_rows) * ppc, width_px, equirect)
     return TilePlan(
-        rows,
-        cols,
+        tile,
+        tile,
         1,
         budget,
-        tile_bytes(config, rows, cols) + band_bytes(rows * ppc, width_px, equirect),
-        n_tiles * tile_macs(config, rows, cols) / ideal,
+        tile_bytes(config, tile) + band,
+        count * tile_macs(config, tile) / ideal,
     )
