@@ -166,3 +166,23 @@ def test_resume_refuses_changed_settings(tmp_path):
     train(tiny(steps=1), PHOTOS, tmp_path / "run", show_progress=False)
     with pytest.raises(ConfigError, match="lr"):
         train(tiny(steps=2, lr=0.01), PHOTOS, tmp_path / "run", resume=True, show_progress=False)
+
+
+def test_sigterm_to_the_whole_process_group_checkpoints_and_exits_cleanly(tmp_path):
+    """Schedulers (and Ctrl-C) signal every process of the group, data workers included."""
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "trainer", "train", "--quiet", "--data", str(PHOTOS)]
+    cmd += ["--out", str(run), "--steps", "100000", "--workers", "2", "--set", "log_every=1"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        log = run / "log.csv"
+        if log.exists() and len(log.read_text().splitlines()) > 3:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    state = _state(run)
+    assert 3 <= state["step"].item() < 100000

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import math
 import os
+import signal
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -603,7 +604,15 @@ def make_loader(
         persistent_workers=workers > 0,
         pin_memory=torch.cuda.is_available(),
         generator=torch.Generator().manual_seed(seed),  # keeps the global RNG untouched
+        worker_init_fn=_leave_stopping_to_the_main_process,
     )
+
+
+def _leave_stopping_to_the_main_process(worker_id: int) -> None:
+    """Ctrl-C, and schedulers that send SIGTERM to a whole process group, reach the workers too;
+    they ignore it so the main process can checkpoint and stop them itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def center_frame(pixels: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
