@@ -74,6 +74,10 @@ def test_stopped_run_resumes_bit_for_bit(tmp_path):
     resumed = train(tiny(steps=6), PHOTOS, tmp_path / "stopped", resume=True, show_progress=False)
     assert resumed.step == 6
     _assert_same_state(_state(tmp_path / "straight"), _state(tmp_path / "stopped"))
+    steps = [
+        row.split(",")[0] for row in (tmp_path / "stopped" / "log.csv").read_text().splitlines()
+    ]
+    assert steps == ["step", "1", "2", "3", "4", "5", "6"]
 
 
 def test_sigkill_at_any_moment_resumes_from_the_last_good_checkpoint(tmp_path):

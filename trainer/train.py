@@ -132,7 +132,7 @@ def train(
     batches = iter(loader)
 
     stop = _StopFlag()
-    writer = _LossLog(run_dir / "log.csv") if dist.is_main else None
+    writer = _LossLog(run_dir / "log.csv", step) if dist.is_main else None
     bar = _progress_bar(step, config.steps, show_progress and dist.is_main)
     last_checkpoint = time.monotonic()
     ema_beta = 0.5 ** (images_per_step / max(config.ema_kimg * 1000.0, 1e-8))
@@ -371,10 +371,19 @@ class _StopFlag:
 
 
 class _LossLog:
-    """CSV log of losses and throughput, appended across resumes."""
+    """CSV log of losses and throughput, appended across resumes.
 
-    def __init__(self, path: Path) -> None:
+    Rows logged after the checkpoint a run resumes from are dropped: those steps run again.
+    """
+
+    def __init__(self, path: Path, resumed_step: int) -> None:
         new = not path.exists()
+        if not new:
+            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+            kept = lines[:1] + [
+                line for line in lines[1:] if int(line.split(",")[0]) <= resumed_step
+            ]
+            path.write_text("".join(kept), encoding="utf-8")
         self._file = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115
         self._csv = csv.writer(self._file)
         if new:
