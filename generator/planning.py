@@ -223,12 +223,12 @@ def plan_tiles(
     device_type: str = "cpu",
     equirect: bool = False,
 ) -> TilePlan:
-    """The square tiling of least estimated time whose working memory (one tile plus one output
-    band of ``width_px``) fits the budget.
+    """The tiling of least estimated time whose working memory (one tile plus one output band of
+    ``width_px``) fits the budget. Tiles are square unless the band cap makes them flatter.
 
     Bigger tiles recompute less halo; on a CPU, past a few MiB per feature map they also fall
     out of cache, which the estimate charges for (``cache_penalty``), and every forward pass has
-    a fixed cost. Tiles are square and at least MIN_TILE_CELLS (or the canvas) on a side: smaller
+    a fixed cost. Tiles are at least MIN_TILE_CELLS (or the canvas) on each side: smaller
     feature maps make oneDNN pick other kernels, whose rounding differs (~1e-6), and a canvas
     then differs in the last bit from its extension. Deterministic: it depends only on the
     model, the canvas, the budget and the device type.
@@ -241,33 +241,42 @@ def plan_tiles(
     cells_cols = balanced_cells(left_px, width_px, ppc, 1 << 30)[0]
     largest = max(1, min(MAX_TILE_CELLS, max(cells_rows, cells_cols)))
     smallest = min(largest, MIN_TILE_CELLS)
-    band_cap = min(BAND_BYTES_CAP, budget)
-    best: tuple[float, int] | None = None
+    # Rows of a band beyond the cap: a very wide canvas gets flatter tiles, not taller bands.
+    row_cap = max(smallest, min(BAND_BYTES_CAP, budget) // band_bytes(ppc, width_px, equirect))
+    best: tuple[float, int, int] | None = None
     for side in range(smallest, largest + 1):
         tile = max(
+            smallest,
             balanced_cells(top_px, height_px, ppc, side)[0],
             balanced_cells(left_px, width_px, ppc, side)[0],
         )
-        band = band_bytes(min(tile, cells_rows) * ppc, width_px, equirect)
-        if side > smallest and (tile_bytes(config, tile) + band > budget or band > band_cap):
+        rows = tile
+        if tile > row_cap:
+            rows = max(smallest, balanced_cells(top_px, height_px, ppc, row_cap)[0])
+        if (
+            side > smallest
+            and tile_bytes(config, rows, tile)
+            + band_bytes(min(rows, cells_rows) * ppc, width_px, equirect)
+            > budget
+        ):
             continue
-        count = -(-cells_rows // tile) * -(-cells_cols // tile)
-        cost = tile_macs(config, tile)
+        count = -(-cells_rows // rows) * -(-cells_cols // tile)
+        cost = tile_macs(config, rows, tile)
         if device_type == "cpu":
-            cost *= cache_penalty(config, tile)
+            cost *= cache_penalty(config, rows, tile)
         cost = count * (cost + FORWARD_OVERHEAD_MACS)
         if best is None or cost < best[0] * (1 - 1e-9):
-            best = (cost, tile)
+            best = (cost, rows, tile)
     assert best is not None
-    tile = best[1]
-    count = -(-cells_rows // tile) * -(-cells_cols // tile)
+    _, rows, cols = best
+    count = -(-cells_rows // rows) * -(-cells_cols // cols)
     ideal = macs_per_pixel(config) * width_px * height_px
-    band = band_bytes(min(tile, cells_rows) * ppc, width_px, equirect)
+    band = band_bytes(min(rows, cells_rows) * ppc, width_px, equirect)
     return TilePlan(
-        tile,
-        tile,
+        rows,
+        cols,
         1,
         budget,
-        tile_bytes(config, tile) + band,
-        count * tile_macs(config, tile) / ideal,
+        tile_bytes(config, rows, cols) + band,
+        count * tile_macs(config, rows, cols) / ideal,
     )
