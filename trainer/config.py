@@ -102,24 +102,27 @@ class TrainConfig:
         return dataclasses.replace(self, **top)
 
 
+# A generator a CPU can train in hours: 8 px per latent cell, 256x128-px frames, ~0.7 M parameters.
+CPU_MODEL = ModelConfig(
+    zg_dim=128,
+    zl_dim=32,
+    w_dim=128,
+    mapping_layers=4,
+    gs_width=64,
+    gs_layers=3,
+    gt_channels=(128, 96, 64, 32),
+    period=32.0,
+    native_height=16,
+    native_width=32,
+    extra={"preset": "cpu"},
+)
+
 PRESETS: dict[str, TrainConfig] = {
     # Tests and CPU smoke runs: seconds per hundred steps.
     "tiny": TrainConfig(),
     # A CPU-trainable model: 8 px per latent cell, 64-px patches from 128x256 frames.
     "cpu": TrainConfig(
-        model=ModelConfig(
-            zg_dim=128,
-            zl_dim=32,
-            w_dim=128,
-            mapping_layers=4,
-            gs_width=64,
-            gs_layers=3,
-            gt_channels=(128, 96, 64, 32),
-            period=32.0,
-            native_height=16,
-            native_width=32,
-            extra={"preset": "cpu"},
-        ),
+        model=CPU_MODEL,
         patch=64,
         batch=8,
         steps=20000,
@@ -132,19 +135,8 @@ PRESETS: dict[str, TrainConfig] = {
     # Tileable ground textures (wrap xy): no vertical conditioning, 256x256-px frames, and a
     # discriminator small enough that a resumable checkpoint stays under 25 MB.
     "terrain": TrainConfig(
-        model=ModelConfig(
-            zg_dim=128,
-            zl_dim=32,
-            w_dim=128,
-            mapping_layers=4,
-            gs_width=64,
-            gs_layers=3,
-            gt_channels=(128, 96, 64, 32),
-            period=32.0,
-            native_height=32,
-            native_width=32,
-            vertical_conditioning=False,
-            extra={"preset": "terrain"},
+        model=dataclasses.replace(
+            CPU_MODEL, native_height=32, vertical_conditioning=False, extra={"preset": "terrain"}
         ),
         patch=64,
         batch=8,
