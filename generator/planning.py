@@ -27,9 +27,6 @@ BAND_BYTES_CAP = 48 * MIB
 canvas, so a 16384-wide canvas gets flatter tiles instead of a taller band."""
 MAX_TILE_CELLS = 128
 """Largest automatic tile side in latent cells: progress and cancel stay responsive."""
-MAX_BATCH = 4
-"""Most tiles per forward pass: a batch shares the pass's fixed cost and, with several threads,
-makes larger (better parallelised) operations."""
 MIN_TILE_CELLS = 32
 """Smallest automatic tile side in latent cells, unless the canvas is smaller (see plan_tiles)."""
 CACHE_FRIENDLY_BYTES = 8 * MIB
@@ -246,7 +243,7 @@ def plan_tiles(
     smallest = min(largest, MIN_TILE_CELLS)
     # Rows of a band beyond the cap: a very wide canvas gets flatter tiles, not taller bands.
     row_cap = max(smallest, min(BAND_BYTES_CAP, budget) // band_bytes(ppc, width_px, equirect))
-    best: tuple[float, int, int, int] | None = None
+    best: tuple[float, int, int] | None = None
     for side in range(smallest, largest + 1):
         tile = max(
             smallest,
@@ -256,31 +253,30 @@ def plan_tiles(
         rows = tile
         if tile > row_cap:
             rows = max(smallest, balanced_cells(top_px, height_px, ppc, row_cap)[0])
-        band = band_bytes(min(rows, cells_rows) * ppc, width_px, equirect)
-        per_band = -(-cells_cols // tile)
-        count = -(-cells_rows // rows) * per_band
-        for batch in range(min(MAX_BATCH, per_band), 0, -1):
-            if tile_bytes(config, rows, tile, batch) + band <= budget:
-                break
-        else:
-            if side > smallest:
-                continue
+        if (
+            side > smallest
+            and tile_bytes(config, rows, tile)
+            + band_bytes(min(rows, cells_rows) * ppc, width_px, equirect)
+            > budget
+        ):
+            continue
+        count = -(-cells_rows // rows) * -(-cells_cols // tile)
         cost = tile_macs(config, rows, tile)
         if device_type == "cpu":
             cost *= cache_penalty(config, rows, tile)
-        cost = count * (cost + FORWARD_OVERHEAD_MACS / batch)
+        cost = count * (cost + FORWARD_OVERHEAD_MACS)
         if best is None or cost < best[0] * (1 - 1e-9):
-            best = (cost, rows, tile, batch)
+            best = (cost, rows, tile)
     assert best is not None
-    _, rows, cols, batch = best
+    _, rows, cols = best
     count = -(-cells_rows // rows) * -(-cells_cols // cols)
     ideal = macs_per_pixel(config) * width_px * height_px
     band = band_bytes(min(rows, cells_rows) * ppc, width_px, equirect)
     return TilePlan(
         rows,
         cols,
-        batch,
+        1,
         budget,
-        tile_bytes(config, rows, cols, batch) + band,
+        tile_bytes(config, rows, cols) + band,
         count * tile_macs(config, rows, cols) / ideal,
     )

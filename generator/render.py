@@ -37,7 +37,7 @@ from generator.recipe import Recipe
 DEFAULT_TILE: int | None = None
 """None: chosen from the memory budget (``planning.plan_tiles``)."""
 DEFAULT_BATCH: int | None = None
-"""None: planned with the tiles (up to 4 per batch, as memory allows), or 1 for a given tile."""
+"""None: one tile per batch (tiles are already as large as the budget allows)."""
 PRECISIONS = ("fp32", "bf16", "fp16")
 PRECISION_TOLERANCE = {"fp32": 1e-5, "bf16": 1e-3, "fp16": 1e-2}
 """Largest difference between tilings of one canvas, in linear light (values of 0..1). Measured
@@ -97,7 +97,6 @@ class CanvasRenderer:
                 equirect=recipe.projection == "equirect",
             )
             self.tile_rows, self.tile_cols = plan.tile_rows, plan.tile_cols
-            batch = batch or plan.batch
         else:
             largest_side = -(-max(self.region.height, self.region.width) // self.ppc) + 1
             self.tile_rows = self.tile_cols = max(1, min(int(tile) // self.ppc, largest_side))
