@@ -312,6 +312,30 @@ def test_equirect_shifts_are_circular_by_whole_cells(tmp_path):
     assert wrapped > 0  # some patches join the image's right edge to its left edge
 
 
+@pytest.mark.parametrize(("top_elevation", "first_row"), [(90.0, 0), (45.0, 2)])
+def test_upper_hemisphere_panoramas_fill_only_their_rows_of_the_frame(
+    tmp_path, top_elevation, first_row
+):
+    """A 4:1 sky box covers 90 degrees from ``panorama_top`` down: half of the frame's rows."""
+    path = tmp_path / "upper.png"
+    Image.fromarray(noise(FRAME_H // 2, FRAME_W, seed=3)).save(path)
+    image = model_space(path)
+    dataset = PatchDataset([path], TINY, 8, equirect=True, panorama_top=top_elevation)
+    tops = set()
+    for key in range(60):
+        item = dataset[key]
+        top, left = int(item["top"]), int(item["left"])
+        tops.add(top)
+        image_row = top - first_row
+        found = any(
+            torch.equal(item["patch"], cut(image.roll(c * PPC, dims=2), image_row, left, 8))
+            for c in range(TINY.native_width)
+        )
+        assert found, (top, left)
+    rows = TINY.native_height // 2 - 8 // PPC  # last cell row a patch may start on
+    assert tops == set(range(first_row, first_row + rows + 1))
+
+
 def test_items_depend_only_on_seed_and_key(photos):
     files = scan_folder(photos, min_side=16, workers=0).good
     first = PatchDataset(files, TINY, 16, hflip=True, seed=5)

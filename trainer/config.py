@@ -44,6 +44,9 @@ class TrainConfig:
     """DiffAugment transforms applied to every image D sees: any of color, translation, cutout."""
     equirect: bool = False
     """Photos are 360-degree panoramas: no crop, circular horizontal shifts instead."""
+    panorama_top: float = 90.0
+    """Elevation (degrees) of the top row of panoramas that are wider than 2:1, i.e. that do not
+    cover the whole sphere. 90 fits upper-hemisphere sky boxes, which start at the zenith."""
     d_base_width: int = 32
     d_max_width: int = 256
     mixed_precision: bool = True
@@ -142,6 +145,30 @@ PRESETS: dict[str, TrainConfig] = {
         batch=8,
         steps=100000,
         augment=POLICIES,
+        d_base_width=32,
+        d_max_width=96,
+        ema_kimg=5.0,
+        sample_every=2000,
+    ),
+    # 360-degree HDR skies: log2 radiance (up to 16 stops above 1.0 without clipping), the whole
+    # sphere as a 512x256-px frame (1.4 px per degree), 64-px patches (45 degrees), period = the
+    # frame's width so the sin/cos code is the azimuth. Upper-hemisphere sky boxes (4:1) fill the
+    # top half of the frame.
+    "sky": TrainConfig(
+        model=dataclasses.replace(
+            CPU_MODEL,
+            native_height=32,
+            native_width=64,
+            period=64.0,
+            color_space="log",
+            log_stops=8.0,
+            extra={"preset": "sky", "projection": "equirect"},
+        ),
+        patch=64,
+        batch=8,
+        steps=100000,
+        augment=POLICIES,
+        equirect=True,
         d_base_width=32,
         d_max_width=96,
         ema_kimg=5.0,

@@ -411,9 +411,12 @@ class PatchDataset(Dataset):
     Item `key` uses image ``key % len(files)`` and random numbers seeded by ``(seed, key)``;
     `make_loader` hands out keys that are unique over a whole run. Photos: a random crop with
     the frame's aspect ratio covering a random fraction (`crop_scale`) of the largest such crop,
-    resized to the frame. Equirect panoramas: the whole image is the frame, shifted circularly
-    by whole latent cells (they are periodic). Then an optional horizontal flip, and a patch at
-    a random cell-aligned position. Each item is ``{"patch": (3, patch, patch) float32,
+    resized to the frame. Equirect panoramas span 360 degrees across their width and fill the
+    frame's rows for the elevations they cover: a 2:1 image is the whole sphere; a wider one
+    (an upper-hemisphere sky box is 4:1) covers 360 * height / width degrees downwards from
+    elevation ``panorama_top``, and its patches come only from those rows. Panoramas are shifted
+    circularly by whole latent cells (they are periodic). Then an optional horizontal flip, and a
+    patch at a random cell-aligned position. Each item is ``{"patch": (3, patch, patch) float32,
     "top": int64, "left": int64}`` with top/left in latent cells of the frame.
     """
 
@@ -424,10 +427,11 @@ class PatchDataset(Dataset):
         patch: int,
         *,
         equirect: bool = False,
+        panorama_top: float = 90.0,
         hflip: bool = False,
         crop_scale: tuple[float, float] = (0.5, 1.0),
         seed: int = 0,
-        cache_mb: float = 256.0,
+        cache_mb: float = 1536.0,
     ) -> None:
         ppc = config.pixels_per_cell
         frame = (config.native_height * ppc, config.native_width * ppc)
@@ -444,6 +448,9 @@ class PatchDataset(Dataset):
         self.config = config
         self.patch = patch
         self.equirect = equirect
+        if not -90.0 <= panorama_top <= 90.0:
+            raise ValueError(f"panorama_top must be an elevation in [-90, 90], got {panorama_top}")
+        self.panorama_top = float(panorama_top)
         self.hflip = hflip
         self.crop_scale = (float(low), float(high))
         self.seed = seed
@@ -454,7 +461,7 @@ class PatchDataset(Dataset):
         self._reset_process_state()
 
     def _reset_process_state(self) -> None:
-        self._cache: OrderedDict[int, torch.Tensor] = OrderedDict()
+        self._cache: OrderedDict[int, tuple[torch.Tensor, int]] = OrderedDict()
         self._failed: set[int] = set()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -468,18 +475,21 @@ class PatchDataset(Dataset):
 
     def __getitem__(self, key: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed & _SEED_MASK, _ITEM_STREAM, int(key)])
-        source = self._source(int(key) % len(self.files))
+        source, first_row = self._source(int(key) % len(self.files))
         ppc = self.config.pixels_per_cell
         if self.equirect:
             shift = int(rng.integers(self.config.native_width)) * ppc
             frame = torch.roll(source, shift, dims=2)
+            max_top = source.shape[1] // ppc - self.patch // ppc
         else:
             frame = self._random_crop(source, rng)
+            max_top = self._max_top
         if self.hflip and rng.random() < 0.5:
             frame = frame.flip(2)
-        top = int(rng.integers(self._max_top + 1))
+        top = int(rng.integers(max_top + 1))
         left = int(rng.integers(self._max_left + 1))
         y, x = top * ppc, left * ppc
+        top += first_row
         patch = frame[:, y : y + self.patch, x : x + self.patch]
         return {
             "patch": torch.from_numpy(linear_to_model(patch.numpy(), self.config)),
@@ -501,8 +511,9 @@ class PatchDataset(Dataset):
         x = int(rng.integers(width - crop_w + 1))
         return _resize(source[:, y : y + crop_h, x : x + crop_w], self.frame)
 
-    def _source(self, index: int) -> torch.Tensor:
-        """The image to crop from, (3, h, w) linear; a file that fails now is skipped for good."""
+    def _source(self, index: int) -> tuple[torch.Tensor, int]:
+        """The image to crop from, (3, h, w) linear, and the frame's cell row of its first row
+        (0 except for partial panoramas); a file that fails now is skipped for good."""
         for step in range(len(self.files)):
             candidate = (index + step) % len(self.files)
             if candidate in self._failed:
@@ -514,28 +525,40 @@ class PatchDataset(Dataset):
                 log.warning("skipping %s from now on: %s", self.files[candidate], error.reason)
         raise DataError(f"none of the {len(self.files)} training images can be read any more")
 
-    def _cached(self, index: int) -> torch.Tensor:
-        """Decoded images stay in a small per-process LRU cache (crops are drawn afterwards).
+    def _cached(self, index: int) -> tuple[torch.Tensor, int]:
+        """Decoded images stay in a per-process LRU cache (crops are drawn afterwards).
 
         Photos are kept at twice the frame's size (enough detail for crops down to a quarter of
-        the area), panoramas at exactly the frame size.
+        the area), panoramas at the frame's scale. The default size holds ~500 photos for a
+        256-px frame: a data set that does not fit is decoded again for nearly every sample.
         """
         cached = self._cache.get(index)
         if cached is not None:
             self._cache.move_to_end(index)
             return cached
         frame_h, frame_w = self.frame
-        box = self.frame if self.equirect else (2 * frame_h, 2 * frame_w)
+        box = (1, frame_w) if self.equirect else (2 * frame_h, 2 * frame_w)
         pixels = load_linear(self.files[index], cover=box)
         source = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+        first_row = 0
         if self.equirect:
-            source = _resize(source, self.frame)
-        self._cache[index] = source
+            first_row, rows = self._panorama_rows(*source.shape[1:])
+            source = _resize(source, (rows * self.config.pixels_per_cell, frame_w))
+        self._cache[index] = source, first_row
         while (
-            len(self._cache) > 1 and sum(t.nbytes for t in self._cache.values()) > self.cache_bytes
+            len(self._cache) > 1
+            and sum(t.nbytes for t, _ in self._cache.values()) > self.cache_bytes
         ):
             self._cache.popitem(last=False)
-        return source
+        return source, first_row
+
+    def _panorama_rows(self, height: int, width: int) -> tuple[int, int]:
+        """(first cell row in the frame, cell rows) that a panorama of this size covers."""
+        cells = self.config.native_height
+        rows = round(2 * cells * height / width)
+        rows = min(cells, max(self.patch // self.config.pixels_per_cell, rows))
+        first = round((90.0 - self.panorama_top) / 180.0 * cells)
+        return min(first, cells - rows), rows
 
 
 # --- Loading ------------------------------------------------------------------------------------

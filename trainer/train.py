@@ -115,8 +115,8 @@ def train(
 
     scan = scan_folder(data_dir, min_side=config.patch, workers=config.workers)
     dataset = PatchDataset(
-        scan.good, config.model, config.patch, equirect=config.equirect, hflip=config.hflip,
-        seed=config.seed,
+        scan.good, config.model, config.patch, equirect=config.equirect,
+        panorama_top=config.panorama_top, hflip=config.hflip, seed=config.seed,
     )  # fmt: skip
     models = build_models(config, device)
     step = 0
