@@ -42,6 +42,9 @@ class ModelConfig:
     """Height, in latent cells, of the full training image: the vertical coordinate's frame."""
     native_width: int = 32
     """Width, in latent cells, of the full training image (the default canvas width)."""
+    sphere: bool = False
+    """The native frame is the whole sphere (trained on 2:1 equirect panoramas): an equirect
+    render draws that frame and resamples it to the requested size (``generator.sphere``)."""
     vertical_conditioning: bool = True
     """Whether Gs sees the vertical coordinate. Models without it can tile on a torus."""
     color_space: str = "srgb"
@@ -65,6 +68,8 @@ class ModelConfig:
             problems.append("period must be > 0")
         if self.native_height < 1 or self.native_width < 1:
             problems.append("native_height and native_width must be >= 1")
+        if self.sphere and self.native_width != 2 * self.native_height:
+            problems.append("a sphere model's native frame is 2:1 (native_width = 2 x height)")
         if self.color_space not in COLOR_SPACES:
             problems.append(f"color_space must be one of {', '.join(COLOR_SPACES)}")
         if problems:

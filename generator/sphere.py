@@ -1,0 +1,158 @@
+"""360-degree skies from sphere models: the native sphere, resampled to the requested size.
+
+A sphere model (``ModelConfig.sphere``) was trained on whole equirect panoramas, so its native
+frame already is the full sphere: a bigger equirect canvas at native scale would only repeat the
+sky, it could not add detail. An equirect request is therefore drawn as the native frame (exactly
+tiled, wrapped horizontally) and resampled to the requested size in the model's own space (log
+radiance for HDR models, so no negative light), band by band; the poles are softened at the
+output's resolution. Any band or window equals the same pixels of the whole output.
+
+``make_renderer`` picks this or the plain ``CanvasRenderer``; both offer the same interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from generator.colorspace import linear_to_model, model_to_linear
+from generator.errors import Cancelled, RequestError
+from generator.modelfile import LoadedModel
+from generator.poles import soften_poles
+from generator.recipe import Recipe
+from generator.render import CancelFn, CanvasRenderer, ProgressFn
+from generator.resample import resample_rows
+
+BAND_PIXELS = 1 << 21
+"""Output pixels per band (24 MiB of float32 RGB): memory stays flat for any output size."""
+
+
+def is_sphere_request(model: LoadedModel, recipe: Recipe) -> bool:
+    return recipe.projection == "equirect" and model.config.sphere
+
+
+def native_sphere_recipe(model: LoadedModel, recipe: Recipe) -> Recipe:
+    """The canvas a sphere model draws for an equirect recipe: its native frame, wrapping in x."""
+    cfg = model.config
+    ppc = cfg.pixels_per_cell
+    return recipe.replace(
+        width=cfg.native_width * ppc,
+        height=cfg.native_height * ppc,
+        left=0,
+        top=0,
+        wrap="x",
+        projection="flat",
+        window=None,
+    )
+
+
+class SphereRenderer:
+    """Renders an equirect recipe with a sphere model (see the module docstring)."""
+
+    def __init__(self, model: LoadedModel, recipe: Recipe, **options) -> None:
+        if not is_sphere_request(model, recipe):
+            raise RequestError("SphereRenderer needs an equirect recipe and a sphere model")
+        self.model, self.recipe, self.config = model, recipe, model.config
+        self.native = CanvasRenderer(model, native_sphere_recipe(model, recipe), **options)
+        win = recipe.window
+        self._rows = (win.y, win.y + win.height) if win else (0, recipe.height)
+        if win is not None and (win.y < 0 or win.y + win.height > recipe.height):
+            raise RequestError("an equirect window must lie within the sphere's rows")
+        self._columns = np.mod(np.arange(win.x, win.x + win.width), recipe.width) if win else None
+        self.band_rows = max(1, BAND_PIXELS // recipe.width)
+        self._canvas: np.ndarray | None = None
+
+    @property
+    def output_shape(self) -> tuple[int, int, int]:
+        width = self.recipe.width if self._columns is None else len(self._columns)
+        return self._rows[1] - self._rows[0], width, 3
+
+    @property
+    def band_count(self) -> int:
+        return -(-(self._rows[1] - self._rows[0]) // self.band_rows)
+
+    @property
+    def total_tiles(self) -> int:
+        """Progress units: the native canvas's tiles, then one per output band."""
+        return self.native.total_tiles + self.band_count
+
+    @property
+    def tiles_per_band(self) -> int:
+        return 1
+
+    def band_shape(self, index: int) -> tuple[int, int, int]:
+        top, bottom = self._band_rows(index)
+        return bottom - top, self.output_shape[1], 3
+
+    def _band_rows(self, index: int) -> tuple[int, int]:
+        top = self._rows[0] + index * self.band_rows
+        return top, min(top + self.band_rows, self._rows[1])
+
+    def native_canvas(
+        self, cancel: CancelFn | None = None, tiles_done: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """The native sphere in the model's space (h, w, 3), rendered once and kept."""
+        if self._canvas is None:
+            done = 0
+
+            def progress(count: int, total: int) -> None:
+                nonlocal done
+                if tiles_done is not None:
+                    tiles_done(count - done)
+                done = count
+
+            linear = self.native.render(progress, cancel)
+            self._canvas = linear_to_model(linear, self.config)
+        return self._canvas
+
+    def render_band(
+        self,
+        index: int,
+        cancel: CancelFn | None = None,
+        tiles_done: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Output band ``index`` (``band_rows`` rows, the last one shorter), finished."""
+        canvas = self.native_canvas(cancel, tiles_done)
+        if cancel is not None and cancel():
+            raise Cancelled("render cancelled")
+        top, bottom = self._band_rows(index)
+        r = self.recipe
+        band = resample_rows(canvas, r.height, r.width, (top, bottom), wrap_x=True)
+        band = soften_poles(model_to_linear(band, self.config), top, r.height)
+        if self._columns is not None:
+            band = band[:, self._columns]
+        if tiles_done is not None:
+            tiles_done(1)
+        return band
+
+    def bands(
+        self, progress: ProgressFn | None = None, cancel: CancelFn | None = None
+    ) -> Iterator[np.ndarray]:
+        done, total = 0, self.total_tiles
+
+        def tiles_done(count: int) -> None:
+            nonlocal done
+            done += count
+            if progress is not None:
+                progress(done, total)
+
+        for index in range(self.band_count):
+            yield self.render_band(index, cancel, tiles_done)
+
+    def render(
+        self, progress: ProgressFn | None = None, cancel: CancelFn | None = None
+    ) -> np.ndarray:
+        out = np.empty(self.output_shape, dtype=np.float32)
+        row = 0
+        for band in self.bands(progress, cancel):
+            out[row : row + band.shape[0]] = band
+            row += band.shape[0]
+        return out
+
+
+def make_renderer(model: LoadedModel, recipe: Recipe, **options) -> CanvasRenderer | SphereRenderer:
+    """The renderer for this model and recipe; ``options`` are ``CanvasRenderer``'s."""
+    if is_sphere_request(model, recipe):
+        return SphereRenderer(model, recipe, **options)
+    return CanvasRenderer(model, recipe, **options)
