@@ -1,11 +1,14 @@
 """Which model files the add-on offers: the bundled defaults, then the user's own.
 
-Bundled models live in the extension's ``models/`` folder (read only, replaced on upgrade); users
-add any other ``.safetensors`` model in the add-on preferences.
+Bundled models ship inside the ``generator`` package (its ``models/`` folder, installed from the
+extension's wheel; found without importing it, so the list shows even before torch is installed)
+or in the extension's own ``models/`` folder; users add any other ``.safetensors`` model in the
+add-on preferences.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +28,22 @@ class ModelEntry:
     bundled: bool
 
 
+def _model_folders() -> list[Path]:
+    folders = [MODELS_DIR]
+    spec = importlib.util.find_spec("generator")
+    if spec is not None and spec.submodule_search_locations:
+        folders += [Path(p) / "models" for p in spec.submodule_search_locations]
+    return [f for f in folders if f.is_dir()]
+
+
 def bundled_models() -> list[ModelEntry]:
-    if not MODELS_DIR.is_dir():
-        return []
-    return [
-        ModelEntry(str(p), p.stem.replace("_", " ").title(), True)
-        for p in sorted(MODELS_DIR.glob("*.safetensors"))
-    ]
+    """The default models (sky first: it is what a new World wants), one entry per name."""
+    found: dict[str, Path] = {}
+    for folder in _model_folders():
+        for path in sorted(folder.glob("*.safetensors")):
+            found.setdefault(path.stem, path.resolve())
+    names = sorted(found, key=lambda n: (n != "sky", n))
+    return [ModelEntry(str(found[n]), n.replace("_", " ").title(), True) for n in names]
 
 
 def available_models(context: bpy.types.Context | None = None) -> list[ModelEntry]:

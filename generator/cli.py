@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from generator.bundled import bundled_models
 from generator.config import PRESETS
 from generator.device import DEVICES, resolve_device
 from generator.errors import BackdropError
@@ -23,19 +24,24 @@ from generator.progress import ProgressEstimate, format_seconds
 from generator.recipe import WRAP_MODES, Recipe, Window, extended, new_recipe
 from generator.render import DEFAULT_BATCH, DEFAULT_TILE, PRECISIONS
 
+SKY_WIDTH = 4096
+"""Default width of a sky model's 360-degree render (4096 x 2048, what Blender users expect)."""
+
 EXAMPLES = """examples:
-  a 360-degree sky for Blender's World (equirect, wraps at the seam):
-    python -m generator render --model sky.safetensors --equirect --width 4096 --out sky.exr
-  a tileable ground texture (needs a model trained without vertical conditioning):
-    python -m generator render --model ground.safetensors --wrap xy --width 2048 --height 2048 \\
+  a 4096x2048 HDR sky for Blender's World with the bundled sky model (equirect, wraps):
+    python -m generator render --model sky --out sky.exr
+  another sky, 8192 wide:
+    python -m generator render --model sky --seed 7 --width 8192 --out sky7.exr
+  a tileable ground texture with the bundled terrain model:
+    python -m generator render --model terrain --wrap xy --width 2048 --height 2048 \\
         --out ground.png
-  a wide matte painting fusing three styles left to right:
+  a wide matte painting fusing three styles left to right (your own model M):
     python -m generator render --model M --width 16384 --height 2048 --styles 4 9 12 --out strip.tif
   make an existing render 1024 pixels wider on each side (old pixels stay identical):
     python -m generator extend strip.tif --model M --left 1024 --right 1024 --out wider.tif
   the same sky rendered by 2 processes (rank 0 writes the file; identical bytes):
-    torchrun --nproc_per_node=2 -m generator render --model sky.safetensors --equirect \\
-        --width 8192 --out sky.exr
+    torchrun --nproc_per_node=2 -m generator render --model terrain --wrap xy \\
+        --width 8192 --height 8192 --out ground.exr
 """
 
 
@@ -56,7 +62,11 @@ def _anchor(text: str) -> tuple[float, float]:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="model file (.safetensors)")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help=f"model file (.safetensors) or a bundled model: {', '.join(bundled_models())}",
+    )
     parser.add_argument(
         "--out", required=True, type=Path, help=f"output image: {SUPPORTED_FORMATS}"
     )
@@ -109,10 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--height", type=int, help="canvas height (default: model's; width/2 sky)")
     render.add_argument("--seed", type=int, default=0, help="seed of the local latents and noise")
     render.add_argument(
-        "--wrap", default="none", help=f"{', '.join(WRAP_MODES)}: x is a cylinder, xy a torus"
+        "--wrap",
+        help=f"{', '.join(WRAP_MODES)}: x is a cylinder, xy a torus (default: none; sky models "
+        "render a 360-degree sky unless a wrap is given)",
     )
     render.add_argument(
-        "--equirect", action="store_true", help="360-degree equirect sky: 2:1, wraps, soft poles"
+        "--equirect",
+        action="store_true",
+        help=f"360-degree equirect sky: 2:1, wraps, soft poles (default width {SKY_WIDTH} for "
+        "sky models, else 2048)",
     )
     render.add_argument(
         "--styles", type=int, nargs="+", metavar="SEED", help="style seeds; 2+ fuse left to right"
@@ -224,14 +239,15 @@ def _cmd_render(args: argparse.Namespace) -> int:
             return recipe.replace(window=args.window) if args.window else recipe
         cfg = model.config
         ppc = cfg.pixels_per_cell
-        if args.equirect:
-            width = _given(args.width, 2048)
+        equirect = args.equirect or (cfg.sphere and args.wrap is None)
+        if equirect:
+            width = _given(args.width, SKY_WIDTH if cfg.sphere else 2048)
             height = _given(args.height, width // 2)
             wrap = "x"
         else:
             width = _given(args.width, cfg.native_width * ppc)
             height = _given(args.height, cfg.native_height * ppc)
-            wrap = args.wrap
+            wrap = args.wrap or "none"
         return new_recipe(
             cfg,
             model.hash,
@@ -239,7 +255,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
             height,
             seed=args.seed,
             wrap=wrap,
-            projection="equirect" if args.equirect else "flat",
+            projection="equirect" if equirect else "flat",
             style_seeds=args.styles or (),
             anchors=args.anchors,
             blend=args.blend,

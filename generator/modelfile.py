@@ -13,6 +13,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from generator.bundled import resolve_model_path, unknown_model_hint
 from generator.config import ModelConfig
 from generator.errors import ModelError, OutputError
 from generator.model import Generator
@@ -68,10 +69,11 @@ def save_model(
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
-    """Read and validate a model file; every failure is one ``ModelError`` line."""
-    path = Path(path)
+    """Read and validate a model file, or a bundled model by name (``"sky"``); every failure is
+    one ``ModelError`` line."""
+    given, path = path, resolve_model_path(path)
     if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
+        raise ModelError(f"model file not found: {path}{unknown_model_hint(given)}")
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             metadata = dict(handle.metadata() or {})

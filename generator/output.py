@@ -11,14 +11,8 @@ from generator.errors import BackdropError, RequestError
 from generator.imagefile import open_image_writer, read_metadata
 from generator.modelfile import LoadedModel
 from generator.recipe import RECIPE_KEY, Recipe
-from generator.render import (
-    DEFAULT_BATCH,
-    DEFAULT_TILE,
-    PRECISION_KEY,
-    CancelFn,
-    CanvasRenderer,
-    ProgressFn,
-)
+from generator.render import DEFAULT_BATCH, DEFAULT_TILE, PRECISION_KEY, CancelFn, ProgressFn
+from generator.sphere import make_renderer
 
 SOFTWARE = "Endless Backdrops"
 
@@ -39,7 +33,7 @@ def render_array(
     ``tile``/``batch`` None: chosen from ``memory_budget_mib`` (see ``generator.planning``).
     ``precision`` None: the recipe's (fp32 unless it records another).
     """
-    renderer = CanvasRenderer(
+    renderer = make_renderer(
         model,
         with_precision(recipe, precision),
         tile=tile,
@@ -78,7 +72,7 @@ def render_to_file(
     A ``precision`` other than the recipe's is recorded in the file's recipe.
     """
     recipe = with_precision(recipe, precision)
-    renderer = CanvasRenderer(
+    renderer = make_renderer(
         model, recipe, tile=tile, batch=batch, memory_budget_mib=memory_budget_mib
     )
     height, width, _ = renderer.output_shape

@@ -1,6 +1,6 @@
 """Several processes rendering one canvas: ``torchrun --nproc_per_node=N -m generator render ...``.
 
-Every process builds the same ``CanvasRenderer`` (the tile plan depends only on the model, the
+Every process builds the same renderer (the tile plan depends only on the model, the
 recipe and the memory budget, never on the machine's free memory), renders the row bands
 ``rank, rank + N, rank + 2N, ...`` and sends them to rank 0 over gloo; rank 0 renders its own
 bands and writes all of them in order into the one streamed file. A tile's pixels do not depend on
@@ -25,7 +25,8 @@ from generator.imagefile import open_image_writer
 from generator.modelfile import LoadedModel
 from generator.output import SOFTWARE, with_precision
 from generator.recipe import RECIPE_KEY, Recipe
-from generator.render import CancelFn, CanvasRenderer, ProgressFn
+from generator.render import CancelFn, ProgressFn
+from generator.sphere import make_renderer
 
 IN_FLIGHT = 2
 """Bands a worker may have sent and rank 0 not yet received (bounds a worker's memory)."""
@@ -77,7 +78,7 @@ def render_to_file_parallel(
     return None. Inside a torchrun launch (see ``process_group``)."""
     rank, size = dist.get_rank(), dist.get_world_size()
     recipe = with_precision(recipe, precision)
-    renderer = CanvasRenderer(
+    renderer = make_renderer(
         model, recipe, tile=tile, batch=batch, memory_budget_mib=memory_budget_mib
     )
     if rank != 0:

@@ -170,6 +170,8 @@ def new_recipe(
     ppc = config.pixels_per_cell
     top = (config.native_height * ppc - height) // 2
     cells_w, cells_h = width / ppc, height / ppc
+    if projection == "equirect" and config.sphere:  # drawn as the native sphere, then resampled
+        top, cells_w, cells_h = 0, config.native_width, config.native_height
     styles: tuple[Style, ...] = ()
     if len(style_seeds) == 1:
         seed = int(style_seeds[0])

@@ -10,10 +10,10 @@ import torch
 from generator import PRESETS, Generator, load_model, save_model
 
 
-def make_model_file(path, *, vertical: bool = True, seed: int = 0):
+def make_model_file(path, *, vertical: bool = True, seed: int = 0, **changes):
     """A tiny generator with random weights whose noise really matters (strength 0.5)."""
     torch.manual_seed(seed)
-    config = dataclasses.replace(PRESETS["tiny"], vertical_conditioning=vertical)
+    config = dataclasses.replace(PRESETS["tiny"], vertical_conditioning=vertical, **changes)
     generator = Generator(config)
     with torch.no_grad():
         for name, param in generator.named_parameters():
@@ -38,3 +38,10 @@ def flat_model(tmp_path_factory):
     """A model without vertical conditioning: it can tile on a torus."""
     path = tmp_path_factory.mktemp("models") / "flat.safetensors"
     return load_model(make_model_file(path, vertical=False, seed=1))
+
+
+@pytest.fixture(scope="session")
+def sphere_model(tmp_path_factory):
+    """A tiny HDR sky model whose 64 x 32 px native frame is the whole sphere."""
+    path = tmp_path_factory.mktemp("models") / "sphere.safetensors"
+    return load_model(make_model_file(path, seed=2, sphere=True, color_space="log", log_stops=2.0))

@@ -75,10 +75,11 @@ def project_metadata() -> dict:
 
 
 def build_generator_wheel(dest: Path) -> Path:
-    """The ``generator`` package as a py3-none-any wheel (sources only, reproducible bytes).
+    """The ``generator`` package as a py3-none-any wheel (sources and the bundled models,
+    reproducible bytes).
 
     Blender installs an extension's wheels into a site-packages of its own, so inside Blender the
-    add-on imports ``generator`` exactly as it does from this repository.
+    add-on imports ``generator`` (and finds its bundled models) exactly as from this repository.
     """
     project = project_metadata()
     dist, version = canonicalize_name(project["name"]).replace("-", "_"), project["version"]
@@ -86,7 +87,8 @@ def build_generator_wheel(dest: Path) -> Path:
     requires = "".join(f"Requires-Dist: {r}\n" for r in project.get("dependencies", ()))
     files: dict[str, bytes] = {
         path.relative_to(ROOT).as_posix(): path.read_bytes()
-        for path in sorted((ROOT / "generator").rglob("*.py"))
+        for pattern in ("*.py", "models/*.safetensors")
+        for path in sorted((ROOT / "generator").rglob(pattern))
     }
     files[f"{info}/METADATA"] = (
         f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {version}\n"

@@ -652,3 +652,14 @@ def center_frame(pixels: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
         np.ascontiguousarray(pixels[y : y + crop_h, x : x + crop_w].transpose(2, 0, 1))
     )
     return _resize(tensor, frame).permute(1, 2, 0).contiguous().numpy()
+
+
+def upper_hemisphere(pixels: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
+    """The upper hemisphere (zenith to horizon, all 360 degrees) of an equirect panorama
+    (h, w, 3), resized to (frame height / 2, frame width): what whole-sphere panoramas and
+    upper-hemisphere sky boxes (wider than 2:1, starting at the zenith) have in common."""
+    height, width = pixels.shape[:2]
+    frame_h, frame_w = frame
+    rows = min(frame_h, max(frame_h // 2, round(2 * frame_h * height / width)))
+    tensor = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+    return _resize(tensor, (rows, frame_w))[:, : frame_h // 2].permute(1, 2, 0).contiguous().numpy()

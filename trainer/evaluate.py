@@ -14,6 +14,8 @@
   (1 = it repeats exactly, ~0 = no repetition).
 
 All images are compared in a tone-mapped display space, so LDR and HDR models are measured alike.
+Sky models whose frame is the whole sphere are compared on the upper hemisphere (zenith to
+horizon, 360 degrees), the part every sky panorama has, including upper-hemisphere sky boxes.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from generator.imagefile import linear_to_srgb
 from generator.modelfile import LoadedModel
 from generator.output import render_array
 from generator.recipe import new_recipe
-from trainer.data import center_frame, load_linear, scan_folder
+from trainer.data import center_frame, load_linear, scan_folder, upper_hemisphere
 
 PYRAMID_LEVELS = 4
 DESCRIPTORS_PER_IMAGE = 128
@@ -169,10 +171,18 @@ class Report:
         ]
 
 
-def load_frames(folder: Path, frame: tuple[int, int], limit: int | None = None) -> np.ndarray:
-    """Every usable photo in ``folder`` as a display-space frame (N, h, w, 3)."""
+def load_frames(
+    folder: Path, frame: tuple[int, int], limit: int | None = None, *, sphere: bool = False
+) -> np.ndarray:
+    """Every usable photo in ``folder`` as a display-space frame (N, h, w, 3); with ``sphere``,
+    every panorama's upper hemisphere (N, h / 2, w, 3)."""
     scan = scan_folder(folder, min_side=8, workers=0)
     files = [info.path for info in scan.good][:limit]
+    if sphere:
+        cover = (1, frame[1])
+        return np.stack(
+            [display(upper_hemisphere(load_linear(f, cover=cover), frame)) for f in files]
+        )
     return np.stack([display(center_frame(load_linear(f, cover=frame), frame)) for f in files])
 
 
@@ -189,11 +199,16 @@ def evaluate(
     config = model.config
     ppc = config.pixels_per_cell
     width, height = config.native_width * ppc, config.native_height * ppc
-    reserved = load_frames(real, (height, width))
+    sphere = config.sphere
+    reserved = load_frames(real, (height, width), sphere=sphere)
+    compared = slice(0, height // 2 if sphere else height)
     generated = np.stack([_frame(model, width, height, seed, 1) for seed in range(samples)])
     zoomed = np.stack([_frame(model, width, height, seed, wide) for seed in range(samples)])
-    swd_1x, swd_wide = swd(generated, reserved), swd(zoomed, reserved)
-    swd_real = swd(load_frames(train, (height, width)), reserved) if train else float("nan")
+    swd_1x = swd(generated[:, compared], reserved)
+    swd_wide = swd(zoomed[:, compared], reserved)
+    swd_real = (
+        swd(load_frames(train, (height, width), sphere=sphere), reserved) if train else float("nan")
+    )
 
     # Tiles of an odd number of cells, so borders do not coincide with the coordinate period.
     tile = tile_cells * ppc
