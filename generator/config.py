@@ -47,6 +47,9 @@ class ModelConfig:
     render draws that frame and resamples it to the requested size (``generator.sphere``)."""
     vertical_conditioning: bool = True
     """Whether Gs sees the vertical coordinate. Models without it can tile on a torus."""
+    horizontal_conditioning: bool = True
+    """Whether Gs sees the sin/cos horizontal coordinate. Textures without a direction (ground
+    seen from above) leave both off: then nothing can tie their content to a position."""
     color_space: str = "srgb"
     """'srgb': output in [-1, 1] is sRGB-encoded; 'log': output is log2 of linear radiance."""
     log_stops: float = 8.0
@@ -86,8 +89,8 @@ class ModelConfig:
 
     @property
     def coord_channels(self) -> int:
-        """Coordinate channels concatenated at every Gs layer: (y), sin x, cos x."""
-        return 3 if self.vertical_conditioning else 2
+        """Coordinate channels concatenated at every Gs layer: (y), (sin x, cos x)."""
+        return int(self.vertical_conditioning) + 2 * int(self.horizontal_conditioning)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -35,12 +35,16 @@ def encode_coordinates(
     """(B, coord_channels, h, w) float32 encoding of global latent rows (B, h) and cols (B, w)."""
     rows, cols = np.asarray(rows), np.asarray(cols)
     b, h, w = rows.shape[0], rows.shape[1], cols.shape[1]
-    angle = 2.0 * math.pi * np.mod(cols + 0.5, period) / period
-    channels = [
-        np.broadcast_to(np.sin(angle)[:, None, :], (b, h, w)),
-        np.broadcast_to(np.cos(angle)[:, None, :], (b, h, w)),
-    ]
+    channels = []
+    if config.horizontal_conditioning:
+        angle = 2.0 * math.pi * np.mod(cols + 0.5, period) / period
+        channels += [
+            np.broadcast_to(np.sin(angle)[:, None, :], (b, h, w)),
+            np.broadcast_to(np.cos(angle)[:, None, :], (b, h, w)),
+        ]
     if config.vertical_conditioning:
         vertical = np.tanh(frame_position(config, rows))
         channels.insert(0, np.broadcast_to(vertical[:, :, None], (b, h, w)))
+    if not channels:
+        return np.zeros((b, 0, h, w), dtype=np.float32)
     return np.stack(channels, axis=1).astype(np.float32)

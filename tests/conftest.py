@@ -33,11 +33,15 @@ def tiny_model(tiny_model_path):
     return load_model(tiny_model_path)
 
 
-@pytest.fixture(scope="session")
-def flat_model(tmp_path_factory):
-    """A model without vertical conditioning: it can tile on a torus."""
-    path = tmp_path_factory.mktemp("models") / "flat.safetensors"
-    return load_model(make_model_file(path, vertical=False, seed=1))
+@pytest.fixture(scope="session", params=["no-vertical", "no-coordinates"])
+def flat_model(tmp_path_factory, request):
+    """Models without vertical conditioning (one without any coordinates, like the bundled
+    terrain model): they can tile on a torus."""
+    path = tmp_path_factory.mktemp("models") / f"flat-{request.param}.safetensors"
+    horizontal = request.param == "no-vertical"
+    return load_model(
+        make_model_file(path, vertical=False, seed=1, horizontal_conditioning=horizontal)
+    )
 
 
 @pytest.fixture(scope="session")

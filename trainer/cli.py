@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import BackdropError
-from generator.modelfile import save_model
-from trainer.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_module
+from trainer.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from trainer.config import PRESETS, ConfigError, TrainConfig
 
 EXAMPLES = """examples:
@@ -130,16 +129,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from generator.model import Generator
+    from trainer.export import export_run
 
-    tensors, meta = load_checkpoint(args.run / CHECKPOINT_NAME)
-    config = TrainConfig.from_json(meta["config"])
-    ema = Generator(config.model)
-    load_module("ema", ema, tensors)
-    training = {"steps": meta["step"], "images": meta["images"], "data": meta["data"],
-                "train_config": json.loads(config.to_json())}  # fmt: skip
-    digest = save_model(ema, args.out, {"training": json.dumps(training, sort_keys=True)})
-    print(f"wrote {args.out} (step {meta['step']}, hash {digest[:12]})")
+    digest, step = export_run(args.run, args.out)
+    print(f"wrote {args.out} (step {step}, hash {digest[:12]})")
     return 0
 
 

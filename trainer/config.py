@@ -135,11 +135,16 @@ PRESETS: dict[str, TrainConfig] = {
         ema_kimg=5.0,
         sample_every=1000,
     ),
-    # Tileable ground textures (wrap xy): no vertical conditioning, 256x256-px frames, and a
-    # discriminator small enough that a resumable checkpoint stays under 25 MB.
+    # Tileable ground textures (wrap xy): no coordinates at all (a texture seen from above has
+    # no up and no longitude), 256x256-px frames, and a discriminator small enough that a
+    # resumable checkpoint stays under 25 MB.
     "terrain": TrainConfig(
         model=dataclasses.replace(
-            CPU_MODEL, native_height=32, vertical_conditioning=False, extra={"preset": "terrain"}
+            CPU_MODEL,
+            native_height=32,
+            vertical_conditioning=False,
+            horizontal_conditioning=False,
+            extra={"preset": "terrain"},
         ),
         patch=64,
         batch=8,

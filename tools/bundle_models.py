@@ -1,0 +1,132 @@
+"""Export the default models from their training runs into ``generator/models/``, measured.
+
+    python tools/bundle_models.py                          # sky and terrain
+    python tools/bundle_models.py sky --samples 8          # one model, a quicker measurement
+
+Each model is the moving average of its run's generator (``training/NAME``). It is measured with
+``trainer.evaluate`` against the reserved images of its kind (never trained on) and the training
+images as the baseline, and the file's metadata records what it was trained on (sources, licences,
+credits from ``data/manifest.csv``), for how long, its native scale and the measured quality. The
+assembled data comes from ``python tools/assemble_data.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from generator.bundled import MODELS_DIR  # noqa: E402
+from generator.modelfile import load_model  # noqa: E402
+from trainer.evaluate import evaluate  # noqa: E402
+from trainer.export import export_run  # noqa: E402
+
+DEFAULT_DATA = Path("~/.cache/endless-backdrops/data").expanduser()
+MANIFEST = ROOT / "data" / "manifest.csv"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    folder: str
+    """Data folder under train/ and validation/ of the assembled data."""
+    description: str
+    usage: str
+
+
+BUNDLES = {
+    "sky": Bundle(
+        "sky",
+        "360-degree HDR skies: equirect 2:1, log2 radiance, wraps horizontally, soft poles.",
+        "python -m generator render --model sky --out sky.exr",
+    ),
+    "terrain": Bundle(
+        "terrain",
+        "Tileable top-down ground textures (grass, rock, dirt, sand, snow): wrap xy.",
+        "python -m generator render --model terrain --wrap xy --width 2048 --height 2048 "
+        "--out ground.png",
+    ),
+}
+
+
+def trained_on(folder: str) -> dict[str, Any]:
+    """Counts, sources, licences and credits of the training images under ``train/folder``."""
+    with open(MANIFEST, encoding="utf-8", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["path"].startswith(f"train/{folder}/")]
+    sources = Counter((r["source_package"], r["licence"]) for r in rows)
+    credits = sorted({r["attribution"] for r in rows if r["licence"] != "CC0-1.0"})
+    return {
+        "images": len(rows),
+        "sources": [
+            {"package": package, "licence": licence, "images": count}
+            for (package, licence), count in sorted(sources.items())
+        ],
+        "credits": credits,
+        "held_out": f"validation/{folder} of tools/assemble_data.py (see data/README.md)",
+    }
+
+
+def native_scale(model) -> dict[str, float]:
+    cfg = model.config
+    width = cfg.native_width * cfg.pixels_per_cell
+    if cfg.sphere:
+        return {"pixels_per_degree": round(width / 360.0, 4), "sphere_width": width}
+    return {"frame_width": width, "frame_height": cfg.native_height * cfg.pixels_per_cell}
+
+
+def bundle(name: str, data: Path, samples: int) -> dict[str, Any]:
+    spec = BUNDLES[name]
+    run = ROOT / "training" / name
+    with tempfile.TemporaryDirectory() as scratch:
+        draft = Path(scratch) / f"{name}.safetensors"
+        export_run(run, draft)
+        model = load_model(draft)
+        report = evaluate(
+            model,
+            data / "validation" / spec.folder,
+            data / "train" / spec.folder,
+            samples=samples,
+        )
+        metadata = {
+            "name": name,
+            "description": spec.description,
+            "usage": spec.usage,
+            "trained_on": trained_on(spec.folder),
+            "native_scale": native_scale(model),
+            "quality": {**asdict(report), "command": f"python -m trainer evaluate MODEL "
+                        f"--real DATA/validation/{spec.folder} --train DATA/train/{spec.folder}"},
+        }  # fmt: skip
+    MODELS_DIR.mkdir(exist_ok=True)
+    out = MODELS_DIR / f"{name}.safetensors"
+    digest, step = export_run(run, out, metadata)
+    print(f"{name}: step {step}, {out.stat().st_size / 2**20:.1f} MiB, hash {digest[:12]}")
+    print("\n".join(f"  {line}" for line in report.lines()))
+    return {"name": name, "step": step, **asdict(report)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"of {', '.join(BUNDLES)}")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="assembled data folder")
+    parser.add_argument("--samples", type=int, default=16, help="generated frames per measure")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.names) - set(BUNDLES))
+    if unknown:
+        parser.error(f"unknown model {unknown}: choose from {', '.join(BUNDLES)}")
+    results = [bundle(name, args.data, args.samples) for name in args.names or BUNDLES]
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

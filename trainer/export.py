@@ -1,0 +1,49 @@
+"""Turning a run into a model file: the moving average of G, with what it was trained on."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from generator.model import Generator
+from generator.modelfile import save_model
+from trainer.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_module
+from trainer.config import TrainConfig
+
+
+def training_seconds(log_path: Path) -> float:
+    """Time spent training, from the run's log (images between rows / their images per second)."""
+    if not log_path.is_file():
+        return 0.0
+    seconds, images = 0.0, 0
+    with open(log_path, encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            done, rate = int(row["images"]), float(row["images_per_s"])
+            if rate > 0 and done > images:
+                seconds += (done - images) / rate
+            images = done
+    return seconds
+
+
+def export_run(run: Path, out: Path, metadata: dict[str, Any] | None = None) -> tuple[str, int]:
+    """Write the run's averaged generator to ``out``; returns (file hash, step).
+
+    The file's ``training`` entry records steps, images, hours and settings; ``metadata`` adds
+    more entries (each stored as JSON text unless it is a string)."""
+    tensors, meta = load_checkpoint(run / CHECKPOINT_NAME)
+    config = TrainConfig.from_json(meta["config"])
+    ema = Generator(config.model)
+    load_module("ema", ema, tensors)
+    training = {
+        "steps": meta["step"],
+        "images": meta["images"],
+        "hours": round(training_seconds(run / "log.csv") / 3600.0, 2),
+        "data": meta["data"],
+        "train_config": json.loads(config.to_json()),
+    }
+    entries = {"training": json.dumps(training, sort_keys=True)}
+    for key, value in (metadata or {}).items():
+        entries[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return save_model(ema, out, entries), meta["step"]
