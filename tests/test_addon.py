@@ -19,6 +19,7 @@ from conftest import make_model_file
 
 import addon
 from addon import backend, nodes, operators
+from addon import models as addon_models
 from generator import read_recipe
 from generator.imagefile import read_image
 
@@ -323,7 +324,16 @@ def test_corrupt_model_is_a_one_line_report(blender, tmp_path):
     assert files_in(blender.out) == []
 
 
-def test_no_model_yet_is_explained(blender):
+def test_bundled_models_are_offered_first_sky_on_top(blender):
+    entries = addon_models.available_models(bpy.context)
+    bundled = [e for e in entries if e.bundled]
+    assert [Path(e.path).stem for e in bundled[:2]] == ["sky", "terrain"]
+    assert entries[: len(bundled)] == bundled
+
+
+def test_no_model_yet_is_explained(blender, monkeypatch):
+    """An installation without bundled models (a trimmed build) and none of the user's own."""
+    monkeypatch.setattr(addon_models, "_model_folders", lambda: [])
     blender.prefs.model_paths.clear()
     with pytest.raises(RuntimeError, match=r"No model yet: add a \.safetensors model file"):
         bpy.ops.endless_backdrops.generate(kind="SKY")
@@ -425,7 +435,7 @@ class FakeLayout:
         self.log.append("icon")
 
 
-def test_panels_draw_existing_properties_and_operators(blender):
+def test_panels_draw_existing_properties_and_operators(blender, monkeypatch):
     from addon import panels
 
     bpy.ops.mesh.primitive_plane_add()
@@ -441,6 +451,7 @@ def test_panels_draw_existing_properties_and_operators(blender):
         draw(FakeLayout(log), bpy.context)
     assert "prop model" in log and "operator endless_backdrops.generate" in log
 
+    monkeypatch.setattr(addon_models, "_model_folders", lambda: [])  # no bundled models either
     blender.prefs.model_paths.clear()
     log.clear()
     panels.draw_common(FakeLayout(log), bpy.context)
