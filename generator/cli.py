@@ -13,12 +13,15 @@ import torch
 from generator.bundled import bundled_models
 from generator.config import PRESETS
 from generator.device import DEVICES, resolve_device
-from generator.errors import BackdropError
+from generator.errors import BackdropError, RequestError
 from generator.imagefile import SUPPORTED_FORMATS
+from generator.inversion import QUALITY_STEPS, InversionSettings
 from generator.model import Generator
 from generator.modelfile import describe, load_model, save_model
+from generator.outpaint import outpaint_to_file, place_photo
 from generator.output import read_recipe, render_to_file
 from generator.parallel import local_device, process_group, render_to_file_parallel, world
+from generator.photo import read_photo
 from generator.planning import DEFAULT_BUDGET_MIB
 from generator.progress import ProgressEstimate, format_seconds
 from generator.recipe import WRAP_MODES, Recipe, Window, extended, new_recipe
@@ -151,6 +154,31 @@ def build_parser() -> argparse.ArgumentParser:
     for side in ("left", "right", "top", "bottom"):
         extend.add_argument(f"--{side}", type=int, default=0, help=f"pixels to add on the {side}")
 
+    outpaint = sub.add_parser(
+        "outpaint",
+        help="extend a real photo: invert it into the model, render the canvas around it",
+        description="Place PHOTO on a canvas, find latents that make the model redraw it, render "
+        "the whole canvas with them and blend the photo back with a soft edge. The file's recipe "
+        "keeps those latents, so the result can be re-rendered or extended exactly.",
+    )
+    outpaint.add_argument("photo", type=Path, help="the photo (JPEG, PNG, TIFF, WebP, EXR)")
+    _add_run_options(outpaint)
+    outpaint.add_argument("--width", type=int, help="canvas width (default: model's; skies 4096)")
+    outpaint.add_argument("--height", type=int, help="canvas height (default: model's)")
+    outpaint.add_argument("--wrap", help=f"{', '.join(WRAP_MODES)} (sky models: a 360-degree sky)")
+    outpaint.add_argument("--equirect", action="store_true", help="a 360-degree sky around it")
+    outpaint.add_argument("--seed", type=int, default=0, help="seed of the generated surroundings")
+    outpaint.add_argument("--x", type=int, help="photo's left edge (default: centred)")
+    outpaint.add_argument("--y", type=int, help="photo's top edge (default: on the horizon)")
+    outpaint.add_argument("--feather", type=int, help="soft edge in pixels (default: side / 16)")
+    outpaint.add_argument(
+        "--quality",
+        choices=sorted(QUALITY_STEPS, key=QUALITY_STEPS.get),
+        default="default",
+        help=", ".join(f"{k} {v} steps" for k, v in QUALITY_STEPS.items()),
+    )
+    outpaint.add_argument("--steps", type=int, help="inversion steps (overrides --quality)")
+
     info = sub.add_parser("info", help="describe a model file, or print an image's recipe")
     info.add_argument("path", type=Path)
 
@@ -170,8 +198,8 @@ class _ProgressBar:
     one-off set-up would otherwise inflate it), not from tqdm's own smoothing.
     """
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled, self.bar = enabled, None
+    def __init__(self, enabled: bool, unit: str = "tile") -> None:
+        self.enabled, self.bar, self.unit = enabled, None, unit
         self.estimate = ProgressEstimate()
 
     def update(self, done: int, total: int) -> None:
@@ -183,17 +211,22 @@ class _ProgressBar:
 
             self.bar = tqdm(
                 total=total,
-                unit="tile",
+                unit=self.unit,
                 dynamic_ncols=True,
                 file=sys.stderr,
-                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} tiles [{elapsed}{postfix}]",
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} "
+                + self.unit
+                + "s [{elapsed}{postfix}]",
             )
         self.bar.set_postfix_str(f"{format_seconds(self.estimate.remaining_s)} left", refresh=False)
         self.bar.update(done - self.bar.n)
+        if done >= total:  # finished: the next phase's bar starts on a line of its own
+            self.close()
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
 
 
 def _render(args: argparse.Namespace, recipe_for) -> int:
@@ -232,30 +265,39 @@ def _given(value: int | None, default: int) -> int:
     return default if value is None else value
 
 
+def _canvas(args: argparse.Namespace, model, **options) -> Recipe:
+    """A fresh canvas from --width/--height/--wrap/--equirect/--seed (sky models: a 4096 sky)."""
+    cfg = model.config
+    ppc = cfg.pixels_per_cell
+    equirect = args.equirect or (cfg.sphere and args.wrap is None)
+    if equirect:
+        width = _given(args.width, SKY_WIDTH if cfg.sphere else 2048)
+        height = _given(args.height, width // 2)
+        wrap = "x"
+    else:
+        width = _given(args.width, cfg.native_width * ppc)
+        height = _given(args.height, cfg.native_height * ppc)
+        wrap = args.wrap or "none"
+    return new_recipe(
+        cfg,
+        model.hash,
+        width,
+        height,
+        seed=args.seed,
+        wrap=wrap,
+        projection="equirect" if equirect else "flat",
+        **options,
+    )
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     def recipe_for(model) -> Recipe:
         if args.recipe is not None:
             recipe = read_recipe(args.recipe)
             return recipe.replace(window=args.window) if args.window else recipe
-        cfg = model.config
-        ppc = cfg.pixels_per_cell
-        equirect = args.equirect or (cfg.sphere and args.wrap is None)
-        if equirect:
-            width = _given(args.width, SKY_WIDTH if cfg.sphere else 2048)
-            height = _given(args.height, width // 2)
-            wrap = "x"
-        else:
-            width = _given(args.width, cfg.native_width * ppc)
-            height = _given(args.height, cfg.native_height * ppc)
-            wrap = args.wrap or "none"
-        return new_recipe(
-            cfg,
-            model.hash,
-            width,
-            height,
-            seed=args.seed,
-            wrap=wrap,
-            projection="equirect" if equirect else "flat",
+        return _canvas(
+            args,
+            model,
             style_seeds=args.styles or (),
             anchors=args.anchors,
             blend=args.blend,
@@ -263,6 +305,43 @@ def _cmd_render(args: argparse.Namespace) -> int:
         )
 
     return _render(args, recipe_for)
+
+
+def _cmd_outpaint(args: argparse.Namespace) -> int:
+    if world()[1] > 1:
+        raise RequestError("outpaint runs in one process: start it without torchrun")
+    model = load_model(args.model, resolve_device(args.device))
+    photo = read_photo(args.photo)
+    recipe = _canvas(args, model)
+    placement = place_photo(model, recipe, photo.shape, args.x, args.y, args.feather)
+    steps = args.steps if args.steps is not None else QUALITY_STEPS[args.quality]
+    inversion_bar = _ProgressBar(not args.quiet, unit="step")
+    bar = _ProgressBar(not args.quiet)
+    try:
+        found = outpaint_to_file(
+            model,
+            args.photo,
+            photo,
+            recipe,
+            placement,
+            args.out,
+            settings=InversionSettings(steps=steps),
+            inversion_progress=inversion_bar.update,
+            progress=bar.update,
+            bit_depth=args.bit_depth,
+            tile=args.tile,
+            batch=args.batch,
+            precision=args.precision,
+            memory_budget_mib=args.memory_budget,
+        )
+    finally:
+        inversion_bar.close()
+        bar.close()
+    print(
+        f"wrote {args.out} ({recipe.width}x{recipe.height}; the model redraws the photo at "
+        f"{found.psnr_db:.1f} dB PSNR)"
+    )
+    return 0
 
 
 def _cmd_extend(args: argparse.Namespace) -> int:
@@ -287,7 +366,13 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"render": _cmd_render, "extend": _cmd_extend, "info": _cmd_info, "init": _cmd_init}
+COMMANDS = {
+    "render": _cmd_render,
+    "extend": _cmd_extend,
+    "outpaint": _cmd_outpaint,
+    "info": _cmd_info,
+    "init": _cmd_init,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

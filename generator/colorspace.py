@@ -15,6 +15,13 @@ LOG_FLOOR_STOPS = -24.0
 """Darkest radiance a log model represents (2**-24): black pixels map here, not to -inf."""
 
 
+def model_range(config: ModelConfig) -> tuple[float, float]:
+    """The model-space values that map to distinct colours; outputs beyond are clipped."""
+    if config.color_space == "log":
+        return LOG_FLOOR_STOPS / config.log_stops, 32.0 / config.log_stops
+    return -1.0, 1.0
+
+
 def model_to_linear(values: np.ndarray, config: ModelConfig) -> np.ndarray:
     """Model output (any shape, channels last or first) to float32 linear light."""
     if config.color_space == "log":

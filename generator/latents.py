@@ -87,6 +87,34 @@ class NormalField:
         return block
 
 
+class PatchedField:
+    """A ``NormalField`` with explicit values over a rectangle of cells (``LatentPatch``), found
+    by the same periodic lookup, so a patch across a wrapped seam works like any other cells."""
+
+    def __init__(self, base: NormalField, top: int, left: int, values: np.ndarray) -> None:
+        self.base, self.top, self.left, self.values = base, top, left, values
+
+    def window_into(self, out: np.ndarray, top: int, left: int) -> None:
+        self.base.window_into(out, top, left)
+        rows = self._inside(top, out.shape[1], self.top, self.values.shape[1], 0)
+        cols = self._inside(left, out.shape[2], self.left, self.values.shape[2], 1)
+        if rows[0].size and cols[0].size:
+            out[:, rows[0][:, None], cols[0][None, :]] = self.values[
+                :, rows[1][:, None], cols[1][None, :]
+            ]
+
+    def _inside(
+        self, start: int, count: int, first: int, size: int, axis: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(window offsets, patch offsets) of the window's positions that fall in the patch."""
+        positions = np.arange(start, start + count) - first
+        period = self.base.period[axis]
+        if period:
+            positions = np.mod(positions, period)
+        keep = np.nonzero((positions >= 0) & (positions < size))[0]
+        return keep, positions[keep]
+
+
 def _runs(start: int, count: int, period: int | None) -> list[tuple[int, int, int, int]]:
     """Split positions [start, start + count) (reduced modulo ``period``) into contiguous runs
     inside one block: (block index, offset in the block, offset in the output, length)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -65,11 +66,13 @@ def render_to_file(
     cancel: CancelFn | None = None,
     precision: str | None = None,
     memory_budget_mib: float | None = None,
+    finish_band: Callable[[np.ndarray, int], np.ndarray] | None = None,
 ) -> Path:
     """Stream the render into ``path`` (format from its extension), atomically.
 
     The file appears only once it is complete; a failure or cancellation leaves nothing behind.
-    A ``precision`` other than the recipe's is recorded in the file's recipe.
+    A ``precision`` other than the recipe's is recorded in the file's recipe. ``finish_band``,
+    if given, edits each band (rows from its second argument on) before it is written.
     """
     recipe = with_precision(recipe, precision)
     renderer = make_renderer(
@@ -78,7 +81,11 @@ def render_to_file(
     height, width, _ = renderer.output_shape
     metadata = {RECIPE_KEY: recipe.to_json(), "Software": SOFTWARE}
     with open_image_writer(path, width, height, bit_depth=bit_depth, metadata=metadata) as writer:
+        row = 0
         for band in renderer.bands(progress, cancel):
+            if finish_band is not None:
+                band = finish_band(band, row)
+            row += band.shape[0]
             writer.write_rows(band)
             del band  # else it stays alive while the next band renders: two bands, not one
         writer.commit()

@@ -7,11 +7,15 @@ the old canvas identical. Every output file embeds its recipe as JSON.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from generator.config import ModelConfig
 from generator.errors import RequestError
@@ -30,12 +34,52 @@ MAX_PIXELS = 1 << 32
 class Style:
     """A global latent zg (from ``seed``) placed at an anchor in global latent cells.
 
-    ``y`` None means a vertical band: only the horizontal distance to the anchor counts.
+    ``y`` None means a vertical band: only the horizontal distance to the anchor counts. ``zg``,
+    when given (a photo's inverted style), is used instead of the seed's vector.
     """
 
     seed: int
     x: float = 0.0
     y: float | None = None
+    zg: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.zg is not None:
+            object.__setattr__(self, "zg", tuple(float(v) for v in self.zg))
+
+
+@dataclass(frozen=True)
+class LatentPatch:
+    """Explicit local latents zl for global latent cells [top, top + height) x [left, left +
+    width), replacing the seed's values there (a photo's inversion). Stored compactly in the
+    recipe as base64 of zlib-compressed little-endian float16 (channels, height, width); the
+    stored (rounded) values are the truth, so a re-render is exact."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+    data: str
+
+    @classmethod
+    def from_array(cls, top: int, left: int, values: np.ndarray) -> LatentPatch:
+        half = np.ascontiguousarray(values, dtype="<f2")
+        packed = base64.b64encode(zlib.compress(half.tobytes(), 9)).decode("ascii")
+        return cls(int(top), int(left), int(values.shape[1]), int(values.shape[2]), packed)
+
+    def values(self, channels: int) -> np.ndarray:
+        """(channels, height, width) float32; a RequestError if the data does not fit."""
+        try:
+            raw = zlib.decompress(base64.b64decode(self.data.encode("ascii"), validate=True))
+        except (ValueError, zlib.error):
+            raise RequestError("the recipe's local latents are damaged") from None
+        if len(raw) != 2 * channels * self.height * self.width:
+            raise RequestError(
+                f"the recipe's local latents do not fit this model ({channels} channels of "
+                f"{self.height}x{self.width} cells expected)"
+            )
+        values = np.frombuffer(raw, dtype="<f2").reshape(channels, self.height, self.width)
+        return values.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -64,6 +108,8 @@ class Recipe:
     blend: float = 8.0
     """Width of style transitions, in latent cells."""
     window: Window | None = None
+    local_latents: LatentPatch | None = None
+    """Explicit zl for some cells (from inverting a photo); the seed's everywhere else."""
     version: int = RECIPE_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -110,6 +156,8 @@ class Recipe:
             data["styles"] = tuple(Style(**s) for s in data.get("styles", ()))
             if data.get("window") is not None:
                 data["window"] = Window(**data["window"])
+            if data.get("local_latents") is not None:
+                data["local_latents"] = LatentPatch(**data["local_latents"])
             if data.get("version", RECIPE_VERSION) > RECIPE_VERSION:
                 raise RequestError("this recipe was made by a newer version of Endless Backdrops")
             return cls(**data)

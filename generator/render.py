@@ -24,15 +24,22 @@ import torch
 from torch import Tensor
 
 from generator.colorspace import model_to_linear
+from generator.config import ModelConfig
 from generator.coordinates import coordinate_period, encode_coordinates
 from generator.errors import Cancelled, RequestError
 from generator.fusion import fusion_weights
 from generator.geometry import Rect, required_latent_span
-from generator.latents import LOCAL_LATENT_STREAM, NOISE_STREAM_BASE, NormalField, global_latent
+from generator.latents import (
+    LOCAL_LATENT_STREAM,
+    NOISE_STREAM_BASE,
+    NormalField,
+    PatchedField,
+    global_latent,
+)
 from generator.modelfile import LoadedModel
 from generator.planning import plan_tiles
 from generator.poles import soften_poles
-from generator.recipe import Recipe
+from generator.recipe import Recipe, Style
 
 DEFAULT_TILE: int | None = None
 """None: chosen from the memory budget (``planning.plan_tiles``)."""
@@ -101,14 +108,10 @@ class CanvasRenderer:
             largest_side = -(-max(self.region.height, self.region.width) // self.ppc) + 1
             self.tile_rows = self.tile_cols = max(1, min(int(tile) // self.ppc, largest_side))
         self.batch = max(1, int(batch or 1))
-        self._zl = NormalField(
-            recipe.seed, LOCAL_LATENT_STREAM, self.config.zl_dim, self.period_cells
-        )
+        self.local_latents = _local_latents(recipe, self.config.zl_dim, self.period_cells)
         self._noise: dict[tuple[int, int], NormalField] = {}
         styles = recipe.style_list
-        self.zg = torch.from_numpy(
-            np.stack([global_latent(s.seed, self.config.zg_dim) for s in styles])
-        )
+        self.zg = torch.from_numpy(np.stack([_style_latent(s, self.config) for s in styles]))
         self.anchors = [(s.x, s.y) for s in styles]
         self.coord_period = coordinate_period(self.config, self.period_cells[1])
         ctx_start, ctx_rows = required_latent_span(self.config, 0, self.tile_rows * self.ppc)
@@ -271,7 +274,7 @@ class CanvasRenderer:
         batch = len(col_cells)
         zl = np.empty((batch, self.config.zl_dim, n_rows, n_cols), dtype=np.float32)
         for sample, (oy, ox) in enumerate(origins):
-            self._zl.window_into(zl[sample], int(oy), int(ox))
+            self.local_latents.window_into(zl[sample], int(oy), int(ox))
         zg = self.zg[None].expand(batch, -1, -1).to(self.device)
         fields = _TileFields(self, origins, cancel)
         # TF32 convolutions would make tiles differ by ~1e-3 depending on their size.
@@ -290,6 +293,12 @@ class CanvasRenderer:
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
 
+    def position_fields(self, origins: np.ndarray) -> _TileFields:
+        """Coordinates, noise and style weights of latent spans whose first cells are
+        ``origins`` (B, 2): what a tile's forward pass reads, for callers that run the network
+        themselves (photo inversion)."""
+        return _TileFields(self, origins)
+
     def noise_field(self, layer: int, level: int) -> NormalField:
         key = (layer, level)
         if key not in self._noise:
@@ -297,6 +306,28 @@ class CanvasRenderer:
             period = tuple(p * scale if p else None for p in self.period_cells)
             self._noise[key] = NormalField(self.recipe.seed, NOISE_STREAM_BASE + layer, 1, period)
         return self._noise[key]
+
+
+def _local_latents(
+    recipe: Recipe, channels: int, period: tuple[int | None, int | None]
+) -> NormalField | PatchedField:
+    """zl of the recipe's seed, with its explicit patch (an inverted photo) where it has one."""
+    field = NormalField(recipe.seed, LOCAL_LATENT_STREAM, channels, period)
+    patch = recipe.local_latents
+    if patch is None:
+        return field
+    return PatchedField(field, patch.top, patch.left, patch.values(channels))
+
+
+def _style_latent(style: Style, config: ModelConfig) -> np.ndarray:
+    if style.zg is None:
+        return global_latent(style.seed, config.zg_dim)
+    if len(style.zg) != config.zg_dim:
+        raise RequestError(
+            f"the recipe's style latent has {len(style.zg)} values; this model needs "
+            f"{config.zg_dim}"
+        )
+    return np.asarray(style.zg, dtype=np.float32)
 
 
 def _check_precision(precision: str, device: torch.device) -> str:

@@ -10,8 +10,14 @@ import torch
 from generator import PRESETS, Generator, load_model, save_model
 
 
-def make_model_file(path, *, vertical: bool = True, seed: int = 0, **changes):
-    """A tiny generator with random weights whose noise really matters (strength 0.5)."""
+def make_model_file(
+    path, *, vertical: bool = True, seed: int = 0, rgb_scale: float = 1.0, **changes
+):
+    """A tiny generator with random weights whose noise really matters (strength 0.5).
+
+    ``rgb_scale`` < 1 tames the output layers so that most pixels stay inside the colour range,
+    as a trained model's do (random ones clip half their pixels; clipped pixels have no gradient).
+    """
     torch.manual_seed(seed)
     config = dataclasses.replace(PRESETS["tiny"], vertical_conditioning=vertical, **changes)
     generator = Generator(config)
@@ -19,6 +25,8 @@ def make_model_file(path, *, vertical: bool = True, seed: int = 0, **changes):
         for name, param in generator.named_parameters():
             if name.endswith("noise_strength"):
                 param.fill_(0.5)
+            if name.startswith("texture.to_rgb") and param.ndim > 1 and "affine" not in name:
+                param.mul_(rgb_scale)
     save_model(generator, path)
     return path
 
