@@ -320,3 +320,96 @@ def forget_model() -> None:
     global _cached
     with _cache_lock:
         _cached = None
+
+
+@dataclass(frozen=True)
+class OutpaintRequest:
+    """Extend a photo (an image file) into a wider matte painting or a 360-degree sky around it.
+
+    ``factor`` is how many times wider the result is than the photo (for a sky: 360 degrees over
+    the photo's field of view); the height stays the photo's (a sky is 2:1).
+    """
+
+    photo_path: str
+    sky: bool
+    model_paths: tuple[str, ...]
+    out_dir: str
+    factor: int = 2
+    seed: int = 0
+    device: str = "auto"
+    file_format: str = "exr"
+    steps: int | None = None
+
+
+def run_outpaint(
+    request: OutpaintRequest, progress: ProgressFn | None = None, cancel: CancelFn | None = None
+) -> Path:
+    """Invert the photo and render the canvas around it; progress counts inversion steps as
+    the first half and tiles as the second."""
+    try:
+        from generator import Cancelled
+    except ImportError as err:
+        raise JobFailed(describe_error(err)) from None
+    try:
+        return _outpaint(request, progress, cancel)
+    except (JobFailed, JobCancelled):
+        raise
+    except (Cancelled, KeyboardInterrupt):
+        raise JobCancelled() from None
+    except BaseException as err:
+        raise JobFailed(describe_error(err)) from None
+
+
+def _outpaint(
+    request: OutpaintRequest, progress: ProgressFn | None, cancel: CancelFn | None
+) -> Path:
+    from generator import new_recipe
+    from generator.inversion import QUALITY_STEPS, InversionSettings
+    from generator.outpaint import outpaint_to_file, place_photo
+    from generator.photo import read_photo
+
+    model = _load(
+        request.model_paths[0] if request.model_paths else "", _torch_device(request.device)
+    )
+    photo = read_photo(request.photo_path)
+    height, width = photo.shape[:2]
+    ppc = model.config.pixels_per_cell
+    if request.sky:
+        canvas_w = max(2 * height, request.factor * width)
+        canvas_w += -canvas_w % math.lcm(ppc, 2)
+        canvas_h, wrap, projection = canvas_w // 2, "x", "equirect"
+    else:
+        canvas_w, canvas_h, wrap, projection = request.factor * width, height, "none", "flat"
+    recipe = new_recipe(
+        model.config, model.hash, canvas_w, canvas_h, seed=request.seed, wrap=wrap,
+        projection=projection,
+    )  # fmt: skip
+    placement = place_photo(model, recipe, photo.shape)
+    steps = request.steps or QUALITY_STEPS["default"]
+    scale = 1000
+
+    def inverting(done: int, total: int) -> None:
+        if progress is not None:
+            progress(done * scale // (2 * total), scale)
+
+    def rendering(done: int, total: int) -> None:
+        if progress is not None:
+            progress(scale // 2 + done * scale // (2 * total), scale)
+
+    stem = Path(request.photo_path).stem
+    kind = "sky" if request.sky else "matte"
+    path = (
+        Path(request.out_dir)
+        / f"{stem}-{kind}-s{request.seed}-{canvas_w}x{canvas_h}.{request.file_format}"
+    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise JobFailed(f"cannot create the output folder {path.parent}: {err.strerror}") from None
+    outpaint_to_file(
+        model, request.photo_path, photo, recipe, placement, path,
+        settings=InversionSettings(steps=steps), inversion_progress=inverting,
+        progress=rendering, cancel=cancel,
+        bit_depth=16 if request.file_format == "png" else None,
+    )  # fmt: skip
+    return path

@@ -17,7 +17,15 @@ from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy.types import Operator
 
 from . import jobs, nodes
-from .backend import JobFailed, RenderRequest, kind_of_recipe_json, read_image_recipe, run_request
+from .backend import (
+    JobFailed,
+    OutpaintRequest,
+    RenderRequest,
+    kind_of_recipe_json,
+    read_image_recipe,
+    run_outpaint,
+    run_request,
+)
 from .images import load_image
 from .placement import place_matte_plane
 from .preferences import ADDON_ID, OutputFolderError, addon_preferences, output_folder
@@ -45,8 +53,11 @@ class _JobOperator:
 
     _job: jobs.RenderJob | None = None
     _timer: bpy.types.Timer | None = None
+    runner = staticmethod(run_request)
+    """Does the request's work in the worker: ``runner(request, progress, cancel) -> Path``."""
+    progress_text = "Tile {done} of {total}"
 
-    def make_request(self, context: bpy.types.Context) -> RenderRequest:
+    def make_request(self, context: bpy.types.Context) -> RenderRequest | OutpaintRequest:
         raise NotImplementedError
 
     def apply(self, context: bpy.types.Context, path: Path) -> str:
@@ -66,7 +77,7 @@ class _JobOperator:
         except (SetupError, OutputFolderError, JobFailed) as err:
             self.report({"ERROR"}, str(err))
             return {"CANCELLED"}
-        self._job = jobs.RenderJob(functools.partial(run_request, request))
+        self._job = jobs.RenderJob(functools.partial(self.runner, request))
         if bpy.app.background or context.window is None:
             self._job.run()
             return self._finish(context)
@@ -112,7 +123,9 @@ class _JobOperator:
         wm.progress_update(job.fraction)
         wm.endless_backdrops_progress = job.fraction
         if job.total_tiles:
-            wm.endless_backdrops_status = f"Tile {job.done_tiles} of {job.total_tiles}"
+            wm.endless_backdrops_status = self.progress_text.format(
+                done=job.done_tiles, total=job.total_tiles, percent=round(100 * job.fraction)
+            )
         _redraw_panels(wm)
 
     def _stop(self, context: bpy.types.Context) -> None:
@@ -281,6 +294,72 @@ class EB_OT_regenerate(_JobOperator, Operator):
         return f"Saved {path} ({image.size[0]}x{image.size[1]})"
 
 
+class EB_OT_extend_image(_JobOperator, Operator):
+    bl_idname = "endless_backdrops.extend_image"
+    bl_label = "Extend Image"
+    bl_description = (
+        "Extend a photo with the chosen model: a wider matte painting, or a 360-degree sky around "
+        "it wired into the World. The model learns to redraw the photo first (a minute or more), "
+        "then paints the rest; the photo's own pixels are kept"
+    )
+    bl_options = frozenset({"REGISTER", "UNDO"})
+    runner = staticmethod(run_outpaint)
+    progress_text = "{percent}% (learning the photo, then painting around it)"
+
+    image_name: StringProperty(
+        name="Image", description="Photo to extend (default: the Image Editor's, else the panel's)"
+    )
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return jobs.active_job() is None
+
+    def make_request(self, context: bpy.types.Context) -> OutpaintRequest:
+        props = settings(context)
+        image = self._source_image(context)
+        if image is None or not image.filepath:
+            raise SetupError("Open a photo saved to a file (JPEG, PNG, TIFF, EXR) to extend it")
+        self._scene_name = context.scene.name
+        self._area_image = getattr(context.space_data, "type", "") == "IMAGE_EDITOR"
+        return OutpaintRequest(
+            photo_path=bpy.path.abspath(image.filepath),
+            sky=props.extend_sky,
+            model_paths=_model_paths(context),
+            out_dir=_out_dir(context),
+            factor=props.extend_factor,
+            seed=props.seed,
+            device=props.device.lower(),
+            file_format=props.file_format.lower(),
+        )
+
+    def _source_image(self, context: bpy.types.Context) -> bpy.types.Image | None:
+        if self.image_name:
+            return bpy.data.images.get(self.image_name)
+        space = context.space_data
+        if getattr(space, "type", "") == "IMAGE_EDITOR" and space.image is not None:
+            return space.image
+        return settings(context).recipe_image
+
+    def apply(self, context: bpy.types.Context, path: Path) -> str:
+        scene = bpy.data.scenes.get(self._scene_name) or context.scene
+        props = scene.endless_backdrops
+        image = load_image(path)
+        if props.extend_sky:
+            if scene.world is None:
+                scene.world = bpy.data.worlds.new("EB Sky")
+            nodes.wire_world(scene.world, image, props.strength, props.rotation)
+        space = context.space_data
+        if self._area_image and getattr(space, "type", "") == "IMAGE_EDITOR":
+            space.image = image
+        props.recipe_image = image
+        return f"Saved {path} ({image.size[0]}x{image.size[1]})"
+
+
+def draw_image_menu(self, _context: bpy.types.Context) -> None:
+    self.layout.separator()
+    self.layout.operator(EB_OT_extend_image.bl_idname, icon="FULLSCREEN_ENTER")
+
+
 class EB_OT_cancel(Operator):
     bl_idname = "endless_backdrops.cancel"
     bl_label = "Cancel"
@@ -367,6 +446,7 @@ class EB_OT_open_preferences(Operator):
 CLASSES = (
     EB_OT_generate,
     EB_OT_regenerate,
+    EB_OT_extend_image,
     EB_OT_cancel,
     EB_OT_random_seed,
     EB_OT_model_add,
@@ -374,4 +454,14 @@ CLASSES = (
     EB_OT_open_preferences,
 )
 
-register, unregister = bpy.utils.register_classes_factory(CLASSES)
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
+
+
+def register() -> None:
+    _register_classes()
+    bpy.types.IMAGE_MT_image.append(draw_image_menu)
+
+
+def unregister() -> None:
+    bpy.types.IMAGE_MT_image.remove(draw_image_menu)
+    _unregister_classes()

@@ -104,6 +104,14 @@ def draw_recipe(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     row = layout.row()
     row.enabled = jobs.active_job() is None and props.recipe_image is not None
     row.operator("endless_backdrops.regenerate", icon="FILE_REFRESH")
+    layout.separator()
+    layout.label(text="Extend a photo (any image file):")
+    row = layout.row(align=True)
+    row.prop(props, "extend_sky")
+    row.prop(props, "extend_factor")
+    row = layout.row()
+    row.enabled = jobs.active_job() is None and props.recipe_image is not None
+    row.operator("endless_backdrops.extend_image", icon="FULLSCREEN_ENTER")
 
 
 def _has_models(context: bpy.types.Context) -> bool:

@@ -119,6 +119,18 @@ class EB_Settings(PropertyGroup):
         ),
         default="2",
     )
+    extend_sky: BoolProperty(
+        name="360° Sky",
+        description="Wrap the photo into a 360-degree sky for the World (else: a wider matte)",
+    )
+    extend_factor: IntProperty(
+        name="Times Wider",
+        min=2,
+        max=16,
+        default=4,
+        description="How many times wider than the photo the result is (a sky: 360 degrees "
+        "over the photo's field of view)",
+    )
 
     def sky_size(self) -> int:
         return (

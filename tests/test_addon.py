@@ -303,7 +303,9 @@ def test_cancel_leaves_no_file_and_no_nodes(blender, monkeypatch):
         done = []
         return real(request, lambda d, t: done.append(d), lambda: bool(done))
 
-    monkeypatch.setattr(operators, "run_request", cancelled_after_first_tile)
+    monkeypatch.setattr(
+        operators.EB_OT_generate, "runner", staticmethod(cancelled_after_first_tile)
+    )
     assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"CANCELLED"}
     assert files_in(blender.out) == []
     assert snapshot(world.node_tree) == before
@@ -431,6 +433,9 @@ class FakeLayout:
     def progress(self, **_kw):
         self.log.append("progress")
 
+    def separator(self, **_kw):
+        self.log.append("separator")
+
     def template_icon(self, **_kw):
         self.log.append("icon")
 
@@ -456,3 +461,39 @@ def test_panels_draw_existing_properties_and_operators(blender, monkeypatch):
     log.clear()
     panels.draw_common(FakeLayout(log), bpy.context)
     assert "label No model yet" in log and "operator endless_backdrops.model_add" in log
+
+
+@pytest.mark.parametrize("sky", [False, True])
+def test_extend_image_outpaints_the_photo_and_keeps_its_pixels(blender, tmp_path, sky):
+    """The Image Editor / Recipe panel operator: a 2x wider matte, or a 360-degree World sky."""
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(1)
+    photo = tmp_path / "location.png"
+    PILImage.fromarray(rng.integers(40, 220, (24, 40, 3), dtype=np.uint8)).save(photo)
+    blender.props.recipe_image = bpy.data.images.load(str(photo))
+    factor = 4 if sky else 2  # the photo and its context fit in the sky's 360 degrees
+    blender.props.extend_sky, blender.props.extend_factor = sky, factor
+    assert bpy.ops.endless_backdrops.extend_image() == {"FINISHED"}
+    (out,) = files_in(blender.out)
+    result = read_image(out)
+    width = 40 * factor
+    assert result.shape == ((width // 2, width, 3) if sky else (24, width, 3))
+    recipe = read_recipe(out)
+    assert recipe.local_latents is not None and recipe.extra["outpaint"]["photo"] == photo.name
+    p = recipe.extra["outpaint"]
+    f = p["feather"]
+    from generator.photo import read_photo
+
+    inner = result[p["y"] + f : p["y"] + p["height"] - f, p["x"] + f : p["x"] + p["width"] - f]
+    np.testing.assert_allclose(inner, read_photo(photo)[f:-f, f:-f], atol=2e-3)  # half floats
+    assert blender.props.recipe_image.filepath.endswith(out.name)
+    if sky:
+        env = bpy.context.scene.world.node_tree.nodes[nodes.SKY_TEXTURE]
+        assert env.image.filepath.endswith(out.name)
+
+
+def test_extend_image_without_a_photo_file_is_explained(blender):
+    blender.props.recipe_image = bpy.data.images.new("unsaved", 8, 8)
+    with pytest.raises(RuntimeError, match="Open a photo saved to a file"):
+        bpy.ops.endless_backdrops.extend_image()
