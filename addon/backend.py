@@ -407,7 +407,7 @@ def _outpaint(
     except OSError as err:
         raise JobFailed(f"cannot create the output folder {path.parent}: {err.strerror}") from None
     outpaint_to_file(
-        model, request.photo_path, photo, recipe, placement, path,
+        model, photo, recipe, placement, path, photo_path=request.photo_path,
         settings=InversionSettings(steps=steps), inversion_progress=inverting,
         progress=rendering, cancel=cancel,
         bit_depth=16 if request.file_format == "png" else None,

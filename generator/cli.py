@@ -320,11 +320,11 @@ def _cmd_outpaint(args: argparse.Namespace) -> int:
     try:
         found = outpaint_to_file(
             model,
-            args.photo,
             photo,
             recipe,
             placement,
             args.out,
+            photo_path=args.photo,
             settings=InversionSettings(steps=steps),
             inversion_progress=inversion_bar.update,
             progress=bar.update,

@@ -157,12 +157,12 @@ class PhotoBlend:
 
 def outpaint_to_file(
     model: LoadedModel,
-    photo_path: str | os.PathLike[str],
     photo: np.ndarray,
     recipe: Recipe,
     placement: Placement,
     path: str | os.PathLike[str],
     *,
+    photo_path: str | os.PathLike[str] | None = None,
     settings: InversionSettings = DEFAULT_SETTINGS,
     inversion_progress: Callable[[int, int], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -170,11 +170,13 @@ def outpaint_to_file(
     **render_options,
 ) -> Inversion:
     """Invert, render and blend into ``path`` (atomically); the file's recipe holds the latents
-    and, under ``extra['outpaint']``, the photo's name, SHA-256 and placement."""
+    and, under ``extra['outpaint']``, the placement and the photo file's name and SHA-256."""
     found = invert_photo(model, recipe, photo, placement, settings, inversion_progress, cancel)
+    source = {}
+    if photo_path is not None:
+        source = {"photo": Path(photo_path).name, "sha256": file_hash(photo_path)}
     record = {
-        "photo": Path(photo_path).name,
-        "sha256": file_hash(photo_path),
+        **source,
         **asdict(placement),
         "steps": settings.steps,
         "psnr_db": round(found.psnr_db, 2),

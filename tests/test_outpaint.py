@@ -78,8 +78,9 @@ def test_with_the_true_latents_the_extension_is_the_original_canvas(tame, tmp_pa
     still = InversionSettings(steps=1, lr=1e-9)  # start from the true latents and stay there
     path = tmp_path / "out.exr"
     found = outpaint_to_file(
-        tame, photo, read_photo(photo), recipe, placement, path, settings=still, bit_depth=32
-    )
+        tame, read_photo(photo), recipe, placement, path, photo_path=photo, settings=still,
+        bit_depth=32,
+    )  # fmt: skip
     out = read_image(path)
     record = read_recipe(path).extra[OUTPAINT_KEY]
     assert record["psnr_db"] > 40.0 and record["photo"] == "photo.png"

@@ -63,3 +63,25 @@ def test_evaluate_command_reports_every_measure(tmp_path, capsys, tiny_model_pat
     for key in ("swd_ratio_1x", "swd_ratio_wide", "seam_x", "seam_y", "wrap_seam", "repetition"):
         assert np.isfinite(report[key]), key
     assert report["pole_spread"] <= 1e-5
+
+
+def test_photo_seam_ratio_is_one_for_a_pasted_copy_and_high_for_a_misfit():
+    from trainer.outpaint_quality import photo_seam_ratio
+
+    image = _texture(3, (96, 96, 3))
+    assert abs(photo_seam_ratio(image, 24, 24, 48, 48, feather=3) - 1.0) < 0.15
+    misfit = image.copy()
+    misfit[24:72, 24:72] += 0.5  # a photo pasted with a hard, mismatched edge
+    assert photo_seam_ratio(misfit, 24, 24, 48, 48, feather=3) > 1.5
+
+
+def test_evaluate_outpaint_command_reports_every_measure(tmp_path, capsys):
+    from conftest import make_model_file
+
+    model = make_model_file(tmp_path / "tame.safetensors", rgb_scale=0.15)
+    args = ["evaluate-outpaint", str(model), "--real", str(PHOTOS), "--train", str(PHOTOS)]
+    assert trainer_main([*args, "--photos", "2", "--steps", "5", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["photos"] == 2 and len(report["seam_per_photo"]) == 2
+    for key in ("seam", "swd_extension", "swd_real", "swd_ratio", "redraw_psnr_db"):
+        assert np.isfinite(report[key]), key

@@ -85,6 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--wide", type=int, default=8, help="field-of-view factor of the 2nd SWD")
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
 
+    quality = sub.add_parser(
+        "evaluate-outpaint",
+        help="measure outpainting of reserved photos: photo seam, extension SWD, redraw PSNR",
+    )
+    quality.add_argument("model", type=Path)
+    quality.add_argument("--real", type=Path, required=True, help="reserved (never trained) photos")
+    quality.add_argument("--train", type=Path, required=True, help="training photos: SWD baseline")
+    quality.add_argument("--photos", type=int, default=4, help="how many photos to outpaint")
+    quality.add_argument("--steps", type=int, default=300, help="inversion steps per photo")
+    quality.add_argument("--json", action="store_true", help="print the figures as JSON")
+
     sub.add_parser("presets", help="print the training presets")
     return parser
 
@@ -146,6 +157,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate_outpaint(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from generator.modelfile import load_model
+    from trainer.outpaint_quality import evaluate_outpaint
+
+    model = load_model(args.model)
+    report = evaluate_outpaint(model, args.real, args.train, photos=args.photos, steps=args.steps)
+    print(json.dumps(asdict(report), sort_keys=True) if args.json else "\n".join(report.lines()))
+    return 0
+
+
 def _cmd_presets(args: argparse.Namespace) -> int:
     print(f"{'preset':8} {'px/cell':>7} {'frame':>9} {'patch':>5} {'batch':>5} {'steps':>7}")
     for name, preset in PRESETS.items():
@@ -162,6 +185,7 @@ COMMANDS = {
     "train": _cmd_train,
     "export": _cmd_export,
     "evaluate": _cmd_evaluate,
+    "evaluate-outpaint": _cmd_evaluate_outpaint,
     "presets": _cmd_presets,
 }
 
