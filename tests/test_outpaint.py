@@ -172,3 +172,22 @@ def test_an_unreadable_photo_is_one_line(tame, tmp_path, capsys):
     assert "cannot read photo" in err and "\n" not in err
     assert outpaint([tmp_path / "missing.png", "--model", tame.path], tmp_path) == 2
     assert "photo not found" in capsys.readouterr().err
+
+
+def test_the_multi_band_blend_keeps_texture_across_the_edge(tame):
+    """Edge = generated, interior = photo, and between them the detail of neither is averaged
+    away (a cross-fade of two unrelated textures halves their variance mid-ramp)."""
+    from generator.outpaint import blend_photo
+
+    rng = np.random.default_rng(2)
+    photo = rng.random((64, 64, 3)).astype(np.float32)
+    generated = rng.random((64, 64, 3)).astype(np.float32)
+    recipe = new_recipe(tame.config, tame.hash, 128, 128)
+    placement = place_photo(tame, recipe, (64, 64), x=32, y=32, feather=16)
+    out = blend_photo(photo, generated, placement, (128, 128), wrap_x=False)
+    assert np.array_equal(out[0], generated[0]) and np.array_equal(out[:, -1], generated[:, -1])
+    assert np.array_equal(out[16:-16, 16:-16], photo[16:-16, 16:-16])
+    ramp = out[24:40, 6:10]  # mid-way through the left edge's 16-pixel transition
+    detail = np.abs(np.diff(ramp, axis=0)).mean()
+    reference = np.abs(np.diff(photo, axis=0)).mean()
+    assert detail > 0.85 * reference
