@@ -66,12 +66,17 @@ def run_request(
     request: RenderRequest, progress: ProgressFn | None = None, cancel: CancelFn | None = None
 ) -> Path:
     """Render ``request`` to a file in its output folder and return the file's path."""
+    return _guarded(_run, request, progress, cancel)
+
+
+def _guarded(work, request, progress: ProgressFn | None, cancel: CancelFn | None) -> Path:
+    """``work(request, progress, cancel)`` with every failure turned into one UI line."""
     try:
         from generator import Cancelled
     except ImportError as err:
         raise JobFailed(describe_error(err)) from None
     try:
-        return _run(request, progress, cancel)
+        return work(request, progress, cancel)
     except (JobFailed, JobCancelled):
         raise
     except (Cancelled, KeyboardInterrupt):
@@ -346,18 +351,7 @@ def run_outpaint(
 ) -> Path:
     """Invert the photo and render the canvas around it; progress counts inversion steps as
     the first half and tiles as the second."""
-    try:
-        from generator import Cancelled
-    except ImportError as err:
-        raise JobFailed(describe_error(err)) from None
-    try:
-        return _outpaint(request, progress, cancel)
-    except (JobFailed, JobCancelled):
-        raise
-    except (Cancelled, KeyboardInterrupt):
-        raise JobCancelled() from None
-    except BaseException as err:
-        raise JobFailed(describe_error(err)) from None
+    return _guarded(_outpaint, request, progress, cancel)
 
 
 def _outpaint(

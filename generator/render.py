@@ -67,7 +67,51 @@ class PixelRegion:
     width: int
 
 
-class CanvasRenderer:
+class BandRenderer:
+    """Rows top to bottom in bands: subclasses give ``output_shape``, ``band_count``,
+    ``total_tiles`` (progress units) and ``render_band``; the rest follows from them."""
+
+    output_shape: tuple[int, int, int]
+    band_count: int
+    total_tiles: int
+
+    def render_band(
+        self,
+        index: int,
+        cancel: CancelFn | None = None,
+        tiles_done: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        raise NotImplementedError
+
+    def bands(
+        self, progress: ProgressFn | None = None, cancel: CancelFn | None = None
+    ) -> Iterator[np.ndarray]:
+        """Linear-light float32 RGB rows of the window, one band at a time, top to bottom."""
+        done, total = 0, self.total_tiles
+
+        def tiles_done(count: int) -> None:
+            nonlocal done
+            done += count
+            if progress is not None:
+                progress(done, total)
+
+        for index in range(self.band_count):
+            yield self.render_band(index, cancel, tiles_done)
+
+    def render(
+        self, progress: ProgressFn | None = None, cancel: CancelFn | None = None
+    ) -> np.ndarray:
+        """The whole window as one (h, w, 3) float32 linear-light array."""
+        out = np.empty(self.output_shape, dtype=np.float32)
+        row = 0
+        for band in self.bands(progress, cancel):
+            out[row : row + band.shape[0]] = band
+            row += band.shape[0]
+            del band
+        return out
+
+
+class CanvasRenderer(BandRenderer):
     """Renders one recipe with one model; iterate ``bands()`` for rows top to bottom."""
 
     def __init__(
@@ -179,21 +223,6 @@ class CanvasRenderer:
         """(height, width) of a tile in pixels."""
         return self.tile_rows * self.ppc, self.tile_cols * self.ppc
 
-    def bands(
-        self, progress: ProgressFn | None = None, cancel: CancelFn | None = None
-    ) -> Iterator[np.ndarray]:
-        """Linear-light float32 RGB rows of the window, one tile row at a time, top to bottom."""
-        done, total = 0, self.total_tiles
-
-        def tiles_done(count: int) -> None:
-            nonlocal done
-            done += count
-            if progress is not None:
-                progress(done, total)
-
-        for index in range(self.band_count):
-            yield self.render_band(index, cancel, tiles_done)
-
     def band_shape(self, index: int) -> tuple[int, int, int]:
         """Shape of ``render_band(index)``'s result."""
         region, span = self.region, self.tile_rows * self.ppc
@@ -230,18 +259,6 @@ class CanvasRenderer:
             if tiles_done is not None:
                 tiles_done(len(col_cells))
         return self._finish_band(band, band_top)
-
-    def render(
-        self, progress: ProgressFn | None = None, cancel: CancelFn | None = None
-    ) -> np.ndarray:
-        """The whole window as one (h, w, 3) float32 linear-light array."""
-        out = np.empty(self.output_shape, dtype=np.float32)
-        row = 0
-        for band in self.bands(progress, cancel):
-            out[row : row + band.shape[0]] = band
-            row += band.shape[0]
-            del band
-        return out
 
     def _finish_band(self, band: np.ndarray, band_top: int) -> np.ndarray:
         if self.recipe.projection == "equirect":

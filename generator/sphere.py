@@ -12,7 +12,7 @@ output's resolution. Any band or window equals the same pixels of the whole outp
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from generator.errors import Cancelled, RequestError
 from generator.modelfile import LoadedModel
 from generator.poles import soften_poles
 from generator.recipe import Recipe
-from generator.render import CancelFn, CanvasRenderer, ProgressFn
+from generator.render import BandRenderer, CancelFn, CanvasRenderer
 from generator.resample import resample_rows
 
 BAND_PIXELS = 1 << 21
@@ -47,7 +47,7 @@ def native_sphere_recipe(model: LoadedModel, recipe: Recipe) -> Recipe:
     )
 
 
-class SphereRenderer:
+class SphereRenderer(BandRenderer):
     """Renders an equirect recipe with a sphere model (see the module docstring)."""
 
     def __init__(self, model: LoadedModel, recipe: Recipe, **options) -> None:
@@ -125,30 +125,6 @@ class SphereRenderer:
         if tiles_done is not None:
             tiles_done(1)
         return band
-
-    def bands(
-        self, progress: ProgressFn | None = None, cancel: CancelFn | None = None
-    ) -> Iterator[np.ndarray]:
-        done, total = 0, self.total_tiles
-
-        def tiles_done(count: int) -> None:
-            nonlocal done
-            done += count
-            if progress is not None:
-                progress(done, total)
-
-        for index in range(self.band_count):
-            yield self.render_band(index, cancel, tiles_done)
-
-    def render(
-        self, progress: ProgressFn | None = None, cancel: CancelFn | None = None
-    ) -> np.ndarray:
-        out = np.empty(self.output_shape, dtype=np.float32)
-        row = 0
-        for band in self.bands(progress, cancel):
-            out[row : row + band.shape[0]] = band
-            row += band.shape[0]
-        return out
 
 
 def make_renderer(model: LoadedModel, recipe: Recipe, **options) -> CanvasRenderer | SphereRenderer:
