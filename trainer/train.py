@@ -271,8 +271,12 @@ def _default_device(dist: Distributed) -> torch.device:
 
 
 def _autocast(config: TrainConfig, device: torch.device):
-    """bf16 autocast on CUDA GPUs that support it; plain fp32 elsewhere (bit-reproducible)."""
-    enabled = config.mixed_precision and device.type == "cuda" and torch.cuda.is_bf16_supported()
+    """bf16 autocast on CUDA GPUs that support it, and on CPUs when ``cpu_bf16`` asks for it;
+    plain fp32 otherwise (bit-reproducible)."""
+    if device.type == "cuda":
+        enabled = config.mixed_precision and torch.cuda.is_bf16_supported()
+    else:
+        enabled = device.type == "cpu" and config.cpu_bf16
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
