@@ -27,6 +27,10 @@ from generator.progress import ProgressEstimate, format_seconds
 from generator.recipe import WRAP_MODES, Recipe, Window, extended, new_recipe
 from generator.render import DEFAULT_BATCH, DEFAULT_TILE, PRECISIONS
 
+NO_SUPERRES_HELP = (
+    "skies above the model's native scale: plain cubic resampling instead of its "
+    "super-resolution stage (faster, softer)"
+)
 SKY_WIDTH = 4096
 """Default width of a sky model's 360-degree render (4096 x 2048, what Blender users expect)."""
 
@@ -143,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--recipe", type=Path, help="re-render the recipe of an image (or .json) we made"
     )
+    render.add_argument("--no-superres", action="store_true", help=NO_SUPERRES_HELP)
 
     extend = sub.add_parser(
         "extend",
@@ -178,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=", ".join(f"{k} {v} steps" for k, v in QUALITY_STEPS.items()),
     )
     outpaint.add_argument("--steps", type=int, help="inversion steps (overrides --quality)")
+    outpaint.add_argument("--no-superres", action="store_true", help=NO_SUPERRES_HELP)
 
     info = sub.add_parser("info", help="describe a model file, or print an image's recipe")
     info.add_argument("path", type=Path)
@@ -278,7 +284,7 @@ def _canvas(args: argparse.Namespace, model, **options) -> Recipe:
         width = _given(args.width, cfg.native_width * ppc)
         height = _given(args.height, cfg.native_height * ppc)
         wrap = args.wrap or "none"
-    return new_recipe(
+    recipe = new_recipe(
         cfg,
         model.hash,
         width,
@@ -288,6 +294,7 @@ def _canvas(args: argparse.Namespace, model, **options) -> Recipe:
         projection="equirect" if equirect else "flat",
         **options,
     )
+    return recipe.replace(superres=not args.no_superres)
 
 
 def _cmd_render(args: argparse.Namespace) -> int:

@@ -17,7 +17,10 @@ from generator.bundled import resolve_model_path, unknown_model_hint
 from generator.config import ModelConfig
 from generator.errors import ModelError, OutputError
 from generator.model import Generator
+from generator.superres import SuperResConfig, SuperResolution
 
+SUPERRES_PREFIX = "superres."
+SUPERRES_CONFIG_KEY = "superres_config"
 FORMAT_NAME = "endless-backdrops-generator"
 FORMAT_VERSION = 1
 
@@ -31,6 +34,8 @@ class LoadedModel:
     hash: str
     path: Path | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    superres: SuperResolution | None = None
+    """The model's super-resolution stage, if it was trained one (``trainer train-sr``)."""
 
 
 def file_hash(path: str | os.PathLike) -> str:
@@ -43,16 +48,25 @@ def file_hash(path: str | os.PathLike) -> str:
 
 
 def save_model(
-    generator: Generator, path: str | os.PathLike, metadata: dict[str, str] | None = None
+    generator: Generator,
+    path: str | os.PathLike,
+    metadata: dict[str, str] | None = None,
+    superres: SuperResolution | None = None,
 ) -> str:
-    """Write ``generator`` atomically; returns the new file's hash."""
+    """Write ``generator`` (and its super-resolution stage) atomically; returns the file's hash."""
     path = Path(path)
     header = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION)}
     header.update(metadata or {})
     header["config"] = generator.config.to_json()
+    header.pop(SUPERRES_CONFIG_KEY, None)
+    modules = {"": generator}
+    if superres is not None:
+        header[SUPERRES_CONFIG_KEY] = superres.config.to_json()
+        modules[SUPERRES_PREFIX] = superres
     tensors = {
-        k: v.detach().to("cpu", torch.float32).contiguous()
-        for k, v in generator.state_dict().items()
+        prefix + k: v.detach().to("cpu", torch.float32).contiguous()
+        for prefix, module in modules.items()
+        for k, v in module.state_dict().items()
     }
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
@@ -88,17 +102,29 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
         raise ModelError(f"{path} was made by a newer version of Endless Backdrops")
     config = ModelConfig.from_json(metadata.get("config", ""))
     generator = Generator(config)
-    try:
-        generator.load_state_dict(tensors, strict=True)
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()
-        detail = first[1].strip() if len(first) > 1 else first[0]
-        raise ModelError(f"{path} does not match its own config (incompatible): {detail}") from None
+    superres = None
+    if SUPERRES_CONFIG_KEY in metadata:
+        superres = SuperResolution(SuperResConfig.from_json(metadata[SUPERRES_CONFIG_KEY]))
+    own = {k: v for k, v in tensors.items() if not k.startswith(SUPERRES_PREFIX)}
+    stage = {k[len(SUPERRES_PREFIX) :]: v for k, v in tensors.items() if k not in own}
+    for module, state in ((generator, own), (superres, stage)):
+        if module is None:
+            continue
+        try:
+            module.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()
+            detail = first[1].strip() if len(first) > 1 else first[0]
+            raise ModelError(
+                f"{path} does not match its own config (incompatible): {detail}"
+            ) from None
+        module.eval().requires_grad_(False).to(device)
+    if superres is None and stage:
+        raise ModelError(f"{path} holds a super-resolution stage without its config")
     bad = [k for k, v in tensors.items() if not torch.isfinite(v).all()]
     if bad:
         raise ModelError(f"{path} holds non-finite weights (e.g. {bad[0]}): the file is damaged")
-    generator.eval().requires_grad_(False).to(device)
-    return LoadedModel(generator, config, file_hash(path), path, metadata)
+    return LoadedModel(generator, config, file_hash(path), path, metadata, superres)
 
 
 def describe(model: LoadedModel) -> dict[str, object]:

@@ -110,6 +110,8 @@ class Recipe:
     window: Window | None = None
     local_latents: LatentPatch | None = None
     """Explicit zl for some cells (from inverting a photo); the seed's everywhere else."""
+    superres: bool = True
+    """Use the model's super-resolution stage (if it has one) for skies above native scale."""
     version: int = RECIPE_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 

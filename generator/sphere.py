@@ -3,9 +3,11 @@
 A sphere model (``ModelConfig.sphere``) was trained on whole equirect panoramas, so its native
 frame already is the full sphere: a bigger equirect canvas at native scale would only repeat the
 sky, it could not add detail. An equirect request is therefore drawn as the native frame (exactly
-tiled, wrapped horizontally) and resampled to the requested size in the model's own space (log
-radiance for HDR models, so no negative light), band by band; the poles are softened at the
-output's resolution. Any band or window equals the same pixels of the whole output.
+tiled, wrapped horizontally), doubled by the model's super-resolution stage while the request is
+at least twice as wide (``generator.superres``: new detail, still exact and wrapped), and
+resampled to the requested size in the model's own space (log radiance for HDR models, so no
+negative light), band by band; the poles are softened at the output's resolution. Any band or
+window equals the same pixels of the whole output.
 
 ``make_renderer`` picks this or the plain ``CanvasRenderer``; both offer the same interface.
 """
@@ -23,9 +25,13 @@ from generator.poles import soften_poles
 from generator.recipe import Recipe
 from generator.render import BandRenderer, CancelFn, CanvasRenderer
 from generator.resample import resample_rows
+from generator.superres import upscale
 
 BAND_PIXELS = 1 << 21
 """Output pixels per band (24 MiB of float32 RGB): memory stays flat for any output size."""
+SUPERRES_MAX_WIDTH = 4096
+"""Widest sphere the super-resolution passes make (100 MiB in memory); wider requests resample
+it, so a 16384 x 8192 sky needs no more memory than a 4096 x 2048 one."""
 
 
 def is_sphere_request(model: LoadedModel, recipe: Recipe) -> bool:
@@ -89,10 +95,23 @@ class SphereRenderer(BandRenderer):
         top = self._rows[0] + index * self.band_rows
         return top, min(top + self.band_rows, self._rows[1])
 
+    @property
+    def superres_stages(self) -> int:
+        """x2 super-resolution passes before resampling: while the doubled sphere is no wider
+        than the request (and ``SUPERRES_MAX_WIDTH``), if the model has the stage and the
+        recipe wants it."""
+        if self.model.superres is None or not self.recipe.superres:
+            return 0
+        width, stages = self.native.recipe.width, 0
+        while 2 * width <= min(self.recipe.width, SUPERRES_MAX_WIDTH):
+            width, stages = 2 * width, stages + 1
+        return stages
+
     def native_canvas(
         self, cancel: CancelFn | None = None, tiles_done: Callable[[int], None] | None = None
     ) -> np.ndarray:
-        """The native sphere in the model's space (h, w, 3), rendered once and kept."""
+        """The sphere in the model's space (h, w, 3) before resampling: the native frame, then
+        the super-resolution passes; rendered once and kept."""
         if self._canvas is None:
             done = 0
 
@@ -103,7 +122,13 @@ class SphereRenderer(BandRenderer):
                 done = count
 
             linear = self.native.render(progress, cancel)
-            self._canvas = linear_to_model(linear, self.config)
+            canvas = linear_to_model(linear, self.config)
+            for stage in range(self.superres_stages):
+                canvas = upscale(
+                    self.model.superres, canvas, seed=self.recipe.seed, stage=stage,
+                    wrap=(False, True), cancel=cancel,
+                )  # fmt: skip
+            self._canvas = canvas
         return self._canvas
 
     def render_band(

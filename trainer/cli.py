@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -96,6 +97,26 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("--steps", type=int, default=300, help="inversion steps per photo")
     quality.add_argument("--json", action="store_true", help="print the figures as JSON")
 
+    train_sr = sub.add_parser(
+        "train-sr", help="train a model's super-resolution stage (x2 detail for big skies)"
+    )
+    train_sr.add_argument("--model", type=Path, help="the model whose native scale is doubled")
+    train_sr.add_argument("--data", type=Path, help="real images at twice its native scale or more")
+    train_sr.add_argument("--out", type=Path, help="run folder")
+    train_sr.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run")
+    train_sr.add_argument("--steps", type=int, help="total steps (default 5000)")
+    train_sr.add_argument(
+        "--set", type=_override, action="append", default=[], metavar="NAME=VALUE",
+        help="any SRTrainConfig setting, e.g. --set adversarial_weight=0.1",
+    )  # fmt: skip
+
+    export_sr = sub.add_parser(
+        "export-sr", help="write the model with the run's super-resolution stage inside"
+    )
+    export_sr.add_argument("run", type=Path)
+    export_sr.add_argument("--out", type=Path, required=True)
+    export_sr.add_argument("--model", type=Path, help="base model (default: the one trained on)")
+
     sub.add_parser("presets", help="print the training presets")
     return parser
 
@@ -169,6 +190,40 @@ def _cmd_evaluate_outpaint(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_sr(args: argparse.Namespace) -> int:
+    from trainer.superres import SRTrainConfig, train_superres
+
+    values = dict(args.set)
+    if args.steps is not None:
+        values["steps"] = args.steps
+    if args.resume is not None:
+        _, meta = load_checkpoint(args.resume / CHECKPOINT_NAME)
+        base = SRTrainConfig.from_json(meta["config"])
+        config = dataclasses.replace(base, **values)
+        model, run = args.model or Path(meta["model"]), args.resume
+        if args.data is None:
+            raise ConfigError("train-sr --resume needs --data DIR (the images are not recorded)")
+    else:
+        if args.model is None or args.data is None or args.out is None:
+            raise ConfigError("train-sr needs --model FILE --data DIR --out RUN_DIR")
+        try:
+            config = SRTrainConfig(**values)
+        except TypeError as err:
+            raise ConfigError(f"unknown train-sr setting ({err})") from None
+        model, run = args.model, args.out
+    step = train_superres(config, model, args.data, run, resume=args.resume is not None)
+    print(f"step {step} of {config.steps}; checkpoint in {run / CHECKPOINT_NAME}")
+    return 0
+
+
+def _cmd_export_sr(args: argparse.Namespace) -> int:
+    from trainer.superres import export_superres
+
+    digest = export_superres(args.run, args.out, args.model)
+    print(f"wrote {args.out} (with its super-resolution stage, hash {digest[:12]})")
+    return 0
+
+
 def _cmd_presets(args: argparse.Namespace) -> int:
     print(f"{'preset':8} {'px/cell':>7} {'frame':>9} {'patch':>5} {'batch':>5} {'steps':>7}")
     for name, preset in PRESETS.items():
@@ -186,6 +241,8 @@ COMMANDS = {
     "export": _cmd_export,
     "evaluate": _cmd_evaluate,
     "evaluate-outpaint": _cmd_evaluate_outpaint,
+    "train-sr": _cmd_train_sr,
+    "export-sr": _cmd_export_sr,
     "presets": _cmd_presets,
 }
 

@@ -131,7 +131,7 @@ def train(
     )  # fmt: skip
     batches = iter(loader)
 
-    stop = _StopFlag()
+    stop = StopFlag()
     writer = _LossLog(run_dir / "log.csv", step) if dist.is_main else None
     bar = _progress_bar(step, config.steps, show_progress and dist.is_main)
     last_checkpoint = time.monotonic()
@@ -356,7 +356,7 @@ def _restore(models: Models, tensors: dict, meta: dict, dist: Distributed) -> in
     return int(meta["step"])
 
 
-class _StopFlag:
+class StopFlag:
     """SIGINT/SIGTERM ask the loop to checkpoint and stop after the current step."""
 
     def __init__(self) -> None:
