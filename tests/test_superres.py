@@ -86,3 +86,14 @@ def test_train_sr_trains_resumes_and_exports(sphere_model, tmp_path):
     assert model.superres is not None and model.superres.config.layers == 1
     assert model.config == sphere_model.config
     assert '"steps": 4' in model.metadata["superres_training"]
+
+
+def test_evaluate_sr_reports_consistency_detail_and_speed(sky_with_stage, capsys):
+    import json
+
+    args = ["evaluate-sr", str(sky_with_stage.path), "--real", str(PHOTOS), "--train", str(PHOTOS)]
+    assert trainer_main([*args, "--samples", "1", "--width", "64", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["consistency_psnr_db"] > 10.0  # the same picture, even with a random stage
+    for key in ("ratio_stage", "ratio_cubic", "stage_mp_per_s"):
+        assert np.isfinite(report[key]) and report[key] > 0, key

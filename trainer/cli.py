@@ -117,6 +117,19 @@ def build_parser() -> argparse.ArgumentParser:
     export_sr.add_argument("--out", type=Path, required=True)
     export_sr.add_argument("--model", type=Path, help="base model (default: the one trained on)")
 
+    evaluate_sr = sub.add_parser(
+        "evaluate-sr",
+        help="measure a sky model's super-resolution stage: scale consistency, detail, speed",
+    )
+    evaluate_sr.add_argument("model", type=Path)
+    evaluate_sr.add_argument("--real", type=Path, required=True, help="reserved sky panoramas")
+    evaluate_sr.add_argument("--train", type=Path, required=True, help="training panoramas")
+    evaluate_sr.add_argument("--samples", type=int, default=4, help="skies per measure")
+    evaluate_sr.add_argument(
+        "--width", type=int, default=2048, help="1x width of the consistency test"
+    )
+    evaluate_sr.add_argument("--json", action="store_true", help="print the figures as JSON")
+
     sub.add_parser("presets", help="print the training presets")
     return parser
 
@@ -224,6 +237,19 @@ def _cmd_export_sr(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate_sr(args: argparse.Namespace) -> int:
+    from generator.modelfile import load_model
+    from trainer.superres_quality import evaluate_superres
+
+    model = load_model(args.model)
+    if model.superres is None or not model.config.sphere:
+        raise ConfigError(f"{args.model} is not a sky model with a super-resolution stage")
+    report = evaluate_superres(model, args.real, args.train, samples=args.samples, width=args.width)
+    text = json.dumps(dataclasses.asdict(report), sort_keys=True)
+    print(text if args.json else "\n".join(report.lines()))
+    return 0
+
+
 def _cmd_presets(args: argparse.Namespace) -> int:
     print(f"{'preset':8} {'px/cell':>7} {'frame':>9} {'patch':>5} {'batch':>5} {'steps':>7}")
     for name, preset in PRESETS.items():
@@ -243,6 +269,7 @@ COMMANDS = {
     "evaluate-outpaint": _cmd_evaluate_outpaint,
     "train-sr": _cmd_train_sr,
     "export-sr": _cmd_export_sr,
+    "evaluate-sr": _cmd_evaluate_sr,
     "presets": _cmd_presets,
 }
 

@@ -21,6 +21,7 @@ horizon, 360 degrees), the part every sky panorama has, including upper-hemisphe
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -87,17 +88,24 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, rng: np.random.Generato
     return total / REPEATS
 
 
-def swd(images: np.ndarray, reference: np.ndarray, seed: int = 0) -> float:
-    """SWD between (N, h, w, 3) display-space images and a reference set, mean over levels.
+def swd(
+    images: np.ndarray,
+    reference: np.ndarray,
+    seed: int = 0,
+    levels: Sequence[int] | None = None,
+) -> float:
+    """SWD between (N, h, w, 3) display-space images and a reference set, mean over pyramid
+    levels (all, or the given ones: 0 is the finest band-pass level).
 
     Descriptors of both sets are normalised per channel with the *reference's* statistics
     (Progressive GAN normalises each set by its own, which hides differences of contrast).
     """
     rng = np.random.default_rng(seed)
     distances = []
-    for level, ref_level in zip(
-        laplacian_pyramid(images), laplacian_pyramid(reference), strict=True
-    ):
+    pairs = list(zip(laplacian_pyramid(images), laplacian_pyramid(reference), strict=True))
+    for index, (level, ref_level) in enumerate(pairs):
+        if levels is not None and index not in levels:
+            continue
         desc, ref = _descriptors(level, rng), _descriptors(ref_level, rng)
         if not len(desc) or not len(ref):
             continue
