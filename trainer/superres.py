@@ -120,20 +120,17 @@ def train_superres(
     model = load_model(model_path)
     source = PairSource(model, data, config.seed)
     margin = config.stage.margin
-    net = SuperResolution(config.stage)
-    disc = Discriminator(config.patch, 32, 128)
-    opt_g = torch.optim.Adam(net.parameters(), lr=config.lr, betas=(0.5, 0.99))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr, betas=(0.5, 0.99))
+    parts = _Parts.new(config)
+    net, disc, opt_g, opt_d = parts.net, parts.disc, parts.opt_g, parts.opt_d
     step = 0
     if resume:
-        tensors, meta = load_checkpoint(checkpoint)
-        load_module("sr", net, tensors)
-        load_module("d", disc, tensors)
-        load_optimizer("opt_g", opt_g, tensors, meta["opt_g"])
-        load_optimizer("opt_d", opt_d, tensors, meta["opt_d"])
-        torch.set_rng_state(tensors["rng"])
-        source.rng = np.random.default_rng(meta["data_rng"])
-        step = int(meta["step"])
+        step = parts.load(checkpoint, source)
+
+    def save() -> None:
+        parts.save(
+            checkpoint, step, source, config=config.to_json(), model=str(model_path.resolve())
+        )
+
     crop = config.patch + 4 * margin  # target pixels plus the input's context, at 2x
     stop, last_save, started = StopFlag(), time.monotonic(), time.monotonic()
     try:
@@ -141,9 +138,8 @@ def train_superres(
             hr = source.batch(config.batch, crop)
             lr_image = F.avg_pool2d(hr, 2)
             noise = torch.randn(config.batch, config.stage.noise_channels, *lr_image.shape[2:])
-            target = hr[:, :, 2 * margin : 2 * margin + config.patch, 2 * margin :][
-                ..., : config.patch
-            ]
+            inner = slice(2 * margin, 2 * margin + config.patch)
+            target = hr[:, :, inner, inner]
             # Discriminator: real targets against the stage's output, lazy R1.
             fake = net(torch.cat([lr_image, noise], 1))
             real_logits, _ = disc(augment(target, config.augment))
@@ -171,33 +167,60 @@ def train_superres(
                 log.info("step %d: l1 %.4f, adversarial %.3f, d %.3f (%.1f pairs/s)",
                          step, l1.item(), adversarial.item(), d_loss.item(), rate)  # fmt: skip
             if time.monotonic() - last_save > 60 * config.checkpoint_minutes:
-                _save(checkpoint, config, model_path, net, disc, opt_g, opt_d, step, source)
+                save()
                 last_save = time.monotonic()
     finally:
         stop.restore()
-    _save(checkpoint, config, model_path, net, disc, opt_g, opt_d, step, source)
+    save()
     return step
 
 
-def _save(path, config, model_path, net, disc, opt_g, opt_d, step, source) -> None:
-    g_tensors, g_groups = optimizer_tensors("opt_g", opt_g)
-    d_tensors, d_groups = optimizer_tensors("opt_d", opt_d)
-    tensors = {
-        **{f"sr.{k}": v for k, v in net.state_dict().items()},
-        **{f"d.{k}": v for k, v in disc.state_dict().items()},
-        **g_tensors,
-        **d_tensors,
-        "rng": torch.get_rng_state(),
-    }
-    meta = {
-        "config": config.to_json(),
-        "model": str(Path(model_path).resolve()),
-        "step": step,
-        "opt_g": g_groups,
-        "opt_d": d_groups,
-        "data_rng": int(source.rng.integers(2**62)),
-    }
-    save_checkpoint(path, tensors, meta)
+@dataclass
+class _Parts:
+    """What a run trains: the stage, its critic and their optimisers (a checkpoint's tensors)."""
+
+    net: SuperResolution
+    disc: Discriminator
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+    @classmethod
+    def new(cls, config: SRTrainConfig) -> _Parts:
+        net = SuperResolution(config.stage)
+        disc = Discriminator(config.patch, 32, 128)
+        betas = (0.5, 0.99)
+        return cls(
+            net,
+            disc,
+            torch.optim.Adam(net.parameters(), lr=config.lr, betas=betas),
+            torch.optim.Adam(disc.parameters(), lr=config.lr, betas=betas),
+        )
+
+    def save(self, path: Path, step: int, source: PairSource, **meta: str) -> None:
+        g_tensors, g_groups = optimizer_tensors("opt_g", self.opt_g)
+        d_tensors, d_groups = optimizer_tensors("opt_d", self.opt_d)
+        tensors = {
+            **{f"sr.{k}": v for k, v in self.net.state_dict().items()},
+            **{f"d.{k}": v for k, v in self.disc.state_dict().items()},
+            **g_tensors,
+            **d_tensors,
+            "rng": torch.get_rng_state(),
+        }
+        data_rng = int(source.rng.integers(2**62))
+        source.rng = np.random.default_rng(data_rng)  # what a resumed run continues with
+        extra = {"step": step, "opt_g": g_groups, "opt_d": d_groups, "data_rng": data_rng}
+        save_checkpoint(path, tensors, {**meta, **extra})
+
+    def load(self, path: Path, source: PairSource) -> int:
+        """Restore a checkpoint; returns its step."""
+        tensors, meta = load_checkpoint(path)
+        load_module("sr", self.net, tensors)
+        load_module("d", self.disc, tensors)
+        load_optimizer("opt_g", self.opt_g, tensors, meta["opt_g"])
+        load_optimizer("opt_d", self.opt_d, tensors, meta["opt_d"])
+        torch.set_rng_state(tensors["rng"])
+        source.rng = np.random.default_rng(meta["data_rng"])
+        return int(meta["step"])
 
 
 def export_superres(run: Path, out: Path, model_path: Path | None = None) -> str:
