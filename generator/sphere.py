@@ -25,7 +25,7 @@ from generator.poles import soften_poles
 from generator.recipe import Recipe
 from generator.render import BandRenderer, CancelFn, CanvasRenderer
 from generator.resample import resample_rows
-from generator.superres import upscale
+from generator.superres import band_count, upscale
 
 BAND_PIXELS = 1 << 21
 """Output pixels per band (24 MiB of float32 RGB): memory stays flat for any output size."""
@@ -80,8 +80,16 @@ class SphereRenderer(BandRenderer):
 
     @property
     def total_tiles(self) -> int:
-        """Progress units: the native canvas's tiles, then one per output band."""
-        return self.native.total_tiles + self.band_count
+        """Progress units: the native canvas's tiles, the super-resolution bands, then one per
+        output band."""
+        return self.native.total_tiles + sum(self._superres_bands()) + self.band_count
+
+    def _superres_bands(self) -> list[int]:
+        height, width = self.native.recipe.height, self.native.recipe.width
+        counts = []
+        for stage in range(self.superres_stages):
+            counts.append(band_count(self.model.superres, height << stage, width << stage))
+        return counts
 
     @property
     def tiles_per_band(self) -> int:
@@ -127,6 +135,7 @@ class SphereRenderer(BandRenderer):
                 canvas = upscale(
                     self.model.superres, canvas, seed=self.recipe.seed, stage=stage,
                     wrap=(False, True), cancel=cancel,
+                    band_done=None if tiles_done is None else lambda: tiles_done(1),
                 )  # fmt: skip
             self._canvas = canvas
         return self._canvas

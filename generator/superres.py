@@ -116,9 +116,11 @@ def upscale(
     stage: int,
     wrap: tuple[bool, bool] = (False, False),
     cancel: Callable[[], bool] | None = None,
+    band_done: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """The (h, w, 3) model-space canvas at twice the size, (2h, 2w, 3); ``wrap`` = (rows, cols)
-    periodic. Runs in bands of rows; the result does not depend on the band size."""
+    periodic. Runs in ``band_count(h, w)`` bands of rows (``band_done`` after each); the result
+    does not depend on the band size."""
     height, width = canvas.shape[:2]
     m = net.config.margin
     device = next(net.parameters()).device
@@ -128,7 +130,7 @@ def upscale(
     channels = net.config.noise_channels
     noise = NormalField(seed, SUPERRES_STREAM_BASE + stage, channels, period) if channels else None
     out = np.empty((2 * height, 2 * width, 3), dtype=np.float32)
-    step = max(1, BAND_PIXELS // (width + 2 * m))
+    step = _band_rows(net, width)
     for top in range(0, height, step):
         if cancel is not None and cancel():
             raise Cancelled("render cancelled")
@@ -142,4 +144,15 @@ def upscale(
         with torch.inference_mode():
             hr = net(torch.cat(inputs)[None].to(device))[0]
         out[2 * top : 2 * bottom] = hr.permute(1, 2, 0).float().cpu().numpy()
+        if band_done is not None:
+            band_done()
     return out
+
+
+def _band_rows(net: SuperResolution, width: int) -> int:
+    return max(1, BAND_PIXELS // (width + 2 * net.config.margin))
+
+
+def band_count(net: SuperResolution, height: int, width: int) -> int:
+    """How many bands ``upscale`` cuts an (height, width) canvas into (progress units)."""
+    return -(-height // _band_rows(net, width))

@@ -97,3 +97,17 @@ def test_evaluate_sr_reports_consistency_detail_and_speed(sky_with_stage, capsys
     assert report["consistency_psnr_db"] > 10.0  # the same picture, even with a random stage
     for key in ("ratio_stage", "ratio_cubic", "stage_mp_per_s"):
         assert np.isfinite(report[key]) and report[key] > 0, key
+
+
+def test_progress_counts_the_stage_and_ends_at_the_total(sky_with_stage):
+    from generator.sphere import make_renderer
+
+    model = sky_with_stage
+    recipe = new_recipe(model.config, model.hash, 256, 128, wrap="x", projection="equirect")
+    renderer = make_renderer(model, recipe, tile=16)
+    assert renderer.superres_stages == 2  # 64 -> 128 -> 256
+    calls = []
+    renderer.render(progress=lambda done, total: calls.append((done, total)))
+    total = renderer.total_tiles
+    assert calls[-1] == (total, total) and total > renderer.native.total_tiles + renderer.band_count
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
