@@ -24,7 +24,7 @@ from generator.parallel import local_device, process_group, render_to_file_paral
 from generator.photo import read_photo
 from generator.planning import DEFAULT_BUDGET_MIB
 from generator.progress import ProgressEstimate, format_seconds
-from generator.recipe import WRAP_MODES, Recipe, Window, extended, new_recipe
+from generator.recipe import SCALES, WRAP_MODES, Recipe, Window, extended, new_recipe
 from generator.render import DEFAULT_BATCH, DEFAULT_TILE, PRECISIONS
 
 NO_SUPERRES_HELP = (
@@ -148,6 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--recipe", type=Path, help="re-render the recipe of an image (or .json) we made"
     )
     render.add_argument("--no-superres", action="store_true", help=NO_SUPERRES_HELP)
+    render.add_argument(
+        "--scale",
+        type=int,
+        choices=SCALES,
+        default=1,
+        help="flat canvases: draw the scene this many times larger, with super-resolution "
+        "detail (default 1: the model's native scale, more canvas = more scene)",
+    )
 
     extend = sub.add_parser(
         "extend",
@@ -281,8 +289,10 @@ def _canvas(args: argparse.Namespace, model, **options) -> Recipe:
         height = _given(args.height, width // 2)
         wrap = "x"
     else:
-        width = _given(args.width, cfg.native_width * ppc)
-        height = _given(args.height, cfg.native_height * ppc)
+        scale = getattr(args, "scale", 1)
+        options["scale"] = scale
+        width = _given(args.width, cfg.native_width * ppc * scale)
+        height = _given(args.height, cfg.native_height * ppc * scale)
         wrap = args.wrap or "none"
     recipe = new_recipe(
         cfg,

@@ -24,6 +24,7 @@ RECIPE_KEY = "endless-backdrops:recipe"
 RECIPE_VERSION = 1
 WRAP_MODES = ("none", "x", "xy")
 PROJECTIONS = ("flat", "equirect")
+SCALES = (1, 2, 4, 8)
 MAX_SIDE = 1 << 18
 """Largest canvas or window side accepted, in pixels."""
 MAX_PIXELS = 1 << 32
@@ -111,7 +112,10 @@ class Recipe:
     local_latents: LatentPatch | None = None
     """Explicit zl for some cells (from inverting a photo); the seed's everywhere else."""
     superres: bool = True
-    """Use the model's super-resolution stage (if it has one) for skies above native scale."""
+    """Use the model's super-resolution stage (if it has one) above native scale."""
+    scale: int = 1
+    """Output pixels per native pixel of a flat canvas (1, 2, 4, 8): the same scene with that
+    much more detail. Position, size and window are in output pixels."""
     version: int = RECIPE_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -136,6 +140,10 @@ class Recipe:
                 problems.append("an equirect canvas is 2:1 (width = 2 x height)")
         if self.blend <= 0:
             problems.append("blend must be > 0 latent cells")
+        if self.scale not in SCALES:
+            problems.append(f"scale must be one of {', '.join(map(str, SCALES))}")
+        elif self.scale > 1 and self.projection == "equirect":
+            problems.append("a sky's scale follows its width: leave scale at 1")
         if self.window is not None:
             w = self.window
             if w.width < 1 or w.height < 1 or w.width > MAX_SIDE or w.height > MAX_SIDE:
@@ -210,16 +218,20 @@ def new_recipe(
     anchors: Sequence[tuple[float, float]] | None = None,
     blend: float | None = None,
     window: Window | None = None,
+    scale: int = 1,
 ) -> Recipe:
     """A recipe for a fresh canvas, vertically centred on the model's native frame (the horizon).
+
+    ``scale`` > 1 (flat canvases) draws the scene ``scale`` times larger: the canvas is
+    ``width / scale`` native pixels wide, detailed by super-resolution.
 
     ``style_seeds`` (two or more) fuse styles: evenly spaced vertical bands left to right (around
     the horizon when wrapped), or at ``anchors`` given as (x, y) fractions of the canvas. ``blend``
     is the transition width in latent cells (default: half the distance between anchors).
     """
     ppc = config.pixels_per_cell
-    top = (config.native_height * ppc - height) // 2
-    cells_w, cells_h = width / ppc, height / ppc
+    top = (config.native_height * ppc * scale - height) // 2
+    cells_w, cells_h = width / (ppc * scale), height / (ppc * scale)
     if projection == "equirect" and config.sphere:  # drawn as the native sphere, then resampled
         top, cells_w, cells_h = 0, config.native_width, config.native_height
     styles: tuple[Style, ...] = ()
@@ -237,7 +249,7 @@ def new_recipe(
             Style(
                 int(s),
                 x=round(fx * cells_w, 6),
-                y=None if fy is None else round(top / ppc + fy * cells_h, 6),
+                y=None if fy is None else round(top / (ppc * scale) + fy * cells_h, 6),
             )
             for s, (fx, fy) in zip(style_seeds, points, strict=True)
         )
@@ -256,4 +268,5 @@ def new_recipe(
         styles=styles,
         blend=8.0 if blend is None else float(blend),
         window=window,
+        scale=scale,
     )

@@ -25,6 +25,7 @@ from generator.poles import soften_poles
 from generator.recipe import Recipe
 from generator.render import BandRenderer, CancelFn, CanvasRenderer
 from generator.resample import resample_rows
+from generator.scaled import ScaledRenderer
 from generator.superres import band_count, upscale
 
 BAND_PIXELS = 1 << 21
@@ -165,4 +166,6 @@ def make_renderer(model: LoadedModel, recipe: Recipe, **options) -> CanvasRender
     """The renderer for this model and recipe; ``options`` are ``CanvasRenderer``'s."""
     if is_sphere_request(model, recipe):
         return SphereRenderer(model, recipe, **options)
+    if recipe.scale > 1:
+        return ScaledRenderer(model, recipe, **options)
     return CanvasRenderer(model, recipe, **options)

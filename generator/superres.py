@@ -149,6 +149,36 @@ def upscale(
     return out
 
 
+def upscale_region(
+    net: SuperResolution,
+    pixels: np.ndarray,
+    top: int,
+    left: int,
+    *,
+    seed: int,
+    stage: int,
+    period: tuple[int | None, int | None] = (None, None),
+) -> np.ndarray:
+    """One pass on a region whose borders are real canvas (no padding): ``pixels`` (h, w, 3)
+    are rows [top, top + h) and columns [left, left + w) of the stage's canvas (``period``: its
+    size along wrapped axes); returns rows [2 (top + m), 2 (top + h - m)) and the matching
+    columns of the next stage, m = ``net.config.margin``."""
+    inputs = [torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1), np.float32))]
+    channels = net.config.noise_channels
+    if channels:
+        noise = NormalField(seed, SUPERRES_STREAM_BASE + stage, channels, period)
+        inputs.append(torch.from_numpy(noise.window(top, left, *pixels.shape[:2])))
+    device = next(net.parameters()).device
+    with torch.inference_mode():
+        out = net(torch.cat(inputs)[None].to(device))[0]
+    return out.permute(1, 2, 0).float().cpu().numpy()
+
+
+def cubic_stage() -> SuperResolution:
+    """A stage that is exactly Keys' cubic x2 (no learned part, no noise): plain upsampling."""
+    return SuperResolution(SuperResConfig(channels=1, layers=0, noise_channels=0)).eval()
+
+
 def _band_rows(net: SuperResolution, width: int) -> int:
     return max(1, BAND_PIXELS // (width + 2 * net.config.margin))
 
