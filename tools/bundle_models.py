@@ -3,7 +3,8 @@
     python tools/bundle_models.py                          # sky and terrain
     python tools/bundle_models.py sky --samples 8          # one model, a quicker measurement
 
-Each model is the moving average of its run's generator (``training/NAME``). It is measured with
+Each model is the moving average of its run's generator (``training/NAME``), with the
+super-resolution stage of ``training/NAME-sr`` inside when that run exists. It is measured with
 ``trainer.evaluate`` against the reserved images of its kind (never trained on) and the training
 images as the baseline, and the file's metadata records what it was trained on (sources, licences,
 credits from ``data/manifest.csv``), for how long, its native scale and the measured quality. The
@@ -26,9 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from generator.bundled import MODELS_DIR  # noqa: E402
-from generator.modelfile import load_model  # noqa: E402
+from generator.modelfile import load_model, save_model  # noqa: E402
+from trainer.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from trainer.evaluate import evaluate  # noqa: E402
 from trainer.export import export_run  # noqa: E402
+from trainer.superres import export_superres  # noqa: E402
+from trainer.superres_quality import evaluate_superres  # noqa: E402
 
 DEFAULT_DATA = Path("~/.cache/endless-backdrops/data").expanduser()
 MANIFEST = ROOT / "data" / "manifest.csv"
@@ -74,14 +78,6 @@ def trained_on(folder: str) -> dict[str, Any]:
     }
 
 
-def native_scale(model) -> dict[str, float]:
-    cfg = model.config
-    width = cfg.native_width * cfg.pixels_per_cell
-    if cfg.sphere:
-        return {"pixels_per_degree": round(width / 360.0, 4), "sphere_width": width}
-    return {"frame_width": width, "frame_height": cfg.native_height * cfg.pixels_per_cell}
-
-
 def bundle(name: str, data: Path, samples: int) -> dict[str, Any]:
     spec = BUNDLES[name]
     run = ROOT / "training" / name
@@ -100,16 +96,28 @@ def bundle(name: str, data: Path, samples: int) -> dict[str, Any]:
             "description": spec.description,
             "usage": spec.usage,
             "trained_on": trained_on(spec.folder),
-            "native_scale": native_scale(model),
             "quality": {**asdict(report), "command": f"python -m trainer evaluate MODEL "
                         f"--real DATA/validation/{spec.folder} --train DATA/train/{spec.folder}"},
         }  # fmt: skip
     MODELS_DIR.mkdir(exist_ok=True)
     out = MODELS_DIR / f"{name}.safetensors"
     digest, step = export_run(run, out, metadata)
+    result = {"name": name, "step": step, **asdict(report)}
+    lines = report.lines()
+    stage_run = ROOT / "training" / f"{name}-sr"
+    if (stage_run / CHECKPOINT_NAME).is_file():
+        export_superres(stage_run, out, out)
+        model = load_model(out)
+        sr = evaluate_superres(
+            model, data / "validation" / spec.folder, data / "train" / spec.folder
+        )
+        meta = {**model.metadata, "superres_quality": json.dumps(asdict(sr), sort_keys=True)}
+        digest = save_model(model.generator, out, meta, superres=model.superres)
+        result["superres"] = asdict(sr)
+        lines += sr.lines()
     print(f"{name}: step {step}, {out.stat().st_size / 2**20:.1f} MiB, hash {digest[:12]}")
-    print("\n".join(f"  {line}" for line in report.lines()))
-    return {"name": name, "step": step, **asdict(report)}
+    print("\n".join(f"  {line}" for line in lines))
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

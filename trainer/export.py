@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from generator.config import ModelConfig
 from generator.model import Generator
 from generator.modelfile import save_model
 from trainer.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_module
@@ -27,6 +28,16 @@ def training_seconds(log_path: Path) -> float:
     return seconds
 
 
+def native_scale(config: ModelConfig) -> dict[str, float]:
+    """What one native pixel is: a fraction of a degree (skies), or of the training frame (a
+    photo's full scene height, a texture's tile): the scale a bigger request is drawn at."""
+    ppc = config.pixels_per_cell
+    width, height = config.native_width * ppc, config.native_height * ppc
+    if config.sphere:
+        return {"pixels_per_degree": round(width / 360.0, 4), "sphere_width": width}
+    return {"frame_width": width, "frame_height": height}
+
+
 def export_run(run: Path, out: Path, metadata: dict[str, Any] | None = None) -> tuple[str, int]:
     """Write the run's averaged generator to ``out``; returns (file hash, step).
 
@@ -43,7 +54,10 @@ def export_run(run: Path, out: Path, metadata: dict[str, Any] | None = None) -> 
         "data": meta["data"],
         "train_config": json.loads(config.to_json()),
     }
-    entries = {"training": json.dumps(training, sort_keys=True)}
+    entries = {
+        "training": json.dumps(training, sort_keys=True),
+        "native_scale": json.dumps(native_scale(config.model), sort_keys=True),
+    }
     for key, value in (metadata or {}).items():
         entries[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return save_model(ema, out, entries), meta["step"]
