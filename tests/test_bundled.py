@@ -93,3 +93,21 @@ def test_the_readme_first_command_renders_a_4096_hdr_sky(tmp_path, monkeypatch):
     seam = np.abs(sky[:, 0] - sky[:, -1]).mean()
     inside = np.abs(np.diff(sky, axis=1)).mean()
     assert seam < 3 * inside
+
+
+def test_a_big_sky_is_the_same_sky_with_more_detail(models):
+    """8192 x 4096 downsampled to 2048 x 1024 matches the 2048 x 1024 render of the seed."""
+    from generator import new_recipe, render_array
+    from trainer.evaluate import display
+
+    sky = models["sky"]
+
+    def render(width: int) -> np.ndarray:
+        recipe = new_recipe(sky.config, sky.hash, width, width // 2, seed=3, wrap="x",
+                            projection="equirect")  # fmt: skip
+        return display(render_array(sky, recipe))
+
+    small, big = render(2048), render(8192)
+    down = big.reshape(1024, 4, 2048, 4, 3).mean(axis=(1, 3))
+    psnr = 10 * np.log10(1.0 / np.mean((down - small) ** 2))
+    assert psnr >= 30.0
