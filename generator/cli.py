@@ -24,7 +24,15 @@ from generator.parallel import local_device, process_group, render_to_file_paral
 from generator.photo import read_photo
 from generator.planning import DEFAULT_BUDGET_MIB
 from generator.progress import ProgressEstimate, format_seconds
-from generator.recipe import SCALES, WRAP_MODES, Recipe, Window, extended, new_recipe
+from generator.recipe import (
+    SCALES,
+    WRAP_MODES,
+    Recipe,
+    Window,
+    auto_scale,
+    extended,
+    new_recipe,
+)
 from generator.render import DEFAULT_BATCH, DEFAULT_TILE, PRECISIONS
 
 NO_SUPERRES_HELP = (
@@ -50,6 +58,14 @@ EXAMPLES = """examples:
     torchrun --nproc_per_node=2 -m generator render --model terrain --wrap xy \\
         --width 8192 --height 8192 --out ground.exr
 """
+
+
+def _scale(text: str) -> int | str:
+    if text == "auto":
+        return text
+    if text.isdigit() and int(text) in SCALES:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"choose one of {', '.join(map(str, SCALES))} or auto")
 
 
 def _window(text: str) -> Window:
@@ -150,11 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--no-superres", action="store_true", help=NO_SUPERRES_HELP)
     render.add_argument(
         "--scale",
-        type=int,
-        choices=SCALES,
+        type=_scale,
         default=1,
-        help="flat canvases: draw the scene this many times larger, with super-resolution "
-        "detail (default 1: the model's native scale, more canvas = more scene)",
+        help="flat canvases: draw the scene 2, 4 or 8 times larger, with super-resolution "
+        "detail; 'auto' fits the model's frame to the height (a matte) or, with --wrap xy, "
+        "to the width (a texture tile); default 1: native scale, more canvas = more scene",
     )
 
     extend = sub.add_parser(
@@ -290,10 +306,12 @@ def _canvas(args: argparse.Namespace, model, **options) -> Recipe:
         wrap = "x"
     else:
         scale = getattr(args, "scale", 1)
+        wrap = args.wrap or "none"
+        if scale == "auto":
+            scale = auto_scale(cfg, args.width, args.height, wrap)
         options["scale"] = scale
         width = _given(args.width, cfg.native_width * ppc * scale)
         height = _given(args.height, cfg.native_height * ppc * scale)
-        wrap = args.wrap or "none"
     recipe = new_recipe(
         cfg,
         model.hash,

@@ -205,6 +205,20 @@ def extended(
     )
 
 
+def auto_scale(
+    config: ModelConfig, width: int | None, height: int | None, wrap: str = "none"
+) -> int:
+    """The scale that fits the model's native frame to the request: to its height for a matte
+    painting (the frame is the full scene's height), to its width for a texture that tiles both
+    ways (the frame is one tile); the largest of ``SCALES`` that does not exceed it."""
+    ppc = config.pixels_per_cell
+    if wrap == "xy":
+        ratio = (width or 0) / (config.native_width * ppc)
+    else:
+        ratio = (height or 0) / (config.native_height * ppc)
+    return max([s for s in SCALES if s <= ratio], default=1)
+
+
 def new_recipe(
     config: ModelConfig,
     model_hash: str,

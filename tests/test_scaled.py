@@ -56,3 +56,23 @@ def test_a_sky_takes_its_scale_from_its_width(sphere_model):
     with pytest.raises(RequestError, match="scale"):
         new_recipe(sphere_model.config, sphere_model.hash, 128, 64, wrap="x",
                    projection="equirect", scale=2)  # fmt: skip
+
+
+def test_auto_scale_fits_the_frame_to_a_matte_height_or_a_tile_width(tiny_model):
+    from generator.recipe import auto_scale
+
+    cfg = tiny_model.config  # frame 64 x 32 px
+    assert auto_scale(cfg, 4096, 32) == 1
+    assert auto_scale(cfg, 4096, 128) == 4  # a matte 4 frames tall: the scene 4x larger
+    assert auto_scale(cfg, 4096, 1000) == 8  # capped
+    assert auto_scale(cfg, 200, 4096, wrap="xy") == 2  # a tile ~3 frames wide
+
+
+def test_cli_scale_auto_renders_the_scaled_canvas(tiny_model_path, tmp_path):
+    from generator import read_recipe
+    from generator.cli import main
+
+    out = tmp_path / "matte.exr"
+    args = ["render", "--model", str(tiny_model_path), "--width", "160", "--height", "64"]
+    assert main([*args, "--scale", "auto", "--out", str(out), "--quiet"]) == 0
+    assert read_recipe(out).scale == 2
