@@ -60,6 +60,8 @@ class RenderRequest:
     preview: bool = False
     recipe_json: str | None = None
     scale: int = 1
+    detail: str = "1"
+    """Flat canvases: the scene drawn 1, 2, 4 or 8 times larger, or "AUTO" (``auto_scale``)."""
 
 
 def run_request(
@@ -220,6 +222,9 @@ def fresh_recipe(model: LoadedModel, request: RenderRequest) -> Recipe:
     if request.preview:
         width, height = preview_size(request.kind, width, height, ppc)
     wrap = {"sky": "x", "terrain": "xy", "matte": "none"}[request.kind]
+    scale = 1
+    if request.kind != "sky" and not request.preview:
+        scale = _detail_scale(model, request.detail, width, height, wrap)
     return new_recipe(
         model.config,
         model.hash,
@@ -229,7 +234,16 @@ def fresh_recipe(model: LoadedModel, request: RenderRequest) -> Recipe:
         wrap=wrap,
         projection="equirect" if request.kind == "sky" else "flat",
         style_seeds=request.style_seeds,
+        scale=scale,
     )
+
+
+def _detail_scale(model: LoadedModel, detail: str, width: int, height: int, wrap: str) -> int:
+    from generator.recipe import auto_scale
+
+    if detail == "AUTO":
+        return auto_scale(model.config, width, height, wrap)
+    return int(detail)
 
 
 def preview_size(kind: str, width: int, height: int, ppc: int) -> tuple[int, int]:

@@ -227,6 +227,7 @@ class EB_OT_generate(_JobOperator, Operator):
             device=props.device.lower(),
             file_format=props.file_format.lower(),
             preview=self.preview,
+            detail=props.detail,
         )
 
     def apply(self, context: bpy.types.Context, path: Path) -> str:

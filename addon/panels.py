@@ -79,6 +79,7 @@ def draw_sky(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
 def draw_terrain(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     props = settings(context)
     layout.prop(props, "terrain_size")
+    layout.prop(props, "detail")
     layout.prop(props, "terrain_tiling")
     obj = context.active_object
     if obj is None or obj.type != "MESH":
@@ -91,6 +92,7 @@ def draw_matte(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     col = layout.column(align=True)
     col.prop(props, "matte_width")
     col.prop(props, "matte_height")
+    layout.prop(props, "detail")
     layout.prop(props, "matte_plane")
     if props.matte_plane:
         layout.prop(props, "matte_distance")

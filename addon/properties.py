@@ -93,6 +93,18 @@ class EB_Settings(PropertyGroup):
         description="How often the texture repeats across the object's UVs",
     )
 
+    detail: EnumProperty(
+        name="Detail",
+        items=(
+            ("1", "Native", "The model's native scale: a bigger image shows more of the scene"),
+            ("2", "2x", "The scene twice as large, with super-resolution detail"),
+            ("4", "4x", "The scene four times as large"),
+            ("8", "8x", "The scene eight times as large"),
+            ("AUTO", "Auto", "Fit the model's frame to the height (matte) or the tile (terrain)"),
+        ),
+        default="1",
+        description="How large the scene is drawn (previews always show the native scale)",
+    )
     matte_width: IntProperty(name="Width", min=8, max=262144, default=16384)
     matte_height: IntProperty(name="Height", min=8, max=65536, default=2048)
     matte_plane: BoolProperty(

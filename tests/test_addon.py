@@ -235,6 +235,17 @@ def test_matte_painting_without_plane_only_saves_the_image(blender):
     assert len(bpy.data.objects) == 0 and len(bpy.data.images) == 1
 
 
+@pytest.mark.parametrize(("detail", "scale"), [("2", 2), ("AUTO", 2)])
+def test_matte_detail_draws_the_scene_larger(blender, detail, scale):
+    """The tiny model's frame is 32 px tall: a 64 px matte at Auto is the scene at 2x."""
+    blender.props.matte_plane = False
+    blender.props.matte_width, blender.props.matte_height = 128, 64
+    blender.props.detail = detail
+    assert bpy.ops.endless_backdrops.generate(kind="MATTE") == {"FINISHED"}
+    (exr,) = files_in(blender.out)
+    assert read_recipe(exr).scale == scale and read_image(exr).shape == (64, 128, 3)
+
+
 def test_preview_is_a_small_canvas_placed_like_the_full_render(blender, monkeypatch):
     monkeypatch.setattr(backend, "PREVIEW_WIDTH", 64)
     assert bpy.ops.endless_backdrops.generate(kind="SKY", preview=True) == {"FINISHED"}
