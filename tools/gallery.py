@@ -5,9 +5,10 @@
 
 Every picture comes from a recipe in ``GALLERY`` (fixed seeds, no picking): a 360-degree sky, the
 same sky lighting a small scene in Cycles (headless Blender from the ``bpy`` wheel), a
-16384-pixel-wide matte strip, a terrain tile repeated 3 x 3 and a panorama fusing three sky
-styles. Full-size renders go to a temporary folder; the gallery keeps small JPEG previews
-(tone-mapped: Reinhard, then sRGB) and each render's recipe as JSON beside its preview.
+16384 x 2048 matte strip (the sky model's horizon band drawn 8x larger), a terrain tile repeated
+3 x 3 and a panorama fusing three sky styles. Full-size renders go to a temporary folder; the
+gallery keeps small JPEG previews (tone-mapped: Reinhard, then sRGB) and each render's recipe as
+JSON beside its preview.
 """
 
 from __future__ import annotations
@@ -46,12 +47,13 @@ class Shot:
     styles: tuple[int, ...] = ()
     repeat: int = 1
     """Show the render repeated repeat x repeat times (a tileable texture)."""
+    scale: int = 1
     suffix: str = ".exr"
 
 
 GALLERY = (
     Shot("sky", "sky", 4096, 2048, 1024, seed=1, wrap="x", projection="equirect"),
-    Shot("matte-strip", "sky", 16384, 256, 2048, seed=2),
+    Shot("matte-strip", "sky", 16384, 2048, 2048, seed=2, scale=8),
     Shot("terrain-3x3", "terrain", 512, 512, 768, seed=3, wrap="xy", repeat=3, suffix=".png"),
     Shot("fusion", "sky", 4096, 2048, 1024, wrap="x", projection="equirect", styles=(4, 9, 12)),
 )
@@ -61,7 +63,7 @@ def render_shot(shot: Shot, scratch: Path) -> Path:
     model = load_model(shot.model)
     recipe = new_recipe(
         model.config, model.hash, shot.width, shot.height, seed=shot.seed, wrap=shot.wrap,
-        projection=shot.projection, style_seeds=shot.styles,
+        projection=shot.projection, style_seeds=shot.styles, scale=shot.scale,
     )  # fmt: skip
     path = scratch / f"{shot.name}{shot.suffix}"
     render_to_file(model, recipe, path)
