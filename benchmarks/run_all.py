@@ -64,7 +64,11 @@ def child_render(job: dict) -> dict:
     model, recipe = _load(job)
     _levers_off(job)
     recipe = with_precision(recipe, job.get("precision"))
-    options = {"tile": job.get("tile"), "batch": job.get("batch")}
+    options = {
+        "tile": job.get("tile"),
+        "batch": job.get("batch"),
+        "memory_budget_mib": job.get("budget"),
+    }
     path_ctx = reference_path() if job.get("reference") else contextlib.nullcontext()
     with path_ctx:
         small = recipe.replace(width=256, height=128)
@@ -134,7 +138,7 @@ def child_roofline(job: dict) -> dict:
     from generator.render import CanvasRenderer
 
     model, recipe = _load(job)
-    renderer = CanvasRenderer(model, recipe)
+    renderer = CanvasRenderer(model, recipe, memory_budget_mib=job.get("budget"))
     shapes = [
         s
         for s in tile_layers(model.config, renderer.tile_rows, renderer.tile_cols)
