@@ -106,15 +106,16 @@ def bundle(name: str, data: Path, samples: int) -> dict[str, Any]:
     lines = report.lines()
     stage_run = ROOT / "training" / f"{name}-sr"
     if (stage_run / CHECKPOINT_NAME).is_file():
-        export_superres(stage_run, out, out)
+        digest = export_superres(stage_run, out, out)
         model = load_model(out)
-        sr = evaluate_superres(
-            model, data / "validation" / spec.folder, data / "train" / spec.folder
-        )
-        meta = {**model.metadata, "superres_quality": json.dumps(asdict(sr), sort_keys=True)}
-        digest = save_model(model.generator, out, meta, superres=model.superres)
-        result["superres"] = asdict(sr)
-        lines += sr.lines()
+        if model.config.sphere:  # evaluate-sr measures skies (flat scales: not yet)
+            sr = evaluate_superres(
+                model, data / "validation" / spec.folder, data / "train" / spec.folder
+            )
+            meta = {**model.metadata, "superres_quality": json.dumps(asdict(sr), sort_keys=True)}
+            digest = save_model(model.generator, out, meta, superres=model.superres)
+            result["superres"] = asdict(sr)
+            lines += sr.lines()
     print(f"{name}: step {step}, {out.stat().st_size / 2**20:.1f} MiB, hash {digest[:12]}")
     print("\n".join(f"  {line}" for line in lines))
     return result
