@@ -111,6 +111,28 @@ class BandRenderer:
         return out
 
 
+class RowBandRenderer(BandRenderer):
+    """Output rows ``rows`` = (first, end) cut into bands of ``band_rows``: how the renderers
+    that finish a canvas afterwards (resampled skies, scaled canvases) stream their output."""
+
+    rows: tuple[int, int]
+    band_rows: int
+    tiles_per_band = 1
+
+    @property
+    def band_count(self) -> int:
+        return -(-(self.rows[1] - self.rows[0]) // self.band_rows)
+
+    def band_range(self, index: int) -> tuple[int, int]:
+        """Rows [top, bottom) of band ``index``."""
+        top = self.rows[0] + index * self.band_rows
+        return top, min(top + self.band_rows, self.rows[1])
+
+    def band_shape(self, index: int) -> tuple[int, int, int]:
+        top, bottom = self.band_range(index)
+        return bottom - top, self.output_shape[1], 3
+
+
 class CanvasRenderer(BandRenderer):
     """Renders one recipe with one model; iterate ``bands()`` for rows top to bottom."""
 

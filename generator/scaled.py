@@ -19,14 +19,14 @@ from generator.colorspace import linear_to_model, model_to_linear
 from generator.errors import Cancelled, RequestError
 from generator.modelfile import LoadedModel
 from generator.recipe import Recipe, Window
-from generator.render import BandRenderer, CancelFn, CanvasRenderer
+from generator.render import CancelFn, CanvasRenderer, RowBandRenderer
 from generator.superres import SuperResolution, cubic_stage, upscale_region
 
 BAND_PIXELS = 1 << 21
 """Output pixels per band (24 MiB of float32 RGB)."""
 
 
-class ScaledRenderer(BandRenderer):
+class ScaledRenderer(RowBandRenderer):
     """Renders a flat recipe whose ``scale`` is above 1 (see the module docstring)."""
 
     def __init__(self, model: LoadedModel, recipe: Recipe, **options) -> None:
@@ -56,31 +56,19 @@ class ScaledRenderer(BandRenderer):
         )
         CanvasRenderer(model, self.native, **options)  # validates the native canvas up front
         win = recipe.window or Window(0, 0, recipe.width, recipe.height)
-        self._rows = (recipe.top + win.y, recipe.top + win.y + win.height)
+        self.rows = (recipe.top + win.y, recipe.top + win.y + win.height)
         self._cols = (recipe.left + win.x, recipe.left + win.x + win.width)
         rows = max(8 * scale, BAND_PIXELS // win.width)
         self.band_rows = rows - rows % scale
 
     @property
     def output_shape(self) -> tuple[int, int, int]:
-        return self._rows[1] - self._rows[0], self._cols[1] - self._cols[0], 3
-
-    @property
-    def band_count(self) -> int:
-        return -(-(self._rows[1] - self._rows[0]) // self.band_rows)
+        return self.rows[1] - self.rows[0], self._cols[1] - self._cols[0], 3
 
     @property
     def total_tiles(self) -> int:
         """Progress units: one per band."""
         return self.band_count
-
-    def band_shape(self, index: int) -> tuple[int, int, int]:
-        top, bottom = self._band(index)
-        return bottom - top, self.output_shape[1], 3
-
-    def _band(self, index: int) -> tuple[int, int]:
-        top = self._rows[0] + index * self.band_rows
-        return top, min(top + self.band_rows, self._rows[1])
 
     def render_band(
         self,
@@ -89,7 +77,7 @@ class ScaledRenderer(BandRenderer):
         tiles_done: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Output rows of band ``index`` in linear light (global rows, window columns)."""
-        top, bottom = self._band(index)
+        top, bottom = self.band_range(index)
         m = self.net.config.margin
         (r0, r1), (c0, c1) = (
             _native_span(top, bottom, self.stages, m),

@@ -23,7 +23,7 @@ from generator.errors import Cancelled, RequestError
 from generator.modelfile import LoadedModel
 from generator.poles import soften_poles
 from generator.recipe import Recipe
-from generator.render import BandRenderer, CancelFn, CanvasRenderer
+from generator.render import BandRenderer, CancelFn, CanvasRenderer, RowBandRenderer
 from generator.resample import resample_rows
 from generator.scaled import ScaledRenderer
 from generator.superres import band_count, upscale
@@ -54,7 +54,7 @@ def native_sphere_recipe(model: LoadedModel, recipe: Recipe) -> Recipe:
     )
 
 
-class SphereRenderer(BandRenderer):
+class SphereRenderer(RowBandRenderer):
     """Renders an equirect recipe with a sphere model (see the module docstring)."""
 
     def __init__(self, model: LoadedModel, recipe: Recipe, **options) -> None:
@@ -63,7 +63,7 @@ class SphereRenderer(BandRenderer):
         self.model, self.recipe, self.config = model, recipe, model.config
         self.native = CanvasRenderer(model, native_sphere_recipe(model, recipe), **options)
         win = recipe.window
-        self._rows = (win.y, win.y + win.height) if win else (0, recipe.height)
+        self.rows = (win.y, win.y + win.height) if win else (0, recipe.height)
         if win is not None and (win.y < 0 or win.y + win.height > recipe.height):
             raise RequestError("an equirect window must lie within the sphere's rows")
         self._columns = np.mod(np.arange(win.x, win.x + win.width), recipe.width) if win else None
@@ -73,11 +73,7 @@ class SphereRenderer(BandRenderer):
     @property
     def output_shape(self) -> tuple[int, int, int]:
         width = self.recipe.width if self._columns is None else len(self._columns)
-        return self._rows[1] - self._rows[0], width, 3
-
-    @property
-    def band_count(self) -> int:
-        return -(-(self._rows[1] - self._rows[0]) // self.band_rows)
+        return self.rows[1] - self.rows[0], width, 3
 
     @property
     def total_tiles(self) -> int:
@@ -91,18 +87,6 @@ class SphereRenderer(BandRenderer):
         for stage in range(self.superres_stages):
             counts.append(band_count(self.model.superres, height << stage, width << stage))
         return counts
-
-    @property
-    def tiles_per_band(self) -> int:
-        return 1
-
-    def band_shape(self, index: int) -> tuple[int, int, int]:
-        top, bottom = self._band_rows(index)
-        return bottom - top, self.output_shape[1], 3
-
-    def _band_rows(self, index: int) -> tuple[int, int]:
-        top = self._rows[0] + index * self.band_rows
-        return top, min(top + self.band_rows, self._rows[1])
 
     @property
     def superres_stages(self) -> int:
@@ -151,7 +135,7 @@ class SphereRenderer(BandRenderer):
         canvas = self.native_canvas(cancel, tiles_done)
         if cancel is not None and cancel():
             raise Cancelled("render cancelled")
-        top, bottom = self._band_rows(index)
+        top, bottom = self.band_range(index)
         r = self.recipe
         band = resample_rows(canvas, r.height, r.width, (top, bottom), wrap_x=True)
         band = soften_poles(model_to_linear(band, self.config), top, r.height)
@@ -162,7 +146,7 @@ class SphereRenderer(BandRenderer):
         return band
 
 
-def make_renderer(model: LoadedModel, recipe: Recipe, **options) -> CanvasRenderer | SphereRenderer:
+def make_renderer(model: LoadedModel, recipe: Recipe, **options) -> BandRenderer:
     """The renderer for this model and recipe; ``options`` are ``CanvasRenderer``'s."""
     if is_sphere_request(model, recipe):
         return SphereRenderer(model, recipe, **options)
