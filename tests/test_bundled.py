@@ -79,7 +79,7 @@ def test_the_readme_first_command_renders_a_4096_hdr_sky(tmp_path, monkeypatch):
     args = first_command()
     assert args[:2] == ["--model", "sky"] and args[2] == "--out" and len(args) == 4
     monkeypatch.chdir(tmp_path)
-    assert generator_main([*args, "--quiet"]) == 0
+    assert generator_main(["render", *args, "--quiet"]) == 0
     out = tmp_path / args[3]
     sky = read_image(out)
     assert sky.shape == (2048, 4096, 3)
