@@ -28,7 +28,7 @@ from generator.inversion import DEFAULT_SETTINGS, Inversion, InversionSettings, 
 from generator.modelfile import LoadedModel, file_hash
 from generator.output import render_array, render_to_file
 from generator.recipe import Recipe, Window
-from generator.resample import axis_weights
+from generator.resample import resample_rows
 from generator.sphere import is_sphere_request, native_sphere_recipe
 
 OUTPAINT_KEY = "outpaint"
@@ -100,17 +100,11 @@ def invert_photo(
     top, left = round(placement.y * scale), round(placement.x * scale)
     bottom = max(top + 1, round((placement.y + placement.height) * scale))
     right = max(left + 1, round((placement.x + placement.width) * scale))
-    small = _resize(target, bottom - top, right - left)
+    height, width = bottom - top, right - left
+    small = resample_rows(target, height, width, (0, height), wrap_x=False)
     found = invert(model, canvas, small, top, left, settings, progress, cancel)
     latents = {"styles": found.recipe.styles, "local_latents": found.recipe.local_latents}
     return Inversion(recipe.replace(**latents), found.psnr_db, found.first_cell, found.cells)
-
-
-def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    rows = axis_weights(height, image.shape[0], periodic=False)
-    cols = axis_weights(width, image.shape[1], periodic=False)
-    tall = np.einsum("rt,rtwc->rwc", rows.weights, image[rows.indices])
-    return np.einsum("wt,rwtc->rwc", cols.weights, tall[:, cols.indices]).astype(np.float32)
 
 
 def photo_mask(placement: Placement, canvas: tuple[int, int], wrap_x: bool) -> np.ndarray:

@@ -123,12 +123,9 @@ def upscale(
     does not depend on the band size."""
     height, width = canvas.shape[:2]
     m = net.config.margin
-    device = next(net.parameters()).device
     cols = np.arange(-m, width + m)
     cols = np.mod(cols, width) if wrap[1] else np.clip(cols, 0, width - 1)
     period = (height if wrap[0] else None, width if wrap[1] else None)
-    channels = net.config.noise_channels
-    noise = NormalField(seed, SUPERRES_STREAM_BASE + stage, channels, period) if channels else None
     out = np.empty((2 * height, 2 * width, 3), dtype=np.float32)
     step = _band_rows(net, width)
     for top in range(0, height, step):
@@ -137,13 +134,10 @@ def upscale(
         bottom = min(height, top + step)
         rows = np.arange(top - m, bottom + m)
         rows = np.mod(rows, height) if wrap[0] else np.clip(rows, 0, height - 1)
-        pixels = canvas[rows[:, None], cols[None, :]].transpose(2, 0, 1)
-        inputs = [torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))]
-        if noise is not None:
-            inputs.append(torch.from_numpy(noise.window(top - m, -m, len(rows), len(cols))))
-        with torch.inference_mode():
-            hr = net(torch.cat(inputs)[None].to(device))[0]
-        out[2 * top : 2 * bottom] = hr.permute(1, 2, 0).float().cpu().numpy()
+        padded = canvas[rows[:, None], cols[None, :]]  # margins: periodic or edge-replicated
+        out[2 * top : 2 * bottom] = upscale_region(
+            net, padded, top - m, -m, seed=seed, stage=stage, period=period
+        )
         if band_done is not None:
             band_done()
     return out

@@ -184,14 +184,22 @@ def load_frames(
 ) -> np.ndarray:
     """Every usable photo in ``folder`` as a display-space frame (N, h, w, 3); with ``sphere``,
     every panorama's upper hemisphere (N, h / 2, w, 3)."""
-    scan = scan_folder(folder, min_side=8, workers=0)
-    files = [info.path for info in scan.good][:limit]
     if sphere:
+        scan = scan_folder(folder, min_side=8, workers=0)
+        files = [info.path for info in scan.good][:limit]
         cover = (1, frame[1])
         return np.stack(
             [display(upper_hemisphere(load_linear(f, cover=cover), frame)) for f in files]
         )
-    return np.stack([display(center_frame(load_linear(f, cover=frame), frame)) for f in files])
+    return np.stack([display(f) for f in linear_frames(folder, frame, limit)])
+
+
+def linear_frames(
+    folder: Path, frame: tuple[int, int], limit: int | None = None
+) -> list[np.ndarray]:
+    """Every usable photo in ``folder`` as a linear-light frame (centred crop, resized)."""
+    files = [info.path for info in scan_folder(folder, min_side=8, workers=0).good][:limit]
+    return [center_frame(load_linear(f, cover=frame), frame) for f in files]
 
 
 def evaluate(

@@ -26,8 +26,7 @@ from generator.inversion import InversionSettings
 from generator.modelfile import LoadedModel
 from generator.outpaint import outpaint_to_file, place_photo
 from generator.recipe import new_recipe
-from trainer.data import center_frame, load_linear, scan_folder
-from trainer.evaluate import display, swd
+from trainer.evaluate import display, linear_frames, load_frames, swd
 
 
 @dataclass
@@ -91,11 +90,6 @@ def _corners(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     )
 
 
-def _frames(folder: Path, frame: tuple[int, int], limit: int | None) -> list[np.ndarray]:
-    files = [info.path for info in scan_folder(folder, min_side=8, workers=0).good][:limit]
-    return [center_frame(load_linear(f, cover=frame), frame) for f in files]
-
-
 def evaluate_outpaint(
     model: LoadedModel,
     real: Path,
@@ -109,7 +103,7 @@ def evaluate_outpaint(
     config = model.config
     ppc = config.pixels_per_cell
     frame = (config.native_height * ppc, config.native_width * ppc)
-    reserved = _frames(real, frame, None)
+    reserved = linear_frames(real, frame)
     ph, pw = round(frame[0] * fraction), round(frame[1] * fraction)
     corner = ((frame[0] - ph) // 2, (frame[1] - pw) // 2)
     recipe = new_recipe(config, model.hash, frame[1], frame[0], seed=0)
@@ -130,7 +124,7 @@ def evaluate_outpaint(
             psnrs.append(found.psnr_db)
     generated = _corners(np.stack(extended), corner)
     reference = _corners(np.stack([display(f) for f in reserved]), corner)
-    training = _corners(np.stack([display(f) for f in _frames(train, frame, 64)]), corner)
+    training = _corners(load_frames(train, frame, 64), corner)
     swd_extension, swd_real = swd(generated, reference), swd(training, reference)
     return OutpaintReport(
         photos=len(seams),
