@@ -28,6 +28,7 @@ from generator.recipe import (
     SCALES,
     WRAP_MODES,
     Recipe,
+    Sun,
     Window,
     auto_scale,
     extended,
@@ -45,8 +46,8 @@ SKY_WIDTH = 4096
 EXAMPLES = """examples:
   a 4096x2048 HDR sky for Blender's World with the bundled sky model (equirect, wraps):
     python -m generator render --model sky --out sky.exr
-  another sky, 8192 wide:
-    python -m generator render --model sky --seed 7 --width 8192 --out sky7.exr
+  another sky, 8192 wide, with a sun 30 degrees right of centre and 25 degrees up:
+    python -m generator render --model sky --seed 7 --width 8192 --sun 30,25 --out sky7.exr
   a tileable ground texture with the bundled terrain model:
     python -m generator render --model terrain --wrap xy --width 2048 --height 2048 \\
         --out ground.png
@@ -82,6 +83,21 @@ def _anchor(text: str) -> tuple[float, float]:
     except ValueError:
         raise argparse.ArgumentTypeError("expected X,Y as fractions of the canvas") from None
     return fx, fy
+
+
+def _sun(text: str) -> Sun:
+    try:
+        values = [float(v) for v in text.split(",")]
+        if not 2 <= len(values) <= 4:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "expected AZIMUTH,ELEVATION[,STOPS[,SIZE]] in degrees (stops: brightness)"
+        ) from None
+    try:
+        return Sun(*values)
+    except RequestError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -162,6 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--window", type=_window, help="render only X,Y,WIDTH,HEIGHT of the canvas")
     render.add_argument(
         "--recipe", type=Path, help="re-render the recipe of an image (or .json) we made"
+    )
+    render.add_argument(
+        "--sun",
+        type=_sun,
+        metavar="AZ,EL[,STOPS[,SIZE]]",
+        help="360-degree skies: add a sun disc at this azimuth (degrees right of the image's "
+        "centre) and elevation; radiance 2**STOPS (default 15), SIZE degrees across (0.53)",
     )
     render.add_argument("--no-superres", action="store_true", help=NO_SUPERRES_HELP)
     render.add_argument(
@@ -329,8 +352,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
     def recipe_for(model) -> Recipe:
         if args.recipe is not None:
             recipe = read_recipe(args.recipe)
-            return recipe.replace(window=args.window) if args.window else recipe
-        return _canvas(
+            recipe = recipe.replace(window=args.window) if args.window else recipe
+            return recipe.replace(sun=args.sun) if args.sun else recipe
+        recipe = _canvas(
             args,
             model,
             style_seeds=args.styles or (),
@@ -338,6 +362,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
             blend=args.blend,
             window=args.window,
         )
+        return recipe.replace(sun=args.sun)
 
     return _render(args, recipe_for)
 

@@ -84,6 +84,34 @@ class LatentPatch:
 
 
 @dataclass(frozen=True)
+class Sun:
+    """A sun disc added to a 360-degree sky (see ``generator.sun``).
+
+    ``azimuth`` in degrees from the image's centre column, positive to the right; ``elevation``
+    in degrees above the horizon; ``stops``: the disc's radiance is 2 ** stops (the sky model's
+    median sky is around 2 ** -3); ``size``: the disc's angular diameter in degrees.
+    """
+
+    azimuth: float
+    elevation: float
+    stops: float = 15.0
+    size: float = 0.53
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not -360.0 <= self.azimuth <= 360.0:
+            problems.append("the sun's azimuth must be within -360..360 degrees")
+        if not -90.0 <= self.elevation <= 90.0:
+            problems.append("the sun's elevation must be within -90..90 degrees")
+        if not 0.0 <= self.stops <= 24.0:
+            problems.append("the sun's brightness must be 0..24 stops")
+        if not 0.05 <= self.size <= 20.0:
+            problems.append("the sun's size must be 0.05..20 degrees")
+        if problems:
+            raise RequestError("; ".join(problems))
+
+
+@dataclass(frozen=True)
 class Window:
     """A sub-rectangle of the canvas, in canvas pixels (may cross a wrapped seam)."""
 
@@ -116,6 +144,8 @@ class Recipe:
     scale: int = 1
     """Output pixels per native pixel of a flat canvas (1, 2, 4, 8): the same scene with that
     much more detail. Position, size and window are in output pixels."""
+    sun: Sun | None = None
+    """A sun disc added to a 360-degree sky (equirect only)."""
     version: int = RECIPE_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -144,6 +174,8 @@ class Recipe:
             problems.append(f"scale must be one of {', '.join(map(str, SCALES))}")
         elif self.scale > 1 and self.projection == "equirect":
             problems.append("a sky's scale follows its width: leave scale at 1")
+        if self.sun is not None and self.projection != "equirect":
+            problems.append("a sun goes in a 360-degree sky: use the equirect projection")
         if self.window is not None:
             w = self.window
             if w.width < 1 or w.height < 1 or w.width > MAX_SIDE or w.height > MAX_SIDE:
@@ -168,6 +200,8 @@ class Recipe:
                 data["window"] = Window(**data["window"])
             if data.get("local_latents") is not None:
                 data["local_latents"] = LatentPatch(**data["local_latents"])
+            if data.get("sun") is not None:
+                data["sun"] = Sun(**data["sun"])
             if data.get("version", RECIPE_VERSION) > RECIPE_VERSION:
                 raise RequestError("this recipe was made by a newer version of Endless Backdrops")
             return cls(**data)

@@ -6,8 +6,9 @@ sky, it could not add detail. An equirect request is therefore drawn as the nati
 tiled, wrapped horizontally), doubled by the model's super-resolution stage while the request is
 at least twice as wide (``generator.superres``: new detail, still exact and wrapped), and
 resampled to the requested size in the model's own space (log radiance for HDR models, so no
-negative light), band by band; the poles are softened at the output's resolution. Any band or
-window equals the same pixels of the whole output.
+negative light), band by band; the poles are softened at the output's resolution and the
+recipe's sun, if any, is added (``generator.sun``). Any band or window equals the same pixels
+of the whole output.
 
 ``make_renderer`` picks this or the plain ``CanvasRenderer``; both offer the same interface.
 """
@@ -26,6 +27,7 @@ from generator.recipe import Recipe
 from generator.render import BandRenderer, CancelFn, CanvasRenderer, RowBandRenderer
 from generator.resample import resample_rows
 from generator.scaled import ScaledRenderer
+from generator.sun import add_sun
 from generator.superres import band_count, upscale
 
 BAND_PIXELS = 1 << 21
@@ -51,6 +53,7 @@ def native_sphere_recipe(model: LoadedModel, recipe: Recipe) -> Recipe:
         wrap="x",
         projection="flat",
         window=None,
+        sun=None,
     )
 
 
@@ -141,6 +144,9 @@ class SphereRenderer(RowBandRenderer):
         band = soften_poles(model_to_linear(band, self.config), top, r.height)
         if self._columns is not None:
             band = band[:, self._columns]
+        if r.sun is not None:
+            columns = np.arange(r.width) if self._columns is None else self._columns
+            band = add_sun(band, r.sun, np.arange(top, bottom), columns, r.width, r.height)
         if tiles_done is not None:
             tiles_done(1)
         return band
@@ -150,6 +156,8 @@ def make_renderer(model: LoadedModel, recipe: Recipe, **options) -> BandRenderer
     """The renderer for this model and recipe; ``options`` are ``CanvasRenderer``'s."""
     if is_sphere_request(model, recipe):
         return SphereRenderer(model, recipe, **options)
+    if recipe.sun is not None:
+        raise RequestError("a sun is drawn into 360-degree skies of sky models only")
     if recipe.scale > 1:
         return ScaledRenderer(model, recipe, **options)
     return CanvasRenderer(model, recipe, **options)
