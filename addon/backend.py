@@ -62,6 +62,8 @@ class RenderRequest:
     scale: int = 1
     detail: str = "1"
     """Flat canvases: the scene drawn 1, 2, 4 or 8 times larger, or "AUTO" (``auto_scale``)."""
+    sun: tuple[float, float, float] | None = None
+    """Skies: (azimuth, elevation, stops) of a sun disc (``generator.recipe.Sun``)."""
 
 
 def run_request(
@@ -212,6 +214,7 @@ def _model_for(model_hash: str, candidates: Sequence[str]) -> str:
 def fresh_recipe(model: LoadedModel, request: RenderRequest) -> Recipe:
     """The canvas a panel asks for; previews are the same settings on a small canvas."""
     from generator import new_recipe
+    from generator.recipe import Sun
 
     if request.kind not in KINDS:
         raise JobFailed(f"unknown backdrop kind {request.kind!r}")
@@ -225,7 +228,7 @@ def fresh_recipe(model: LoadedModel, request: RenderRequest) -> Recipe:
     scale = 1
     if request.kind != "sky" and not request.preview:
         scale = _detail_scale(model, request.detail, width, height, wrap)
-    return new_recipe(
+    recipe = new_recipe(
         model.config,
         model.hash,
         width,
@@ -236,6 +239,9 @@ def fresh_recipe(model: LoadedModel, request: RenderRequest) -> Recipe:
         style_seeds=request.style_seeds,
         scale=scale,
     )
+    if request.sun is not None and request.kind == "sky":
+        recipe = recipe.replace(sun=Sun(*request.sun))
+    return recipe
 
 
 def _detail_scale(model: LoadedModel, detail: str, width: int, height: int, wrap: str) -> int:

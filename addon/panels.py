@@ -73,6 +73,12 @@ def draw_sky(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
         layout.prop(props, "sky_width")
     layout.prop(props, "strength")
     layout.prop(props, "rotation")
+    layout.prop(props, "use_sun")
+    if props.use_sun:
+        col = layout.column(align=True)
+        col.prop(props, "sun_azimuth")
+        col.prop(props, "sun_elevation")
+        col.prop(props, "sun_stops")
     _buttons(layout, "SKY")
 
 

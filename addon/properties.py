@@ -80,6 +80,28 @@ class EB_Settings(PropertyGroup):
         name="Strength", min=0.0, soft_max=10.0, default=1.0, update=_update_world
     )
     rotation: FloatProperty(name="Rotation", subtype="ANGLE", default=0.0, update=_update_world)
+    use_sun: BoolProperty(
+        name="Sun",
+        default=False,
+        description="Add a sun disc to the sky: crisp shadows in Cycles (bundled sky models)",
+    )
+    sun_azimuth: FloatProperty(
+        name="Azimuth",
+        min=-180.0,
+        max=180.0,
+        default=30.0,
+        description="Degrees right of the image's centre",
+    )
+    sun_elevation: FloatProperty(
+        name="Elevation", min=-10.0, max=90.0, default=35.0, description="Degrees above horizon"
+    )
+    sun_stops: FloatProperty(
+        name="Brightness",
+        min=0.0,
+        max=24.0,
+        default=15.0,
+        description="The disc's radiance is 2 to this power (the sky's median is near 2^-3)",
+    )
 
     terrain_size: IntProperty(
         name="Size", min=8, max=32768, default=2048, description="Side of the square tile"
@@ -153,6 +175,12 @@ class EB_Settings(PropertyGroup):
 
     def style_seeds(self) -> tuple[int, ...]:
         return tuple(self.fusion_seeds[: self.fusion_count]) if self.use_fusion else ()
+
+    def sun(self) -> tuple[float, float, float] | None:
+        """(azimuth, elevation, stops) of the sky's sun, or None."""
+        if not self.use_sun:
+            return None
+        return (self.sun_azimuth, self.sun_elevation, self.sun_stops)
 
     def model_paths(self, context: bpy.types.Context | None = None) -> tuple[str, ...]:
         """The chosen model first, then the others (a recipe may name any of them)."""

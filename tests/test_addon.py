@@ -30,6 +30,14 @@ def model_files(tmp_path_factory):
     return SimpleNamespace(
         sky=make_model_file(folder / "sky.safetensors").resolve(),
         flat=make_model_file(folder / "flat.safetensors", vertical=False, seed=1).resolve(),
+        sphere=make_model_file(
+            folder / "sphere.safetensors",
+            seed=2,
+            sphere=True,
+            color_space="log",
+            log_stops=1.0,
+            rgb_scale=0.2,
+        ).resolve(),
     )
 
 
@@ -40,7 +48,7 @@ def blender(tmp_path, model_files):
     bpy.ops.preferences.addon_enable(module="addon")
     prefs = bpy.context.preferences.addons["addon"].preferences
     prefs.output_dir = str(tmp_path / "out")
-    for path in (model_files.sky, model_files.flat):
+    for path in (model_files.sky, model_files.flat, model_files.sphere):
         prefs.model_paths.add().filepath = str(path)
     props = bpy.context.scene.endless_backdrops
     props.model = str(model_files.sky)
@@ -395,6 +403,42 @@ def test_cycles_render_of_the_generated_sky_shows_its_colours(blender, tmp_path)
     assert render.mean() > 0.05, "the render is black"
     assert np.corrcoef(render.ravel(), sky.ravel())[0, 1] > 0.9
     np.testing.assert_allclose(render.mean(axis=(0, 1)), sky.mean(axis=(0, 1)), rtol=0.1)
+
+
+def test_a_sky_with_a_sun_casts_a_shadow_in_cycles(blender, tmp_path):
+    """The sun the panel asks for is in the recipe and the EXR, and it really lights the scene:
+    a cube on a plane, seen from above, throws its shadow away from the sun."""
+    props = blender.props
+    props.model = str(blender.models.sphere)
+    props.use_sun, props.sun_azimuth, props.sun_elevation, props.sun_stops = True, 0.0, 45.0, 24.0
+    assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}
+    (exr,) = files_in(blender.out)
+    recipe = read_recipe(exr)
+    assert (recipe.sun.azimuth, recipe.sun.elevation, recipe.sun.stops) == (0.0, 45.0, 24.0)
+    scene = bpy.context.scene
+    bpy.ops.mesh.primitive_plane_add(size=8.0)
+    bpy.ops.mesh.primitive_cube_add(size=1.0, location=(0.0, 0.0, 0.5))
+    camera_data = bpy.data.cameras.new("Top")
+    camera_data.type, camera_data.ortho_scale = "ORTHO", 4.0
+    camera = bpy.data.objects.new("Top", camera_data)
+    camera.location = (0.0, 0.0, 10.0)
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    scene.render.engine = "CYCLES"
+    scene.cycles.device, scene.cycles.samples, scene.cycles.use_denoising = "CPU", 16, False
+    scene.render.resolution_x = scene.render.resolution_y = 64
+    scene.render.resolution_percentage = 100
+    scene.view_settings.view_transform = "Standard"
+    scene.render.image_settings.file_format = "OPEN_EXR"
+    scene.render.filepath = str(tmp_path / "render.exr")
+
+    bpy.ops.render.render(write_still=True)
+
+    # The image's centre column faces +X in Blender's World, so the shadow falls towards -X:
+    # 4 world units over 64 pixels, x = -1.0 is column 16 and x = +1.0 column 48 (row 32: y = 0).
+    render = read_image(tmp_path / "render.exr").mean(axis=2)
+    shadow, lit = render[30:34, 14:18].mean(), render[30:34, 46:50].mean()
+    assert lit > 3.0 * shadow
 
 
 def test_dice_and_add_model_operators(blender, tmp_path):
