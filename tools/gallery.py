@@ -3,7 +3,8 @@
     python tools/gallery.py                 # into docs/gallery/
     python tools/gallery.py --no-cycles     # skip the Blender render (no bpy needed)
 
-Every picture comes from a recipe in ``GALLERY`` (fixed seeds, no picking): a 360-degree sky, the
+Every picture comes from a recipe in ``GALLERY`` (fixed seeds, no picking): a 360-degree sky with a
+sun, the
 same sky lighting a small scene in Cycles (headless Blender from the ``bpy`` wheel), a
 16384 x 2048 matte strip (the sky model's horizon band drawn 8x larger), a terrain tile repeated
 3 x 3 and a panorama fusing three sky styles. Full-size renders go to a temporary folder; the
@@ -29,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from generator import load_model, new_recipe, render_to_file  # noqa: E402
 from generator.imagefile import read_image  # noqa: E402
+from generator.recipe import Sun  # noqa: E402
 from trainer.evaluate import display  # noqa: E402
 
 OUT = ROOT / "docs" / "gallery"
@@ -49,10 +51,11 @@ class Shot:
     """Show the render repeated repeat x repeat times (a tileable texture)."""
     scale: int = 1
     suffix: str = ".exr"
+    sun: Sun | None = None
 
 
 GALLERY = (
-    Shot("sky", "sky", 4096, 2048, 1024, seed=1, wrap="x", projection="equirect"),
+    Shot("sky", "sky", 4096, 2048, 1024, seed=1, wrap="x", projection="equirect", sun=Sun(-45, 35)),
     Shot("matte-strip", "sky", 16384, 2048, 2048, seed=2, scale=8),
     Shot("terrain-3x3", "terrain", 512, 512, 768, seed=3, wrap="xy", repeat=3, suffix=".png"),
     Shot("fusion", "sky", 4096, 2048, 1024, wrap="x", projection="equirect", styles=(4, 9, 12)),
@@ -64,7 +67,7 @@ def render_shot(shot: Shot, scratch: Path) -> Path:
     recipe = new_recipe(
         model.config, model.hash, shot.width, shot.height, seed=shot.seed, wrap=shot.wrap,
         projection=shot.projection, style_seeds=shot.styles, scale=shot.scale,
-    )  # fmt: skip
+    ).replace(sun=shot.sun)  # fmt: skip
     path = scratch / f"{shot.name}{shot.suffix}"
     render_to_file(model, recipe, path)
     (OUT / f"{shot.name}.json").write_text(recipe.to_json() + "\n", encoding="utf-8")

@@ -12,6 +12,9 @@
   row-to-row change in the caps relative to the horizon band's.
 - Repetition: the highest autocorrelation of a wide strip at shifts beyond an eighth of a frame
   (1 = it repeats exactly, ~0 = no repetition).
+- HDR range (HDR models): stops between the median and the 99.9th percentile, and between the
+  median and the brightest pixel, of equirect skies at twice the native width, without and with
+  a sun (``generator.sun``), next to the reserved HDR panoramas' own figures.
 
 All images are compared in a tone-mapped display space, so LDR and HDR models are measured alike.
 Sky models whose frame is the whole sphere are compared on the upper hemisphere (zenith to
@@ -29,10 +32,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generator.imagefile import linear_to_srgb
+from generator.imagefile import linear_to_srgb, read_image
 from generator.modelfile import LoadedModel
 from generator.output import render_array
-from generator.recipe import new_recipe
+from generator.recipe import Sun, new_recipe
 from trainer.data import center_frame, load_linear, scan_folder, upper_hemisphere
 
 PYRAMID_LEVELS = 4
@@ -40,6 +43,8 @@ DESCRIPTORS_PER_IMAGE = 128
 PATCH = 7
 PROJECTIONS = 256
 REPEATS = 4
+HDR_SUN = Sun(azimuth=0.0, elevation=35.0)
+HDR_FILES = (".exr", ".hdr")
 
 
 def display(linear: np.ndarray) -> np.ndarray:
@@ -165,8 +170,16 @@ class Report:
     pole_smoothness: float
     repetition: float
     samples: int
+    hdr: dict[str, list[float]] | None = None
+    """HDR models: [stops median -> 99.9th percentile, stops median -> brightest] for the
+    generated skies, the same with a sun, and the reserved HDR panoramas."""
 
     def lines(self) -> list[str]:
+        hdr = []
+        for name, (p999, peak) in (self.hdr or {}).items():
+            hdr.append(
+                f"HDR {name + ':':24s} {p999:4.1f} stops to the 99.9th pct, {peak:4.1f} to max"
+            )
         return [
             f"SWD ratio at 1x:               {self.swd_ratio_1x:.3f}  (target <= 1.5)",
             f"SWD ratio at {self.wide}x field of view: {self.swd_ratio_wide:.3f}  (target <= 2.0)",
@@ -176,6 +189,7 @@ class Report:
             f"pole row spread:               {self.pole_spread:.2e}  (0 = constant)",
             f"pole smoothness:               {self.pole_smoothness:.3f}  (<= 1: caps calmer)",
             f"repetition:                    {self.repetition:.3f}  (0 = none, 1 = exact repeat)",
+            *hdr,
         ]
 
 
@@ -255,7 +269,37 @@ def evaluate(
         pole_smoothness=float(np.concatenate([rows[:cap], rows[-cap:]]).mean() / max(band, 1e-12)),
         repetition=repetition(strip, max(1, width // 8)),
         samples=samples,
+        hdr=hdr_ranges(model, real) if config.color_space == "log" else None,
     )
+
+
+def hdr_range(linear: np.ndarray) -> tuple[float, float]:
+    """Stops from the median luminance to the 99.9th percentile and to the brightest pixel."""
+    luminance = np.maximum(linear[..., :3].mean(axis=-1), 1e-12)
+    median = np.median(luminance)
+    return float(np.log2(np.percentile(luminance, 99.9) / median)), float(
+        np.log2(luminance.max() / median)
+    )
+
+
+def hdr_ranges(model: LoadedModel, real: Path, seeds: int = 4) -> dict[str, list[float]]:
+    """``hdr_range`` of equirect skies (mean over ``seeds``), with a sun, and of real HDR files."""
+    config = model.config
+    width = 2 * config.native_width * config.pixels_per_cell
+    recipes = [
+        new_recipe(config, model.hash, width, width // 2, seed=s, wrap="x", projection="equirect")
+        for s in range(seeds)
+    ]
+    ranges = {
+        "generated": [hdr_range(render_array(model, r)) for r in recipes],
+        "generated with a sun": [
+            hdr_range(render_array(model, r.replace(sun=HDR_SUN))) for r in recipes
+        ],
+    }
+    files = sorted(p for p in real.rglob("*") if p.suffix.lower() in HDR_FILES)
+    if files:
+        ranges["reserved panoramas"] = [hdr_range(read_image(f)) for f in files]
+    return {k: [round(float(x), 2) for x in np.mean(v, axis=0)] for k, v in ranges.items()}
 
 
 def _frame(model: LoadedModel, width: int, height: int, seed: int, zoom: int) -> np.ndarray:
