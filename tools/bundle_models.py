@@ -50,7 +50,7 @@ BUNDLES = {
     "sky": Bundle(
         "sky",
         "360-degree HDR skies: equirect 2:1, log2 radiance, wraps horizontally, soft poles.",
-        "python -m generator render --model sky --out sky.exr",
+        "python -m generator render --model sky --out sky.exr  (--sun 30,25 adds a sun disc)",
     ),
     "terrain": Bundle(
         "terrain",
