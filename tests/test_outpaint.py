@@ -66,6 +66,29 @@ def test_inverting_a_generated_image_recovers_it_and_its_surroundings(tame, scen
     assert psnr(redrawn[outside], original[outside]) >= 25.0
 
 
+@pytest.mark.parametrize(("top", "left", "h", "w"), [(52, 112, 24, 32), (13, 30, 3, 2)])
+def test_only_the_cells_under_the_photo_are_inverted(tame, top, left, h, w):
+    """Cells that merely reach into the photo keep the seed's latents: fitted to what they do
+    inside the photo only, they would draw a ring of unconstrained texture around it."""
+    recipe = new_recipe(tame.config, tame.hash, 256, 128, seed=5)
+    photo = np.zeros((h, w, 3), np.float32)
+    found = invert(tame, recipe, photo, top, left, InversionSettings(steps=2))
+    ppc = tame.config.pixels_per_cell
+    patch = found.recipe.local_latents
+    rows = np.arange(patch.top, patch.top + patch.height)
+    cols = np.arange(patch.left, patch.left + patch.width)
+    centres_y, centres_x = (rows + 0.5) * ppc - recipe.top, (cols + 0.5) * ppc - recipe.left
+    if h >= ppc and w >= ppc:  # every cell whose centre is under the photo, and no other
+        assert ((centres_y >= top) & (centres_y < top + h)).all()
+        assert ((centres_x >= left) & (centres_x < left + w)).all()
+        # ... and all of them: the next cells' centres lie outside it
+        assert centres_y[0] - ppc < top and centres_y[-1] + ppc >= top + h
+        assert centres_x[0] - ppc < left and centres_x[-1] + ppc >= left + w
+    else:  # a photo smaller than a cell still gets the cell under its middle
+        assert (patch.height, patch.width) == (1, 1)
+        assert rows[0] * ppc <= recipe.top + top + h / 2 < (rows[0] + 1) * ppc
+
+
 def test_with_the_true_latents_the_extension_is_the_original_canvas(tame, tmp_path):
     """The exactness of the mechanism: placement, coordinates, noise and stored latents."""
     recipe = new_recipe(tame.config, tame.hash, 256, 128, seed=5)
