@@ -43,6 +43,21 @@ def test_the_sun_sits_where_asked_and_its_light_does_not_depend_on_resolution():
     assert max(fluxes) / min(fluxes) <= 1.03
 
 
+@pytest.mark.parametrize("sun", [Sun(170.0, 80.0, size=2.0), Sun(-179.0, 5.0), Sun(0.0, 90.0)])
+def test_the_light_near_the_sun_is_the_same_computed_in_any_piece(sun):
+    """Only pixels near the sun are computed; which ones must not depend on the band or window
+    asked for (near a pole, across the wrap seam, at the zenith)."""
+    whole = sun_radiance(sun, np.arange(512), np.arange(1024), 1024, 512)
+    bands = [
+        sun_radiance(sun, np.arange(r, min(r + 40, 512)), np.arange(1024), 1024, 512)
+        for r in range(0, 512, 40)
+    ]
+    assert np.array_equal(np.concatenate(bands), whole)
+    columns = np.arange(900, 1200) % 1024
+    assert np.array_equal(sun_radiance(sun, np.arange(512), columns, 1024, 512), whole[:, columns])
+    assert whole.max() > 0.0
+
+
 def test_the_ground_hides_a_sun_below_the_horizon():
     light = sun_radiance(Sun(0.0, -5.0), np.arange(256), np.arange(512), 512, 256)
     assert light[128:].max() == 0.0  # below the horizon
