@@ -63,7 +63,7 @@ class RenderRequest:
     detail: str = "1"
     """Flat canvases: the scene drawn 1, 2, 4 or 8 times larger, or "AUTO" (``auto_scale``)."""
     sun: tuple[float, float, float] | None = None
-    """Skies: (azimuth, elevation, stops) of a sun disc (``generator.recipe.Sun``)."""
+    """(azimuth, elevation, stops) of a sun disc (``generator.recipe.Sun``); skies only."""
 
 
 def run_request(

@@ -228,7 +228,7 @@ class EB_OT_generate(_JobOperator, Operator):
             file_format=props.file_format.lower(),
             preview=self.preview,
             detail=props.detail,
-            sun=props.sun() if self.kind == "SKY" else None,
+            sun=props.sun(),
         )
 
     def apply(self, context: bpy.types.Context, path: Path) -> str:

@@ -4,8 +4,7 @@
     python tools/gallery.py --no-cycles     # skip the Blender render (no bpy needed)
 
 Every picture comes from a recipe in ``GALLERY`` (fixed seeds, no picking): a 360-degree sky with a
-sun, the
-same sky lighting a small scene in Cycles (headless Blender from the ``bpy`` wheel), a
+sun, the same sky lighting a small scene in Cycles (headless Blender from the ``bpy`` wheel), a
 16384 x 2048 matte strip (the sky model's horizon band drawn 8x larger), a terrain tile repeated
 3 x 3 and a panorama fusing three sky styles. Full-size renders go to a temporary folder; the
 gallery keeps small JPEG previews (tone-mapped: Reinhard, then sRGB) and each render's recipe as

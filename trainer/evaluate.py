@@ -36,6 +36,7 @@ from generator.imagefile import linear_to_srgb, read_image
 from generator.modelfile import LoadedModel
 from generator.output import render_array
 from generator.recipe import Sun, new_recipe
+from generator.sun import add_sun
 from trainer.data import center_frame, load_linear, scan_folder, upper_hemisphere
 
 PYRAMID_LEVELS = 4
@@ -44,7 +45,8 @@ PATCH = 7
 PROJECTIONS = 256
 REPEATS = 4
 HDR_SUN = Sun(azimuth=0.0, elevation=35.0)
-HDR_FILES = (".exr", ".hdr")
+HDR_FILES = (".exr",)
+"""The HDR format the project reads (``generator.imagefile.read_image``)."""
 
 
 def display(linear: np.ndarray) -> np.ndarray:
@@ -286,14 +288,19 @@ def hdr_ranges(model: LoadedModel, real: Path, seeds: int = 4) -> dict[str, list
     """``hdr_range`` of equirect skies (mean over ``seeds``), with a sun, and of real HDR files."""
     config = model.config
     width = 2 * config.native_width * config.pixels_per_cell
-    recipes = [
-        new_recipe(config, model.hash, width, width // 2, seed=s, wrap="x", projection="equirect")
+    height = width // 2
+    skies = [
+        render_array(
+            model,
+            new_recipe(config, model.hash, width, height, seed=s, wrap="x", projection="equirect"),
+        )
         for s in range(seeds)
     ]
-    ranges = {
-        "generated": [hdr_range(render_array(model, r)) for r in recipes],
+    rows, cols = np.arange(height), np.arange(width)
+    ranges = {  # the sun adds its light to the sky (generator.sun): no second render needed
+        "generated": [hdr_range(sky) for sky in skies],
         "generated with a sun": [
-            hdr_range(render_array(model, r.replace(sun=HDR_SUN))) for r in recipes
+            hdr_range(add_sun(sky, HDR_SUN, rows, cols, width, height)) for sky in skies
         ],
     }
     files = sorted(p for p in real.rglob("*") if p.suffix.lower() in HDR_FILES)
