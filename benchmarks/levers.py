@@ -48,7 +48,12 @@ def main() -> None:
             ),
             "planned tiles vs 256 px x4 (cpu preset)": (job(cpu, **legacy), job(cpu)),
             "planned tiles vs 256 px x4 (tiny)": (job(tiny, **legacy), job(tiny)),
-            "slice noise lookups (tiny)": (job(tiny, old_noise=True), job(tiny)),
+            "tiles side by side vs one at a time (cpu preset)": (
+                job(cpu, serial_tiles=True),
+                job(cpu),
+            ),
+            "tiles side by side vs one at a time (tiny)": (job(tiny, serial_tiles=True), job(tiny)),
+            "hashed noise vs Philox blocks (cpu preset)": (job(cpu, block_noise=True), job(cpu)),
             "encoder threads 1 vs default (tiny, EXR)": (
                 job(tiny, out=exr, encoder_threads=1),
                 job(tiny, out=exr),

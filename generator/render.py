@@ -16,6 +16,7 @@ then agree within ``PRECISION_TOLERANCE`` instead of fp32's 1e-5.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -35,11 +36,13 @@ from generator.latents import (
     NormalField,
     PatchedField,
     global_latent,
+    position_normals,
 )
 from generator.modelfile import LoadedModel
-from generator.planning import plan_tiles
+from generator.planning import DEFAULT_BUDGET_MIB, MIB, band_bytes, plan_tiles, tile_bytes
 from generator.poles import soften_poles
 from generator.recipe import Recipe, Style
+from generator.workers import cpu_workers, run_all
 
 DEFAULT_TILE: int | None = None
 """None: chosen from the memory budget (``planning.plan_tiles``)."""
@@ -88,12 +91,14 @@ class BandRenderer:
     ) -> Iterator[np.ndarray]:
         """Linear-light float32 RGB rows of the window, one band at a time, top to bottom."""
         done, total = 0, self.total_tiles
+        lock = threading.Lock()  # tiles of a band finish on several threads
 
         def tiles_done(count: int) -> None:
             nonlocal done
-            done += count
-            if progress is not None:
-                progress(done, total)
+            with lock:
+                done += count
+                if progress is not None:
+                    progress(done, total)
 
         for index in range(self.band_count):
             yield self.render_band(index, cancel, tiles_done)
@@ -174,8 +179,16 @@ class CanvasRenderer(BandRenderer):
             largest_side = -(-max(self.region.height, self.region.width) // self.ppc) + 1
             self.tile_rows = self.tile_cols = max(1, min(int(tile) // self.ppc, largest_side))
         self.batch = max(1, int(batch or 1))
+        self._memory_slots = _tiles_that_fit(
+            self.config,
+            self.tile_rows,
+            self.tile_cols,
+            self.batch,
+            self.region.width,
+            memory_budget_mib,
+            self.device.type,
+        )
         self.local_latents = _local_latents(recipe, self.config.zl_dim, self.period_cells)
-        self._noise: dict[tuple[int, int], NormalField] = {}
         styles = recipe.style_list
         self.zg = torch.from_numpy(np.stack([_style_latent(s, self.config) for s in styles]))
         self.anchors = [(s.x, s.y) for s in styles]
@@ -271,15 +284,23 @@ class CanvasRenderer(BandRenderer):
         band_top = max(region.top, row_cell * self.ppc)
         band_bottom = min(region.top + region.height, row_cell * self.ppc + span)
         band = np.empty((band_bottom - band_top, region.width, 3), dtype=np.float32)
-        for first in range(0, len(self._col_tiles), self.batch):
+
+        def render_batch(col_cells: list[int]) -> None:
             if cancel is not None and cancel():
                 raise Cancelled("render cancelled")
-            col_cells = self._col_tiles[first : first + self.batch]
             rgb = self._render_tiles(row_cell, col_cells, cancel)
             for col_cell, tile_rgb in zip(col_cells, rgb, strict=True):
                 self._paste(band, band_top, col_cell * self.ppc, row_cell * self.ppc, tile_rgb)
             if tiles_done is not None:
                 tiles_done(len(col_cells))
+
+        batches = [
+            self._col_tiles[first : first + self.batch]
+            for first in range(0, len(self._col_tiles), self.batch)
+        ]
+        run_all(render_batch, batches, cpu_workers(self.device, len(batches), self._memory_slots))
+        if cancel is not None and cancel():  # asked while the band's last tiles were running
+            raise Cancelled("render cancelled")
         return self._finish_band(band, band_top)
 
     def _finish_band(self, band: np.ndarray, band_top: int) -> np.ndarray:
@@ -338,14 +359,6 @@ class CanvasRenderer(BandRenderer):
         themselves (photo inversion)."""
         return _TileFields(self, origins)
 
-    def noise_field(self, layer: int, level: int) -> NormalField:
-        key = (layer, level)
-        if key not in self._noise:
-            scale = 2**level
-            period = tuple(p * scale if p else None for p in self.period_cells)
-            self._noise[key] = NormalField(self.recipe.seed, NOISE_STREAM_BASE + layer, 1, period)
-        return self._noise[key]
-
 
 def _local_latents(
     recipe: Recipe, channels: int, period: tuple[int | None, int | None]
@@ -367,6 +380,23 @@ def _style_latent(style: Style, config: ModelConfig) -> np.ndarray:
             f"{config.zg_dim}"
         )
     return np.asarray(style.zg, dtype=np.float32)
+
+
+def _tiles_that_fit(
+    config: ModelConfig,
+    rows: int,
+    cols: int,
+    batch: int,
+    width_px: int,
+    budget_mib: float | None,
+    device_type: str,
+) -> int:
+    """How many batches of tiles can be in flight at once within the memory budget (at least one:
+    the plan already made one fit, or the caller chose the tile)."""
+    if budget_mib is None:
+        budget_mib = DEFAULT_BUDGET_MIB.get(device_type, DEFAULT_BUDGET_MIB["cpu"])
+    free = budget_mib * MIB - band_bytes(rows * config.pixels_per_cell, width_px)
+    return max(1, int(free // tile_bytes(config, rows, cols, batch)))
 
 
 def _check_precision(precision: str, device: torch.device) -> str:
@@ -410,6 +440,15 @@ class _TileFields:
         cols = self.origins[:, 1:] * scale + rect.left + np.arange(rect.width)[None]
         return rows, cols
 
+    def _wrapped_positions(self, level: int, rect: Rect) -> tuple[Tensor, Tensor]:
+        """``_positions`` reduced modulo the canvas period at ``level`` (a periodic lookup)."""
+        positions = self._positions(level, rect)
+        wrapped = [
+            np.mod(p, period * 2**level) if period else p
+            for p, period in zip(positions, self.r.period_cells, strict=True)
+        ]
+        return tuple(torch.from_numpy(p).to(self.r.device) for p in wrapped)
+
     def _check_cancel(self) -> None:
         if self._cancel is not None and self._cancel():
             raise Cancelled("render cancelled")
@@ -422,12 +461,8 @@ class _TileFields:
 
     def noise(self, layer: int, level: int, rect: Rect) -> Tensor:
         self._check_cancel()
-        field = self.r.noise_field(layer, level)
-        scale = 2**level
-        zn = np.empty((len(self.origins), 1, rect.height, rect.width), dtype=np.float32)
-        for sample, (oy, ox) in enumerate(self.origins):
-            field.window_into(zn[sample], int(oy) * scale + rect.top, int(ox) * scale + rect.left)
-        return torch.from_numpy(zn).to(self.r.device)
+        rows, cols = self._wrapped_positions(level, rect)
+        return position_normals(self.r.recipe.seed, NOISE_STREAM_BASE + layer, rows, cols)
 
     def style_weights(self, level: int, rect: Rect) -> Tensor | None:
         if len(self.r.anchors) == 1:

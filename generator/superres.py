@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from generator.errors import Cancelled, ModelError
-from generator.latents import NormalField
+from generator.latents import periodic_range, position_normals
 
 SUPERRES_STREAM_BASE = 64
 """Stage s of a canvas draws its noise from stream SUPERRES_STREAM_BASE + s."""
@@ -157,14 +157,16 @@ def upscale_region(
     are rows [top, top + h) and columns [left, left + w) of the stage's canvas (``period``: its
     size along wrapped axes); returns rows [2 (top + m), 2 (top + h - m)) and the matching
     columns of the next stage, m = ``net.config.margin``."""
-    inputs = [torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1), np.float32))]
+    device = next(net.parameters()).device
+    image = np.ascontiguousarray(pixels.transpose(2, 0, 1), np.float32)
+    inputs = [torch.from_numpy(image)[None].to(device)]
     channels = net.config.noise_channels
     if channels:
-        noise = NormalField(seed, SUPERRES_STREAM_BASE + stage, channels, period)
-        inputs.append(torch.from_numpy(noise.window(top, left, *pixels.shape[:2])))
-    device = next(net.parameters()).device
+        rows = periodic_range(top, pixels.shape[0], period[0])[None].to(device)
+        cols = periodic_range(left, pixels.shape[1], period[1])[None].to(device)
+        inputs.append(position_normals(seed, SUPERRES_STREAM_BASE + stage, rows, cols, channels))
     with torch.inference_mode():
-        out = net(torch.cat(inputs)[None].to(device))[0]
+        out = net(torch.cat(inputs, dim=1))[0]
     return out.permute(1, 2, 0).float().cpu().numpy()
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
 
-from generator import CanvasRenderer, RequestError, new_recipe, read_recipe, render_array
+from generator import Cancelled, CanvasRenderer, RequestError, new_recipe, read_recipe, render_array
 from generator.geometry import Rect
 from generator.latents import BLOCK, NormalField, _rng
 from generator.layers import ModulatedConv, reference_path
@@ -171,6 +173,44 @@ def test_planned_tiles_equal_one_pass(tiny_model):
     for i, band in bands.items():
         assert band.shape == renderer.band_shape(i)
     assert np.abs(np.concatenate([bands[i] for i in sorted(bands)]) - full).max() <= TOL
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_tiles_of_a_band_run_side_by_side_with_one_threaded_kernels(
+    tiny_model, two_threads, monkeypatch
+):
+    recipe = new_recipe(tiny_model.config, tiny_model.hash, 600, 200, seed=5, wrap="x")
+    serial = CanvasRenderer(tiny_model, recipe, tile=40, memory_budget_mib=1)  # room for one
+    expected = serial.render()
+    seen = []
+    real = CanvasRenderer._render_tiles
+
+    def recording(self, *args):
+        seen.append((threading.get_ident(), torch.get_num_threads()))
+        return real(self, *args)
+
+    monkeypatch.setattr(CanvasRenderer, "_render_tiles", recording)
+    assert np.array_equal(CanvasRenderer(tiny_model, recipe, tile=40).render(), expected)
+    assert len({thread for thread, _ in seen}) == 2
+    assert {threads for _, threads in seen} == {1}
+    assert torch.get_num_threads() == 2  # the caller's setting, restored
+
+
+def test_a_cancel_during_parallel_tiles_stops_the_render(tiny_model, two_threads):
+    recipe = new_recipe(tiny_model.config, tiny_model.hash, 600, 200, seed=5, wrap="x")
+    renderer = CanvasRenderer(tiny_model, recipe, tile=40)
+    done = []
+    with pytest.raises(Cancelled):
+        renderer.render(lambda d, t: done.append(d), lambda: bool(done))
+    assert done and done[-1] < renderer.total_tiles
+    assert torch.get_num_threads() == 2
 
 
 def test_bf16_tiles_agree_and_the_recipe_records_it(tiny_model, canvas, tmp_path):
