@@ -1,9 +1,11 @@
 """Time-remaining estimates for renders.
 
 Tiles cost the same (each computes the same extent, edge tiles included), so the remaining time is
-the remaining tiles over the measured rate. The first batch carries one-off costs (kernel set-up,
-caches), so the rate is measured from the end of the first update on; until a second update
-arrives there is no estimate.
+the remaining tiles over the measured rate. The rate is the least-squares slope of tiles done
+against time over all updates: the first batch's one-off costs (kernel set-up, caches) delay every
+later update equally, which leaves the slope alone, and tiles computed side by side finish in
+bursts (two at once, then a pause), which a fit across bursts averages out where the rate between
+two updates would not. Until updates at two different times arrive there is no estimate.
 """
 
 from __future__ import annotations
@@ -31,15 +33,14 @@ class ProgressEstimate:
         self.started = clock()
         self.done = 0
         self.total = 0
-        self._first: tuple[float, int] | None = None
-        self._last: tuple[float, int] | None = None
+        self._sums = [0.0] * 5  # n, sum t, sum d, sum t*t, sum t*d (t from the start)
 
     def __call__(self, done: int, total: int) -> None:
         now = self._clock()
         self.done, self.total = done, total
-        if self._first is None:
-            self._first = (now, done)
-        self._last = (now, done)
+        t = now - self.started
+        for i, value in enumerate((1.0, t, done, t * t, t * done)):
+            self._sums[i] += value
         if self._callback is not None:
             self._callback(done, total)
 
@@ -53,14 +54,20 @@ class ProgressEstimate:
 
     @property
     def remaining_s(self) -> float | None:
-        """Seconds left at the rate measured since the first update; None before two updates."""
-        if self._first is None or self._last is None:
+        """Seconds until the fitted line reaches the total (not from the last update alone: right
+        after the first tile of a burst, its partners are nearly done); None until it can fit."""
+        if self.total and self.done >= self.total:
+            return 0.0
+        n, st, sd, stt, std = self._sums
+        spread = n * stt - st * st
+        if n < 2 or spread <= 1e-12 * max(1.0, stt * n):
             return None
-        (t0, d0), (t1, d1) = self._first, self._last
-        if d1 <= d0 or t1 <= t0:
-            return 0.0 if self.total and self.done >= self.total else None
-        rate = (d1 - d0) / (t1 - t0)
-        return max(0.0, (self.total - d1) / rate - (self._clock() - t1))
+        rate = (n * std - st * sd) / spread
+        if rate <= 0:
+            return None
+        intercept = (sd - rate * st) / n
+        finish = (self.total - intercept) / rate  # where the fitted line reaches the total
+        return max(0.0, finish - (self._clock() - self.started))
 
 
 def format_seconds(seconds: float | None) -> str:

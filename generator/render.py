@@ -16,8 +16,11 @@ then agree within ``PRECISION_TOLERANCE`` instead of fp32's 1e-5.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +45,7 @@ from generator.modelfile import LoadedModel
 from generator.planning import DEFAULT_BUDGET_MIB, MIB, band_bytes, plan_tiles, tile_bytes
 from generator.poles import soften_poles
 from generator.recipe import Recipe, Style
-from generator.workers import cpu_workers, run_all
+from generator.workers import TilePool, abandon, cpu_workers, run_all, wait_all
 
 DEFAULT_TILE: int | None = None
 """None: chosen from the memory budget (``planning.plan_tiles``)."""
@@ -89,19 +92,19 @@ class BandRenderer:
     def bands(
         self, progress: ProgressFn | None = None, cancel: CancelFn | None = None
     ) -> Iterator[np.ndarray]:
-        """Linear-light float32 RGB rows of the window, one band at a time, top to bottom."""
-        done, total = 0, self.total_tiles
-        lock = threading.Lock()  # tiles of a band finish on several threads
+        """Linear-light float32 RGB rows of the window, one band at a time, top to bottom.
 
-        def tiles_done(count: int) -> None:
-            nonlocal done
-            with lock:
-                done += count
-                if progress is not None:
-                    progress(done, total)
-
-        for index in range(self.band_count):
-            yield self.render_band(index, cancel, tiles_done)
+        The next band is computed (on another thread, one band at a time) while the caller
+        takes this one, so writing a file does not leave the cores idle between bands.
+        """
+        tiles_done = _tile_counter(progress, self.total_tiles)
+        with ThreadPoolExecutor(1) as ahead:
+            pending = ahead.submit(self.render_band, 0, cancel, tiles_done)
+            for index in range(1, self.band_count + 1):
+                band = pending.result()
+                if index < self.band_count:
+                    pending = ahead.submit(self.render_band, index, cancel, tiles_done)
+                yield band
 
     def render(
         self, progress: ProgressFn | None = None, cancel: CancelFn | None = None
@@ -114,6 +117,20 @@ class BandRenderer:
             row += band.shape[0]
             del band
         return out
+
+
+def _tile_counter(progress: ProgressFn | None, total: int) -> Callable[[int], None]:
+    """``tiles_done(count)`` that reports the running total to ``progress``, from any thread."""
+    done, lock = 0, threading.Lock()
+
+    def tiles_done(count: int) -> None:
+        nonlocal done
+        with lock:
+            done += count
+            if progress is not None:
+                progress(done, total)
+
+    return tiles_done
 
 
 class RowBandRenderer(BandRenderer):
@@ -258,12 +275,16 @@ class CanvasRenderer(BandRenderer):
         """(height, width) of a tile in pixels."""
         return self.tile_rows * self.ppc, self.tile_cols * self.ppc
 
+    def band_rows(self, index: int) -> tuple[int, int, int]:
+        """(first latent row of its tiles, top pixel row, bottom pixel row) of band ``index``."""
+        region, row_cell = self.region, self._row_tiles[index]
+        top = max(region.top, row_cell * self.ppc)
+        bottom = min(region.top + region.height, (row_cell + self.tile_rows) * self.ppc)
+        return row_cell, top, bottom
+
     def band_shape(self, index: int) -> tuple[int, int, int]:
         """Shape of ``render_band(index)``'s result."""
-        region, span = self.region, self.tile_rows * self.ppc
-        row_cell = self._row_tiles[index]
-        top = max(region.top, row_cell * self.ppc)
-        bottom = min(region.top + region.height, row_cell * self.ppc + span)
+        _, top, bottom = self.band_rows(index)
         return bottom - top, self.output_shape[1], 3
 
     @property
@@ -278,30 +299,63 @@ class CanvasRenderer(BandRenderer):
     ) -> np.ndarray:
         """Band ``index`` (0 at the top): its rows, finished (poles, columns) as ``bands`` gives
         them. Bands are independent, so processes can share a canvas by bands."""
-        region = self.region
-        span = self.tile_rows * self.ppc
-        row_cell = self._row_tiles[index]
-        band_top = max(region.top, row_cell * self.ppc)
-        band_bottom = min(region.top + region.height, row_cell * self.ppc + span)
-        band = np.empty((band_bottom - band_top, region.width, 3), dtype=np.float32)
+        band = _Band(self, index)
+        work = functools.partial(self._render_batch, band, cancel, tiles_done)
+        run_all(work, band.batches, cpu_workers(self.device, len(band.batches), self._memory_slots))
+        return self._finished(band, cancel)
 
-        def render_batch(col_cells: list[int]) -> None:
-            if cancel is not None and cancel():
-                raise Cancelled("render cancelled")
-            rgb = self._render_tiles(row_cell, col_cells, cancel)
-            for col_cell, tile_rgb in zip(col_cells, rgb, strict=True):
-                self._paste(band, band_top, col_cell * self.ppc, row_cell * self.ppc, tile_rgb)
-            if tiles_done is not None:
-                tiles_done(len(col_cells))
+    def bands(
+        self, progress: ProgressFn | None = None, cancel: CancelFn | None = None
+    ) -> Iterator[np.ndarray]:
+        """As ``BandRenderer.bands``; on CPU workers, the next band's tiles are queued behind
+        this band's, so no worker waits for the slowest tile of a band (nor for the writer)."""
+        workers = cpu_workers(self.device, self.total_tiles, self._memory_slots)
+        if workers <= 1 or self.band_count == 1:
+            yield from super().bands(progress, cancel)
+            return
+        tiles_done = _tile_counter(progress, self.total_tiles)
+        with TilePool(workers) as pool:
+            queued: deque[tuple[_Band, list]] = deque()
 
-        batches = [
-            self._col_tiles[first : first + self.batch]
-            for first in range(0, len(self._col_tiles), self.batch)
-        ]
-        run_all(render_batch, batches, cpu_workers(self.device, len(batches), self._memory_slots))
+            def queue(index: int) -> None:
+                band = _Band(self, index)
+                work = functools.partial(self._render_batch, band, cancel, tiles_done)
+                queued.append((band, [pool.submit(work, cells) for cells in band.batches]))
+
+            try:
+                for index in range(min(2, self.band_count)):
+                    queue(index)
+                for index in range(self.band_count):
+                    band, futures = queued.popleft()
+                    wait_all(futures)
+                    yield self._finished(band, cancel)
+                    if index + 2 < self.band_count:  # two bands in memory besides the caller's
+                        queue(index + 2)
+            finally:  # the caller stopped early, or a tile failed
+                for _, futures in queued:
+                    abandon(futures)
+
+    def _render_batch(
+        self,
+        band: _Band,
+        cancel: CancelFn | None,
+        tiles_done: Callable[[int], None] | None,
+        col_cells: list[int],
+    ) -> None:
+        if cancel is not None and cancel():
+            raise Cancelled("render cancelled")
+        rgb = self._render_tiles(band.row_cell, col_cells, cancel)
+        for col_cell, tile_rgb in zip(col_cells, rgb, strict=True):
+            self._paste(
+                band.pixels, band.top, col_cell * self.ppc, band.row_cell * self.ppc, tile_rgb
+            )
+        if tiles_done is not None:
+            tiles_done(len(col_cells))
+
+    def _finished(self, band: _Band, cancel: CancelFn | None) -> np.ndarray:
         if cancel is not None and cancel():  # asked while the band's last tiles were running
             raise Cancelled("render cancelled")
-        return self._finish_band(band, band_top)
+        return self._finish_band(band.pixels, band.top)
 
     def _finish_band(self, band: np.ndarray, band_top: int) -> np.ndarray:
         if self.recipe.projection == "equirect":
@@ -360,6 +414,16 @@ class CanvasRenderer(BandRenderer):
         return _TileFields(self, origins)
 
 
+class _Band:
+    """One band's output buffer and the batches of tiles that fill it."""
+
+    def __init__(self, renderer: CanvasRenderer, index: int) -> None:
+        self.row_cell, self.top, bottom = renderer.band_rows(index)
+        self.pixels = np.empty((bottom - self.top, renderer.region.width, 3), dtype=np.float32)
+        columns, batch = renderer._col_tiles, renderer.batch
+        self.batches = [columns[first : first + batch] for first in range(0, len(columns), batch)]
+
+
 def _local_latents(
     recipe: Recipe, channels: int, period: tuple[int | None, int | None]
 ) -> NormalField | PatchedField:
@@ -391,11 +455,12 @@ def _tiles_that_fit(
     budget_mib: float | None,
     device_type: str,
 ) -> int:
-    """How many batches of tiles can be in flight at once within the memory budget (at least one:
-    the plan already made one fit, or the caller chose the tile)."""
+    """How many batches of tiles can be in flight at once within the memory budget, next to two
+    output bands (the one being filled, the one being written); at least one: the plan already
+    made one fit, or the caller chose the tile."""
     if budget_mib is None:
         budget_mib = DEFAULT_BUDGET_MIB.get(device_type, DEFAULT_BUDGET_MIB["cpu"])
-    free = budget_mib * MIB - band_bytes(rows * config.pixels_per_cell, width_px)
+    free = budget_mib * MIB - 2 * band_bytes(rows * config.pixels_per_cell, width_px)
     return max(1, int(free // tile_bytes(config, rows, cols, batch)))
 
 

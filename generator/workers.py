@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 import torch
@@ -27,6 +27,20 @@ T = TypeVar("T")
 _lock = threading.Lock()
 _active = 0
 _saved_threads = 1
+_threads: ThreadPoolExecutor | None = None
+_thread_count = 0
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """One pool for the process, kept between bands and renders: a fresh thread's first
+    convolutions are slow (oneDNN sets up per-thread state), which a new pool per band paid."""
+    global _threads, _thread_count
+    with _lock:
+        if _threads is None or _thread_count < workers:
+            if _threads is not None:
+                _threads.shutdown(wait=False)
+            _threads, _thread_count = ThreadPoolExecutor(workers, "tile-worker"), workers
+        return _threads
 
 
 @contextlib.contextmanager
@@ -59,21 +73,58 @@ def cpu_workers(device: torch.device, jobs: int, memory_slots: int) -> int:
     return max(1, min(torch.get_num_threads(), jobs, memory_slots))
 
 
-def run_all(work: Callable[[T], None], items: Sequence[T], workers: int) -> None:
-    """``work(item)`` for every item, on ``workers`` threads with one-threaded kernels.
+class TilePool:
+    """Submits work to the process's worker threads, at most ``workers`` items of it at a time,
+    with one-threaded kernels while open (a context manager)."""
 
-    The first exception (a cancellation, say) is raised here after the running items finish;
-    items not yet started are dropped.
-    """
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._slots = threading.Semaphore(workers)
+        self._kernels = single_threaded_kernels()
+
+    def __enter__(self) -> TilePool:
+        self._kernels.__enter__()
+        self._pool = _pool(self.workers)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._kernels.__exit__(*exc_info)
+
+    def submit(self, work: Callable[..., None], *args: object) -> Future:
+        def limited() -> None:
+            with self._slots:
+                work(*args)
+
+        return self._pool.submit(limited)
+
+
+def wait_all(futures: Sequence[Future]) -> None:
+    """Wait for every future; on the first exception (a cancellation, say) abandon the rest and
+    raise it."""
+    try:
+        for future in futures:
+            future.result()
+    except BaseException:
+        abandon(futures)
+        raise
+
+
+def abandon(futures: Sequence[Future]) -> None:
+    """Drop the futures not yet started and wait for the running ones, whatever their outcome
+    (nothing may still write into a buffer its owner is about to drop)."""
+    for future in futures:
+        future.cancel()
+    for future in futures:
+        if not future.cancelled():
+            with contextlib.suppress(BaseException):
+                future.result()
+
+
+def run_all(work: Callable[[T], None], items: Sequence[T], workers: int) -> None:
+    """``work(item)`` for every item, on ``workers`` threads with one-threaded kernels."""
     if workers <= 1 or len(items) <= 1:
         for item in items:
             work(item)
         return
-    with single_threaded_kernels(), ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(work, item) for item in items]
-        try:
-            for future in futures:
-                future.result()
-        finally:
-            for future in futures:
-                future.cancel()
+    with TilePool(workers) as pool:
+        wait_all([pool.submit(work, item) for item in items])

@@ -213,6 +213,11 @@ def test_a_cancel_during_parallel_tiles_stops_the_render(tiny_model, two_threads
         renderer.render(lambda d, t: done.append(d), lambda: bool(done))
     assert done and done[-1] < renderer.total_tiles
     assert torch.get_num_threads() == 2
+    # A caller that stops early: the queued tiles are dropped, the setting restored.
+    bands = renderer.bands()
+    first = next(bands)
+    bands.close()
+    assert np.array_equal(first, renderer.render_band(0)) and torch.get_num_threads() == 2
 
 
 def test_bf16_tiles_agree_and_the_recipe_records_it(tiny_model, canvas, tmp_path):
@@ -260,3 +265,17 @@ def test_time_left_estimate_skips_the_warm_up():
         assert estimate.remaining_s == pytest.approx(11 - done)
     assert calls[-1] == (11, 11) and estimate.fraction == 1.0
     assert format_seconds(3725) == "1:02:05" and format_seconds(None) == "?"
+
+
+def test_time_left_estimate_of_tiles_finishing_in_pairs():
+    """Two workers finish tiles two at a time; the estimate follows the pairs' pace."""
+    now = [0.0]
+    estimate = ProgressEstimate(clock=lambda: now[0])
+    for pair in range(1, 17):
+        now[0] = 3.0 + 2.0 * pair  # 3 s of set-up, then 2 s per pair of tiles
+        estimate(2 * pair - 1, 32)
+        now[0] += 0.01
+        estimate(2 * pair, 32)
+        if 2 <= pair <= 14:  # from 10% to 90% of the tiles (as benchmarks/run_all.py judges)
+            truth = (32 - 2 * pair) / 2 * 2.0 - 0.01
+            assert estimate.remaining_s == pytest.approx(truth, rel=0.2)

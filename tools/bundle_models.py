@@ -2,13 +2,14 @@
 
     python tools/bundle_models.py                          # sky and terrain
     python tools/bundle_models.py sky --samples 8          # one model, a quicker measurement
+    python tools/bundle_models.py --only-if-better         # keep a bundled file measured better
 
 Each model is the moving average of its run's generator (``training/NAME``), with the
-super-resolution stage of ``training/NAME-sr`` inside when that run exists. It is measured with
-``trainer.evaluate`` against the reserved images of its kind (never trained on) and the training
-images as the baseline, and the file's metadata records what it was trained on (sources, licences,
-credits from ``data/manifest.csv``), for how long, its native scale and the measured quality. The
-assembled data comes from ``python tools/assemble_data.py``.
+super-resolution stage of ``training/NAME-sr`` inside when that run exists. It is measured as it
+ships (stage included) with ``trainer.evaluate`` against the reserved images of its kind (never
+trained on) and the training images as the baseline, and the file's metadata records what it was
+trained on (sources, licences, credits from ``data/manifest.csv``), for how long, its native scale
+and the measured quality. The assembled data comes from ``python tools/assemble_data.py``.
 """
 
 from __future__ import annotations
@@ -78,47 +79,63 @@ def trained_on(folder: str) -> dict[str, Any]:
     }
 
 
-def bundle(name: str, data: Path, samples: int) -> dict[str, Any]:
+def bundle(name: str, data: Path, samples: int, only_if_better: bool = False) -> dict[str, Any]:
+    """Export run ``name`` (with its super-resolution stage), measure it as it will ship, and
+    write it to the bundled models (unless ``only_if_better`` and the bundled file measured
+    better)."""
     spec = BUNDLES[name]
-    run = ROOT / "training" / name
+    run, stage_run = ROOT / "training" / name, ROOT / "training" / f"{name}-sr"
+    real, train = data / "validation" / spec.folder, data / "train" / spec.folder
     with tempfile.TemporaryDirectory() as scratch:
         draft = Path(scratch) / f"{name}.safetensors"
-        export_run(run, draft)
+        _, step = export_run(run, draft)
+        if (stage_run / CHECKPOINT_NAME).is_file():
+            export_superres(stage_run, draft, draft)
         model = load_model(draft)
-        report = evaluate(
-            model,
-            data / "validation" / spec.folder,
-            data / "train" / spec.folder,
-            samples=samples,
-        )
-        metadata = {
-            "name": name,
-            "description": spec.description,
-            "usage": spec.usage,
-            "trained_on": trained_on(spec.folder),
-            "quality": {**asdict(report), "command": f"python -m trainer evaluate MODEL "
-                        f"--real DATA/validation/{spec.folder} --train DATA/train/{spec.folder}"},
-        }  # fmt: skip
-    MODELS_DIR.mkdir(exist_ok=True)
-    out = MODELS_DIR / f"{name}.safetensors"
-    digest, step = export_run(run, out, metadata)
-    result = {"name": name, "step": step, **asdict(report)}
+    report = evaluate(model, real, train, samples=samples)
+    command = (
+        f"python -m trainer evaluate MODEL --real DATA/validation/{spec.folder} "
+        f"--train DATA/train/{spec.folder}"
+    )
+    metadata = {
+        **model.metadata,
+        "name": name,
+        "description": spec.description,
+        "usage": spec.usage,
+        "trained_on": json.dumps(trained_on(spec.folder), sort_keys=True),
+        "quality": json.dumps({**asdict(report), "command": command}, sort_keys=True),
+    }
+    result: dict[str, Any] = {"name": name, "step": step, **asdict(report)}
     lines = report.lines()
-    stage_run = ROOT / "training" / f"{name}-sr"
-    if (stage_run / CHECKPOINT_NAME).is_file():
-        digest = export_superres(stage_run, out, out)
-        model = load_model(out)
-        if model.config.sphere:  # evaluate-sr measures skies (flat scales: not yet)
-            sr = evaluate_superres(
-                model, data / "validation" / spec.folder, data / "train" / spec.folder
-            )
-            meta = {**model.metadata, "superres_quality": json.dumps(asdict(sr), sort_keys=True)}
-            digest = save_model(model.generator, out, meta, superres=model.superres)
-            result["superres"] = asdict(sr)
-            lines += sr.lines()
-    print(f"{name}: step {step}, {out.stat().st_size / 2**20:.1f} MiB, hash {digest[:12]}")
+    if model.superres is not None and model.config.sphere:  # evaluate-sr measures skies only
+        sr = evaluate_superres(model, real, train)
+        metadata["superres_quality"] = json.dumps(asdict(sr), sort_keys=True)
+        result["superres"] = asdict(sr)
+        lines += sr.lines()
+    out = MODELS_DIR / f"{name}.safetensors"
+    bundled = _bundled_swd(out)
+    result["kept_bundled"] = only_if_better and bundled <= _mean_swd(asdict(report))
+    if result["kept_bundled"]:
+        print(f"{name}: step {step} measured no better than the bundled file: kept that one")
+    else:
+        MODELS_DIR.mkdir(exist_ok=True)
+        digest = save_model(model.generator, out, metadata, superres=model.superres)
+        print(f"{name}: step {step}, {out.stat().st_size / 2**20:.1f} MiB, hash {digest[:12]}")
     print("\n".join(f"  {line}" for line in lines))
     return result
+
+
+def _mean_swd(quality: dict[str, Any]) -> float:
+    """What --only-if-better compares: the mean of the SWD ratios at 1x and wide."""
+    return (float(quality["swd_ratio_1x"]) + float(quality["swd_ratio_wide"])) / 2.0
+
+
+def _bundled_swd(path: Path) -> float:
+    """The bundled file's recorded SWD measure (infinity when there is none to beat)."""
+    if not path.is_file():
+        return float("inf")
+    quality = load_model(path).metadata.get("quality")
+    return _mean_swd(json.loads(quality)) if quality else float("inf")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,11 +144,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="assembled data folder")
     parser.add_argument("--samples", type=int, default=16, help="generated frames per measure")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--only-if-better",
+        action="store_true",
+        help="keep a bundled file whose recorded SWD ratios (mean of 1x and wide) are lower",
+    )
     args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - set(BUNDLES))
     if unknown:
         parser.error(f"unknown model {unknown}: choose from {', '.join(BUNDLES)}")
-    results = [bundle(name, args.data, args.samples) for name in args.names or BUNDLES]
+    results = [
+        bundle(name, args.data, args.samples, args.only_if_better) for name in args.names or BUNDLES
+    ]
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     return 0
