@@ -247,8 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
 class _ProgressBar:
     """tqdm bar opened on the first update, so a request that fails validation prints no bar.
 
-    The time left comes from ``ProgressEstimate`` (rate measured after the first batch, whose
-    one-off set-up would otherwise inflate it), not from tqdm's own smoothing.
+    The time left comes from ``ProgressEstimate`` (a line fitted through every update, which the
+    first batch's one-off set-up does not tilt), not from tqdm's own smoothing.
     """
 
     def __init__(self, enabled: bool, unit: str = "tile") -> None:
