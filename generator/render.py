@@ -455,12 +455,12 @@ def _tiles_that_fit(
     budget_mib: float | None,
     device_type: str,
 ) -> int:
-    """How many batches of tiles can be in flight at once within the memory budget, next to two
-    output bands (the one being filled, the one being written); at least one: the plan already
-    made one fit, or the caller chose the tile."""
+    """How many batches of tiles can be in flight at once within the memory budget, next to three
+    output bands (two being filled, one with the caller); at least one: the plan already made one
+    fit, or the caller chose the tile."""
     if budget_mib is None:
         budget_mib = DEFAULT_BUDGET_MIB.get(device_type, DEFAULT_BUDGET_MIB["cpu"])
-    free = budget_mib * MIB - 2 * band_bytes(rows * config.pixels_per_cell, width_px)
+    free = budget_mib * MIB - 3 * band_bytes(rows * config.pixels_per_cell, width_px)
     return max(1, int(free // tile_bytes(config, rows, cols, batch)))
 
 
