@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from trainer.cli import main as trainer_main
-from trainer.evaluate import repetition, seam_ratio, swd, wrap_seam_ratio
+from trainer.evaluate import detail_ratio, repetition, seam_ratio, swd, wrap_seam_ratio
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
 
@@ -60,7 +60,8 @@ def test_evaluate_command_reports_every_measure(tmp_path, capsys, tiny_model_pat
     )  # fmt: skip
     assert code == 0
     report = json.loads(capsys.readouterr().out)
-    for key in ("swd_ratio_1x", "swd_ratio_wide", "seam_x", "seam_y", "wrap_seam", "repetition"):
+    keys = ("swd_ratio_1x", "swd_ratio_wide", "seam_x", "seam_y", "wrap_seam", "repetition")
+    for key in (*keys, "detail_1x", "detail_wide"):
         assert np.isfinite(report[key]), key
     assert report["pole_spread"] <= 1e-5
 
@@ -85,3 +86,12 @@ def test_evaluate_outpaint_command_reports_every_measure(tmp_path, capsys):
     assert report["photos"] == 2 and len(report["seam_per_photo"]) == 2
     for key in ("seam", "swd_extension", "swd_real", "swd_ratio", "redraw_psnr_db"):
         assert np.isfinite(report[key]), key
+
+
+def test_detail_ratio_says_grainy_or_blurry():
+    real = np.stack([_texture(seed) for seed in range(4)])
+    blurred = (real + np.roll(real, 1, axis=1) + np.roll(real, 1, axis=2)) / 3
+    grainy = real + 0.2 * np.random.default_rng(9).standard_normal(real.shape).astype(np.float32)
+    assert abs(detail_ratio(np.stack([_texture(s) for s in range(4, 8)]), real) - 1.0) < 0.05
+    assert detail_ratio(blurred, real) < 0.8
+    assert detail_ratio(grainy, real) > 1.2

@@ -157,6 +157,15 @@ def repetition(strip: np.ndarray, min_shift: int) -> float:
     return float(corr[min_shift:upper].max() / max(corr[0], 1e-12))
 
 
+def detail_ratio(images: np.ndarray, real: np.ndarray) -> float:
+    """Mean magnitude of the finest Laplacian level of ``images`` over that of ``real``.
+
+    The finest level is where a too-grainy or too-blurry generator differs most from photos,
+    and the largest part of the pyramid's SWD; this says in which direction."""
+    generated = float(laplacian_pyramid(images)[0].abs().mean())
+    return generated / max(float(laplacian_pyramid(real)[0].abs().mean()), 1e-12)
+
+
 @dataclass
 class Report:
     swd_1x: float
@@ -172,6 +181,9 @@ class Report:
     pole_smoothness: float
     repetition: float
     samples: int
+    detail_1x: float = float("nan")
+    detail_wide: float = float("nan")
+    """``detail_ratio`` of the generated frames at 1x and wide: where an SWD ratio comes from."""
     hdr: dict[str, list[float]] | None = None
     """HDR models: [stops median -> 99.9th percentile, stops median -> brightest] for the
     generated skies, the same with a sun, and the reserved HDR panoramas."""
@@ -186,6 +198,8 @@ class Report:
             f"SWD ratio at 1x:               {self.swd_ratio_1x:.3f}  (target <= 1.5)",
             f"SWD ratio at {self.wide}x field of view: {self.swd_ratio_wide:.3f}  (target <= 2.0)",
             f"  SWD generated/real at 1x {self.swd_1x:.4f}, training/real {self.swd_real:.4f}",
+            f"  finest detail / real's, 1x and {self.wide}x: {self.detail_1x:.2f}, "
+            f"{self.detail_wide:.2f}  (1 = as real, > 1 grainy, < 1 blurry)",
             f"seam energy x, y:              {self.seam_x:.3f}, {self.seam_y:.3f}  (target 1.00)",
             f"wrap seam:                     {self.wrap_seam:.3f}  (like any column pair: ~1)",
             f"pole row spread:               {self.pole_spread:.2e}  (0 = constant)",
@@ -271,6 +285,8 @@ def evaluate(
         pole_smoothness=float(np.concatenate([rows[:cap], rows[-cap:]]).mean() / max(band, 1e-12)),
         repetition=repetition(strip, max(1, width // 8)),
         samples=samples,
+        detail_1x=detail_ratio(generated[:, compared], reserved),
+        detail_wide=detail_ratio(zoomed[:, compared], reserved),
         hdr=hdr_ranges(model, real) if config.color_space == "log" else None,
     )
 
