@@ -204,6 +204,31 @@ class TilePlan:
     """Multiply-adds computed for the canvas / those of an ideal single pass."""
 
 
+def budget_bytes(budget_mib: float | None, device_type: str) -> int:
+    """The memory budget in bytes: the one given, or the device type's default."""
+    if budget_mib is None:
+        budget_mib = DEFAULT_BUDGET_MIB.get(device_type, DEFAULT_BUDGET_MIB["cpu"])
+    return int(budget_mib * MIB)
+
+
+def tiles_in_flight(
+    config: ModelConfig,
+    rows: int,
+    cols: int,
+    batch: int,
+    width_px: int,
+    budget_mib: float | None,
+    device_type: str,
+) -> int:
+    """How many batches of tiles can be computed at once within the memory budget, next to three
+    output bands (two being filled, one with the caller); at least one: the plan already made one
+    fit, or the caller chose the tile."""
+    free = budget_bytes(budget_mib, device_type) - 3 * band_bytes(
+        rows * config.pixels_per_cell, width_px
+    )
+    return max(1, free // tile_bytes(config, rows, cols, batch))
+
+
 def balanced_cells(start_px: int, size_px: int, ppc: int, max_cells: int) -> tuple[int, int]:
     """(tile side, tile count) along one axis: the fewest tiles of at most ``max_cells`` that
     cover pixels [start, start + size), made equal so that no tile is mostly waste."""
@@ -233,9 +258,7 @@ def plan_tiles(
     then differs in the last bit from its extension. Deterministic: it depends only on the
     model, the canvas, the budget and the device type.
     """
-    if budget_mib is None:
-        budget_mib = DEFAULT_BUDGET_MIB.get(device_type, DEFAULT_BUDGET_MIB["cpu"])
-    budget = int(budget_mib * MIB)
+    budget = budget_bytes(budget_mib, device_type)
     ppc = config.pixels_per_cell
     cells_rows = balanced_cells(top_px, height_px, ppc, 1 << 30)[0]
     cells_cols = balanced_cells(left_px, width_px, ppc, 1 << 30)[0]

@@ -42,7 +42,7 @@ from generator.latents import (
     position_normals,
 )
 from generator.modelfile import LoadedModel
-from generator.planning import DEFAULT_BUDGET_MIB, MIB, band_bytes, plan_tiles, tile_bytes
+from generator.planning import plan_tiles, tiles_in_flight
 from generator.poles import soften_poles
 from generator.recipe import Recipe, Style
 from generator.workers import TilePool, abandon, cpu_workers, run_all, wait_all
@@ -196,7 +196,7 @@ class CanvasRenderer(BandRenderer):
             largest_side = -(-max(self.region.height, self.region.width) // self.ppc) + 1
             self.tile_rows = self.tile_cols = max(1, min(int(tile) // self.ppc, largest_side))
         self.batch = max(1, int(batch or 1))
-        self._memory_slots = _tiles_that_fit(
+        self._memory_slots = tiles_in_flight(
             self.config,
             self.tile_rows,
             self.tile_cols,
@@ -444,24 +444,6 @@ def _style_latent(style: Style, config: ModelConfig) -> np.ndarray:
             f"{config.zg_dim}"
         )
     return np.asarray(style.zg, dtype=np.float32)
-
-
-def _tiles_that_fit(
-    config: ModelConfig,
-    rows: int,
-    cols: int,
-    batch: int,
-    width_px: int,
-    budget_mib: float | None,
-    device_type: str,
-) -> int:
-    """How many batches of tiles can be in flight at once within the memory budget, next to three
-    output bands (two being filled, one with the caller); at least one: the plan already made one
-    fit, or the caller chose the tile."""
-    if budget_mib is None:
-        budget_mib = DEFAULT_BUDGET_MIB.get(device_type, DEFAULT_BUDGET_MIB["cpu"])
-    free = budget_mib * MIB - 3 * band_bytes(rows * config.pixels_per_cell, width_px)
-    return max(1, int(free // tile_bytes(config, rows, cols, batch)))
 
 
 def _check_precision(precision: str, device: torch.device) -> str:
