@@ -172,6 +172,38 @@ def test_resume_refuses_changed_settings(tmp_path):
         train(tiny(steps=2, lr=0.01), PHOTOS, tmp_path / "run", resume=True, show_progress=False)
 
 
+def test_start_from_fine_tunes_another_runs_networks_with_new_settings(tmp_path, capsys):
+    """A new run begins from a run's networks; only optimisation settings may differ."""
+    source = tmp_path / "source"
+    train(tiny(steps=3), PHOTOS, source, show_progress=False)
+    tuned = tmp_path / "tuned"
+    argv = ["train", "--quiet", "--workers", "0", "--data", str(PHOTOS), "--out", str(tuned)]
+    argv += ["--start-from", str(source), "--steps", "1", "--set", "lr=0.0"]
+    assert trainer_main(argv) == 0
+    before, after = _state(source), _state(tuned)
+    assert after["step"].item() == 1
+    for key in before:  # lr 0: the networks are the source's, untouched by the new optimiser
+        if key.startswith(("g.", "d.")):
+            assert torch.equal(before[key], after[key]), key
+    assert after["opt_g.0.step"].item() == 1  # fresh optimiser state
+    _, meta = load_checkpoint(tuned / CHECKPOINT_NAME)
+    assert json.loads(meta["config"])["lr"] == 0.0
+    assert meta["started_from"] == {"run": str(source), "step": 3, "images": 24}
+    model_path = tmp_path / "tuned.safetensors"
+    assert trainer_main(["export", str(tuned), "--out", str(model_path)]) == 0
+    training = json.loads(load_model(model_path).metadata["training"])
+    assert training["steps"] == 1 and training["started_from"]["step"] == 3
+    capsys.readouterr()
+
+    wider = [*argv[:6], "--out", str(tmp_path / "wider"), *argv[8:], "--set", "model.gs_width=32"]
+    assert trainer_main(wider) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error:") and "model differ" in err
+    assert not (tmp_path / "wider").exists()
+    assert trainer_main([*argv, "--resume", str(source)]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
 def test_sigterm_to_the_whole_process_group_checkpoints_and_exits_cleanly(tmp_path):
     """Schedulers (and Ctrl-C) signal every process of the group, data workers included."""
     run = tmp_path / "run"

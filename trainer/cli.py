@@ -18,6 +18,7 @@ from trainer.config import PRESETS, ConfigError, TrainConfig
 EXAMPLES = """examples:
   python -m trainer train --data photos/ --out runs/coast --preset cpu
   python -m trainer train --resume runs/coast                 # continue where it stopped
+  python -m trainer train --start-from runs/coast --data more/ --out runs/coast2 --set lr=0.001
   python -m trainer train --data textures/ --out runs/ground --no-vertical   # tileable on a torus
   python -m trainer export runs/coast --out coast.safetensors
   python -m trainer evaluate coast.safetensors --real reserved/ --train photos/
@@ -47,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", type=Path, help="folder of photos (searched recursively)")
     train.add_argument("--out", type=Path, help="run folder for checkpoints, samples and logs")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run")
+    train.add_argument(
+        "--start-from", type=Path, metavar="RUN_DIR",
+        help="begin a new run (--out) from another run's networks, with its settings except "
+        "those given here, e.g. a lower --set lr=... to fine-tune or --data with new photos",
+    )  # fmt: skip
     train.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="see README")
     train.add_argument("--steps", type=int, help="total optimisation steps")
     train.add_argument("--batch", type=int, help="images per step")
@@ -156,6 +162,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_train(args: argparse.Namespace) -> int:
     from trainer.train import train
 
+    if args.resume is not None and args.start_from is not None:
+        raise ConfigError("use --resume RUN_DIR or --start-from RUN_DIR, not both")
     if args.resume is not None:
         _, meta = load_checkpoint(args.resume / CHECKPOINT_NAME)
         config = TrainConfig.from_json(meta["config"]).with_overrides(_overrides(args))
@@ -164,11 +172,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         if args.data is None or args.out is None:
             raise ConfigError("train needs --data DIR and --out RUN_DIR (or --resume RUN_DIR)")
-        config = PRESETS[args.preset].with_overrides(_overrides(args))
+        if args.start_from is not None:
+            _, meta = load_checkpoint(args.start_from / CHECKPOINT_NAME)
+            base = TrainConfig.from_json(meta["config"])
+        else:
+            base = PRESETS[args.preset]
+        config = base.with_overrides(_overrides(args))
         data, run = args.data, args.out
         if (run / CHECKPOINT_NAME).exists():
             raise ConfigError(f"{run} already holds a run: use --resume {run} or another --out")
-    result = train(config, data, run, resume=args.resume is not None, show_progress=not args.quiet)
+    result = train(
+        config, data, run, resume=args.resume is not None, start_from=args.start_from,
+        show_progress=not args.quiet,
+    )  # fmt: skip
     print(f"step {result.step} of {config.steps}; checkpoint in {run / CHECKPOINT_NAME}")
     return 0
 

@@ -54,6 +54,8 @@ def export_run(run: Path, out: Path, metadata: dict[str, Any] | None = None) -> 
         "data": meta["data"],
         "train_config": json.loads(config.to_json()),
     }
+    if "started_from" in meta:  # fine-tuned: steps and hours above count this run only
+        training["started_from"] = meta["started_from"]
     entries = {
         "training": json.dumps(training, sort_keys=True),
         "native_scale": json.dumps(native_scale(config.model), sort_keys=True),

@@ -94,20 +94,31 @@ def train(
     run_dir: Path,
     *,
     resume: bool = False,
+    start_from: Path | None = None,
     device: torch.device | None = None,
     show_progress: bool = True,
 ) -> TrainResult:
-    """Train until ``config.steps`` or a stop signal (which checkpoints first)."""
+    """Train until ``config.steps`` or a stop signal (which checkpoints first).
+
+    ``start_from`` (another run's folder) begins a new run from that run's networks and moving
+    average with fresh optimisers: fine-tuning with other settings (a lower learning rate, new
+    photos), where ``resume`` must keep every setting.
+    """
     dist = Distributed.from_environment()
     device = device or _default_device(dist)
-    run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = run_dir / CHECKPOINT_NAME
-    if dist.is_main:  # a run killed while writing leaves its temporary file behind
-        for stale in run_dir.glob(f".{CHECKPOINT_NAME}.*.partial"):
-            stale.unlink()
     state_tensors, meta = load_checkpoint(checkpoint) if resume else ({}, {})
     if resume:
         _check_resumable(TrainConfig.from_json(meta["config"]), config)
+        origin = meta.get("started_from")
+    elif start_from is not None:
+        start_tensors, origin = _start_from(start_from, config)
+    else:
+        origin = None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if dist.is_main:  # a run killed while writing leaves its temporary file behind
+        for stale in run_dir.glob(f".{CHECKPOINT_NAME}.*.partial"):
+            stale.unlink()
     if config.batch % (dist.world * config.accumulate * 2):
         raise ConfigError(f"batch {config.batch} does not split into {dist.world} processes")
     rounds = config.accumulate
@@ -123,6 +134,8 @@ def train(
     if resume:
         step = _restore(models, state_tensors, meta, dist)
     else:
+        if start_from is not None:
+            _load_networks(models, start_tensors)
         torch.manual_seed(config.seed * 7919 + dist.rank + 1)  # latents differ per process
     images_per_step = config.batch
     loader = make_loader(
@@ -235,7 +248,7 @@ def train(
                 write_samples(models.ema, run_dir / "samples", step)
             due = time.monotonic() - last_checkpoint >= config.checkpoint_minutes * 60
             if dist.any(due or stop.requested) or step == config.steps:
-                _save(checkpoint, config, models, step, scan.summary(), dist)
+                _save(checkpoint, config, models, step, scan.summary(), origin, dist)
                 last_checkpoint = time.monotonic()
             if dist.any(stop.requested):
                 log.info("stopped at step %d; resume with --resume %s", step, run_dir)
@@ -308,7 +321,13 @@ def _update_ema(ema: Generator, generator: Generator, beta: float) -> None:
 
 
 def _save(
-    path: Path, config: TrainConfig, models: Models, step: int, data: dict, dist: Distributed
+    path: Path,
+    config: TrainConfig,
+    models: Models,
+    step: int,
+    data: dict,
+    origin: dict | None,
+    dist: Distributed,
 ) -> None:
     rng_states = dist.gather(torch.get_rng_state())
     if not dist.is_main:
@@ -335,16 +354,42 @@ def _save(
         "opt_d_groups": groups_d,
         "data": data,
     }
+    if origin is not None:
+        meta["started_from"] = origin
     save_checkpoint(path, tensors, meta)
 
 
-def _restore(models: Models, tensors: dict, meta: dict, dist: Distributed) -> int:
+def _start_from(run: Path, config: TrainConfig) -> tuple[dict, dict]:
+    """``run``'s checkpoint tensors, checked to fit ``config``, and its provenance."""
+    tensors, meta = load_checkpoint(run / CHECKPOINT_NAME)
+    source = TrainConfig.from_json(meta["config"])
+    differ = [
+        name
+        for name in ("model", "patch", "d_base_width", "d_max_width")
+        if getattr(source, name) != getattr(config, name)
+    ]
+    if differ:
+        raise ConfigError(
+            f"cannot start from {run}: its {', '.join(differ)} differ from this run's (the "
+            "networks must have the same shapes; leave those settings as they are)"
+        )
+    origin = {"run": str(run), "step": meta["step"], "images": meta["images"]}
+    if "started_from" in meta:
+        origin["started_from"] = meta["started_from"]
+    return tensors, origin
+
+
+def _load_networks(models: Models, tensors: dict) -> None:
     load_module("g", models.generator, tensors)
     load_module("d", models.discriminator, tensors)
     load_module("ema", models.ema, tensors)
+    models.pl_mean = tensors["pl_mean"].to(models.pl_mean.device)
+
+
+def _restore(models: Models, tensors: dict, meta: dict, dist: Distributed) -> int:
+    _load_networks(models, tensors)
     load_optimizer("opt_g", models.opt_g, tensors, meta["opt_g_groups"])
     load_optimizer("opt_d", models.opt_d, tensors, meta["opt_d_groups"])
-    models.pl_mean = tensors["pl_mean"].to(models.pl_mean.device)
     state = tensors.get(f"rng.{dist.rank}")
     if state is None:
         raise ConfigError(
