@@ -53,6 +53,14 @@ def main() -> None:
                 job(cpu),
             ),
             "tiles side by side vs one at a time (tiny)": (job(tiny, serial_tiles=True), job(tiny)),
+            "heap kept vs trimmed during a render (cpu preset)": (
+                job(cpu, trimmed_heap=True),
+                job(cpu),
+            ),
+            "heap kept vs trimmed during a render (tiny)": (
+                job(tiny, trimmed_heap=True),
+                job(tiny),
+            ),
             "hashed noise vs Philox blocks (cpu preset)": (job(cpu, block_noise=True), job(cpu)),
             "encoder threads 1 vs default (tiny, EXR)": (
                 job(tiny, out=exr, encoder_threads=1),

@@ -64,7 +64,11 @@ def main() -> None:
     text = io.StringIO()
     pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(args.rows)
     print(text.getvalue())
-    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+    # Tiles run on worker threads: profile them all (a Kineto option, experimental in 2.x).
+    every_thread = torch._C._profiler._ExperimentalConfig(profile_all_threads=True)
+    with profile(
+        activities=[ProfilerActivity.CPU], record_shapes=True, experimental_config=every_thread
+    ) as prof:
         run()
     print(
         prof.key_averages(group_by_input_shape=True).table(

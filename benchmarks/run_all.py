@@ -94,6 +94,8 @@ def child_render(job: dict) -> dict:
 
 def _levers_off(job: dict) -> None:
     """Switch single optimisations back off, for benchmarks/levers.py's before/after pairs."""
+    import contextlib
+
     import numpy as np
     import torch
 
@@ -108,6 +110,8 @@ def _levers_off(job: dict) -> None:
         imagefile._OrderedEncoder.__init__.__defaults__ = (int(job["encoder_threads"]),)
     if job.get("serial_tiles"):  # each tile's operations on all threads, one tile at a time
         render.cpu_workers = lambda device, jobs, memory_slots: 1
+    if job.get("trimmed_heap"):  # glibc's own thresholds: big freed blocks go back at once
+        render.kept_heap = contextlib.nullcontext
     if job.get("block_noise"):  # the former zn: a Philox stream per 64x64 block, numpy, cached
 
         def noise(self, layer, level, rect):

@@ -33,6 +33,7 @@ from generator.coordinates import coordinate_period, encode_coordinates
 from generator.errors import Cancelled, RequestError
 from generator.fusion import fusion_weights
 from generator.geometry import Rect, required_latent_span
+from generator.heap import kept_heap
 from generator.latents import (
     LOCAL_LATENT_STREAM,
     NOISE_STREAM_BASE,
@@ -98,7 +99,7 @@ class BandRenderer:
         takes this one, so writing a file does not leave the cores idle between bands.
         """
         tiles_done = _tile_counter(progress, self.total_tiles)
-        with ThreadPoolExecutor(1) as ahead:
+        with kept_heap(), ThreadPoolExecutor(1) as ahead:
             pending = ahead.submit(self.render_band, 0, cancel, tiles_done)
             for index in range(1, self.band_count + 1):
                 band = pending.result()
@@ -301,8 +302,10 @@ class CanvasRenderer(BandRenderer):
         them. Bands are independent, so processes can share a canvas by bands."""
         band = _Band(self, index)
         work = functools.partial(self._render_batch, band, cancel, tiles_done)
-        run_all(work, band.batches, cpu_workers(self.device, len(band.batches), self._memory_slots))
-        return self._finished(band, cancel)
+        with kept_heap():
+            workers = cpu_workers(self.device, len(band.batches), self._memory_slots)
+            run_all(work, band.batches, workers)
+            return self._finished(band, cancel)
 
     def bands(
         self, progress: ProgressFn | None = None, cancel: CancelFn | None = None
@@ -314,7 +317,7 @@ class CanvasRenderer(BandRenderer):
             yield from super().bands(progress, cancel)
             return
         tiles_done = _tile_counter(progress, self.total_tiles)
-        with TilePool(workers) as pool:
+        with kept_heap(), TilePool(workers) as pool:
             queued: deque[tuple[_Band, list]] = deque()
 
             def queue(index: int) -> None:

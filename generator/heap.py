@@ -1,0 +1,67 @@
+"""Freed feature maps kept in the process's heap while a render runs (glibc's malloc only).
+
+A tile allocates and frees the same large feature maps (megabytes each) over and over. glibc
+hands big freed blocks straight back to the system (munmap, or trimming the top of the heap), so
+the next tile's allocations fault their pages in again, zero-filled by the kernel: a quarter of
+the time of some convolutions. While any render runs, blocks up to 32 MiB (the most glibc's own
+adaptive limit reaches) come from the heap and the heap is not trimmed; when the last render
+ends, glibc's initial thresholds return and the kept memory is handed back (``malloc_trim``).
+Elsewhere (macOS, Windows, musl, or a program that brings its own allocator) this does nothing.
+Measured in ``benchmarks/levers.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import platform
+import threading
+from collections.abc import Iterator
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_GLIBC_INITIAL = 128 * 1024
+"""Both thresholds' starting values in glibc (it adjusts them later unless they are set)."""
+_KEPT_BLOCK = 32 * 1024 * 1024
+_KEPT_TOP = 1 << 30
+
+_lock = threading.Lock()
+_active = 0
+
+
+def _glibc() -> ctypes.CDLL | None:
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+        libc.malloc_trim.argtypes = (ctypes.c_size_t,)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _glibc()
+
+
+@contextlib.contextmanager
+def kept_heap() -> Iterator[None]:
+    """Keep freed blocks for reuse while inside; nested and concurrent renders count in and out."""
+    global _active
+    if _LIBC is None:
+        yield
+        return
+    with _lock:
+        if _active == 0:
+            _LIBC.mallopt(_M_MMAP_THRESHOLD, _KEPT_BLOCK)
+            _LIBC.mallopt(_M_TRIM_THRESHOLD, _KEPT_TOP)
+        _active += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _active -= 1
+            if _active == 0:
+                _LIBC.mallopt(_M_TRIM_THRESHOLD, _GLIBC_INITIAL)
+                _LIBC.mallopt(_M_MMAP_THRESHOLD, _GLIBC_INITIAL)
+                _LIBC.malloc_trim(0)
