@@ -29,11 +29,13 @@ MAX_TILE_CELLS = 128
 """Largest automatic tile side in latent cells: progress and cancel stay responsive."""
 MIN_TILE_CELLS = 32
 """Smallest automatic tile side in latent cells, unless the canvas is smaller (see plan_tiles)."""
-CACHE_FRIENDLY_BYTES = 8 * MIB
+CACHE_FRIENDLY_BYTES = 32 * MIB
 CACHE_PENALTY_PER_DOUBLING = 0.08
 """On a CPU, time per multiply-add grows by about this much each time the largest feature map
 of a tile doubles beyond CACHE_FRIENDLY_BYTES (measured: 2-core AVX-512 machine, ``cpu`` preset,
-tiles of 256 / 512 / 1024 px ran at 1.00 / 0.84 / 0.72 of the per-FLOP speed)."""
+2048x1024, two workers, freed maps kept in the heap (``generator.heap``): tiles of 256 / 512 /
+1024 px, largest maps 9 / 35 / 136 MB, ran at 1.00 / 1.00-1.05 / 0.86 of the per-FLOP speed.
+Before the heap was kept, page faults made it 1.00 / 0.84 / 0.72, and the threshold was 8 MiB)."""
 FORWARD_OVERHEAD_MACS = 100_000_000
 """Fixed cost of one forward pass (Python, small ops, position lookups; ~3 ms on a CPU core),
 in multiply-adds: it makes small tiles of small models expensive."""
