@@ -38,7 +38,7 @@ def test_job_renders_in_a_thread_with_progress(tiny_model_path, tmp_path):
 
 def test_cancel_from_another_thread_stops_the_worker_and_leaves_no_file(tiny_model_path, tmp_path):
     started = threading.Event()
-    request = sky_request(tiny_model_path, tmp_path, width=1024)  # 8 tiles of 256 px
+    request = sky_request(tiny_model_path, tmp_path, width=2048)  # 8 tiles of 512 px
 
     def work(progress, cancel):
         def report(done, total):
