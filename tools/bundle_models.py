@@ -3,6 +3,7 @@
     python tools/bundle_models.py                          # sky and terrain
     python tools/bundle_models.py sky --samples 8          # one model, a quicker measurement
     python tools/bundle_models.py --only-if-better         # keep a bundled file measured better
+    python tools/bundle_models.py terrain --run terrain=training/terrain-tuned --only-if-better
 
 Each model is the moving average of its run's generator (``training/NAME``), with the
 super-resolution stage of ``training/NAME-sr`` inside when that run exists. It is measured as it
@@ -79,12 +80,14 @@ def trained_on(folder: str) -> dict[str, Any]:
     }
 
 
-def bundle(name: str, data: Path, samples: int, only_if_better: bool = False) -> dict[str, Any]:
-    """Export run ``name`` (with its super-resolution stage), measure it as it will ship, and
-    write it to the bundled models (unless ``only_if_better`` and the bundled file measured
-    better)."""
+def bundle(
+    name: str, data: Path, samples: int, only_if_better: bool = False, run: Path | None = None
+) -> dict[str, Any]:
+    """Export run ``name`` (``run``, by default ``training/NAME``, with the super-resolution
+    stage of ``training/NAME-sr``), measure it as it will ship, and write it to the bundled
+    models (unless ``only_if_better`` and the bundled file measured better)."""
     spec = BUNDLES[name]
-    run, stage_run = ROOT / "training" / name, ROOT / "training" / f"{name}-sr"
+    run, stage_run = run or ROOT / "training" / name, ROOT / "training" / f"{name}-sr"
     real, train = data / "validation" / spec.folder, data / "train" / spec.folder
     with tempfile.TemporaryDirectory() as scratch:
         draft = Path(scratch) / f"{name}.safetensors"
@@ -149,13 +152,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep a bundled file whose recorded SWD ratios (mean of 1x and wide) are lower",
     )
+    parser.add_argument(
+        "--run", action="append", default=[], metavar="NAME=DIR",
+        help="take NAME from this run folder instead of training/NAME (e.g. a fine-tuned run)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.names) - set(BUNDLES))
+    runs = dict(item.partition("=")[::2] for item in args.run)
+    unknown = sorted((set(args.names) | set(runs)) - set(BUNDLES))
     if unknown:
         parser.error(f"unknown model {unknown}: choose from {', '.join(BUNDLES)}")
-    results = [
-        bundle(name, args.data, args.samples, args.only_if_better) for name in args.names or BUNDLES
-    ]
+    results = []
+    for name in args.names or BUNDLES:
+        run = Path(runs[name]) if name in runs else None
+        results.append(bundle(name, args.data, args.samples, args.only_if_better, run))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     return 0
