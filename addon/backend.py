@@ -28,7 +28,7 @@ FORMATS = ("exr", "png")
 PREVIEW_WIDTH = 512
 """Longest side of a preview canvas, in pixels: a few seconds on a CPU."""
 
-ProgressFn = Callable[[int, int], None]
+ProgressFn = Callable[[float, int], None]
 CancelFn = Callable[[], bool]
 
 

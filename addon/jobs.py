@@ -8,6 +8,7 @@ In background mode the same job runs blocking through ``run()``.
 from __future__ import annotations
 
 import enum
+import math
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -34,14 +35,20 @@ class RenderJob:
         self._finished = threading.Event()
         self._thread: threading.Thread | None = None
         self.state = JobState.PENDING
-        self.done_tiles = 0
+        self.done = 0.0
+        """Units done, with the finished part of those in progress (so the bar moves smoothly)."""
         self.total_tiles = 0
         self.result: Path | None = None
         self.error = ""
 
     @property
     def fraction(self) -> float:
-        return self.done_tiles / self.total_tiles if self.total_tiles else 0.0
+        return self.done / self.total_tiles if self.total_tiles else 0.0
+
+    @property
+    def done_tiles(self) -> int:
+        """Whole units done, for the status line."""
+        return math.floor(self.done)
 
     @property
     def finished(self) -> bool:
@@ -79,8 +86,8 @@ class RenderJob:
         """Whether the job finished within ``timeout`` seconds."""
         return self._finished.wait(timeout)
 
-    def _progress(self, done: int, total: int) -> None:
-        self.done_tiles, self.total_tiles = done, total
+    def _progress(self, done: float, total: int) -> None:
+        self.done, self.total_tiles = done, total
 
 
 _active: RenderJob | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -255,7 +256,7 @@ class _ProgressBar:
         self.enabled, self.bar, self.unit = enabled, None, unit
         self.estimate = ProgressEstimate()
 
-    def update(self, done: int, total: int) -> None:
+    def update(self, done: float, total: int) -> None:
         self.estimate(done, total)
         if not self.enabled:
             return
@@ -267,11 +268,11 @@ class _ProgressBar:
                 unit=self.unit,
                 dynamic_ncols=True,
                 file=sys.stderr,
-                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} "
-                + self.unit
-                + "s [{elapsed}{postfix}]",
+                bar_format="{l_bar}{bar}| {postfix} [{elapsed}]",
             )
-        self.bar.set_postfix_str(f"{format_seconds(self.estimate.remaining_s)} left", refresh=False)
+        # The bar moves with partly computed tiles; the count shows whole ones.
+        left = format_seconds(self.estimate.remaining_s)
+        self.bar.set_postfix_str(f"{math.floor(done)}/{total} {self.unit}s, {left} left", False)
         self.bar.update(done - self.bar.n)
         if done >= total:  # finished: the next phase's bar starts on a line of its own
             self.close()

@@ -3,10 +3,12 @@
 A tile allocates and frees the same large feature maps (megabytes each) over and over. glibc
 hands big freed blocks straight back to the system (munmap, or trimming the top of the heap), so
 the next tile's allocations fault their pages in again, zero-filled by the kernel: a quarter of
-the time of some convolutions. While any render runs, blocks up to 256 MiB come from the heap and
-the heap is not trimmed; when the last render ends, glibc's initial thresholds return and the kept
-memory is handed back (``malloc_trim``). Elsewhere (macOS, Windows, musl, or a program that brings
-its own allocator) this does nothing. Measured in ``benchmarks/levers.py``.
+the time of some convolutions. While any render runs, blocks up to 40 MiB (a tile's feature
+maps) come from the heap and the heap is not trimmed; when the last render ends, glibc's initial
+thresholds return and the kept memory is handed back (``malloc_trim``). Larger blocks, such as
+output bands of up to 48 MiB, still go back at once: keeping those too raised the peak memory of
+a 16384x8192 render from 367 to 470 MiB. Elsewhere (macOS, Windows, musl, or a program that
+brings its own allocator) this does nothing. Measured in ``benchmarks/levers.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _GLIBC_INITIAL = 128 * 1024
 """Both thresholds' starting values in glibc (it adjusts them later unless they are set)."""
-_KEPT_BLOCK = 256 * 1024 * 1024
+_KEPT_BLOCK = 40 * 1024 * 1024
 _KEPT_TOP = 1 << 30
 
 _lock = threading.Lock()

@@ -117,6 +117,19 @@ def layer_shapes(config: ModelConfig, rows: int, cols: int | None = None) -> lis
     return shapes
 
 
+def synthesis_layer_progress(config: ModelConfig, rows: int, cols: int) -> list[float]:
+    """For each texture-synthesis layer (gt0, up1, conv1, up2, ...), the fraction of a tile's
+    multiply-adds (blurs included) already done when it starts: progress within a tile."""
+    shapes = tile_layers(config, rows, cols)
+    costs = [s.macs + s.blur_macs for s in shapes]
+    done, starts = 0, []
+    for shape, cost in zip(shapes, costs, strict=True):
+        if shape.name == "gt0" or shape.name.startswith(("up", "conv")):
+            starts.append(done / sum(costs))
+        done += cost
+    return starts
+
+
 def context_cells(config: ModelConfig, tile_cells: int) -> int:
     """Latent cells (per side) a tile of ``tile_cells`` needs, its context included."""
     return required_latent_span(config, 0, tile_cells * config.pixels_per_cell)[1]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -43,7 +44,7 @@ from generator.latents import (
     position_normals,
 )
 from generator.modelfile import LoadedModel
-from generator.planning import plan_tiles, tiles_in_flight
+from generator.planning import plan_tiles, synthesis_layer_progress, tiles_in_flight
 from generator.poles import soften_poles
 from generator.recipe import Recipe, Style
 from generator.workers import TilePool, abandon, cpu_workers, run_all, wait_all
@@ -60,7 +61,11 @@ convolutions' order differences). fp16 is untested here (no GPU). Against fp32, 
 ~4e-3 on average and up to ~0.15 at a few saturated pixels (untrained ``cpu`` preset)."""
 PRECISION_KEY = "precision"
 """Where a recipe's ``extra`` records a precision other than fp32."""
-ProgressFn = Callable[[int, int], None]
+ProgressFn = Callable[[float, int], None]
+"""``progress(done, total)``: tiles done so far, counting the finished layers of tiles in progress
+(in 1/64ths of a tile, so a render with few large tiles still moves and its time left can be
+estimated), and the total; ``done`` reaches ``total`` exactly."""
+PROGRESS_STEPS = 64
 CancelFn = Callable[[], bool]
 
 
@@ -86,7 +91,7 @@ class BandRenderer:
         self,
         index: int,
         cancel: CancelFn | None = None,
-        tiles_done: Callable[[int], None] | None = None,
+        tiles_done: Callable[[float], None] | None = None,
     ) -> np.ndarray:
         raise NotImplementedError
 
@@ -120,11 +125,11 @@ class BandRenderer:
         return out
 
 
-def _tile_counter(progress: ProgressFn | None, total: int) -> Callable[[int], None]:
+def _tile_counter(progress: ProgressFn | None, total: int) -> Callable[[float], None]:
     """``tiles_done(count)`` that reports the running total to ``progress``, from any thread."""
-    done, lock = 0, threading.Lock()
+    done, lock = 0.0, threading.Lock()
 
-    def tiles_done(count: int) -> None:
+    def tiles_done(count: float) -> None:
         nonlocal done
         with lock:
             done += count
@@ -211,6 +216,7 @@ class CanvasRenderer(BandRenderer):
         self.zg = torch.from_numpy(np.stack([_style_latent(s, self.config) for s in styles]))
         self.anchors = [(s.x, s.y) for s in styles]
         self.coord_period = coordinate_period(self.config, self.period_cells[1])
+        self._layer_progress = synthesis_layer_progress(self.config, self.tile_rows, self.tile_cols)
         ctx_start, ctx_rows = required_latent_span(self.config, 0, self.tile_rows * self.ppc)
         ctx_cols = required_latent_span(self.config, 0, self.tile_cols * self.ppc)[1]
         self._context_before, self._context_size = -ctx_start, (ctx_rows, ctx_cols)
@@ -296,7 +302,7 @@ class CanvasRenderer(BandRenderer):
         self,
         index: int,
         cancel: CancelFn | None = None,
-        tiles_done: Callable[[int], None] | None = None,
+        tiles_done: Callable[[float], None] | None = None,
     ) -> np.ndarray:
         """Band ``index`` (0 at the top): its rows, finished (poles, columns) as ``bands`` gives
         them. Bands are independent, so processes can share a canvas by bands."""
@@ -342,18 +348,29 @@ class CanvasRenderer(BandRenderer):
         self,
         band: _Band,
         cancel: CancelFn | None,
-        tiles_done: Callable[[int], None] | None,
+        tiles_done: Callable[[float], None] | None,
         col_cells: list[int],
     ) -> None:
         if cancel is not None and cancel():
             raise Cancelled("render cancelled")
-        rgb = self._render_tiles(band.row_cell, col_cells, cancel)
+        reported = 0.0
+
+        def work_done(fraction: float) -> None:
+            """Mid-batch progress in 1/64ths of a tile: sums of them stay exact in floats, so
+            the counts still reach whole numbers and the total exactly."""
+            nonlocal reported
+            amount = math.floor(fraction * len(col_cells) * PROGRESS_STEPS) / PROGRESS_STEPS
+            if tiles_done is not None and amount > reported:
+                tiles_done(amount - reported)
+                reported = amount
+
+        rgb = self._render_tiles(band.row_cell, col_cells, cancel, work_done)
         for col_cell, tile_rgb in zip(col_cells, rgb, strict=True):
             self._paste(
                 band.pixels, band.top, col_cell * self.ppc, band.row_cell * self.ppc, tile_rgb
             )
         if tiles_done is not None:
-            tiles_done(len(col_cells))
+            tiles_done(len(col_cells) - reported)
 
     def _finished(self, band: _Band, cancel: CancelFn | None) -> np.ndarray:
         if cancel is not None and cancel():  # asked while the band's last tiles were running
@@ -381,7 +398,11 @@ class CanvasRenderer(BandRenderer):
 
     @torch.inference_mode()
     def _render_tiles(
-        self, row_cell: int, col_cells: list[int], cancel: CancelFn | None = None
+        self,
+        row_cell: int,
+        col_cells: list[int],
+        cancel: CancelFn | None = None,
+        work_done: Callable[[float], None] | None = None,
     ) -> np.ndarray:
         """(B, span, span, 3) linear pixels of the tiles starting at these latent cells."""
         n_rows, n_cols = self._context_size
@@ -393,7 +414,7 @@ class CanvasRenderer(BandRenderer):
         for sample, (oy, ox) in enumerate(origins):
             self.local_latents.window_into(zl[sample], int(oy), int(ox))
         zg = self.zg[None].expand(batch, -1, -1).to(self.device)
-        fields = _TileFields(self, origins, cancel)
+        fields = _TileFields(self, origins, cancel, work_done)
         # TF32 convolutions would make tiles differ by ~1e-3 depending on their size.
         with torch.backends.cudnn.flags(enabled=True, allow_tf32=False), self._autocast():
             rgb, rect = self.model.generator(
@@ -476,11 +497,16 @@ class _TileFields:
     """
 
     def __init__(
-        self, renderer: CanvasRenderer, origins: np.ndarray, cancel: CancelFn | None = None
+        self,
+        renderer: CanvasRenderer,
+        origins: np.ndarray,
+        cancel: CancelFn | None = None,
+        work_done: Callable[[float], None] | None = None,
     ) -> None:
         self.r = renderer
         self.origins = origins
         self._cancel = cancel
+        self._work_done = work_done
         self._weights: dict[tuple[int, Rect], Tensor | None] = {}
 
     def _positions(self, level: int, rect: Rect) -> tuple[np.ndarray, np.ndarray]:
@@ -511,6 +537,8 @@ class _TileFields:
 
     def noise(self, layer: int, level: int, rect: Rect) -> Tensor:
         self._check_cancel()
+        if self._work_done is not None:  # the layers before this one are done
+            self._work_done(self.r._layer_progress[layer])
         rows, cols = self._wrapped_positions(level, rect)
         return position_normals(self.r.recipe.seed, NOISE_STREAM_BASE + layer, rows, cols)
 

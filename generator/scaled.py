@@ -74,7 +74,7 @@ class ScaledRenderer(RowBandRenderer):
         self,
         index: int,
         cancel: CancelFn | None = None,
-        tiles_done: Callable[[int], None] | None = None,
+        tiles_done: Callable[[float], None] | None = None,
     ) -> np.ndarray:
         """Output rows of band ``index`` in linear light (global rows, window columns)."""
         top, bottom = self.band_range(index)

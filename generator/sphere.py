@@ -104,14 +104,14 @@ class SphereRenderer(RowBandRenderer):
         return stages
 
     def native_canvas(
-        self, cancel: CancelFn | None = None, tiles_done: Callable[[int], None] | None = None
+        self, cancel: CancelFn | None = None, tiles_done: Callable[[float], None] | None = None
     ) -> np.ndarray:
         """The sphere in the model's space (h, w, 3) before resampling: the native frame, then
         the super-resolution passes; rendered once and kept."""
         if self._canvas is None:
             done = 0
 
-            def progress(count: int, total: int) -> None:
+            def progress(count: float, total: int) -> None:
                 nonlocal done
                 if tiles_done is not None:
                     tiles_done(count - done)
@@ -132,7 +132,7 @@ class SphereRenderer(RowBandRenderer):
         self,
         index: int,
         cancel: CancelFn | None = None,
-        tiles_done: Callable[[int], None] | None = None,
+        tiles_done: Callable[[float], None] | None = None,
     ) -> np.ndarray:
         """Output band ``index`` (``band_rows`` rows, the last one shorter), finished."""
         canvas = self.native_canvas(cancel, tiles_done)

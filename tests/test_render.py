@@ -150,6 +150,12 @@ def test_progress_reports_every_tile_and_cancel_stops(tiny_model, plain):
     total = CanvasRenderer(tiny_model, recipe, tile=16, batch=2).total_tiles
     assert total > 4 and calls[-1] == (total, total)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    # One big tile still moves: its finished layers count (in 1/64ths), and it ends exactly.
+    calls.clear()
+    render_array(tiny_model, recipe, tile=1 << 16, progress=lambda d, t: calls.append((d, t)))
+    partial = [d for d, _ in calls[:-1]]
+    assert len(partial) >= 3 and partial[0] > 0 and partial[-1] < 1 and calls[-1] == (1, 1)
+    assert partial == sorted(partial) and all((d * 64).is_integer() for d in partial)
     with pytest.raises(Cancelled):
         render_array(tiny_model, recipe, tile=16, cancel=lambda: True)
     # Cancellation is honoured between layers too, not only between tiles.
