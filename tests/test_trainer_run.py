@@ -204,6 +204,31 @@ def test_start_from_fine_tunes_another_runs_networks_with_new_settings(tmp_path,
     assert "not both" in capsys.readouterr().err
 
 
+def test_start_from_a_model_file_fine_tunes_its_generator_with_its_settings(tmp_path, capsys):
+    """A model file (what users have: an export, a bundled model) gives G and its average; D
+    starts afresh, and the file's recorded training settings are the base."""
+    source = tmp_path / "source"
+    train(tiny(steps=2, r1_gamma=3.0), PHOTOS, source, show_progress=False)
+    model_path = tmp_path / "style.safetensors"
+    assert trainer_main(["export", str(source), "--out", str(model_path)]) == 0
+    tuned = tmp_path / "tuned"
+    argv = ["train", "--quiet", "--workers", "0", "--data", str(PHOTOS), "--out", str(tuned)]
+    assert (
+        trainer_main([*argv, "--start-from", str(model_path), "--steps", "1", "--set", "lr=0"]) == 0
+    )
+    model, after = load_model(model_path), _state(tuned)
+    for key, value in model.generator.state_dict().items():
+        assert torch.equal(after[f"g.{key}"], value), key
+    _, meta = load_checkpoint(tuned / CHECKPOINT_NAME)
+    config = json.loads(meta["config"])
+    assert config["r1_gamma"] == 3.0 and config["lr"] == 0  # the file's settings, then ours
+    assert meta["started_from"]["hash"] == model.hash and meta["started_from"]["steps"] == 2
+    capsys.readouterr()
+    missing = [*argv[:6], "--out", str(tmp_path / "x"), "--start-from", str(tmp_path / "nope")]
+    assert trainer_main(missing) == 2
+    assert "model file not found" in capsys.readouterr().err
+
+
 def test_sigterm_to_the_whole_process_group_checkpoints_and_exits_cleanly(tmp_path):
     """Schedulers (and Ctrl-C) signal every process of the group, data workers included."""
     run = tmp_path / "run"

@@ -19,6 +19,7 @@ EXAMPLES = """examples:
   python -m trainer train --data photos/ --out runs/coast --preset cpu
   python -m trainer train --resume runs/coast                 # continue where it stopped
   python -m trainer train --start-from runs/coast --data more/ --out runs/coast2 --set lr=0.001
+  python -m trainer train --start-from sky --data my_skies/ --out runs/my-sky   # fine-tune
   python -m trainer train --data textures/ --out runs/ground --no-vertical   # tileable on a torus
   python -m trainer export runs/coast --out coast.safetensors
   python -m trainer evaluate coast.safetensors --real reserved/ --train photos/
@@ -49,9 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="run folder for checkpoints, samples and logs")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run")
     train.add_argument(
-        "--start-from", type=Path, metavar="RUN_DIR",
-        help="begin a new run (--out) from another run's networks, with its settings except "
-        "those given here, e.g. a lower --set lr=... to fine-tune or --data with new photos",
+        "--start-from", type=Path, metavar="RUN_DIR|MODEL",
+        help="begin a new run (--out) from another run's networks, or a model file's (a bundled "
+        "model's name too: --start-from sky), with its settings except those given here",
     )  # fmt: skip
     train.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="see README")
     train.add_argument("--steps", type=int, help="total optimisation steps")
@@ -159,6 +160,21 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def _start_from_settings(source: Path, preset: str) -> TrainConfig:
+    """What a ``--start-from`` run begins with: the run's settings, or those a model file was
+    trained with (its metadata; else ``preset``'s, with the file's model shape)."""
+    if (source / CHECKPOINT_NAME).is_file():
+        _, meta = load_checkpoint(source / CHECKPOINT_NAME)
+        return TrainConfig.from_json(meta["config"])
+    from generator.modelfile import load_model
+
+    model = load_model(source)
+    training = json.loads(model.metadata.get("training", "{}"))
+    if "train_config" in training:
+        return TrainConfig.from_json(json.dumps(training["train_config"]))
+    return dataclasses.replace(PRESETS[preset], model=model.config)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from trainer.train import train
 
@@ -173,8 +189,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.data is None or args.out is None:
             raise ConfigError("train needs --data DIR and --out RUN_DIR (or --resume RUN_DIR)")
         if args.start_from is not None:
-            _, meta = load_checkpoint(args.start_from / CHECKPOINT_NAME)
-            base = TrainConfig.from_json(meta["config"])
+            base = _start_from_settings(args.start_from, args.preset)
         else:
             base = PRESETS[args.preset]
         config = base.with_overrides(_overrides(args))

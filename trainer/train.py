@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import json
 import logging
 import signal
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 import torch
 
 from generator.model import Generator
+from generator.modelfile import load_model
 from trainer import losses
 from trainer.augment import augment
 from trainer.checkpoint import (
@@ -100,9 +102,10 @@ def train(
 ) -> TrainResult:
     """Train until ``config.steps`` or a stop signal (which checkpoints first).
 
-    ``start_from`` (another run's folder) begins a new run from that run's networks and moving
-    average with fresh optimisers: fine-tuning with other settings (a lower learning rate, new
-    photos), where ``resume`` must keep every setting.
+    ``start_from`` (another run's folder, or a model file: a bundled model's name too) begins a
+    new run from those networks with fresh optimisers: fine-tuning with other settings (a lower
+    learning rate, a user's own photos), where ``resume`` must keep every setting. A model file
+    holds the generator's moving average only: G and its average start from it, D afresh.
     """
     dist = Distributed.from_environment()
     device = device or _default_device(dist)
@@ -359,31 +362,48 @@ def _save(
     save_checkpoint(path, tensors, meta)
 
 
-def _start_from(run: Path, config: TrainConfig) -> tuple[dict, dict]:
-    """``run``'s checkpoint tensors, checked to fit ``config``, and its provenance."""
-    tensors, meta = load_checkpoint(run / CHECKPOINT_NAME)
-    source = TrainConfig.from_json(meta["config"])
+def _start_from(source: Path, config: TrainConfig) -> tuple[dict, dict]:
+    """The networks of ``source`` (a run folder or a model file) as checkpoint tensors, checked
+    to fit ``config``, and their provenance."""
+    if not (source / CHECKPOINT_NAME).is_file():
+        model = load_model(source)
+        if model.config != config.model:
+            raise ConfigError(
+                f"cannot start from {source}: its model differs from this run's (leave the "
+                "model.* settings as they are)"
+            )
+        weights = model.generator.state_dict()
+        tensors = {f"{net}.{key}": value for net in ("g", "ema") for key, value in weights.items()}
+        training = json.loads(model.metadata.get("training", "{}"))
+        origin = {"model": str(model.path), "hash": model.hash}
+        origin.update({k: training[k] for k in ("steps", "images") if k in training})
+        return tensors, origin
+    tensors, meta = load_checkpoint(source / CHECKPOINT_NAME)
+    saved = TrainConfig.from_json(meta["config"])
     differ = [
         name
         for name in ("model", "patch", "d_base_width", "d_max_width")
-        if getattr(source, name) != getattr(config, name)
+        if getattr(saved, name) != getattr(config, name)
     ]
     if differ:
         raise ConfigError(
-            f"cannot start from {run}: its {', '.join(differ)} differ from this run's (the "
+            f"cannot start from {source}: its {', '.join(differ)} differ from this run's (the "
             "networks must have the same shapes; leave those settings as they are)"
         )
-    origin = {"run": str(run), "step": meta["step"], "images": meta["images"]}
+    origin = {"run": str(source), "step": meta["step"], "images": meta["images"]}
     if "started_from" in meta:
         origin["started_from"] = meta["started_from"]
     return tensors, origin
 
 
 def _load_networks(models: Models, tensors: dict) -> None:
+    """G and its moving average, and D and the path-length mean where ``tensors`` hold them
+    (a checkpoint does; a model file, only the generator)."""
     load_module("g", models.generator, tensors)
-    load_module("d", models.discriminator, tensors)
     load_module("ema", models.ema, tensors)
-    models.pl_mean = tensors["pl_mean"].to(models.pl_mean.device)
+    if "pl_mean" in tensors:
+        load_module("d", models.discriminator, tensors)
+        models.pl_mean = tensors["pl_mean"].to(models.pl_mean.device)
 
 
 def _restore(models: Models, tensors: dict, meta: dict, dist: Distributed) -> int:
