@@ -16,8 +16,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import platform
-import threading
-from collections.abc import Iterator
+
+from generator.shared_setting import SharedSetting
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -25,9 +25,6 @@ _GLIBC_INITIAL = 128 * 1024
 """Both thresholds' starting values in glibc (it adjusts them later unless they are set)."""
 _KEPT_BLOCK = 40 * 1024 * 1024
 _KEPT_TOP = 1 << 30
-
-_lock = threading.Lock()
-_active = 0
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -45,24 +42,22 @@ def _glibc() -> ctypes.CDLL | None:
 _LIBC = _glibc()
 
 
-@contextlib.contextmanager
-def kept_heap() -> Iterator[None]:
+def _keep() -> None:
+    if _LIBC is not None:
+        _LIBC.mallopt(_M_MMAP_THRESHOLD, _KEPT_BLOCK)
+        _LIBC.mallopt(_M_TRIM_THRESHOLD, _KEPT_TOP)
+
+
+def _hand_back() -> None:
+    if _LIBC is not None:
+        _LIBC.mallopt(_M_TRIM_THRESHOLD, _GLIBC_INITIAL)
+        _LIBC.mallopt(_M_MMAP_THRESHOLD, _GLIBC_INITIAL)
+        _LIBC.malloc_trim(0)
+
+
+_kept = SharedSetting(_keep, _hand_back)
+
+
+def kept_heap() -> contextlib.AbstractContextManager:
     """Keep freed blocks for reuse while inside; nested and concurrent renders count in and out."""
-    global _active
-    if _LIBC is None:
-        yield
-        return
-    with _lock:
-        if _active == 0:
-            _LIBC.mallopt(_M_MMAP_THRESHOLD, _KEPT_BLOCK)
-            _LIBC.mallopt(_M_TRIM_THRESHOLD, _KEPT_TOP)
-        _active += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _active -= 1
-            if _active == 0:
-                _LIBC.mallopt(_M_TRIM_THRESHOLD, _GLIBC_INITIAL)
-                _LIBC.mallopt(_M_MMAP_THRESHOLD, _GLIBC_INITIAL)
-                _LIBC.malloc_trim(0)
+    return _kept.held()

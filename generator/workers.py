@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 import torch
 
+from generator.shared_setting import SharedSetting
+
 T = TypeVar("T")
 
 _lock = threading.Lock()
-_active = 0
 _saved_threads = 1
 _threads: ThreadPoolExecutor | None = None
 _thread_count = 0
@@ -43,26 +44,19 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return _threads
 
 
-@contextlib.contextmanager
-def single_threaded_kernels() -> Iterator[None]:
-    """PyTorch's intra-op threads set to one while any caller is inside (then restored).
+def _one_thread() -> None:
+    global _saved_threads
+    _saved_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
 
-    The setting is process-wide, so nested or concurrent users count in and out and the last one
-    out restores what the first one found.
-    """
-    global _active, _saved_threads
-    with _lock:
-        if _active == 0:
-            _saved_threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-        _active += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _active -= 1
-            if _active == 0:
-                torch.set_num_threads(_saved_threads)
+
+_single_threaded = SharedSetting(_one_thread, lambda: torch.set_num_threads(_saved_threads))
+
+
+def single_threaded_kernels() -> contextlib.AbstractContextManager:
+    """PyTorch's intra-op threads set to one while any caller is inside; the last one out
+    restores what the first one found (the setting is process-wide)."""
+    return _single_threaded.held()
 
 
 def cpu_workers(device: torch.device, jobs: int, memory_slots: int) -> int:

@@ -62,7 +62,7 @@ def test_a_failing_render_still_hands_the_memory_back(libc):
     with pytest.raises(RuntimeError), heap.kept_heap():
         raise RuntimeError("tile failed")
     assert libc.calls[-1] == ("malloc_trim", 0)
-    assert heap._active == 0
+    assert heap._kept.users == 0
 
 
 def test_glibc_accepts_the_settings():
