@@ -64,7 +64,9 @@ def cpu_workers(device: torch.device, jobs: int, memory_slots: int) -> int:
     only (a GPU queues its kernels asynchronously), at most ``jobs`` and ``memory_slots``."""
     if device.type != "cpu":
         return 1
-    return max(1, min(torch.get_num_threads(), jobs, memory_slots))
+    # While another render holds the kernels at one thread, count the threads it found.
+    threads = _saved_threads if _single_threaded.users else torch.get_num_threads()
+    return max(1, min(threads, jobs, memory_slots))
 
 
 class TilePool:

@@ -205,6 +205,19 @@ def test_tiles_of_a_band_run_side_by_side_with_one_threaded_kernels(
     assert torch.get_num_threads() == 2  # the caller's setting, restored
 
 
+def test_a_second_render_in_the_process_also_gets_side_by_side_workers(two_threads):
+    """The one-thread setting of a running render is process-wide: a render started meanwhile
+    (another add-on job, a script) counts the threads that render found, not one."""
+    from generator.workers import cpu_workers, single_threaded_kernels
+
+    cpu = torch.device("cpu")
+    with single_threaded_kernels():
+        assert torch.get_num_threads() == 1
+        assert cpu_workers(cpu, jobs=8, memory_slots=8) == 2
+    assert cpu_workers(cpu, jobs=8, memory_slots=8) == 2 and torch.get_num_threads() == 2
+    assert cpu_workers(cpu, jobs=8, memory_slots=1) == 1
+
+
 def test_a_cancel_during_parallel_tiles_stops_the_render(tiny_model, two_threads):
     recipe = new_recipe(tiny_model.config, tiny_model.hash, 600, 200, seed=5, wrap="x")
     renderer = CanvasRenderer(tiny_model, recipe, tile=40)
