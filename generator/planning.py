@@ -122,10 +122,10 @@ def synthesis_layer_progress(config: ModelConfig, rows: int, cols: int) -> list[
     multiply-adds (blurs included) already done when it starts: progress within a tile."""
     shapes = tile_layers(config, rows, cols)
     costs = [s.macs + s.blur_macs for s in shapes]
-    done, starts = 0, []
+    total, done, starts = sum(costs), 0, []
     for shape, cost in zip(shapes, costs, strict=True):
         if shape.name == "gt0" or shape.name.startswith(("up", "conv")):
-            starts.append(done / sum(costs))
+            starts.append(done / total)
         done += cost
     return starts
 

@@ -360,11 +360,12 @@ class CanvasRenderer(BandRenderer):
             the counts still reach whole numbers and the total exactly."""
             nonlocal reported
             amount = math.floor(fraction * len(col_cells) * PROGRESS_STEPS) / PROGRESS_STEPS
-            if tiles_done is not None and amount > reported:
+            if amount > reported:
                 tiles_done(amount - reported)
                 reported = amount
 
-        rgb = self._render_tiles(band.row_cell, col_cells, cancel, work_done)
+        hook = work_done if tiles_done is not None else None
+        rgb = self._render_tiles(band.row_cell, col_cells, cancel, hook)
         for col_cell, tile_rgb in zip(col_cells, rgb, strict=True):
             self._paste(
                 band.pixels, band.top, col_cell * self.ppc, band.row_cell * self.ppc, tile_rgb

@@ -160,26 +160,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
-def _start_from_settings(source: Path, preset: str) -> TrainConfig:
-    """What a ``--start-from`` run begins with: the run's settings, or those a model file was
-    trained with (its metadata; else ``preset``'s, with the file's model shape)."""
-    if (source / CHECKPOINT_NAME).is_file():
-        _, meta = load_checkpoint(source / CHECKPOINT_NAME)
-        return TrainConfig.from_json(meta["config"])
-    from generator.modelfile import load_model
-
-    model = load_model(source)
-    training = json.loads(model.metadata.get("training", "{}"))
-    if "train_config" in training:
-        return TrainConfig.from_json(json.dumps(training["train_config"]))
-    return dataclasses.replace(PRESETS[preset], model=model.config)
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
-    from trainer.train import train
+    from trainer.train import starting_point, train
 
     if args.resume is not None and args.start_from is not None:
         raise ConfigError("use --resume RUN_DIR or --start-from RUN_DIR, not both")
+    start = None
     if args.resume is not None:
         _, meta = load_checkpoint(args.resume / CHECKPOINT_NAME)
         config = TrainConfig.from_json(meta["config"]).with_overrides(_overrides(args))
@@ -189,15 +175,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.data is None or args.out is None:
             raise ConfigError("train needs --data DIR and --out RUN_DIR (or --resume RUN_DIR)")
         if args.start_from is not None:
-            base = _start_from_settings(args.start_from, args.preset)
-        else:
-            base = PRESETS[args.preset]
+            start = starting_point(args.start_from, PRESETS[args.preset])
+        base = start.settings if start is not None else PRESETS[args.preset]
         config = base.with_overrides(_overrides(args))
         data, run = args.data, args.out
         if (run / CHECKPOINT_NAME).exists():
             raise ConfigError(f"{run} already holds a run: use --resume {run} or another --out")
     result = train(
-        config, data, run, resume=args.resume is not None, start_from=args.start_from,
+        config, data, run, resume=args.resume is not None, start_from=start,
         show_progress=not args.quiet,
     )  # fmt: skip
     print(f"step {result.step} of {config.steps}; checkpoint in {run / CHECKPOINT_NAME}")

@@ -58,6 +58,45 @@ class Models:
     pl_mean: torch.Tensor = field(default_factory=lambda: torch.zeros(()))
 
 
+@dataclass(frozen=True)
+class StartingPoint:
+    """The networks a new run begins from (``--start-from``), read once: another run's (G, its
+    moving average and D) or a model file's (G's moving average only, for G and the average)."""
+
+    settings: TrainConfig
+    """What the source was trained with: the base of the new run's settings."""
+    tensors: dict[str, torch.Tensor]
+    """In checkpoint naming (``g.``, ``ema.``, and ``d.`` with ``pl_mean`` from a run)."""
+    origin: dict
+    """Provenance, recorded in the new run's checkpoint and exported model."""
+
+    @property
+    def has_discriminator(self) -> bool:
+        return "pl_mean" in self.tensors
+
+
+def starting_point(source: Path, preset: TrainConfig) -> StartingPoint:
+    """Read ``source``: a run folder, or a model file (a bundled model's name too). A model file
+    without recorded training settings takes ``preset``'s with its own model shape."""
+    if (source / CHECKPOINT_NAME).is_file():
+        tensors, meta = load_checkpoint(source / CHECKPOINT_NAME)
+        origin = {"run": str(source), "step": meta["step"], "images": meta["images"]}
+        if "started_from" in meta:
+            origin["started_from"] = meta["started_from"]
+        return StartingPoint(TrainConfig.from_json(meta["config"]), tensors, origin)
+    model = load_model(source)
+    training = json.loads(model.metadata.get("training", "{}"))
+    if "train_config" in training:
+        settings = TrainConfig.from_json(json.dumps(training["train_config"]))
+    else:
+        settings = dataclasses.replace(preset, model=model.config)
+    weights = model.generator.state_dict()
+    tensors = {f"{net}.{key}": value for net in ("g", "ema") for key, value in weights.items()}
+    origin = {"model": str(model.path), "hash": model.hash}
+    origin.update({k: training[k] for k in ("steps", "images") if k in training})
+    return StartingPoint(settings, tensors, origin)
+
+
 @dataclass
 class TrainResult:
     step: int
@@ -96,16 +135,15 @@ def train(
     run_dir: Path,
     *,
     resume: bool = False,
-    start_from: Path | None = None,
+    start_from: StartingPoint | None = None,
     device: torch.device | None = None,
     show_progress: bool = True,
 ) -> TrainResult:
     """Train until ``config.steps`` or a stop signal (which checkpoints first).
 
-    ``start_from`` (another run's folder, or a model file: a bundled model's name too) begins a
-    new run from those networks with fresh optimisers: fine-tuning with other settings (a lower
-    learning rate, a user's own photos), where ``resume`` must keep every setting. A model file
-    holds the generator's moving average only: G and its average start from it, D afresh.
+    ``start_from`` (``starting_point``) begins a new run from those networks with fresh
+    optimisers: fine-tuning with other settings (a lower learning rate, a user's own photos),
+    where ``resume`` must keep every setting. From a model file, D starts afresh.
     """
     dist = Distributed.from_environment()
     device = device or _default_device(dist)
@@ -115,7 +153,8 @@ def train(
         _check_resumable(TrainConfig.from_json(meta["config"]), config)
         origin = meta.get("started_from")
     elif start_from is not None:
-        start_tensors, origin = _start_from(start_from, config)
+        _check_shapes(start_from, config)
+        origin = start_from.origin
     else:
         origin = None
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -138,7 +177,7 @@ def train(
         step = _restore(models, state_tensors, meta, dist)
     else:
         if start_from is not None:
-            _load_networks(models, start_tensors)
+            _load_networks(models, start_from.tensors)
         torch.manual_seed(config.seed * 7919 + dist.rank + 1)  # latents differ per process
     images_per_step = config.batch
     loader = make_loader(
@@ -362,43 +401,22 @@ def _save(
     save_checkpoint(path, tensors, meta)
 
 
-def _start_from(source: Path, config: TrainConfig) -> tuple[dict, dict]:
-    """The networks of ``source`` (a run folder or a model file) as checkpoint tensors, checked
-    to fit ``config``, and their provenance."""
-    if not (source / CHECKPOINT_NAME).is_file():
-        model = load_model(source)
-        if model.config != config.model:
-            raise ConfigError(
-                f"cannot start from {source}: its model differs from this run's (leave the "
-                "model.* settings as they are)"
-            )
-        weights = model.generator.state_dict()
-        tensors = {f"{net}.{key}": value for net in ("g", "ema") for key, value in weights.items()}
-        training = json.loads(model.metadata.get("training", "{}"))
-        origin = {"model": str(model.path), "hash": model.hash}
-        origin.update({k: training[k] for k in ("steps", "images") if k in training})
-        return tensors, origin
-    tensors, meta = load_checkpoint(source / CHECKPOINT_NAME)
-    saved = TrainConfig.from_json(meta["config"])
-    differ = [
-        name
-        for name in ("model", "patch", "d_base_width", "d_max_width")
-        if getattr(saved, name) != getattr(config, name)
-    ]
+def _check_shapes(start: StartingPoint, config: TrainConfig) -> None:
+    """The new run's networks must have the shapes of those it starts from."""
+    shaped = ("model", "patch", "d_base_width", "d_max_width")
+    fixed = shaped if start.has_discriminator else ("model",)
+    differ = [name for name in fixed if getattr(start.settings, name) != getattr(config, name)]
     if differ:
+        source = start.origin.get("run") or start.origin["model"]
         raise ConfigError(
             f"cannot start from {source}: its {', '.join(differ)} differ from this run's (the "
             "networks must have the same shapes; leave those settings as they are)"
         )
-    origin = {"run": str(source), "step": meta["step"], "images": meta["images"]}
-    if "started_from" in meta:
-        origin["started_from"] = meta["started_from"]
-    return tensors, origin
 
 
 def _load_networks(models: Models, tensors: dict) -> None:
     """G and its moving average, and D and the path-length mean where ``tensors`` hold them
-    (a checkpoint does; a model file, only the generator)."""
+    (a checkpoint does; a model file's ``StartingPoint`` does not)."""
     load_module("g", models.generator, tensors)
     load_module("ema", models.ema, tensors)
     if "pl_mean" in tensors:
