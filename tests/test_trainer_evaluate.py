@@ -6,9 +6,17 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from trainer.cli import main as trainer_main
-from trainer.evaluate import detail_ratio, repetition, seam_ratio, swd, wrap_seam_ratio
+from trainer.evaluate import (
+    detail_ratio,
+    reference_swd,
+    repetition,
+    seam_ratio,
+    swd,
+    wrap_seam_ratio,
+)
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
 
@@ -53,17 +61,45 @@ def test_swd_is_small_for_the_same_distribution_and_large_for_another():
     assert same < 0.5 * other
 
 
+def _photo(seed: int) -> np.ndarray:
+    """A textured frame with its own overall colour, like one photo of a collection."""
+    return (0.6 * _texture(seed, (64, 64, 3)) + 0.4 * np.random.default_rng(seed).random(3)).astype(
+        np.float32
+    )
+
+
+def test_swd_ratio_of_frames_as_good_as_photos_is_one_however_many_photos_trained():
+    reserved = np.stack([_photo(s) for s in range(1000, 1040)])
+    generated = [np.stack([_photo(s) for s in range(k, k + 16)]) for k in range(2000, 2400, 100)]
+    for count in (40, 200):
+        train = np.stack([_photo(s) for s in range(count)])
+        reference = reference_swd(train, reserved, 16)
+        ratio = np.mean([swd(g, reserved) / reference for g in generated])
+        assert 0.75 < ratio < 1.3, (count, ratio)
+        if count == 200:  # all 200 against 16 generated frames would flatter the photos
+            assert np.mean([swd(g, reserved) for g in generated]) / swd(train, reserved) > 1.4
+
+
 def test_evaluate_command_reports_every_measure(tmp_path, capsys, tiny_model_path):
     code = trainer_main(
         ["evaluate", str(tiny_model_path), "--real", str(PHOTOS / "hdr"), "--train", str(PHOTOS),
-         "--samples", "2", "--wide", "2", "--json"]
+         "--samples", "2", "--wide", "2", "--canvases", "2", "--json"]
     )  # fmt: skip
     assert code == 0
     report = json.loads(capsys.readouterr().out)
+    assert report["samples"] == 2 and report["canvases"] == 2
     keys = ("swd_ratio_1x", "swd_ratio_wide", "seam_x", "seam_y", "wrap_seam", "repetition")
     for key in (*keys, "detail_1x", "detail_wide"):
         assert np.isfinite(report[key]), key
     assert report["pole_spread"] <= 1e-5
+
+
+@pytest.mark.parametrize("option", ["--samples", "--wide", "--canvases"])
+def test_evaluate_refuses_a_count_below_one_in_one_line(capsys, tiny_model_path, option):
+    with pytest.raises(SystemExit) as exit_info:
+        trainer_main(["evaluate", str(tiny_model_path), "--real", str(PHOTOS), option, "0"])
+    assert exit_info.value.code == 2
+    assert f"argument {option}: expected a whole number >= 1, got '0'" in capsys.readouterr().err
 
 
 def test_photo_seam_ratio_is_one_for_a_pasted_copy_and_high_for_a_misfit():

@@ -37,6 +37,17 @@ def _override(text: str) -> tuple[str, Any]:
         return key.strip(), value
 
 
+def _count(text: str) -> int:
+    """A positive whole number (how many frames, canvases, steps a measurement takes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m trainer",
@@ -89,8 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--real", type=Path, required=True, help="reserved (never trained) photos"
     )
     evaluate.add_argument("--train", type=Path, help="training photos: the SWD baseline")
-    evaluate.add_argument("--samples", type=int, default=16, help="generated frames per measure")
-    evaluate.add_argument("--wide", type=int, default=8, help="field-of-view factor of the 2nd SWD")
+    evaluate.add_argument("--samples", type=_count, default=16, help="generated frames per measure")
+    evaluate.add_argument(
+        "--wide", type=_count, default=8, help="field-of-view factor of the 2nd SWD"
+    )
+    evaluate.add_argument(
+        "--canvases", type=_count, default=4, help="canvases the seam and wrap figures average"
+    )
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     quality = sub.add_parser(
@@ -100,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("model", type=Path)
     quality.add_argument("--real", type=Path, required=True, help="reserved (never trained) photos")
     quality.add_argument("--train", type=Path, required=True, help="training photos: SWD baseline")
-    quality.add_argument("--photos", type=int, default=4, help="how many photos to outpaint")
-    quality.add_argument("--steps", type=int, default=300, help="inversion steps per photo")
+    quality.add_argument("--photos", type=_count, default=4, help="how many photos to outpaint")
+    quality.add_argument("--steps", type=_count, default=300, help="inversion steps per photo")
     quality.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     train_sr = sub.add_parser(
@@ -131,9 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_sr.add_argument("model", type=Path)
     evaluate_sr.add_argument("--real", type=Path, required=True, help="reserved sky panoramas")
     evaluate_sr.add_argument("--train", type=Path, required=True, help="training panoramas")
-    evaluate_sr.add_argument("--samples", type=int, default=4, help="skies per measure")
+    evaluate_sr.add_argument("--samples", type=_count, default=4, help="skies per measure")
     evaluate_sr.add_argument(
-        "--width", type=int, default=2048, help="1x width of the consistency test"
+        "--width", type=_count, default=2048, help="1x width of the consistency test"
     )
     evaluate_sr.add_argument("--json", action="store_true", help="print the figures as JSON")
 
@@ -202,7 +218,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from trainer.evaluate import evaluate, report_json
 
     model = load_model(args.model)
-    report = evaluate(model, args.real, args.train, samples=args.samples, wide=args.wide)
+    report = evaluate(
+        model, args.real, args.train, samples=args.samples, wide=args.wide, canvases=args.canvases
+    )
     print(report_json(report) if args.json else "\n".join(report.lines()))
     return 0
 
