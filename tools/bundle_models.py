@@ -4,6 +4,7 @@
     python tools/bundle_models.py sky --samples 8          # one model, a quicker measurement
     python tools/bundle_models.py --only-if-better         # keep a bundled file measured better
     python tools/bundle_models.py terrain --run terrain=training/terrain-tuned --only-if-better
+    python tools/bundle_models.py --remeasure              # re-record the bundled files' figures
 
 Each model is the moving average of its run's generator (``training/NAME``), with the
 super-resolution stage of ``training/NAME-sr`` inside when that run exists. It is measured as it
@@ -119,12 +120,7 @@ def bundle(
         if result["kept_bundled"]:
             model, metadata, measured = bundled, bundled.metadata, again
             print(f"{name}: kept the bundled file (its figures re-recorded)")
-    MODELS_DIR.mkdir(exist_ok=True)
-    digest = save_model(
-        model.generator, out, {**metadata, **measured.metadata}, superres=model.superres
-    )
-    print(f"{name}: {out.stat().st_size / 2**20:.1f} MiB, hash {digest[:12]}")
-    print("\n".join(f"  {line}" for line in measured.lines))
+    _record(model, metadata, measured, out)
     return result
 
 
@@ -155,6 +151,26 @@ def measure(model: LoadedModel, spec: Bundle, data: Path, samples: int) -> Measu
     return Measured(figures, metadata, lines)
 
 
+def remeasure(name: str, data: Path, samples: int) -> dict[str, Any]:
+    """Measure the bundled file ``name`` as it is and record today's figures in it (after the
+    evaluator changed; the weights stay)."""
+    out = MODELS_DIR / f"{name}.safetensors"
+    model = load_model(out)
+    measured = measure(model, BUNDLES[name], data, samples)
+    _record(model, model.metadata, measured, out)
+    return {"name": name, **measured.figures}
+
+
+def _record(model: LoadedModel, metadata: dict[str, str], measured: Measured, out: Path) -> None:
+    """Write ``model`` to ``out`` with its measured figures in the metadata, and print them."""
+    out.parent.mkdir(exist_ok=True)
+    digest = save_model(
+        model.generator, out, {**metadata, **measured.metadata}, superres=model.superres
+    )
+    print(f"{out.stem}: {out.stat().st_size / 2**20:.1f} MiB, hash {digest[:12]}")
+    print("\n".join(f"  {line}" for line in measured.lines))
+
+
 def _mean_swd(quality: dict[str, Any]) -> float:
     """What --only-if-better compares: the mean of the SWD ratios at 1x and wide."""
     return (float(quality["swd_ratio_1x"]) + float(quality["swd_ratio_wide"])) / 2.0
@@ -173,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
         "wide) are lower",
     )
     parser.add_argument(
+        "--remeasure",
+        action="store_true",
+        help="measure the bundled files as they are and record the figures (no export)",
+    )
+    parser.add_argument(
         "--run", action="append", default=[], metavar="NAME=DIR",
         help="take NAME from this run folder instead of training/NAME (e.g. a fine-tuned run)",
     )  # fmt: skip
@@ -183,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown model {unknown}: choose from {', '.join(BUNDLES)}")
     results = []
     for name in args.names or BUNDLES:
+        if args.remeasure:
+            results.append(remeasure(name, args.data, args.samples))
+            continue
         run = Path(runs[name]) if name in runs else None
         results.append(bundle(name, args.data, args.samples, args.only_if_better, run))
     if args.json:

@@ -126,7 +126,13 @@ def swd(
     return float(np.mean(distances))
 
 
-def reference_swd(train: np.ndarray, reference: np.ndarray, count: int, seed: int = 0) -> float:
+def reference_swd(
+    train: np.ndarray,
+    reference: np.ndarray,
+    count: int,
+    seed: int = 0,
+    levels: Sequence[int] | None = None,
+) -> float:
     """SWD between random sets of ``count`` training frames and the reference, averaged.
 
     The SWD of two finite sets is biased upwards, the more so the fewer frames they hold (at
@@ -136,12 +142,12 @@ def reference_swd(train: np.ndarray, reference: np.ndarray, count: int, seed: in
     of 16 measure 0.094, what 16 frames as good as photos would score.)
     """
     if len(train) <= count:
-        return swd(train, reference, seed=seed)
+        return swd(train, reference, seed=seed, levels=levels)
     rng = np.random.default_rng(seed)
     return float(
         np.mean(
             [
-                swd(train[rng.permutation(len(train))[:count]], reference, seed=seed + draw)
+                swd(train[rng.permutation(len(train))[:count]], reference, seed + draw, levels)
                 for draw in range(REFERENCE_DRAWS)
             ]
         )

@@ -8,7 +8,7 @@ the model outpaints it to the full frame size. Then:
   the soft edge (+-feather pixels of the border) / for lines 2-4 feathers inside and outside it.
   1.00 means the transition is as calm as the picture on either side of it.
 - Extension SWD: the generated surroundings (the frame's corners, which hold no photo pixels)
-  against the reserved photos' corners, as a ratio to the SWD between the training photos'
+  against the reserved photos' corners, as a ratio to the SWD between as many training photos'
   corners and the same reserved ones (like ``evaluate``'s ratio; 1.0 = as close as real photos).
 - Redraw PSNR: how well the inversion reproduced the photo (model space, range 2).
 """
@@ -26,7 +26,7 @@ from generator.inversion import InversionSettings
 from generator.modelfile import LoadedModel
 from generator.outpaint import outpaint_to_file, place_photo
 from generator.recipe import new_recipe
-from trainer.evaluate import display, linear_frames, load_frames, swd
+from trainer.evaluate import display, linear_frames, load_frames, reference_swd, swd
 
 
 @dataclass
@@ -125,7 +125,8 @@ def evaluate_outpaint(
     generated = _corners(np.stack(extended), corner)
     reference = _corners(np.stack([display(f) for f in reserved]), corner)
     training = _corners(load_frames(train, frame, 64), corner)
-    swd_extension, swd_real = swd(generated, reference), swd(training, reference)
+    swd_extension = swd(generated, reference)
+    swd_real = reference_swd(training, reference, len(generated))
     return OutpaintReport(
         photos=len(seams),
         seam=float(np.mean(seams)),

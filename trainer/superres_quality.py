@@ -5,9 +5,9 @@
   space (target >= 30 dB). More detail must not change the picture.
 - Detail: the upper hemisphere of skies rendered at 4x the native scale against real sky
   panoramas at that scale (``--real``, reserved), SWD over the two finest Laplacian levels, as a
-  ratio to the same SWD between the training panoramas (``--train``) and the reserved ones
-  (target <= 1.5); the same ratio with the stage switched off (plain cubic resampling) is the
-  baseline it must beat.
+  ratio to the same SWD between as many training panoramas (``--train``) and the reserved ones
+  (``trainer.evaluate.reference_swd``; target <= 1.5); the same ratio with the stage switched
+  off (plain cubic resampling) is the baseline it must beat.
 - Speed: megapixels per second of the stage itself.
 """
 
@@ -24,7 +24,7 @@ from generator.output import render_array
 from generator.recipe import new_recipe
 from generator.superres import upscale
 from trainer.data import load_linear, scan_folder, upper_hemisphere
-from trainer.evaluate import display, swd
+from trainer.evaluate import display, reference_swd, swd
 
 FINE_LEVELS = (0, 1)
 
@@ -80,7 +80,7 @@ def evaluate_superres(
     half = detail_width // 4
     with_stage = np.stack([sky(s, detail_width, True)[:half] for s in range(samples)])
     cubic = np.stack([sky(s, detail_width, False)[:half] for s in range(samples)])
-    real_vs_real = swd(_hemispheres(train, frame), reserved, levels=FINE_LEVELS)
+    real_vs_real = reference_swd(_hemispheres(train, frame), reserved, samples, levels=FINE_LEVELS)
     swd_stage = swd(with_stage, reserved, levels=FINE_LEVELS)
     swd_cubic = swd(cubic, reserved, levels=FINE_LEVELS)
     canvas = np.zeros((native // 2, native, 3), dtype=np.float32)
