@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from generator.bundled import bundled_models
+from generator.bundled import SUFFIX, bundled_models, resolve_model_path
 from generator.config import PRESETS
 from generator.device import DEVICES, resolve_device
 from generator.errors import BackdropError, RequestError
@@ -233,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     outpaint.add_argument("--steps", type=int, help="inversion steps (overrides --quality)")
     outpaint.add_argument("--no-superres", action="store_true", help=NO_SUPERRES_HELP)
 
-    info = sub.add_parser("info", help="describe a model file, or print an image's recipe")
+    info = sub.add_parser(
+        "info", help="describe a model (a file or a bundled name), or print an image's recipe"
+    )
     info.add_argument("path", type=Path)
 
     init = sub.add_parser(
@@ -412,8 +414,9 @@ def _cmd_extend(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    if args.path.suffix.lower() == ".safetensors":
-        print(json.dumps(describe(load_model(args.path)), indent=2))
+    model_file = resolve_model_path(args.path)
+    if model_file.suffix.lower() == SUFFIX:  # a model file, or a bundled model's name
+        print(json.dumps(describe(load_model(model_file)), indent=2))
     else:
         print(json.dumps(json.loads(read_recipe(args.path).to_json()), indent=2))
     return 0

@@ -127,10 +127,23 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
     return LoadedModel(generator, config, file_hash(path), path, metadata, superres)
 
 
+def _json_or_text(value: str) -> object:
+    """A metadata entry as data: safetensors metadata holds only strings, so structured entries
+    (training, quality, credits) are stored as JSON text and read back as what they are."""
+    if value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except ValueError:
+            pass
+    return value
+
+
 def describe(model: LoadedModel) -> dict[str, object]:
     """A JSON-friendly summary for ``info`` and the add-on."""
     params = sum(p.numel() for p in model.generator.parameters())
-    extra = {k: v for k, v in model.metadata.items() if k not in ("config", "format")}
+    extra = {
+        k: _json_or_text(v) for k, v in model.metadata.items() if k not in ("config", "format")
+    }
     return {
         "path": str(model.path) if model.path else None,
         "hash": model.hash,
