@@ -223,6 +223,12 @@ def test_start_from_a_model_file_fine_tunes_its_generator_with_its_settings(tmp_
     config = json.loads(meta["config"])
     assert config["r1_gamma"] == 3.0 and config["lr"] == 0  # the file's settings, then ours
     assert meta["started_from"]["hash"] == model.hash and meta["started_from"]["steps"] == 2
+    tuned_path = tmp_path / "tuned.safetensors"  # a fine-tune of a fine-tune keeps the lineage
+    assert trainer_main(["export", str(tuned), "--out", str(tuned_path)]) == 0
+    again = [*argv[:6], "--out", str(tmp_path / "again"), "--start-from", str(tuned_path)]
+    assert trainer_main([*again, "--steps", "1"]) == 0
+    _, meta = load_checkpoint(tmp_path / "again" / CHECKPOINT_NAME)
+    assert meta["started_from"]["started_from"]["hash"] == model.hash
     capsys.readouterr()
     missing = [*argv[:6], "--out", str(tmp_path / "x"), "--start-from", str(tmp_path / "nope")]
     assert trainer_main(missing) == 2

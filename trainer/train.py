@@ -93,7 +93,7 @@ def starting_point(source: Path, preset: TrainConfig) -> StartingPoint:
     weights = model.generator.state_dict()
     tensors = {f"{net}.{key}": value for net in ("g", "ema") for key, value in weights.items()}
     origin = {"model": str(model.path), "hash": model.hash}
-    origin.update({k: training[k] for k in ("steps", "images") if k in training})
+    origin.update({k: training[k] for k in ("steps", "images", "started_from") if k in training})
     return StartingPoint(settings, tensors, origin)
 
 
