@@ -88,6 +88,12 @@ class ModelConfig:
         return 2**self.upsampling_stages
 
     @property
+    def native_frame(self) -> tuple[int, int]:
+        """(height, width) in pixels of the frame the model is trained on: its native scale."""
+        ppc = self.pixels_per_cell
+        return self.native_height * ppc, self.native_width * ppc
+
+    @property
     def coord_channels(self) -> int:
         """Coordinate channels concatenated at every Gs layer: (y), (sin x, cos x)."""
         return int(self.vertical_conditioning) + 2 * int(self.horizontal_conditioning)

@@ -434,7 +434,7 @@ class PatchDataset(Dataset):
         cache_mb: float = 1536.0,
     ) -> None:
         ppc = config.pixels_per_cell
-        frame = (config.native_height * ppc, config.native_width * ppc)
+        frame = config.native_frame
         if not files:
             raise ValueError("PatchDataset needs at least one image")
         if patch < ppc or patch % ppc or patch > min(frame):

@@ -280,8 +280,7 @@ def evaluate(
 ) -> Report:
     """Measure ``model`` against reserved photos in ``real`` (training photos in ``train``)."""
     config = model.config
-    ppc = config.pixels_per_cell
-    width, height = config.native_width * ppc, config.native_height * ppc
+    height, width = config.native_frame
     sphere = config.sphere
     reserved = load_frames(real, (height, width), sphere=sphere)
     compared = slice(0, height // 2 if sphere else height)
@@ -316,7 +315,7 @@ def _canvas_measures(model: LoadedModel, seed: int, tile_cells: int) -> dict[str
     """Seams, wrap seam, poles and repetition of one set of canvases drawn with ``seed``."""
     config = model.config
     ppc = config.pixels_per_cell
-    width, height = config.native_width * ppc, config.native_height * ppc
+    height, width = config.native_frame
     # Tiles of an odd number of cells, so borders do not coincide with the coordinate period.
     tile = tile_cells * ppc
     canvas = new_recipe(config, model.hash, 8 * width, 4 * height, seed=seed)

@@ -31,8 +31,7 @@ def training_seconds(log_path: Path) -> float:
 def native_scale(config: ModelConfig) -> dict[str, float]:
     """What one native pixel is: a fraction of a degree (skies), or of the training frame (a
     photo's full scene height, a texture's tile): the scale a bigger request is drawn at."""
-    ppc = config.pixels_per_cell
-    width, height = config.native_width * ppc, config.native_height * ppc
+    height, width = config.native_frame
     if config.sphere:
         return {"pixels_per_degree": round(width / 360.0, 4), "sphere_width": width}
     return {"frame_width": width, "frame_height": height}

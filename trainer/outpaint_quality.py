@@ -101,8 +101,7 @@ def evaluate_outpaint(
 ) -> OutpaintReport:
     """Outpaint the central ``fraction`` of ``photos`` reserved images (see the module)."""
     config = model.config
-    ppc = config.pixels_per_cell
-    frame = (config.native_height * ppc, config.native_width * ppc)
+    frame = config.native_frame
     reserved = linear_frames(real, frame)
     ph, pw = round(frame[0] * fraction), round(frame[1] * fraction)
     corner = ((frame[0] - ph) // 2, (frame[1] - pw) // 2)

@@ -23,8 +23,7 @@ def write_samples(generator: Generator, folder: Path, step: int) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     model = LoadedModel(generator, generator.config, hash="")
     config = generator.config
-    ppc = config.pixels_per_cell
-    width, height = config.native_width * ppc, config.native_height * ppc
+    height, width = config.native_frame
     frames = [
         render_array(model, new_recipe(config, "", width, height, seed=seed)) for seed in GRID_SEEDS
     ]
