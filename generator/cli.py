@@ -56,7 +56,7 @@ EXAMPLES = """examples:
     python -m generator render --model M --width 16384 --height 2048 --styles 4 9 12 --out strip.tif
   make an existing render 1024 pixels wider on each side (old pixels stay identical):
     python -m generator extend strip.tif --model M --left 1024 --right 1024 --out wider.tif
-  the same sky rendered by 2 processes (rank 0 writes the file; identical bytes):
+  a tileable terrain rendered by 2 processes (rank 0 writes the file; identical bytes):
     torchrun --nproc_per_node=2 -m generator render --model terrain --wrap xy \\
         --width 8192 --height 8192 --out ground.exr
 """

@@ -78,6 +78,8 @@ def test_train_sr_trains_resumes_and_exports(sphere_model, tmp_path):
     base = ["--model", str(sphere_model.path), "--data", str(PHOTOS)]
     small = ["--set", "patch=16", "--set", "batch=2", "--set", 'stage={"channels": 8, "layers": 1}']
     assert trainer_main(["train-sr", *base, "--out", str(run), "--steps", "2", *small]) == 0
+    again = ["train-sr", *base, "--out", str(run), "--steps", "2", *small]
+    assert trainer_main(again) == 2, "a new run must not overwrite the existing run's checkpoint"
     resumed = ["train-sr", "--resume", str(run), "--data", str(PHOTOS), "--steps", "4"]
     assert trainer_main(resumed) == 0
     out = tmp_path / "with-stage.safetensors"

@@ -155,6 +155,8 @@ def test_unusable_data_and_bad_settings_are_one_line_errors(tmp_path, capsys):
         (["--data", str(tmp_path / "missing")], "missing"),
         (["--data", str(PHOTOS), "--batch", "3"], "batch"),
         (["--data", str(PHOTOS), "--set", "frobnicate=1"], "unknown setting"),
+        (["--data", str(PHOTOS), "--set", "batch=eight"], "invalid setting value"),
+        (["--data", str(PHOTOS), "--set", "model.gt_channels=wide"], "invalid setting value"),
     ]
     for argv, message in cases:
         run = tmp_path / "run"

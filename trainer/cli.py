@@ -176,6 +176,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def _refuse_existing_run(run: Path) -> None:
+    """A new run must not overwrite another run's checkpoint (and with it its progress)."""
+    if (run / CHECKPOINT_NAME).exists():
+        raise ConfigError(f"{run} already holds a run: use --resume {run} or another --out")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from trainer.train import starting_point, train
 
@@ -195,8 +201,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         base = start.settings if start is not None else PRESETS[args.preset]
         config = base.with_overrides(_overrides(args))
         data, run = args.data, args.out
-        if (run / CHECKPOINT_NAME).exists():
-            raise ConfigError(f"{run} already holds a run: use --resume {run} or another --out")
+        _refuse_existing_run(run)
     result = train(
         config, data, run, resume=args.resume is not None, start_from=start,
         show_progress=not args.quiet,
@@ -246,7 +251,10 @@ def _cmd_train_sr(args: argparse.Namespace) -> int:
     if args.resume is not None:
         _, meta = load_checkpoint(args.resume / CHECKPOINT_NAME)
         base = SRTrainConfig.from_json(meta["config"])
-        config = dataclasses.replace(base, **values)
+        try:
+            config = dataclasses.replace(base, **values)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"invalid train-sr setting ({err})") from None
         model, run = args.model or Path(meta["model"]), args.resume
         if args.data is None:
             raise ConfigError("train-sr --resume needs --data DIR (the images are not recorded)")
@@ -255,9 +263,10 @@ def _cmd_train_sr(args: argparse.Namespace) -> int:
             raise ConfigError("train-sr needs --model FILE --data DIR --out RUN_DIR")
         try:
             config = SRTrainConfig(**values)
-        except TypeError as err:
-            raise ConfigError(f"unknown train-sr setting ({err})") from None
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"invalid train-sr setting ({err})") from None
         model, run = args.model, args.out
+        _refuse_existing_run(run)
     step = train_superres(config, model, args.data, run, resume=args.resume is not None)
     print(f"step {step} of {config.steps}; checkpoint in {run / CHECKPOINT_NAME}")
     return 0
@@ -316,3 +325,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackdropError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("cancelled (a training run keeps its last checkpoint)", file=sys.stderr)
+        return 130

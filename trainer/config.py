@@ -103,9 +103,12 @@ class TrainConfig:
                 top[key] = value
             else:
                 raise ConfigError(f"unknown setting {key!r}; see the preset table in README")
-        if model:
-            top["model"] = dataclasses.replace(self.model, **model)
-        return dataclasses.replace(self, **top)
+        try:
+            if model:
+                top["model"] = dataclasses.replace(self.model, **model)
+            return dataclasses.replace(self, **top)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"invalid setting value ({err})") from None
 
 
 # A generator a CPU can train in hours: 8 px per latent cell, 256x128-px frames, ~0.7 M parameters.
