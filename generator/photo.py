@@ -34,6 +34,10 @@ def read_photo(path: str | os.PathLike[str]) -> np.ndarray:
             with Image.open(path) as image:
                 image = ImageOps.exif_transpose(image)
                 pixels = _to_rgb(image)
+    except Image.DecompressionBombError:
+        raise BackdropError(
+            f"cannot read photo {path}: too many pixels for a safe decode; downscale it first"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         reason = "not an image" if isinstance(err, UnidentifiedImageError) else str(err)
         raise BackdropError(f"cannot read photo {path}: {reason}") from None

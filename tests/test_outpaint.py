@@ -197,6 +197,15 @@ def test_an_unreadable_photo_is_one_line(tame, tmp_path, capsys):
     assert "photo not found" in capsys.readouterr().err
 
 
+def test_a_photo_too_large_to_decode_safely_is_one_line(tame, tmp_path, capsys, monkeypatch):
+    huge = tmp_path / "huge.png"
+    Image.new("RGB", (64, 32)).save(huge)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # Pillow refuses > 2x this: a "bomb"
+    assert outpaint([huge, "--model", tame.path, "--width", 96, "--height", 48], tmp_path) == 2
+    err = capsys.readouterr().err.strip()
+    assert "too many pixels" in err and "\n" not in err
+
+
 def test_the_multi_band_blend_keeps_texture_across_the_edge(tame):
     """Edge = generated, interior = photo, and between them the detail of neither is averaged
     away (a cross-fade of two unrelated textures halves their variance mid-ramp)."""
