@@ -100,6 +100,8 @@ def read_recipe(path: str | os.PathLike) -> Recipe:
             return Recipe.from_json(path.read_text(encoding="utf-8"))
         except OSError as err:
             raise BackdropError(f"cannot read {path}: {err.strerror}") from None
+        except UnicodeDecodeError:
+            raise BackdropError(f"cannot read {path}: not UTF-8 text (save it as UTF-8)") from None
     text = read_metadata(path).get(RECIPE_KEY)
     if text is None:
         raise RequestError(f"{path} carries no Endless Backdrops recipe")

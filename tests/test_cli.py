@@ -87,7 +87,10 @@ def test_bad_requests_give_one_line_and_no_file(tmp_path, capsys, tiny_model_pat
 def test_bad_models_and_outputs_give_one_line_and_no_file(tmp_path, capsys, tiny_model_path):
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(b"not a model at all")
+    utf16 = tmp_path / "recipe.json"
+    utf16.write_text('{"width": 64}', encoding="utf-16")  # what PowerShell 5's > writes
     cases = [
+        (["--model", tiny_model_path, "--recipe", utf16, "--out", tmp_path / "r.png"], "UTF-8"),
         (["--model", tmp_path / "missing.safetensors", "--out", tmp_path / "a.png"], "not found"),
         (["--model", corrupt, "--out", tmp_path / "b.png"], "corrupt"),
         (["--model", tiny_model_path, "--out", tmp_path / "no" / "c.png"], "does not exist"),
@@ -98,7 +101,7 @@ def test_bad_models_and_outputs_give_one_line_and_no_file(tmp_path, capsys, tiny
         code, _, err = run(capsys, "render", *argv)
         assert code == 2 and err.startswith("error:") and message in err, (argv, err)
         assert err.count("\n") == 1
-    assert sorted(os.listdir(tmp_path)) == ["corrupt.safetensors"]
+    assert sorted(os.listdir(tmp_path)) == ["corrupt.safetensors", "recipe.json"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
