@@ -68,6 +68,8 @@ def save_model(
         for prefix, module in modules.items()
         for k, v in module.state_dict().items()
     }
+    if path.is_dir():
+        raise OutputError(f"cannot write model to {path}: it is a folder; give a file name")
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     except OSError as err:
@@ -76,8 +78,10 @@ def save_model(
     try:
         save_file(tensors, tmp, metadata=header)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise OutputError(f"cannot write model to {path}: {err.strerror or err}") from None
         raise
     return file_hash(path)
 

@@ -8,7 +8,8 @@ import pytest
 from safetensors import safe_open
 
 from generator import ModelConfig, ModelError, load_model
-from generator.modelfile import file_hash
+from generator.errors import OutputError
+from generator.modelfile import file_hash, save_model
 
 
 def test_round_trip_keeps_config_weights_and_hash(tiny_model_path, tiny_model):
@@ -56,3 +57,13 @@ def test_config_rejects_nonsense():
         ModelConfig(gs_kernel=4)
     with pytest.raises(ModelError, match="unknown fields"):
         ModelConfig.from_json('{"zg_dim": 8, "frobnicate": 1}')
+
+
+def test_writing_a_model_to_a_folder_or_unwritable_place_is_one_line(tmp_path, tiny_model):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    with pytest.raises(OutputError, match="folder"):
+        save_model(tiny_model.generator, folder)
+    with pytest.raises(OutputError, match="cannot write model"):
+        save_model(tiny_model.generator, tmp_path / "missing" / "m.safetensors")
+    assert list(tmp_path.rglob("*")) == [folder], "no partial file is left behind"
