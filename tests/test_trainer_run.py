@@ -166,6 +166,11 @@ def test_unusable_data_and_bad_settings_are_one_line_errors(tmp_path, capsys):
         assert not (run / CHECKPOINT_NAME).exists()
     assert trainer_main(["train", "--resume", str(tmp_path / "nothing")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder", encoding="utf-8")
+    argv = ["train", "--quiet", "--workers", "0", "--data", str(PHOTOS), "--out", str(a_file)]
+    assert trainer_main(argv) == 2
+    assert "it is a file" in capsys.readouterr().err
 
 
 def test_resume_refuses_changed_settings(tmp_path):

@@ -28,6 +28,16 @@ class CheckpointError(BackdropError):
     """A missing or damaged checkpoint."""
 
 
+def make_run_dir(run_dir: Path) -> None:
+    """Create a run's folder up front, so a bad --out fails before any work, in one line."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise CheckpointError(f"cannot use {run_dir} as a run folder: it is a file") from None
+    except OSError as err:
+        raise CheckpointError(f"cannot create run folder {run_dir}: {err.strerror}") from None
+
+
 def save_checkpoint(path: Path, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
     """Atomically write ``tensors`` and JSON-able ``meta`` to ``path``."""
     payload = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}

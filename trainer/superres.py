@@ -32,6 +32,7 @@ from trainer.checkpoint import (
     load_checkpoint,
     load_module,
     load_optimizer,
+    make_run_dir,
     optimizer_tensors,
     save_checkpoint,
 )
@@ -114,7 +115,7 @@ def train_superres(
     config: SRTrainConfig, model_path: Path, data: Path, run_dir: Path, *, resume: bool = False
 ) -> int:
     """Train until ``config.steps`` or a stop signal (checkpointing first); returns the step."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_run_dir(run_dir)
     checkpoint = run_dir / CHECKPOINT_NAME
     torch.manual_seed(config.seed)
     model = load_model(model_path)

@@ -29,6 +29,7 @@ from trainer.checkpoint import (
     load_checkpoint,
     load_module,
     load_optimizer,
+    make_run_dir,
     module_tensors,
     optimizer_tensors,
     save_checkpoint,
@@ -157,7 +158,7 @@ def train(
         origin = start_from.origin
     else:
         origin = None
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_run_dir(run_dir)
     if dist.is_main:  # a run killed while writing leaves its temporary file behind
         for stale in run_dir.glob(f".{CHECKPOINT_NAME}.*.partial"):
             stale.unlink()
