@@ -273,3 +273,15 @@ def test_cpu_bf16_runs_and_changes_the_arithmetic(tmp_path):
     assert losses and all(np.isfinite(v) for v in losses.values())
     a, b = _state(tmp_path / "fp32"), _state(tmp_path / "bf16")
     assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("g."))
+
+
+def test_snapshots_keep_the_averaged_generator_at_every_interval(tmp_path):
+    run = tmp_path / "run"
+    result = train(tiny(steps=4, snapshot_every=2), PHOTOS, run, show_progress=False)
+    snapshots = sorted((run / "snapshots").iterdir())
+    assert [s.name for s in snapshots] == ["step-0000002.safetensors", "step-0000004.safetensors"]
+    early, last = (load_model(s) for s in snapshots)
+    assert json.loads(early.metadata["training"])["steps"] == 2
+    assert early.hash != last.hash
+    for name, tensor in result.models.ema.state_dict().items():
+        assert torch.equal(last.generator.state_dict()[name], tensor), name

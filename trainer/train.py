@@ -38,13 +38,14 @@ from trainer.config import ConfigError, TrainConfig
 from trainer.data import PatchDataset, make_loader, scan_folder
 from trainer.discriminator import Discriminator
 from trainer.distributed import Distributed
+from trainer.export import export_run
 from trainer.samples import write_samples
 from trainer.synthesis import generate_patches, patch_position
 
 log = logging.getLogger("trainer")
 LOSS_NAMES = ("d_loss", "g_loss", "r1", "pl", "diversity", "coord_real", "coord_fake")
 RESUME_CHANGEABLE = frozenset(
-    {"steps", "workers", "checkpoint_minutes", "sample_every", "log_every"}
+    {"steps", "workers", "checkpoint_minutes", "sample_every", "snapshot_every", "log_every"}
 )
 STEP_LOSSES = tuple(name for name in LOSS_NAMES if name not in ("r1", "pl"))
 
@@ -289,10 +290,14 @@ def train(
                                     g=f"{values['g_loss']:.3f}")  # fmt: skip
             if dist.is_main and (step % config.sample_every == 0 or step == config.steps):
                 write_samples(models.ema, run_dir / "samples", step)
+            snapshot = config.snapshot_every and step % config.snapshot_every == 0
             due = time.monotonic() - last_checkpoint >= config.checkpoint_minutes * 60
-            if dist.any(due or stop.requested) or step == config.steps:
+            if dist.any(due or stop.requested) or step == config.steps or snapshot:
                 _save(checkpoint, config, models, step, scan.summary(), origin, dist)
                 last_checkpoint = time.monotonic()
+            if snapshot and dist.is_main:
+                (run_dir / "snapshots").mkdir(exist_ok=True)
+                export_run(run_dir, run_dir / "snapshots" / f"step-{step:07d}.safetensors")
             if dist.any(stop.requested):
                 log.info("stopped at step %d; resume with --resume %s", step, run_dir)
                 break
