@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from generator import LoadedModel, Recipe
 
 KINDS = ("sky", "terrain", "matte")
-FORMATS = ("exr", "png")
 PREVIEW_WIDTH = 512
 """Longest side of a preview canvas, in pixels: a few seconds on a CPU."""
 

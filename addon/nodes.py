@@ -99,13 +99,6 @@ def set_world_look(world: bpy.types.World, strength: float, rotation: float) -> 
         mapping.inputs["Rotation"].default_value[2] = rotation
 
 
-def sky_image(world: bpy.types.World | None) -> bpy.types.Image | None:
-    """The image our Environment Texture shows, if any."""
-    tree = world.node_tree if world is not None else None
-    texture = tree.nodes.get(SKY_TEXTURE) if tree is not None else None
-    return texture.image if texture is not None else None
-
-
 def _own_material(name: str, kind: str) -> bpy.types.Material:
     """A new, empty node material tagged as ours."""
     material = bpy.data.materials.new(name)

@@ -164,12 +164,6 @@ def macs_per_pixel(config: ModelConfig, *, blur: bool = False) -> float:
     return total
 
 
-def halo_overhead(config: ModelConfig, tile_cells: int) -> float:
-    """Computed multiply-adds of a tile / those of its pixels in an ideal single pass."""
-    pixels = (tile_cells * config.pixels_per_cell) ** 2
-    return tile_macs(config, tile_cells) / (macs_per_pixel(config) * pixels)
-
-
 def tile_bytes(
     config: ModelConfig, rows: int, cols: int | None = None, batch: int = 1, itemsize: int = 4
 ) -> int:
