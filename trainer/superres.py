@@ -67,7 +67,7 @@ class SRTrainConfig:
             object.__setattr__(self, "stage", SuperResConfig(**self.stage))
         object.__setattr__(self, "augment", tuple(self.augment))
         if self.patch < 8 or self.patch % 2 or self.batch < 1 or self.steps < 1:
-            raise BackdropError("train-sr needs an even --patch >= 8, a batch and steps >= 1")
+            raise BackdropError("train-sr needs an even --set patch >= 8, batch and steps >= 1")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
