@@ -70,16 +70,15 @@ def save_model(
     }
     if path.is_dir():
         raise OutputError(f"cannot write model to {path}: it is a folder; give a file name")
+    tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    except OSError as err:
-        raise OutputError(f"cannot write model to {path}: {err.strerror}") from None
-    os.close(fd)
-    try:
+        os.close(fd)
         save_file(tensors, tmp, metadata=header)
         os.replace(tmp, path)
     except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError):
             raise OutputError(f"cannot write model to {path}: {err.strerror or err}") from None
         raise

@@ -248,25 +248,22 @@ def _cmd_train_sr(args: argparse.Namespace) -> int:
     values = dict(args.set)
     if args.steps is not None:
         values["steps"] = args.steps
+    saved: dict[str, Any] = {}
     if args.resume is not None:
         _, meta = load_checkpoint(args.resume / CHECKPOINT_NAME)
-        base = SRTrainConfig.from_json(meta["config"])
-        try:
-            config = dataclasses.replace(base, **values)
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"invalid train-sr setting ({err})") from None
+        saved = json.loads(meta["config"])
         model, run = args.model or Path(meta["model"]), args.resume
         if args.data is None:
             raise ConfigError("train-sr --resume needs --data DIR (the images are not recorded)")
     else:
         if args.model is None or args.data is None or args.out is None:
             raise ConfigError("train-sr needs --model FILE --data DIR --out RUN_DIR")
-        try:
-            config = SRTrainConfig(**values)
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"invalid train-sr setting ({err})") from None
         model, run = args.model, args.out
         _refuse_existing_run(run)
+    try:
+        config = SRTrainConfig(**{**saved, **values})
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"invalid train-sr setting ({err})") from None
     step = train_superres(config, model, args.data, run, resume=args.resume is not None)
     print(f"step {step} of {config.steps}; checkpoint in {run / CHECKPOINT_NAME}")
     return 0
