@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(render)
     render.add_argument("--width", type=int, help="canvas width in pixels (default: model's)")
     render.add_argument("--height", type=int, help="canvas height (default: model's; width/2 sky)")
-    render.add_argument("--seed", type=int, default=0, help="seed of the local latents and noise")
+    render.add_argument("--seed", type=int, help="seed of the local latents and noise (default 0)")
     render.add_argument(
         "--wrap",
         help=f"{', '.join(WRAP_MODES)}: x is a cylinder, xy a torus (default: none; sky models "
@@ -170,7 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
         "sky models, else 2048)",
     )
     render.add_argument(
-        "--styles", type=int, nargs="+", metavar="SEED", help="style seeds; 2+ fuse left to right"
+        "--styles",
+        type=int,
+        nargs="+",
+        metavar="SEED",
+        help="style seeds: one restyles the --seed layout, 2+ fuse left to right",
     )
     render.add_argument(
         "--anchors", type=_anchor, nargs="+", metavar="X,Y", help="place styles at these points"
@@ -178,7 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--blend", type=float, help="style transition width in latent cells")
     render.add_argument("--window", type=_window, help="render only X,Y,WIDTH,HEIGHT of the canvas")
     render.add_argument(
-        "--recipe", type=Path, help="re-render the recipe of an image (or .json) we made"
+        "--recipe",
+        type=Path,
+        help="re-render the recipe of an image (or .json) we made; --seed, --window, --sun and "
+        "--no-superres change it, its canvas stays (enlarge it with extend)",
     )
     render.add_argument(
         "--sun",
@@ -191,7 +198,6 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--scale",
         type=_scale,
-        default=1,
         help="flat canvases: draw the scene 2, 4 or 8 times larger, with super-resolution "
         "detail; 'auto' fits the model's frame to the height (a matte) or, with --wrap xy, "
         "to the width (a texture tile); default 1: native scale, more canvas = more scene",
@@ -331,7 +337,7 @@ def _canvas(args: argparse.Namespace, model, **options) -> Recipe:
         height = _given(args.height, width // 2)
         wrap = "x"
     else:
-        scale = getattr(args, "scale", 1)
+        scale = getattr(args, "scale", None) or 1
         wrap = args.wrap or "none"
         if scale == "auto":
             scale = auto_scale(cfg, args.width, args.height, wrap)
@@ -343,7 +349,7 @@ def _canvas(args: argparse.Namespace, model, **options) -> Recipe:
         model.hash,
         width,
         height,
-        seed=args.seed,
+        seed=_given(args.seed, 0),
         wrap=wrap,
         projection="equirect" if equirect else "flat",
         **options,
@@ -351,12 +357,32 @@ def _canvas(args: argparse.Namespace, model, **options) -> Recipe:
     return recipe.replace(superres=not args.no_superres)
 
 
+CANVAS_FLAGS = ("width", "height", "wrap", "equirect", "styles", "anchors", "blend", "scale")
+"""Render flags that define a fresh canvas: a recipe has its own."""
+
+
+def _recipe_with_changes(args: argparse.Namespace) -> Recipe:
+    """The recipe of ``--recipe`` with the flags that may change it; a canvas flag there is an
+    error rather than silently ignored."""
+    values = {name: getattr(args, name) for name in CANVAS_FLAGS}
+    given = [
+        f"--{name}" for name, value in values.items() if value is not None and value is not False
+    ]
+    if given:
+        raise RequestError(
+            f"{', '.join(given)} cannot change the canvas of --recipe: enlarge it with "
+            "'extend', or leave out --recipe for a new canvas"
+        )
+    recipe = read_recipe(args.recipe)
+    changes = {"seed": args.seed, "window": args.window, "sun": args.sun}
+    recipe = recipe.replace(**{name: v for name, v in changes.items() if v is not None})
+    return recipe.replace(superres=False) if args.no_superres else recipe
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     def recipe_for(model) -> Recipe:
         if args.recipe is not None:
-            recipe = read_recipe(args.recipe)
-            recipe = recipe.replace(window=args.window) if args.window else recipe
-            return recipe.replace(sun=args.sun) if args.sun else recipe
+            return _recipe_with_changes(args)
         recipe = _canvas(
             args,
             model,

@@ -273,9 +273,11 @@ def new_recipe(
     ``scale`` > 1 (flat canvases) draws the scene ``scale`` times larger: the canvas is
     ``width / scale`` native pixels wide, detailed by super-resolution.
 
-    ``style_seeds`` (two or more) fuse styles: evenly spaced vertical bands left to right (around
-    the horizon when wrapped), or at ``anchors`` given as (x, y) fractions of the canvas. ``blend``
-    is the transition width in latent cells (default: half the distance between anchors).
+    ``style_seeds``: one sets the global style while ``seed`` keeps setting the local latents and
+    noise (same layout, another look); two or more fuse styles: evenly spaced vertical bands left
+    to right (around the horizon when wrapped), or at ``anchors`` given as (x, y) fractions of the
+    canvas. ``blend`` is the transition width in latent cells (default: half the distance between
+    anchors).
     """
     ppc = config.pixels_per_cell
     top = (config.native_height * ppc * scale - height) // 2
@@ -284,7 +286,7 @@ def new_recipe(
         top, cells_w, cells_h = 0, config.native_width, config.native_height
     styles: tuple[Style, ...] = ()
     if len(style_seeds) == 1:
-        seed = int(style_seeds[0])
+        styles = (Style(int(style_seeds[0])),)
     elif style_seeds:
         n = len(style_seeds)
         if anchors is None:

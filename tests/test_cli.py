@@ -48,6 +48,47 @@ def test_render_embeds_a_recipe_that_reproduces_the_image(tmp_path, capsys, tiny
     assert code == 0 and '"pixels_per_latent_cell": 4' in stdout
 
 
+def test_a_recipe_takes_seed_window_and_sun_and_refuses_canvas_flags(
+    tmp_path, capsys, tiny_model_path
+):
+    first = tmp_path / "strip.exr"
+    run(capsys, "render", "--model", tiny_model_path, "--width", 64, "--height", 32,
+        "--seed", 2, "--styles", 7, "--out", first, "--quiet")  # fmt: skip
+    reseeded = tmp_path / "reseeded.exr"
+    code, _, _ = run(
+        capsys, "render", "--model", tiny_model_path, "--recipe", first, "--seed", 9,
+        "--window", "8,4,16,12", "--out", reseeded, "--quiet",
+    )  # fmt: skip
+    assert code == 0
+    recipe = read_recipe(reseeded)
+    assert (recipe.seed, recipe.width, recipe.style_list[0].seed) == (9, 64, 7)
+    assert read_image(reseeded).shape == (12, 16, 3)
+    for flag in (["--width", "128"], ["--styles", "3"], ["--scale", "2"], ["--equirect"]):
+        out = tmp_path / "refused.exr"
+        code, _, err = run(capsys, "render", "--model", tiny_model_path, "--recipe", first,
+                           *flag, "--out", out)  # fmt: skip
+        assert code == 2 and flag[0] in err and "extend" in err and err.count("\n") == 1
+        assert not out.exists()
+
+
+def test_one_style_seed_restyles_the_seed_layout(tmp_path, capsys, tiny_model_path):
+    model = load_model(tiny_model_path)
+    paths = {}
+    for name, flags in (("plain", ["--seed", 2]), ("restyled", ["--seed", 2, "--styles", 7]),
+                        ("other", ["--seed", 7])):  # fmt: skip
+        paths[name] = tmp_path / f"{name}.exr"
+        run(capsys, "render", "--model", tiny_model_path, "--width", 64, "--height", 32,
+            *flags, "--out", paths[name], "--quiet")  # fmt: skip
+    restyled = read_recipe(paths["restyled"])
+    assert restyled.seed == 2 and [s.seed for s in restyled.style_list] == [7]
+    images = {name: read_image(path) for name, path in paths.items()}
+    assert np.abs(images["restyled"] - images["plain"]).mean() > 1e-3
+    assert np.abs(images["restyled"] - images["other"]).mean() > 1e-3
+    # The style seed alone is the old single-seed picture: seed 7 with style 7.
+    same = render_array(model, read_recipe(paths["other"]).replace(styles=restyled.styles))
+    assert np.abs(same - images["other"]).max() <= 2e-3 * max(1.0, same.max())
+
+
 def test_extend_keeps_the_original_pixels(tmp_path, capsys, tiny_model_path):
     first = tmp_path / "strip.png"
     run(capsys, "render", "--model", tiny_model_path, "--width", 60, "--height", 30,

@@ -4,6 +4,7 @@
     python tools/bundle_models.py sky --samples 8          # one model, a quicker measurement
     python tools/bundle_models.py --only-if-better         # keep a bundled file measured better
     python tools/bundle_models.py terrain --run terrain=training/terrain-tuned --only-if-better
+    python tools/bundle_models.py terrain --run terrain=RUN/snapshots/step-0003000.safetensors
     python tools/bundle_models.py --remeasure              # re-record the bundled files' figures
 
 Each model is the moving average of its run's generator (``training/NAME``), with the
@@ -84,19 +85,23 @@ def trained_on(folder: str) -> dict[str, Any]:
 def bundle(
     name: str, data: Path, samples: int, only_if_better: bool = False, run: Path | None = None
 ) -> dict[str, Any]:
-    """Export run ``name`` (``run``, by default ``training/NAME``, with the super-resolution
-    stage of ``training/NAME-sr``), measure it as it will ship, and write it to the bundled
-    models. With ``only_if_better`` the bundled file is measured again alongside (figures
-    recorded by an older evaluator are not comparable) and whichever measures better is written
-    back with today's figures."""
+    """Export run ``name`` (``run``, by default ``training/NAME``, or one of a run's snapshot
+    model files, with the super-resolution stage of ``training/NAME-sr``), measure it as it will
+    ship, and write it to the bundled models. With ``only_if_better`` the bundled file is
+    measured again alongside (figures recorded by an older evaluator are not comparable) and
+    whichever measures better is written back with today's figures."""
     spec = BUNDLES[name]
     run, stage_run = run or ROOT / "training" / name, ROOT / "training" / f"{name}-sr"
     with tempfile.TemporaryDirectory() as scratch:
-        draft = Path(scratch) / f"{name}.safetensors"
-        _, step = export_run(run, draft)
+        draft = run if run.is_file() else Path(scratch) / f"{name}.safetensors"
+        if not run.is_file():  # a snapshot file is that step's export already
+            export_run(run, draft)
         if (stage_run / CHECKPOINT_NAME).is_file():
-            export_superres(stage_run, draft, draft)
+            staged = Path(scratch) / f"{name}-sr.safetensors"
+            export_superres(stage_run, staged, model_path=draft)
+            draft = staged
         model = load_model(draft)
+    step = json.loads(model.metadata["training"])["steps"]
     metadata = {
         **model.metadata,
         "name": name,
@@ -194,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         help="measure the bundled files as they are and record the figures (no export)",
     )
     parser.add_argument(
-        "--run", action="append", default=[], metavar="NAME=DIR",
-        help="take NAME from this run folder instead of training/NAME (e.g. a fine-tuned run)",
+        "--run", action="append", default=[], metavar="NAME=PATH",
+        help="take NAME from this run folder, or from one of its snapshots/*.safetensors, "
+        "instead of training/NAME (e.g. a fine-tuned run)",
     )  # fmt: skip
     args = parser.parse_args(argv)
     runs = dict(item.partition("=")[::2] for item in args.run)
