@@ -124,6 +124,24 @@ def open_image_writer(
     header attribute name); a bad key is a programming error and raises ValueError.
     """
     target = os.fspath(path)
+    image_format, depth = _format_and_depth(target, bit_depth)
+    if width < 1 or height < 1:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    _check_metadata(metadata)
+    writer_class = {"PNG": _PngWriter, "OpenEXR": _ExrWriter, "TIFF": _TiffWriter}
+    partial = _PartialFile.create(target)
+    return writer_class[image_format.name](partial, width, height, depth, dict(metadata))
+
+
+def check_output(path: str | os.PathLike[str], bit_depth: int | None = None) -> None:
+    """The OutputError ``open_image_writer`` would raise, now: for work that runs minutes
+    before it knows what to write (a photo's inversion), so a typo fails at once."""
+    target = os.fspath(path)
+    _format_and_depth(target, bit_depth)
+    _PartialFile.create(target).discard()
+
+
+def _format_and_depth(target: str, bit_depth: int | None) -> tuple[ImageFormat, int]:
     image_format = _format_for(target, OutputError)
     depth = image_format.default_bit_depth if bit_depth is None else bit_depth
     if depth not in image_format.bit_depths:
@@ -131,12 +149,7 @@ def open_image_writer(
             f"{image_format.name} cannot store {depth}-bit images ({target}); "
             f"supported: {image_format.describe()}"
         )
-    if width < 1 or height < 1:
-        raise ValueError(f"image size must be positive, got {width}x{height}")
-    _check_metadata(metadata)
-    writer_class = {"PNG": _PngWriter, "OpenEXR": _ExrWriter, "TIFF": _TiffWriter}
-    partial = _PartialFile.create(target)
-    return writer_class[image_format.name](partial, width, height, depth, dict(metadata))
+    return image_format, depth
 
 
 class ImageWriter(abc.ABC):

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from generator.colorspace import linear_to_model
 from generator.errors import RequestError
+from generator.imagefile import check_output
 from generator.inversion import DEFAULT_SETTINGS, Inversion, InversionSettings, invert
 from generator.modelfile import LoadedModel, file_hash
 from generator.output import render_array, render_to_file
@@ -222,6 +223,7 @@ def outpaint_to_file(
 ) -> Inversion:
     """Invert, render and blend into ``path`` (atomically); the file's recipe holds the latents
     and, under ``extra['outpaint']``, the placement and the photo file's name and SHA-256."""
+    check_output(path, render_options.get("bit_depth"))
     found = invert_photo(model, recipe, photo, placement, settings, inversion_progress, cancel)
     source = {}
     if photo_path is not None:

@@ -187,6 +187,22 @@ def test_bad_requests_are_one_line_and_leave_no_file(tame, scene, tmp_path, caps
     assert not list(tmp_path.glob("*.exr"))
 
 
+def test_a_bad_output_path_fails_before_the_inversion(tame, scene, tmp_path, capsys, monkeypatch):
+    """The inversion takes minutes: a typo in --out must not cost them."""
+    _, _, photo = scene
+
+    def never(*args, **kwargs):
+        raise AssertionError("inverted before checking the output path")
+
+    monkeypatch.setattr("generator.outpaint.invert_photo", never)
+    args = [photo, "--model", tame.path, "--width", 96, "--height", 48]
+    for name, message in (("missing/out.exr", "does not exist"), ("out.bmp", ".png")):
+        assert outpaint(args, tmp_path, name) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_unreadable_photo_is_one_line(tame, tmp_path, capsys):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
