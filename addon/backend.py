@@ -41,13 +41,16 @@ class JobCancelled(Exception):
 
 @dataclass(frozen=True)
 class RenderRequest:
-    """One render: a fresh canvas of ``kind``, or ``recipe_json`` re-rendered ``scale`` x larger.
+    """One render: a fresh canvas of ``kind``, or the recipe of ``recipe_path`` (an image we
+    wrote) re-rendered ``scale`` x larger. The recipe is read by the job, not the UI: reading it
+    imports the generator, and with it PyTorch (seconds, the first time).
 
     ``model_paths`` are the candidates, preferred first: a fresh canvas uses the first, a recipe
     the one whose hash it names.
     """
 
-    kind: str
+    kind: str | None
+    """'sky', 'terrain' or 'matte' for a fresh canvas; None for a recipe (it says)."""
     model_paths: tuple[str, ...]
     out_dir: str
     width: int = 2048
@@ -57,7 +60,7 @@ class RenderRequest:
     device: str = "auto"
     file_format: str = "exr"
     preview: bool = False
-    recipe_json: str | None = None
+    recipe_path: str | None = None
     scale: int = 1
     detail: str = "1"
     """Flat canvases: the scene drawn 1, 2, 4 or 8 times larger, or "AUTO" (``auto_scale``)."""
@@ -120,14 +123,14 @@ def _is_backdrop_error(err: BaseException) -> bool:
 
 
 def _run(request: RenderRequest, progress: ProgressFn | None, cancel: CancelFn | None) -> Path:
-    from generator import render_to_file
+    from generator import read_recipe, render_to_file
 
     device = _torch_device(request.device)
-    if request.recipe_json is None:
+    if request.recipe_path is None:
         model = _load(request.model_paths[0] if request.model_paths else "", device)
         recipe = fresh_recipe(model, request)
     else:
-        recipe = _parse_recipe(request.recipe_json)
+        recipe = read_recipe(request.recipe_path)
         model = _load(_model_for(recipe.model_hash, request.model_paths), device)
         recipe = enlarged(recipe, request.scale, model)
     path = output_path(request, recipe, model)
@@ -186,12 +189,6 @@ def _load(path: str, device: torch.device) -> LoadedModel:
         if key is not None:
             _cached = (key, model)
         return model
-
-
-def _parse_recipe(text: str) -> Recipe:
-    from generator import Recipe
-
-    return Recipe.from_json(text)
 
 
 def _model_for(model_hash: str, candidates: Sequence[str]) -> str:
@@ -322,21 +319,6 @@ def _kind_of(recipe: Recipe) -> str:
     if recipe.projection == "equirect":
         return "sky"
     return "terrain" if recipe.wrap == "xy" else "matte"
-
-
-def kind_of_recipe_json(text: str) -> str:
-    """'sky', 'terrain' or 'matte': what an image's recipe shows (for wiring the re-render)."""
-    return _kind_of(_parse_recipe(text))
-
-
-def read_image_recipe(path: str) -> str:
-    """The recipe JSON embedded in an image file we wrote; a JobFailed line otherwise."""
-    try:
-        from generator import read_recipe
-
-        return read_recipe(path).to_json()
-    except BaseException as err:
-        raise JobFailed(describe_error(err)) from None
 
 
 def forget_model() -> None:

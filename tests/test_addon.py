@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import make_model_file
+from PIL import Image
 
 import addon
 from addon import backend, nodes, operators
@@ -309,6 +310,17 @@ def test_regenerate_exactly_in_another_format(blender):
     assert png.suffix == ".png" and read_recipe(png) == read_recipe(exr)
     texture = bpy.context.scene.world.node_tree.nodes[nodes.SKY_TEXTURE]
     assert Path(bpy.path.abspath(texture.image.filepath)) == png
+
+
+def test_regenerate_from_an_image_without_a_recipe_is_a_one_line_report(blender, tmp_path):
+    plain = tmp_path / "holiday.png"
+    Image.new("RGB", (32, 16), (90, 140, 200)).save(plain)
+    blender.props.recipe_image = bpy.data.images.load(str(plain))
+    with pytest.raises(RuntimeError) as raised:
+        bpy.ops.endless_backdrops.regenerate()
+    message = str(raised.value).strip()
+    assert "carries no Endless Backdrops recipe" in message and "\n" not in message
+    assert files_in(blender.out) == []
 
 
 def test_cancel_leaves_no_file_and_no_nodes(blender, monkeypatch):
