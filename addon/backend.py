@@ -282,7 +282,7 @@ def enlarged(recipe: Recipe, scale: int, model: LoadedModel) -> Recipe:
         return extended(recipe, half_w, half_h, grow_w - half_w, grow_h - half_h)
     ppc = model.config.pixels_per_cell
     width, height = recipe.width * scale, recipe.height * scale
-    top = (model.config.native_height * ppc - height) // 2 if recipe.wrap == "x" else recipe.top
+    top = (model.config.native_frame[0] - height) // 2 if recipe.wrap == "x" else recipe.top
     old_top, new_top = recipe.top / ppc, top / ppc
     styles = tuple(
         Style(

@@ -48,7 +48,7 @@ def stage_throughput(model_path: str, repeats: int) -> float:
     model = load_model(model_path)
     if model.superres is None:
         return float("nan")
-    width = model.config.native_width * model.config.pixels_per_cell
+    width = model.config.native_frame[1]
     canvas = np.zeros((width // 2, width, 3), dtype=np.float32)
     times = []
     for _ in range(repeats):

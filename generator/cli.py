@@ -330,7 +330,6 @@ def _given(value: int | None, default: int) -> int:
 def _canvas(args: argparse.Namespace, model, **options) -> Recipe:
     """A fresh canvas from --width/--height/--wrap/--equirect/--seed (sky models: a 4096 sky)."""
     cfg = model.config
-    ppc = cfg.pixels_per_cell
     equirect = args.equirect or (cfg.sphere and args.wrap is None)
     if equirect:
         width = _given(args.width, SKY_WIDTH if cfg.sphere else 2048)
@@ -342,8 +341,9 @@ def _canvas(args: argparse.Namespace, model, **options) -> Recipe:
         if scale == "auto":
             scale = auto_scale(cfg, args.width, args.height, wrap)
         options["scale"] = scale
-        width = _given(args.width, cfg.native_width * ppc * scale)
-        height = _given(args.height, cfg.native_height * ppc * scale)
+        frame_height, frame_width = cfg.native_frame
+        width = _given(args.width, frame_width * scale)
+        height = _given(args.height, frame_height * scale)
     recipe = new_recipe(
         cfg,
         model.hash,

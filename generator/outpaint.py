@@ -68,7 +68,7 @@ def place_photo(
         if is_sphere_request(model, recipe):
             horizon = recipe.height // 2
         else:
-            horizon = model.config.native_height * model.config.pixels_per_cell // 2 - recipe.top
+            horizon = model.config.native_frame[0] // 2 - recipe.top
         y = min(max(horizon - height // 2, 0), recipe.height - height)
     if not (0 <= x <= recipe.width - width and 0 <= y <= recipe.height - height):
         raise RequestError(

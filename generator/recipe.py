@@ -245,11 +245,8 @@ def auto_scale(
     """The scale that fits the model's native frame to the request: to its height for a matte
     painting (the frame is the full scene's height), to its width for a texture that tiles both
     ways (the frame is one tile); the largest of ``SCALES`` that does not exceed it."""
-    ppc = config.pixels_per_cell
-    if wrap == "xy":
-        ratio = (width or 0) / (config.native_width * ppc)
-    else:
-        ratio = (height or 0) / (config.native_height * ppc)
+    frame_height, frame_width = config.native_frame
+    ratio = (width or 0) / frame_width if wrap == "xy" else (height or 0) / frame_height
     return max([s for s in SCALES if s <= ratio], default=1)
 
 
@@ -280,7 +277,7 @@ def new_recipe(
     anchors).
     """
     ppc = config.pixels_per_cell
-    top = (config.native_height * ppc * scale - height) // 2
+    top = (config.native_frame[0] * scale - height) // 2
     cells_w, cells_h = width / (ppc * scale), height / (ppc * scale)
     if projection == "equirect" and config.sphere:  # drawn as the native sphere, then resampled
         top, cells_w, cells_h = 0, config.native_width, config.native_height

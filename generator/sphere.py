@@ -43,11 +43,10 @@ def is_sphere_request(model: LoadedModel, recipe: Recipe) -> bool:
 
 def native_sphere_recipe(model: LoadedModel, recipe: Recipe) -> Recipe:
     """The canvas a sphere model draws for an equirect recipe: its native frame, wrapping in x."""
-    cfg = model.config
-    ppc = cfg.pixels_per_cell
+    height, width = model.config.native_frame
     return recipe.replace(
-        width=cfg.native_width * ppc,
-        height=cfg.native_height * ppc,
+        width=width,
+        height=height,
         left=0,
         top=0,
         wrap="x",

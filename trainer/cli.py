@@ -294,7 +294,8 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     print(f"{'preset':8} {'px/cell':>7} {'frame':>9} {'patch':>5} {'batch':>5} {'steps':>7}")
     for name, preset in PRESETS.items():
         m = preset.model
-        frame = f"{m.native_width * m.pixels_per_cell}x{m.native_height * m.pixels_per_cell}"
+        height, width = m.native_frame
+        frame = f"{width}x{height}"
         print(
             f"{name:8} {m.pixels_per_cell:7} {frame:>9} {preset.patch:5} {preset.batch:5}"
             f" {preset.steps:7}"

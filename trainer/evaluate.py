@@ -357,7 +357,7 @@ def hdr_range(linear: np.ndarray) -> tuple[float, float]:
 def hdr_ranges(model: LoadedModel, real: Path, seeds: int = 4) -> dict[str, list[float]]:
     """``hdr_range`` of equirect skies (mean over ``seeds``), with a sun, and of real HDR files."""
     config = model.config
-    width = 2 * config.native_width * config.pixels_per_cell
+    width = 2 * config.native_frame[1]
     height = width // 2
     skies = [
         render_array(

@@ -82,7 +82,7 @@ class PairSource:
 
     def __init__(self, model: LoadedModel, folder: Path, seed: int) -> None:
         cfg = model.config
-        width = 2 * cfg.native_width * cfg.pixels_per_cell
+        width = 2 * cfg.native_frame[1]
         self.wrap = cfg.sphere
         self.images = []
         for info in scan_folder(folder, min_side=16, workers=0).good:

@@ -62,7 +62,7 @@ def evaluate_superres(
 ) -> SuperResReport:
     """Measure ``model``'s stage (see the module); ``width`` is the 1x reference width."""
     config = model.config
-    native = config.native_width * config.pixels_per_cell
+    native = config.native_frame[1]
     detail_width = 4 * native
 
     def sky(seed: int, w: int, stage: bool) -> np.ndarray:
