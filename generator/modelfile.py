@@ -70,19 +70,29 @@ def save_model(
     }
     if path.is_dir():
         raise OutputError(f"cannot write model to {path}: it is a folder; give a file name")
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-        os.close(fd)
-        save_file(tensors, tmp, metadata=header)
-        os.replace(tmp, path)
-    except BaseException as err:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise OutputError(f"cannot write model to {path}: {err.strerror or err}") from None
-        raise
+        write_safetensors(path, tensors, header)
+    except OSError as err:
+        raise OutputError(f"cannot write model to {path}: {err.strerror or err}") from None
     return file_hash(path)
+
+
+def write_safetensors(
+    path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]
+) -> None:
+    """Write a safetensors file atomically and durably: a hidden partial file beside ``path``,
+    flushed to disk, then renamed, so a crash or a kill at any moment leaves the previous
+    complete file (or none), never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:

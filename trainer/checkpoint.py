@@ -8,17 +8,15 @@ moment (even by SIGKILL) leaves the previous complete checkpoint in place.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from torch import Tensor
 
 from generator.errors import BackdropError
+from generator.modelfile import write_safetensors
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 FORMAT_NAME = "endless-backdrops-checkpoint"
@@ -42,16 +40,7 @@ def save_checkpoint(path: Path, tensors: dict[str, Tensor], meta: dict[str, Any]
     """Atomically write ``tensors`` and JSON-able ``meta`` to ``path``."""
     payload = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     header = {"format": FORMAT_NAME, "meta": json.dumps(meta, sort_keys=True)}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(fd)
-    try:
-        save_file(payload, tmp, metadata=header)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_safetensors(path, payload, header)
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
