@@ -1,52 +1,255 @@
-"""Reading a user's photo for outpainting: any common format to float32 linear RGB.
+"""Decoding photos: any common format to float32 linear-light RGB, upright, never unsafe.
 
-EXR, TIFF and PNG files we can stream are read by ``imagefile``; everything else (JPEG, WebP,
-8/16-bit PNG and TIFF from cameras and editors) by Pillow, upright per its EXIF orientation. Every
-failure is one ``BackdropError`` line naming the file.
+Users hand us what their cameras and editors write: JPEG, WebP, 8/16-bit PNG and TIFF (palette,
+grey, CMYK, alpha), float TIFF and EXR. Every file is EXIF-oriented, sRGB-decoded to linear light
+at its full precision (Pillow alone would reduce 16-bit RGB to 8 bits) and made finite; every
+failure, including Pillow's decompression-bomb guard, is one short reason instead of a traceback.
+The trainer reads its folders with this, and ``outpaint`` its photo.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import warnings
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import numpy as np
+import tifffile
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
 
 from generator.errors import BackdropError
 from generator.imagefile import read_image, srgb_to_linear
 
-LINEAR_SUFFIXES = (".exr",)
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".exr"})
+HALF_MAX = 65504.0
+"""Infinite EXR values become this (the largest half float): bright, but finite."""
+
+_EXR_MAGIC = b"\x76\x2f\x31\x01"
+_TIFF_MAGICS = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_ORIENTATION_TAG = 0x0112
+
+
+class ImageReadError(BackdropError):
+    """One image cannot be used; `reason` is a few words for the skipped-files report."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 def read_photo(path: str | os.PathLike[str]) -> np.ndarray:
-    """The photo as float32 linear light (h, w, 3)."""
+    """A user's photo as float32 linear light (h, w, 3); one ``BackdropError`` line if it
+    cannot be used."""
     path = Path(path)
     if not path.is_file():
         raise BackdropError(f"photo not found: {path}")
-    if path.suffix.lower() in LINEAR_SUFFIXES:
-        return read_image(path)
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     try:
-        with warnings.catch_warnings():
+        return load_linear(path)
+    except ImageReadError as err:
+        raise BackdropError(f"cannot read photo {path}: {err.reason}") from None
+
+
+def decoded_size(path: Path) -> tuple[int, int]:
+    """(height, width) after a complete decode (a truncated file fails here), oriented."""
+    with _explained(path):
+        return _decode(path, None).shape[:2]
+
+
+def load_linear(
+    path: str | os.PathLike[str], *, cover: tuple[int, int] | None = None
+) -> np.ndarray:
+    """The image as float32 linear-light RGB of shape (height, width, 3), EXIF-oriented.
+
+    8- and 16-bit files are sRGB-decoded; EXR and float TIFF are linear already (NaN, infinity
+    and negative values are made safe). With ``cover=(height, width)`` the image comes back
+    downscaled (never upscaled), aspect kept, to the smallest size that still covers that box;
+    JPEGs are then decoded at a reduced scale, which is several times faster for big photos.
+    Every failure is an ImageReadError.
+    """
+    source = Path(path)
+    with _explained(source):
+        pixels = _to_linear(_decode(source, cover))
+    if cover is not None:
+        pixels = _shrink_to_cover(pixels, cover)
+    return pixels
+
+
+@contextlib.contextmanager
+def _explained(path: Path) -> Iterator[None]:
+    """Turn any decoder failure into an ImageReadError with a short reason."""
+    try:
+        with warnings.catch_warnings():  # a per-file warning (bad EXIF, big image) is noise here
             warnings.simplefilter("ignore")
-            with Image.open(path) as image:
-                image = ImageOps.exif_transpose(image)
-                pixels = _to_rgb(image)
-    except Image.DecompressionBombError:
-        raise BackdropError(
-            f"cannot read photo {path}: too many pixels for a safe decode; downscale it first"
-        ) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-        reason = "not an image" if isinstance(err, UnidentifiedImageError) else str(err)
-        raise BackdropError(f"cannot read photo {path}: {reason}") from None
-    return srgb_to_linear(pixels)
+            yield
+    except ImageReadError:
+        raise
+    except Exception as error:  # decoders raise anything on damaged files; one bad file is no bug
+        raise ImageReadError(path, _reason(error, path)) from error
 
 
-def _to_rgb(image) -> np.ndarray:
-    """sRGB-encoded values in [0, 1], (h, w, 3), from 8- or 16-bit, grey, palette or CMYK."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        gray = np.asarray(image, dtype=np.float32) / 65535.0
-        return np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=2)
-    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+def _decode(path: Path, cover: tuple[int, int] | None) -> np.ndarray:
+    """Oriented (height, width[, channels]) samples: uint8/uint16 sRGB, or float32 linear."""
+    with open(path, "rb") as stream:
+        head = stream.read(32)
+    if not head:
+        raise ImageReadError(path, "empty file")
+    if head.startswith(_EXR_MAGIC):
+        return _read_exr(path)
+    if head[:4] in _TIFF_MAGICS:
+        pixels = _read_tiff(path)
+        if pixels is not None:
+            return pixels
+    with Image.open(path) as image:
+        orientation = _orientation(image)
+        if _is_plain_16bit_rgb_png(head) and path.suffix.lower() == ".png":
+            return _orient(read_image(path), orientation)  # Pillow would reduce it to 8 bits
+        if cover is not None:
+            size = (image.width, image.height)
+            oriented = size[::-1] if orientation >= 5 else size
+            scale = max(cover[1] / oriented[0], cover[0] / oriented[1])
+            if scale < 1:
+                image.draft(None, (math.ceil(size[0] * scale), math.ceil(size[1] * scale)))
+        image.load()  # the full decode: truncated files fail here
+        if image.mode.startswith("I;16") or image.mode == "I":
+            pixels = np.clip(np.asarray(image), 0, 65535).astype(np.uint16)
+        elif image.mode == "F":
+            pixels = np.asarray(image, dtype=np.float32)
+        else:
+            pixels = np.asarray(image.convert("RGB"))
+    return _orient(pixels, orientation)
+
+
+def _is_plain_16bit_rgb_png(head: bytes) -> bool:
+    """16-bit RGB without interlacing: the PNG kind `read_image` decodes at full precision."""
+    return head.startswith(_PNG_SIGNATURE) and head[24:26] == b"\x10\x02" and head[28] == 0
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        value = int(image.getexif().get(_ORIENTATION_TAG, 1))
+    except Exception:  # damaged EXIF only loses the orientation, not the image
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) as numpy views, for every decoder alike."""
+    if orientation in (5, 6, 7, 8):
+        pixels = np.swapaxes(pixels, 0, 1)
+    if orientation in (3, 4, 7, 8):
+        pixels = pixels[::-1]
+    if orientation in (2, 3, 6, 7):
+        pixels = pixels[:, ::-1]
+    return pixels
+
+
+def _read_exr(path: Path) -> np.ndarray:
+    try:
+        import OpenEXR
+    except ImportError:
+        raise ImageReadError(path, "reading EXR needs the OpenEXR package") from None
+
+    with OpenEXR.File(str(path), separate_channels=True) as exr:
+        channels = exr.channels()
+        if {"R", "G", "B"} <= channels.keys():
+            planes = [channels[name].pixels for name in "RGB"]
+        elif "Y" in channels:
+            planes = [channels["Y"].pixels] * 3
+        else:
+            raise ImageReadError(path, "EXR without RGB or Y channels")
+        return np.stack(planes, axis=-1).astype(np.float32)
+
+
+def _read_tiff(path: Path) -> np.ndarray | None:
+    """16-bit and float TIFFs at full precision; None leaves the file to Pillow.
+
+    Pillow reads 8-bit TIFFs of every kind (palette, CMYK, JPEG, LZW) but reduces 16-bit RGB to
+    8 bits; tifffile keeps the precision but, without imagecodecs, knows fewer compressions.
+    """
+    with tifffile.TiffFile(path) as tiff:
+        page = tiff.pages.first
+        photometric = page.photometric
+        usable = (
+            page.dtype is not None
+            and page.dtype.kind in "uf"
+            and page.dtype != np.uint8
+            and photometric in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.RGB)
+            and page.compression in tifffile.TIFF.DECOMPRESSORS
+            and page.predictor in tifffile.TIFF.PREDICTORS
+            and page.axes in ("YX", "YXS", "SYX")
+        )
+        if not usable:
+            return None
+        pixels = page.asarray()
+        if page.axes == "SYX":
+            pixels = np.moveaxis(pixels, 0, -1)
+        orientation = int(page.tags.valueof(_ORIENTATION_TAG, 1))
+    if pixels.ndim == 3:
+        pixels = pixels[..., :3] if photometric == tifffile.PHOTOMETRIC.RGB else pixels[..., 0]
+    return _orient(pixels, orientation if 1 <= orientation <= 8 else 1)
+
+
+@cache
+def _srgb_table(bits: int) -> np.ndarray:
+    codes = np.arange(1 << bits, dtype=np.float64) / ((1 << bits) - 1)
+    return srgb_to_linear(codes).astype(np.float32)
+
+
+def _to_linear(pixels: np.ndarray) -> np.ndarray:
+    """Decoded samples to float32 linear RGB (a lookup table for the integer formats)."""
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.shape[2] == 1:
+        pixels = np.broadcast_to(pixels, (*pixels.shape[:2], 3))
+    if pixels.dtype.kind == "f":
+        linear = np.nan_to_num(pixels.astype(np.float32), nan=0.0, posinf=HALF_MAX, neginf=0.0)
+        return np.maximum(linear, 0.0, out=linear)
+    if pixels.dtype == np.uint8:
+        return _srgb_table(8)[pixels]
+    if pixels.dtype == np.uint16:
+        return _srgb_table(16)[pixels]
+    top = np.iinfo(pixels.dtype).max
+    return srgb_to_linear(np.clip(pixels, 0, top).astype(np.float64) / top).astype(np.float32)
+
+
+def _shrink_to_cover(pixels: np.ndarray, cover: tuple[int, int]) -> np.ndarray:
+    height, width = pixels.shape[:2]
+    scale = max(cover[0] / height, cover[1] / width)
+    if scale >= 1:
+        return pixels
+    size = (max(cover[0], round(height * scale)), max(cover[1], round(width * scale)))
+    tensor = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+    return resize_linear(tensor, size).permute(1, 2, 0).contiguous().numpy()
+
+
+def resize_linear(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(3, h, w) to (3, *size); antialiased bilinear has no negative lobes, so no HDR ringing."""
+    if tuple(pixels.shape[1:]) == size:
+        return pixels
+    return F.interpolate(pixels[None], size=size, mode="bilinear", antialias=True)[0]
+
+
+def _reason(error: Exception, path: Path) -> str:
+    """A few words for the report: the kind of problem, not a traceback."""
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image"
+    if isinstance(error, Image.DecompressionBombError):
+        return "too many pixels for a safe decode (downscale it first)"
+    if isinstance(error, MemoryError):
+        return "too large to decode"
+    text = str(error).replace(str(path), path.name).strip()
+    lowered = text.lower()
+    if any(word in lowered for word in ("truncat", "broken data stream", "premature end")):
+        return "truncated"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.lower()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line if len(line) <= 80 else line[:77] + "..."

@@ -16,13 +16,12 @@ from PIL import Image, ImageOps
 from generator.colorspace import linear_to_model
 from generator.config import PRESETS
 from generator.imagefile import open_image_writer, srgb_to_linear
+from generator.photo import ImageReadError, load_linear
 from trainer.data import (
     DataError,
-    ImageReadError,
     PatchDataset,
     SampleStream,
     find_images,
-    load_linear,
     make_loader,
     scan_folder,
 )

@@ -37,9 +37,10 @@ import torch.nn.functional as F
 from generator.imagefile import linear_to_srgb, read_image
 from generator.modelfile import LoadedModel
 from generator.output import render_array
+from generator.photo import load_linear
 from generator.recipe import Sun, new_recipe
 from generator.sun import add_sun
-from trainer.data import center_frame, load_linear, scan_folder, upper_hemisphere
+from trainer.data import center_frame, scan_folder, upper_hemisphere
 
 PYRAMID_LEVELS = 4
 DESCRIPTORS_PER_IMAGE = 128

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from generator.colorspace import linear_to_model
 from generator.errors import BackdropError
 from generator.modelfile import LoadedModel, load_model, save_model
+from generator.photo import load_linear, resize_linear
 from generator.superres import SuperResConfig, SuperResolution
 from trainer import losses
 from trainer.augment import augment
@@ -36,7 +37,7 @@ from trainer.checkpoint import (
     optimizer_tensors,
     save_checkpoint,
 )
-from trainer.data import _resize, load_linear, scan_folder
+from trainer.data import scan_folder
 from trainer.discriminator import Discriminator
 from trainer.train import StopFlag
 
@@ -89,7 +90,7 @@ class PairSource:
             pixels = load_linear(info.path, cover=(1, width))
             tensor = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
             height = max(16, round(tensor.shape[1] * width / tensor.shape[2]))
-            resized = _resize(tensor, (height, width)).permute(1, 2, 0).numpy()
+            resized = resize_linear(tensor, (height, width)).permute(1, 2, 0).numpy()
             self.images.append(torch.from_numpy(linear_to_model(resized, cfg)).half())
         if not self.images:
             raise BackdropError(f"no usable images in {folder}")

@@ -21,9 +21,10 @@ import numpy as np
 
 from generator.modelfile import LoadedModel
 from generator.output import render_array
+from generator.photo import load_linear
 from generator.recipe import new_recipe
 from generator.superres import upscale
-from trainer.data import load_linear, scan_folder, upper_hemisphere
+from trainer.data import scan_folder, upper_hemisphere
 from trainer.evaluate import display, reference_swd, swd
 
 FINE_LEVELS = (0, 1)
