@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from generator.bundled import SUFFIX, bundled_models, resolve_model_path
-from generator.config import PRESETS
+from generator.config import PRESETS, ModelConfig
 from generator.device import DEVICES, resolve_device
 from generator.errors import BackdropError, RequestError
 from generator.imagefile import SUPPORTED_FORMATS
@@ -38,8 +38,8 @@ from generator.recipe import (
 from generator.render import DEFAULT_BATCH, DEFAULT_TILE, PRECISIONS
 
 NO_SUPERRES_HELP = (
-    "skies above the model's native scale: plain cubic resampling instead of its "
-    "super-resolution stage (faster, softer)"
+    "skies above the model's native scale and flat canvases with --scale > 1: plain cubic "
+    "resampling instead of its super-resolution stage (faster, softer)"
 )
 SKY_WIDTH = 4096
 """Default width of a sky model's 360-degree render (4096 x 2048, what Blender users expect)."""
@@ -134,7 +134,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--precision",
         choices=PRECISIONS,
         help="fp32 (default, exact), bf16 (CPU/CUDA) or fp16 (GPU): faster, tiles agree to "
-        "about 1e-2; recorded in the recipe",
+        "about 1e-3 (bf16) or 1e-2 (fp16); recorded in the recipe",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -177,7 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="style seeds: one restyles the --seed layout, 2+ fuse left to right",
     )
     render.add_argument(
-        "--anchors", type=_anchor, nargs="+", metavar="X,Y", help="place styles at these points"
+        "--anchors",
+        type=_anchor,
+        nargs="+",
+        metavar="X,Y",
+        help="place the styles at these points, as fractions (0-1) of the canvas",
     )
     render.add_argument("--blend", type=float, help="style transition width in latent cells")
     render.add_argument("--window", type=_window, help="render only X,Y,WIDTH,HEIGHT of the canvas")
@@ -222,8 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     outpaint.add_argument("photo", type=Path, help="the photo (JPEG, PNG, TIFF, WebP, EXR)")
     _add_run_options(outpaint)
-    outpaint.add_argument("--width", type=int, help="canvas width (default: model's; skies 4096)")
-    outpaint.add_argument("--height", type=int, help="canvas height (default: model's)")
+    outpaint.add_argument(
+        "--width", type=int, help="canvas width (default: twice the photo's; skies 4096)"
+    )
+    outpaint.add_argument("--height", type=int, help="canvas height (default: the photo's)")
     outpaint.add_argument("--wrap", help=f"{', '.join(WRAP_MODES)} (sky models: a 360-degree sky)")
     outpaint.add_argument("--equirect", action="store_true", help="a 360-degree sky around it")
     outpaint.add_argument("--seed", type=int, default=0, help="seed of the generated surroundings")
@@ -327,11 +333,18 @@ def _given(value: int | None, default: int) -> int:
     return default if value is None else value
 
 
+def _is_equirect(args: argparse.Namespace, config: ModelConfig) -> bool:
+    """--equirect, or a sky model asked for no particular wrap."""
+    return args.equirect or (config.sphere and args.wrap is None)
+
+
 def _canvas(args: argparse.Namespace, model, **options) -> Recipe:
     """A fresh canvas from --width/--height/--wrap/--equirect/--seed (sky models: a 4096 sky)."""
     cfg = model.config
-    equirect = args.equirect or (cfg.sphere and args.wrap is None)
+    equirect = _is_equirect(args, cfg)
     if equirect:
+        if getattr(args, "scale", None) is not None:
+            raise RequestError("a sky's scale follows its width: leave out --scale")
         width = _given(args.width, SKY_WIDTH if cfg.sphere else 2048)
         height = _given(args.height, width // 2)
         wrap = "x"
@@ -364,16 +377,17 @@ CANVAS_FLAGS = ("width", "height", "wrap", "equirect", "styles", "anchors", "ble
 def _recipe_with_changes(args: argparse.Namespace) -> Recipe:
     """The recipe of ``--recipe`` with the flags that may change it; a canvas flag there is an
     error rather than silently ignored."""
+    recipe = read_recipe(args.recipe)
     values = {name: getattr(args, name) for name in CANVAS_FLAGS}
     given = [
         f"--{name}" for name, value in values.items() if value is not None and value is not False
     ]
     if given:
+        grow = ", or grow this one with 'extend'" if recipe.wrap == "none" else ""
         raise RequestError(
-            f"{', '.join(given)} cannot change the canvas of --recipe: enlarge it with "
-            "'extend', or leave out --recipe for a new canvas"
+            f"{', '.join(given)} cannot change the canvas of --recipe; leave out --recipe to "
+            f"render a new canvas (this one's seed is {recipe.seed}){grow}"
         )
-    recipe = read_recipe(args.recipe)
     changes = {"seed": args.seed, "window": args.window, "sun": args.sun}
     recipe = recipe.replace(**{name: v for name, v in changes.items() if v is not None})
     return recipe.replace(superres=False) if args.no_superres else recipe
@@ -401,6 +415,10 @@ def _cmd_outpaint(args: argparse.Namespace) -> int:
         raise RequestError("outpaint runs in one process: start it without torchrun")
     model = load_model(args.model, resolve_device(args.device))
     photo = read_photo(args.photo)
+    if not _is_equirect(args, model.config):  # a flat canvas around the photo, as in Blender
+        width = 2 * photo.shape[1]
+        args.width = _given(args.width, width + -width % model.config.pixels_per_cell)
+        args.height = _given(args.height, photo.shape[0])
     recipe = _canvas(args, model)
     placement = place_photo(model, recipe, photo.shape, args.x, args.y, args.feather)
     steps = args.steps if args.steps is not None else QUALITY_STEPS[args.quality]
@@ -477,5 +495,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("cancelled: no file was written", file=sys.stderr)
         return 130
     except (MemoryError, torch.OutOfMemoryError):
-        print("error: out of memory; try a smaller --tile or --batch", file=sys.stderr)
+        hint = (
+            "a smaller photo (downscale it) or canvas"
+            if args.command == "outpaint"
+            else "a smaller --memory-budget or --tile"
+        )
+        print(f"error: out of memory; try {hint}", file=sys.stderr)
         return 3

@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from generator.bundled import resolve_model_path, unknown_model_hint
 from generator.config import ModelConfig
@@ -82,16 +81,19 @@ def write_safetensors(
 ) -> None:
     """Write a safetensors file atomically and durably: a hidden partial file beside ``path``,
     flushed to disk, then renamed, so a crash or a kill at any moment leaves the previous
-    complete file (or none), never half of one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(fd)
+    complete file (or none), never half of one. Created like any file (0666 less the umask),
+    not private as ``tempfile`` makes it: a model is for sharing."""
+    data = save(tensors, metadata=metadata)
+    tmp = path.parent / f".{path.name}.{os.urandom(4).hex()}.partial"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        save_file(tensors, tmp, metadata=metadata)
-        with open(tmp, "rb") as handle:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

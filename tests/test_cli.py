@@ -113,6 +113,7 @@ BAD_REQUESTS = [
     (["--wrap", "z"], "unknown wrap"),
     (["--wrap", "x", "--width", "61"], "multiple of 4"),
     (["--tile", "0"], "tile size"),
+    (["--equirect", "--scale", "2"], "leave out --scale"),
 ]  # fmt: skip
 
 

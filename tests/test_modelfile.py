@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pytest
 from safetensors import safe_open
@@ -67,3 +69,14 @@ def test_writing_a_model_to_a_folder_or_unwritable_place_is_one_line(tmp_path, t
     with pytest.raises(OutputError, match="cannot write model"):
         save_model(tiny_model.generator, tmp_path / "missing" / "m.safetensors")
     assert list(tmp_path.rglob("*")) == [folder], "no partial file is left behind"
+
+
+def test_a_written_model_is_readable_by_others_as_the_umask_allows(tmp_path, tiny_model):
+    """Models are shared (a studio's render farm, a bundled file): never private like a
+    temporary file."""
+    umask = os.umask(0o022)
+    try:
+        save_model(tiny_model.generator, tmp_path / "m.safetensors")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == 0o644

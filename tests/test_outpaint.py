@@ -144,6 +144,16 @@ def test_the_result_re_renders_and_extends_from_its_recipe(tame, scene, tmp_path
     assert np.abs(grown[:, 16:-8] - again).max() <= TOL
 
 
+def test_a_flat_canvas_defaults_to_twice_the_photo_width_at_its_height(tame, scene, tmp_path):
+    """As the add-on's Extend Image: a photo of any size fits, centred, kept exactly inside."""
+    _, _, photo = scene
+    assert outpaint([photo, "--model", tame.path, "--steps", 2], tmp_path) == 0
+    out = read_image(tmp_path / "out.exr")
+    assert out.shape == (24, 64, 3)  # the 24 x 32 photo, twice as wide
+    f = place_photo(tame, read_recipe(tmp_path / "out.exr"), (24, 32)).feather
+    assert np.array_equal(out[f:-f, 16 + f : 48 - f], read_photo(photo)[f:-f, f:-f])
+
+
 def test_a_sky_is_outpainted_at_its_native_scale(sphere_model, tmp_path):
     photo = tmp_path / "sky-photo.png"
     rng = np.random.default_rng(0)

@@ -24,6 +24,8 @@ from trainer.config import PRESETS, ConfigError
 from trainer.train import train
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
+TRAIN = ["train", "--preset", "tiny", "--quiet"]
+"""A quick CLI training run: the default preset (cpu) takes hours."""
 
 
 def tiny(**overrides):
@@ -82,7 +84,7 @@ def test_stopped_run_resumes_bit_for_bit(tmp_path):
 
 def test_sigkill_at_any_moment_resumes_from_the_last_good_checkpoint(tmp_path):
     steps = "30"
-    base = [sys.executable, "-m", "trainer", "train", "--quiet"]
+    base = [sys.executable, "-m", "trainer", *TRAIN]
     options = [
         "--steps",
         steps,
@@ -160,7 +162,7 @@ def test_unusable_data_and_bad_settings_are_one_line_errors(tmp_path, capsys):
     ]
     for argv, message in cases:
         run = tmp_path / "run"
-        code = trainer_main(["train", "--quiet", "--workers", "0", "--out", str(run), *argv])
+        code = trainer_main([*TRAIN, "--workers", "0", "--out", str(run), *argv])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and err[-1].startswith("error:") and message in err[-1], (argv, err)
         assert not (run / CHECKPOINT_NAME).exists()
@@ -168,7 +170,7 @@ def test_unusable_data_and_bad_settings_are_one_line_errors(tmp_path, capsys):
     assert "no checkpoint" in capsys.readouterr().err
     a_file = tmp_path / "notes.txt"
     a_file.write_text("not a folder", encoding="utf-8")
-    argv = ["train", "--quiet", "--workers", "0", "--data", str(PHOTOS), "--out", str(a_file)]
+    argv = [*TRAIN, "--workers", "0", "--data", str(PHOTOS), "--out", str(a_file)]
     assert trainer_main(argv) == 2
     assert "it is a file" in capsys.readouterr().err
 
@@ -184,8 +186,9 @@ def test_start_from_fine_tunes_another_runs_networks_with_new_settings(tmp_path,
     source = tmp_path / "source"
     train(tiny(steps=3), PHOTOS, source, show_progress=False)
     tuned = tmp_path / "tuned"
-    argv = ["train", "--quiet", "--workers", "0", "--data", str(PHOTOS), "--out", str(tuned)]
-    argv += ["--start-from", str(source), "--steps", "1", "--set", "lr=0.0"]
+    common = [*TRAIN, "--workers", "0", "--data", str(PHOTOS)]
+    tuning = ["--start-from", str(source), "--steps", "1", "--set", "lr=0.0"]
+    argv = [*common, "--out", str(tuned), *tuning]
     assert trainer_main(argv) == 0
     before, after = _state(source), _state(tuned)
     assert after["step"].item() == 1
@@ -202,7 +205,7 @@ def test_start_from_fine_tunes_another_runs_networks_with_new_settings(tmp_path,
     assert training["steps"] == 1 and training["started_from"]["step"] == 3
     capsys.readouterr()
 
-    wider = [*argv[:6], "--out", str(tmp_path / "wider"), *argv[8:], "--set", "model.gs_width=32"]
+    wider = [*common, "--out", str(tmp_path / "wider"), *tuning, "--set", "model.gs_width=32"]
     assert trainer_main(wider) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error:") and "model differ" in err
@@ -219,10 +222,9 @@ def test_start_from_a_model_file_fine_tunes_its_generator_with_its_settings(tmp_
     model_path = tmp_path / "style.safetensors"
     assert trainer_main(["export", str(source), "--out", str(model_path)]) == 0
     tuned = tmp_path / "tuned"
-    argv = ["train", "--quiet", "--workers", "0", "--data", str(PHOTOS), "--out", str(tuned)]
-    assert (
-        trainer_main([*argv, "--start-from", str(model_path), "--steps", "1", "--set", "lr=0"]) == 0
-    )
+    common = [*TRAIN, "--workers", "0", "--data", str(PHOTOS)]
+    tuning = ["--start-from", str(model_path), "--steps", "1", "--set", "lr=0"]
+    assert trainer_main([*common, "--out", str(tuned), *tuning]) == 0
     model, after = load_model(model_path), _state(tuned)
     for key, value in model.generator.state_dict().items():
         assert torch.equal(after[f"g.{key}"], value), key
@@ -232,12 +234,12 @@ def test_start_from_a_model_file_fine_tunes_its_generator_with_its_settings(tmp_
     assert meta["started_from"]["hash"] == model.hash and meta["started_from"]["steps"] == 2
     tuned_path = tmp_path / "tuned.safetensors"  # a fine-tune of a fine-tune keeps the lineage
     assert trainer_main(["export", str(tuned), "--out", str(tuned_path)]) == 0
-    again = [*argv[:6], "--out", str(tmp_path / "again"), "--start-from", str(tuned_path)]
+    again = [*common, "--out", str(tmp_path / "again"), "--start-from", str(tuned_path)]
     assert trainer_main([*again, "--steps", "1"]) == 0
     _, meta = load_checkpoint(tmp_path / "again" / CHECKPOINT_NAME)
     assert meta["started_from"]["started_from"]["hash"] == model.hash
     capsys.readouterr()
-    missing = [*argv[:6], "--out", str(tmp_path / "x"), "--start-from", str(tmp_path / "nope")]
+    missing = [*common, "--out", str(tmp_path / "x"), "--start-from", str(tmp_path / "nope")]
     assert trainer_main(missing) == 2
     assert "model file not found" in capsys.readouterr().err
 
@@ -245,7 +247,7 @@ def test_start_from_a_model_file_fine_tunes_its_generator_with_its_settings(tmp_
 def test_sigterm_to_the_whole_process_group_checkpoints_and_exits_cleanly(tmp_path):
     """Schedulers (and Ctrl-C) signal every process of the group, data workers included."""
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "trainer", "train", "--quiet", "--data", str(PHOTOS)]
+    cmd = [sys.executable, "-m", "trainer", *TRAIN, "--data", str(PHOTOS)]
     cmd += ["--out", str(run), "--steps", "100000", "--workers", "2", "--set", "log_every=1"]
     proc = subprocess.Popen(cmd, start_new_session=True, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120

@@ -65,7 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="begin a new run (--out) from another run's networks, or a model file's (a bundled "
         "model's name too: --start-from sky), with its settings except those given here",
     )  # fmt: skip
-    train.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="see README")
+    train.add_argument(
+        "--preset",
+        default="cpu",
+        choices=sorted(PRESETS),
+        help="model size and schedule (default cpu: a style in hours on a CPU); "
+        "'python -m trainer presets' lists them",
+    )
     train.add_argument("--steps", type=int, help="total optimisation steps")
     train.add_argument("--batch", type=int, help="images per step")
     train.add_argument("--accumulate", type=int, help="gradient accumulation rounds per step")

@@ -98,18 +98,20 @@ class TrainConfig:
     def with_overrides(self, overrides: dict[str, Any]) -> TrainConfig:
         """Apply ``name=value`` overrides; ``model.name`` reaches into the model config."""
         top, model = {}, {}
-        known = {f.name: f for f in dataclasses.fields(self)}
+        known = {f.name for f in dataclasses.fields(self)} - {"model"}
         model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
         for key, value in overrides.items():
             if key.startswith("model."):
                 name = key.removeprefix("model.")
                 if name not in model_fields:
-                    raise ConfigError(f"unknown model setting {name!r}")
+                    names = ", ".join(sorted(model_fields))
+                    raise ConfigError(f"unknown model setting {name!r}: choose from {names}")
                 model[name] = value
-            elif key in known and key != "model":
+            elif key in known:
                 top[key] = value
             else:
-                raise ConfigError(f"unknown setting {key!r}; see the preset table in README")
+                names = ", ".join(sorted(known))
+                raise ConfigError(f"unknown setting {key!r}: choose from {names}, or model.NAME")
         try:
             if model:
                 top["model"] = dataclasses.replace(self.model, **model)
