@@ -193,6 +193,7 @@ def test_wheel_download_follows_dependencies_for_the_target_platform(monkeypatch
         "safetensors": ['numpy>=1.24; extra == "numpy"'],
         "tifffile": ["numpy"],
         "pillow": [],
+        "OpenEXR": ["numpy"],
         "filelock": [],
         "nvidia-cudnn-cu12": [],
     }
@@ -203,7 +204,14 @@ def test_wheel_download_follows_dependencies_for_the_target_platform(monkeypatch
         dest = tmp_path / platform
         dest.mkdir()
         names[platform] = {w.name.split("-")[0] for w in build_tool.download_wheels(platform, dest)}
-    assert names["windows-x64"] == {"torch", "safetensors", "tifffile", "pillow", "filelock"}
+    assert names["windows-x64"] == {
+        "torch",
+        "safetensors",
+        "tifffile",
+        "pillow",
+        "OpenEXR",
+        "filelock",
+    }
     assert names["linux-x64"] == names["windows-x64"] | {"nvidia_cudnn_cu12"}
     first = calls[0]
     assert {"--no-deps", "--only-binary=:all:", "win_amd64", "3.11"} <= set(first)
