@@ -9,6 +9,7 @@ line, a cancellation as ``JobCancelled``; the generator guarantees no partial fi
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import threading
@@ -297,21 +298,20 @@ def enlarged(recipe: Recipe, scale: int, model: LoadedModel) -> Recipe:
 
 
 def output_path(request: RenderRequest, recipe: Recipe, model: LoadedModel) -> Path:
-    """Where the render goes: named by what it shows, so a re-render replaces the same file.
-
-    Previews overwrite one file per kind in ``previews/``.
-    """
+    """Where the render goes: named by what it shows (kind, model, seeds, size) and a short hash
+    of its whole recipe, so re-rendering a recipe replaces its own file while any other picture
+    (a sun, another detail level or style placement) never overwrites it. Previews go to
+    ``previews/``."""
     kind = _kind_of(recipe)
+    digest = hashlib.sha256(recipe.to_json().encode("utf-8")).hexdigest()[:8]
     out_dir = Path(request.out_dir)
     if request.preview:
-        return out_dir / "previews" / f"{kind}-preview.{request.file_format}"
+        return out_dir / "previews" / f"{kind}-preview-{digest}.{request.file_format}"
     seeds = "+".join(str(s.seed) for s in recipe.styles) or str(recipe.seed)
     if recipe.styles:
         seeds = f"{recipe.seed}-styles{seeds}"
     stem = Path(str(model.path)).stem if model.path else model.hash[:12]
-    name = f"{kind}-{stem}-s{seeds}-{recipe.width}x{recipe.height}"
-    if recipe.left:
-        name += f"-from{recipe.left}_{recipe.top}"
+    name = f"{kind}-{stem}-s{seeds}-{recipe.width}x{recipe.height}-{digest}"
     return out_dir / f"{name}.{request.file_format}"
 
 

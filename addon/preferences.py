@@ -33,7 +33,8 @@ class EB_Preferences(AddonPreferences):
     output_dir: StringProperty(
         name="Output Folder",
         subtype="DIR_PATH",
-        description="Where generated images are saved (empty: the extension's user folder)",
+        description="Where generated images are saved (empty: a 'backdrops' folder beside the "
+        "saved .blend file, or Blender's user data folder while the file is unsaved)",
     )
 
     def draw(self, context: bpy.types.Context) -> None:
@@ -66,14 +67,24 @@ def addon_preferences(context: bpy.types.Context | None = None) -> EB_Preference
 
 
 def output_folder(context: bpy.types.Context | None = None, *, create: bool = True) -> Path:
-    """The chosen folder, else the extension's user folder, never the extension's own folder."""
+    """The chosen folder; else ``backdrops/`` beside the saved .blend file, so the images travel
+    with the project (linked relatively); else, for a file never saved, Blender's user data
+    folder. Never the extension's own folders: Blender replaces or deletes them on an update or
+    an uninstall, and with them every backdrop a scene uses."""
     prefs = addon_preferences(context)
-    if prefs is not None and prefs.output_dir:
-        folder = Path(bpy.path.abspath(prefs.output_dir))
-    elif ADDON_ID.startswith("bl_ext."):
-        folder = Path(bpy.utils.extension_path_user(ADDON_ID, path="backdrops", create=create))
+    chosen = prefs.output_dir if prefs is not None else ""
+    if chosen.startswith("//") and not bpy.data.filepath:
+        raise OutputFolderError(
+            f"the output folder {chosen} is relative to the .blend file: save the file first"
+        )
+    if chosen:
+        folder = Path(bpy.path.abspath(chosen))
+    elif bpy.data.filepath:
+        folder = Path(bpy.data.filepath).parent / "backdrops"
     else:
         base = bpy.utils.user_resource("DATAFILES", path="endless_backdrops", create=create)
+        if not base:
+            raise OutputFolderError("Blender has no user data folder: choose an output folder")
         folder = Path(base) / "backdrops"
     folder = Path(os.path.abspath(folder))
     if folder == EXTENSION_DIR or EXTENSION_DIR in folder.parents:

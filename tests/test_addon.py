@@ -323,6 +323,20 @@ def test_regenerate_from_an_image_without_a_recipe_is_a_one_line_report(blender,
     assert files_in(blender.out) == []
 
 
+def test_another_picture_never_overwrites_a_render_but_the_same_recipe_does(blender):
+    blender.props.model = str(blender.models.sphere)
+    bpy.ops.endless_backdrops.generate(kind="SKY")
+    (plain,) = files_in(blender.out)
+    before = plain.read_bytes()
+    blender.props.use_sun = True
+    bpy.ops.endless_backdrops.generate(kind="SKY")  # same seed and size, with a sun
+    (sunny,) = set(files_in(blender.out)) - {plain}
+    assert plain.read_bytes() == before
+    assert read_recipe(sunny).sun is not None and read_recipe(plain).sun is None
+    bpy.ops.endless_backdrops.generate(kind="SKY")
+    assert files_in(blender.out) == sorted([plain, sunny])
+
+
 def test_cancel_leaves_no_file_and_no_nodes(blender, monkeypatch):
     world = bpy.data.worlds.new("User World")
     bpy.context.scene.world = world
@@ -384,6 +398,23 @@ def test_output_folder_inside_the_extension_is_refused(blender):
     with pytest.raises(RuntimeError, match="inside the extension"):
         bpy.ops.endless_backdrops.generate(kind="SKY")
     assert not (Path(addon.__file__).parent / "renders").exists()
+
+
+def test_by_default_backdrops_go_beside_the_saved_blend_linked_relatively(blender, tmp_path):
+    """A project folder moves to another machine (or survives an uninstall of the extension)
+    with its backdrops; an unsaved file cannot use a folder relative to it."""
+    blender.prefs.output_dir = "//renders"
+    with pytest.raises(RuntimeError, match="save the file first"):
+        bpy.ops.endless_backdrops.generate(kind="SKY")
+    project = tmp_path / "project"
+    project.mkdir()
+    bpy.ops.wm.save_as_mainfile(filepath=str(project / "scene.blend"))
+    blender.prefs.output_dir = ""
+    assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}
+    (exr,) = files_in(project / "backdrops")
+    texture = bpy.context.scene.world.node_tree.nodes[nodes.SKY_TEXTURE]
+    assert texture.image.filepath == f"//backdrops/{exr.name}"
+    assert Path(bpy.path.abspath(texture.image.filepath)) == exr
 
 
 def test_cycles_render_of_the_generated_sky_shows_its_colours(blender, tmp_path):
