@@ -44,9 +44,12 @@ class SetupError(Exception):
 
 
 class _JobOperator:
-    """Runs ``make_request``'s render off the UI thread, then ``apply`` on the main thread.
+    """Runs ``make_request``'s render, then ``apply`` on the main thread.
 
-    Without a window to poll from (background mode, some scripts) the render runs blocking.
+    Invoked (a button, a shortcut) the render runs off the UI thread and the operator stays modal
+    to poll it; executed (a script, background mode) it runs blocking, so the image is in place
+    when the call returns. No redo panel ("REGISTER"): adjusting a finished render would re-run
+    minutes of work, and a modal operator cannot be redone safely.
     """
 
     _job: jobs.RenderJob | None = None
@@ -61,7 +64,13 @@ class _JobOperator:
     def apply(self, context: bpy.types.Context, path: Path) -> str:
         raise NotImplementedError
 
+    def invoke(self, context: bpy.types.Context, _event: bpy.types.Event) -> set[str]:
+        return self._start(context, background=context.window is not None)
+
     def execute(self, context: bpy.types.Context) -> set[str]:
+        return self._start(context, background=False)
+
+    def _start(self, context: bpy.types.Context, background: bool) -> set[str]:
         if (running := jobs.active_job()) is not None:
             self.report(
                 {"ERROR"},
@@ -76,7 +85,7 @@ class _JobOperator:
             self.report({"ERROR"}, str(err))
             return {"CANCELLED"}
         self._job = jobs.RenderJob(functools.partial(self.runner, request))
-        if bpy.app.background or context.window is None:
+        if bpy.app.background or not background:
             self._job.run()
             return self._finish(context)
         jobs.set_active(self._job)
@@ -184,7 +193,7 @@ def _out_dir(context: bpy.types.Context) -> str:
 class EB_OT_generate(_JobOperator, Operator):
     bl_idname = "endless_backdrops.generate"
     bl_label = "Generate Backdrop"
-    bl_options = frozenset({"REGISTER", "UNDO"})
+    bl_options = frozenset({"UNDO"})
 
     kind: EnumProperty(name="Kind", items=KIND_ITEMS, default="SKY", options={"SKIP_SAVE"})
     preview: BoolProperty(
@@ -260,7 +269,7 @@ class EB_OT_regenerate(_JobOperator, Operator):
         "Re-render the recipe embedded in an image we generated, at the same or a larger size, "
         "and put the new image wherever the old one was used"
     )
-    bl_options = frozenset({"REGISTER", "UNDO"})
+    bl_options = frozenset({"UNDO"})
 
     image_name: StringProperty(
         name="Image", description="Image to read the recipe from (default: the panel's)"
@@ -290,7 +299,7 @@ class EB_OT_regenerate(_JobOperator, Operator):
             old.user_remap(image)
         scene = bpy.data.scenes.get(self._scene_name) or context.scene
         scene.endless_backdrops.recipe_image = image
-        return f"Saved {path} ({image.size[0]}x{image.size[1]})"
+        return f"Saved {path}"
 
 
 class EB_OT_extend_image(_JobOperator, Operator):
@@ -301,7 +310,7 @@ class EB_OT_extend_image(_JobOperator, Operator):
         "it wired into the World. The model learns to redraw the photo first (a minute or more), "
         "then paints the rest; the photo's own pixels are kept"
     )
-    bl_options = frozenset({"REGISTER", "UNDO"})
+    bl_options = frozenset({"UNDO"})
     runner = staticmethod(run_outpaint)
     progress_text = "{percent}% (learning the photo, then painting around it)"
 
@@ -351,7 +360,7 @@ class EB_OT_extend_image(_JobOperator, Operator):
         if self._area_image and getattr(space, "type", "") == "IMAGE_EDITOR":
             space.image = image
         props.recipe_image = image
-        return f"Saved {path} ({image.size[0]}x{image.size[1]})"
+        return f"Saved {path}"
 
 
 def draw_image_menu(self, _context: bpy.types.Context) -> None:
