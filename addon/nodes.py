@@ -28,7 +28,10 @@ OUTPUT = "EB Output"
 
 
 def _tree(idblock: bpy.types.World | bpy.types.Material) -> bpy.types.NodeTree:
-    if idblock.node_tree is None:  # Blender 4.x: node trees appear with use_nodes
+    """The node tree, switched on: in Blender 4.x a World or material can hold a tree while
+    "Use Nodes" is off, and then renders its flat colour, ignoring our nodes (5.0 always uses
+    them and deprecates the flag)."""
+    if idblock.node_tree is None or bpy.app.version < (5, 0, 0):
         idblock.use_nodes = True
     return idblock.node_tree
 

@@ -93,7 +93,6 @@ class _JobOperator:
         wm = context.window_manager
         wm.endless_backdrops_progress = 0.0
         wm.endless_backdrops_status = "Starting (loading the model)"
-        wm.progress_begin(0.0, 1.0)
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.modal_handler_add(self)
         return {"RUNNING_MODAL"}
@@ -127,7 +126,6 @@ class _JobOperator:
 
     def _show_progress(self, context: bpy.types.Context, job: jobs.RenderJob) -> None:
         wm = context.window_manager
-        wm.progress_update(job.fraction)
         wm.endless_backdrops_progress = job.fraction
         if job.total_tiles:
             wm.endless_backdrops_status = self.progress_text.format(
@@ -140,7 +138,6 @@ class _JobOperator:
         if self._timer is not None:
             wm.event_timer_remove(self._timer)
             self._timer = None
-            wm.progress_end()
         wm.endless_backdrops_progress = 0.0
         wm.endless_backdrops_status = ""
         _redraw_panels(wm)
