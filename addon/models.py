@@ -9,6 +9,7 @@ add-on preferences.
 from __future__ import annotations
 
 import importlib.util
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,15 +47,31 @@ def bundled_models() -> list[ModelEntry]:
     return [ModelEntry(str(found[n]), n.replace("_", " ").title(), True) for n in names]
 
 
+CACHE_SECONDS = 2.0
+"""How long the list is reused: panels redraw many times a second (ten during a render) and
+each draw asks for it, so a model on a slow network drive must not stall Blender's UI."""
+_cached: tuple[tuple[str, ...], float, list[ModelEntry]] | None = None
+
+
 def available_models(context: bpy.types.Context | None = None) -> list[ModelEntry]:
-    """Bundled models, then the existing files listed in the preferences (no duplicates)."""
-    entries = bundled_models()
+    """Bundled models, then the existing files listed in the preferences (no duplicates);
+    looked up again once the list in the preferences changes or ``CACHE_SECONDS`` pass."""
+    global _cached
     prefs = addon_preferences(context)
+    listed = (bpy.data.filepath, *(item.filepath for item in (prefs.model_paths if prefs else ())))
+    now = time.monotonic()
+    if _cached is None or _cached[0] != listed or now - _cached[1] > CACHE_SECONDS:
+        _cached = (listed, now, _find_models(listed[1:]))
+    return list(_cached[2])
+
+
+def _find_models(user_paths: tuple[str, ...]) -> list[ModelEntry]:
+    entries = bundled_models()
     seen = {e.path for e in entries}
-    for item in prefs.model_paths if prefs else ():
-        if not item.filepath:
+    for filepath in user_paths:
+        if not filepath:
             continue
-        path = str(Path(bpy.path.abspath(item.filepath)).resolve())
+        path = str(Path(bpy.path.abspath(filepath)).resolve())
         if path not in seen and Path(path).is_file():
             seen.add(path)
             entries.append(ModelEntry(path, Path(path).stem, False))
