@@ -14,6 +14,7 @@ from safetensors.torch import save
 
 from generator.bundled import resolve_model_path, unknown_model_hint
 from generator.config import ModelConfig
+from generator.device import resolve_device
 from generator.errors import ModelError, OutputError
 from generator.model import Generator
 from generator.superres import SuperResConfig, SuperResolution
@@ -99,7 +100,10 @@ def write_safetensors(
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
     """Read and validate a model file, or a bundled model by name (``"sky"``); every failure is
-    one ``ModelError`` line."""
+    one ``ModelError`` line. ``device`` as a name ("auto", "cuda", ...) is checked as the command
+    line checks it (a ``RequestError`` if unknown or missing)."""
+    if isinstance(device, str):
+        device = resolve_device(device)
     given, path = path, resolve_model_path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}{unknown_model_hint(given)}")

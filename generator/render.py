@@ -201,7 +201,9 @@ class CanvasRenderer(BandRenderer):
         else:
             largest_side = -(-max(self.region.height, self.region.width) // self.ppc) + 1
             self.tile_rows = self.tile_cols = max(1, min(int(tile) // self.ppc, largest_side))
-        self.batch = max(1, int(batch or 1))
+        if batch is not None and int(batch) < 1:
+            raise RequestError("batch must be at least 1 tile")
+        self.batch = int(batch or 1)
         self._memory_slots = tiles_in_flight(
             self.config,
             self.tile_rows,

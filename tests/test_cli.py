@@ -114,6 +114,7 @@ BAD_REQUESTS = [
     (["--wrap", "x", "--width", "61"], "multiple of 4"),
     (["--tile", "0"], "tile size"),
     (["--equirect", "--scale", "2"], "leave out --scale"),
+    (["--batch", "0"], "batch must be"),
 ]  # fmt: skip
 
 

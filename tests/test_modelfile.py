@@ -10,7 +10,7 @@ import pytest
 from safetensors import safe_open
 
 from generator import ModelConfig, ModelError, load_model
-from generator.errors import OutputError
+from generator.errors import OutputError, RequestError
 from generator.modelfile import file_hash, save_model
 
 
@@ -80,3 +80,9 @@ def test_a_written_model_is_readable_by_others_as_the_umask_allows(tmp_path, tin
     finally:
         os.umask(umask)
     assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == 0o644
+
+
+def test_a_device_name_is_checked_as_on_the_command_line(tiny_model_path):
+    assert load_model(tiny_model_path, device="auto").hash == file_hash(tiny_model_path)
+    with pytest.raises(RequestError, match="unknown device"):
+        load_model(tiny_model_path, device="gpu")
