@@ -162,8 +162,11 @@ def test_zip_installs_and_works_in_a_fresh_blender_user_directory(built_zip, tmp
     assert "\n" not in result["without_torch"]
     assert result["generate"] == ["FINISHED"]
     image = Path(result["image"])
-    assert image.is_file() and Path(result["user_dir"]) in image.parents
+    # An unsaved file's backdrops go to Blender's user data folder: never into the extension's
+    # folders, which Blender deletes on an uninstall.
+    assert image.is_file() and (tmp_path / "blender-user") in image.parents
     assert Path(result["extension_dir"]) not in image.parents
+    assert Path(result["user_dir"]) not in image.parents
 
 
 def fake_pip(catalog: dict[str, list[str]], calls: list[list[str]]):
