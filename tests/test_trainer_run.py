@@ -287,3 +287,31 @@ def test_snapshots_keep_the_averaged_generator_at_every_interval(tmp_path):
     assert early.hash != last.hash
     for name, tensor in result.models.ema.state_dict().items():
         assert torch.equal(last.generator.state_dict()[name], tensor), name
+
+
+def test_frozen_generator_parts_stay_exactly_as_they_started(tmp_path, capsys):
+    """``freeze`` keeps the named parts (here the structure synthesizer and the mapping that lay
+    out large-scale structure) bit for bit while the rest of G trains."""
+    source = tmp_path / "source"
+    train(tiny(steps=2), PHOTOS, source, show_progress=False)
+    common = [*TRAIN, "--workers", "0", "--data", str(PHOTOS), "--start-from", str(source)]
+    parts = ["mapping", "structure", "texture.layers.0"]
+    frozen = ["--set", f"freeze={json.dumps(parts)}", "--steps", "2"]
+    assert trainer_main([*common, "--out", str(tmp_path / "tuned"), *frozen]) == 0
+    before, after = _state(source), _state(tmp_path / "tuned")
+    kept = tuple(f"{net}.{part}." for net in ("g", "ema") for part in parts)
+    trained = [k for k in before if k.startswith(("g.", "ema.")) and not k.startswith(kept)]
+    assert trained
+    for key in trained:
+        if key.endswith("conv.weight"):
+            assert not torch.equal(before[key], after[key]), key
+    for key in before:
+        if key.startswith(kept):
+            assert torch.equal(before[key], after[key]), key
+    capsys.readouterr()
+
+    wrong = ["--set", 'freeze=["texture.layer.1"]', "--out", str(tmp_path / "wrong")]
+    assert trainer_main([*common, *wrong]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error:") and "texture.layer.1" in err and "texture.layers.1" in err
+    assert not (tmp_path / "wrong" / CHECKPOINT_NAME).exists()

@@ -37,6 +37,11 @@ class TrainConfig:
     pl_every: int = 4
     diversity_weight: float = 0.1
     coord_weight: float = 1.0
+    freeze: tuple[str, ...] = ()
+    """Generator parts kept as they are: names or name prefixes of its parameters (``mapping``,
+    ``structure``, ``texture.layers.0``, ...). Fine-tuning a trained model with the parts that lay
+    out large-scale structure frozen keeps that structure while the rest learns finer texture
+    (as FreezeD, Mo et al. 2020, does for D); frozen parts also cost no backward pass."""
     ema_kimg: float = 2.0
     """Half-life of the exported moving average of G, in thousands of images."""
     hflip: bool = True
@@ -68,6 +73,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
         object.__setattr__(self, "augment", tuple(self.augment))
+        object.__setattr__(self, "freeze", tuple(self.freeze))
         if isinstance(self.model, dict):
             object.__setattr__(self, "model", ModelConfig(**self.model))
         problems = []

@@ -117,18 +117,46 @@ def build_models(config: TrainConfig, device: torch.device) -> Models:
     ema = Generator(config.model).to(device).eval().requires_grad_(False)
     ema.load_state_dict(generator.state_dict())
 
-    def adam(module: torch.nn.Module, every: int) -> torch.optim.Optimizer:
+    def adam(parameters: list[torch.nn.Parameter], every: int) -> torch.optim.Optimizer:
         ratio = every / (every + 1)
         betas = (config.betas[0] ** ratio, config.betas[1] ** ratio)
-        return torch.optim.Adam(module.parameters(), lr=config.lr * ratio, betas=betas)
+        return torch.optim.Adam(parameters, lr=config.lr * ratio, betas=betas)
 
     return Models(
         generator,
         discriminator,
         ema,
-        adam(generator, config.pl_every),
-        adam(discriminator, config.r1_every),
+        adam(trainable_parameters(generator, config.freeze), config.pl_every),
+        adam(list(discriminator.parameters()), config.r1_every),
     )
+
+
+def trainable_parameters(generator: Generator, freeze: tuple[str, ...]) -> list[torch.nn.Parameter]:
+    """The generator's parameters outside the ``freeze`` prefixes (see ``TrainConfig.freeze``)."""
+    names = [name for name, _ in generator.named_parameters()]
+    unknown = [p for p in freeze if not any(_within(name, p) for name in names)]
+    if unknown:
+        parts = ", ".join(sorted({_part(name) for name in names}))
+        raise ConfigError(f"freeze: no generator part {', '.join(unknown)}; parts are {parts}")
+    trainable = [
+        param
+        for name, param in generator.named_parameters()
+        if not any(_within(name, prefix) for prefix in freeze)
+    ]
+    if not trainable:
+        raise ConfigError("freeze: nothing of the generator would be left to train")
+    return trainable
+
+
+def _within(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def _part(name: str) -> str:
+    """``texture.layers.3.conv.weight`` -> ``texture.layers.3``; ``mapping.net.0.weight`` ->
+    ``mapping``: the units worth freezing."""
+    pieces = name.split(".")
+    return ".".join(pieces[:3] if pieces[0] == "texture" else pieces[:1])
 
 
 def train(
@@ -236,7 +264,8 @@ def train(
             models.opt_d.zero_grad(set_to_none=True)
 
             # Generator: non-saturating loss, position loss, diversity between paired zl.
-            models.generator.requires_grad_(True)
+            for param in models.opt_g.param_groups[0]["params"]:
+                param.requires_grad_(True)
             models.discriminator.requires_grad_(False)
             for _, tops, _ in micro_batches:
                 half = micro // 2
@@ -274,7 +303,7 @@ def train(
             dist.average_gradients(models.generator)
             models.opt_g.step()
             models.opt_g.zero_grad(set_to_none=True)
-            _update_ema(models.ema, models.generator, ema_beta)
+            _update_ema(models.ema, models.generator, ema_beta, config.freeze)
             step += 1
 
             if bar is not None:
@@ -361,9 +390,12 @@ def _to_device(
 
 
 @torch.no_grad()
-def _update_ema(ema: Generator, generator: Generator, beta: float) -> None:
-    for p_ema, p in zip(ema.parameters(), generator.parameters(), strict=True):
-        p_ema.lerp_(p, 1.0 - beta)
+def _update_ema(ema: Generator, generator: Generator, beta: float, freeze: tuple[str, ...]) -> None:
+    """Frozen parts keep their average too, so an export carries the source's own frozen parts."""
+    pairs = zip(ema.named_parameters(), generator.parameters(), strict=True)
+    for (name, p_ema), p in pairs:
+        if not any(_within(name, prefix) for prefix in freeze):
+            p_ema.lerp_(p, 1.0 - beta)
     for b_ema, b in zip(ema.buffers(), generator.buffers(), strict=True):
         b_ema.copy_(b)
 
