@@ -28,6 +28,7 @@ from typing import BinaryIO, TypeVar
 import numpy as np
 import tifffile
 
+from generator.atomicfile import PartialFile
 from generator.errors import BackdropError, OutputError
 
 
@@ -129,7 +130,7 @@ def open_image_writer(
         raise ValueError(f"image size must be positive, got {width}x{height}")
     _check_metadata(metadata)
     writer_class = {"PNG": _PngWriter, "OpenEXR": _ExrWriter, "TIFF": _TiffWriter}
-    partial = _PartialFile.create(target)
+    partial = _create_partial(target)
     return writer_class[image_format.name](partial, width, height, depth, dict(metadata))
 
 
@@ -138,7 +139,7 @@ def check_output(path: str | os.PathLike[str], bit_depth: int | None = None) -> 
     before it knows what to write (a photo's inversion), so a typo fails at once."""
     target = os.fspath(path)
     _format_and_depth(target, bit_depth)
-    _PartialFile.create(target).discard()
+    _create_partial(target).discard()
 
 
 def _format_and_depth(target: str, bit_depth: int | None) -> tuple[ImageFormat, int]:
@@ -161,7 +162,7 @@ class ImageWriter(abc.ABC):
 
     def __init__(
         self,
-        partial: _PartialFile,
+        partial: PartialFile,
         width: int,
         height: int,
         bit_depth: int,
@@ -256,69 +257,14 @@ class ImageWriter(abc.ABC):
         """Write everything still buffered and the trailer."""
 
 
-class _PartialFile:
-    """Hidden file next to the target that becomes the target only when complete."""
-
-    def __init__(self, target: str, path: str, fd: int) -> None:
-        self.target = target
-        self.path = path
-        self._file: BinaryIO = os.fdopen(fd, "wb")
-
-    @classmethod
-    def create(cls, target: str) -> _PartialFile:
-        """Create the file now so that a bad output path fails before rendering starts."""
-        if os.path.isdir(target):
-            raise OutputError(f"output path is a folder, not a file: {target}")
-        folder, name = os.path.split(target)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-        while True:
-            path = os.path.join(folder, f".{name}.{os.urandom(4).hex()}.partial")
-            try:
-                return cls(target, path, os.open(path, flags, 0o666))
-            except FileExistsError:
-                continue
-            except OSError as error:
-                raise _open_error(error, target, folder or os.curdir) from error
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        return self._file.write(data)
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        return self._file.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._file.tell()
-
-    def flush(self) -> None:
-        self._file.flush()
-
-    def commit(self) -> None:
-        """Make the data durable, then atomically replace the target with it."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        os.replace(self.path, self.target)
-        _sync_folder(os.path.dirname(self.target) or os.curdir)
-
-    def discard(self) -> None:
-        """Close and delete the file, ignoring errors: it is being thrown away."""
-        with contextlib.suppress(OSError):
-            self._file.close()
-        with contextlib.suppress(OSError):
-            os.remove(self.path)
-
-
-def _sync_folder(folder: str) -> None:
-    """Persist the rename where the platform allows fsync on a folder (best effort)."""
+def _create_partial(target: str) -> PartialFile:
+    """``PartialFile.create`` with its errors worded for the user (OutputError)."""
+    if os.path.isdir(target):
+        raise OutputError(f"output path is a folder, not a file: {target}")
     try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
+        return PartialFile.create(target)
+    except OSError as error:
+        raise _open_error(error, target, os.path.dirname(target) or os.curdir) from error
 
 
 def _open_error(error: OSError, target: str, folder: str) -> OutputError:

@@ -12,6 +12,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
+from generator.atomicfile import write_atomically
 from generator.bundled import resolve_model_path, unknown_model_hint
 from generator.config import ModelConfig
 from generator.device import resolve_device
@@ -80,22 +81,9 @@ def save_model(
 def write_safetensors(
     path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]
 ) -> None:
-    """Write a safetensors file atomically and durably: a hidden partial file beside ``path``,
-    flushed to disk, then renamed, so a crash or a kill at any moment leaves the previous
-    complete file (or none), never half of one. Created like any file (0666 less the umask),
-    not private as ``tempfile`` makes it: a model is for sharing."""
-    data = save(tensors, metadata=metadata)
-    tmp = path.parent / f".{path.name}.{os.urandom(4).hex()}.partial"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """A safetensors file written all or nothing (``generator.atomicfile``): a kill while a
+    model or checkpoint is saved leaves the previous file intact."""
+    write_atomically(path, save(tensors, metadata=metadata))
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:

@@ -15,6 +15,7 @@ import tifffile
 from PIL import Image
 
 from generator import imagefile
+from generator.atomicfile import PartialFile
 from generator.errors import BackdropError, OutputError
 from generator.imagefile import (
     SUPPORTED_FORMATS,
@@ -393,7 +394,7 @@ def test_disk_full_leaves_nothing_behind(
     path = tmp_path / f"out.{extension}"
     path.write_bytes(b"previous render")
     writer = open_image_writer(path, WIDTH, HEIGHT, bit_depth=32 if extension != "png" else 16)
-    real_write = imagefile._PartialFile.write
+    real_write = PartialFile.write
     written = 0
 
     def filling_write(self, data):
@@ -403,7 +404,7 @@ def test_disk_full_leaves_nothing_behind(
             raise OSError(code, os.strerror(code))
         return real_write(self, data)
 
-    monkeypatch.setattr(imagefile._PartialFile, "write", filling_write)
+    monkeypatch.setattr(PartialFile, "write", filling_write)
     with pytest.raises(OutputError, match=f"{message}.*{path.name}"), writer:
         writer.write_rows(make_image())
         writer.commit()
