@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import numbers
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,14 @@ MAX_PIXELS = 1 << 32
 """Largest canvas or window area accepted (4 gigapixels: 64 GB as a float32 array)."""
 
 
+def whole_number(value: Any) -> int | None:
+    """``value`` as an int if it is one of any integer type (numpy's too), else None: a bool,
+    a float or a string is a caller's mistake (a seed of 7.9 is not 7), worth a clear error."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        return None
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Style:
     """A global latent zg (from ``seed``) placed at an anchor in global latent cells.
@@ -45,6 +54,10 @@ class Style:
     zg: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
+        seed = whole_number(self.seed)
+        if seed is None:
+            raise RequestError(f"a style's seed must be a whole number, got {self.seed!r}")
+        object.__setattr__(self, "seed", seed)
         if self.zg is not None:
             object.__setattr__(self, "zg", tuple(float(v) for v in self.zg))
 
@@ -120,6 +133,15 @@ class Window:
     width: int
     height: int
 
+    def __post_init__(self) -> None:
+        for name in ("x", "y", "width", "height"):
+            value = whole_number(getattr(self, name))
+            if value is None:
+                raise RequestError(
+                    f"window {name} must be a whole number, got {getattr(self, name)!r}"
+                )
+            object.__setattr__(self, name, value)
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -151,10 +173,19 @@ class Recipe:
 
     def __post_init__(self) -> None:
         problems = []
+        for name in ("seed", "left", "top", "scale"):
+            value = whole_number(getattr(self, name))
+            if value is None:
+                problems.append(f"{name} must be a whole number, got {getattr(self, name)!r}")
+            object.__setattr__(self, name, value)
         for name in ("width", "height"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or not 1 <= value <= MAX_SIDE:
+            value = whole_number(getattr(self, name))
+            if value is None or not 1 <= value <= MAX_SIDE:
                 problems.append(f"{name} must be a whole number of pixels from 1 to {MAX_SIDE}")
+            else:
+                object.__setattr__(self, name, value)
+        if isinstance(self.window, Sequence) and len(self.window) == 4:
+            object.__setattr__(self, "window", Window(*self.window))
         if not problems and self.width * self.height > MAX_PIXELS:
             problems.append(
                 f"{self.width}x{self.height} is over the {MAX_PIXELS >> 30} gigapixel limit"
@@ -168,15 +199,21 @@ class Recipe:
                 problems.append("an equirect canvas wraps horizontally: use wrap 'x'")
             if self.width != 2 * self.height:
                 problems.append("an equirect canvas is 2:1 (width = 2 x height)")
-        if self.blend <= 0:
+        if isinstance(self.blend, bool) or not isinstance(self.blend, numbers.Real):
+            problems.append(f"blend must be a number of latent cells, got {self.blend!r}")
+        elif not self.blend > 0:
             problems.append("blend must be > 0 latent cells")
-        if self.scale not in SCALES:
+        else:
+            object.__setattr__(self, "blend", float(self.blend))
+        if self.scale is not None and self.scale not in SCALES:
             problems.append(f"scale must be one of {', '.join(map(str, SCALES))}")
         elif self.scale > 1 and self.projection == "equirect":
             problems.append("a sky's scale follows its width: leave scale at 1")
         if self.sun is not None and self.projection != "equirect":
             problems.append("a sun goes in a 360-degree sky: use the equirect projection")
-        if self.window is not None:
+        if self.window is not None and not isinstance(self.window, Window):
+            problems.append(f"window must be a Window(x, y, width, height), got {self.window!r}")
+        elif self.window is not None:
             w = self.window
             if w.width < 1 or w.height < 1 or w.width > MAX_SIDE or w.height > MAX_SIDE:
                 problems.append("window width and height must be at least 1 pixel")
@@ -276,6 +313,13 @@ def new_recipe(
     canvas. ``blend`` is the transition width in latent cells (default: half the distance between
     anchors).
     """
+    for name, value in (("width", width), ("height", height)):
+        if whole_number(value) is None:
+            raise RequestError(f"{name} must be a whole number of pixels, got {value!r}")
+    if whole_number(scale) not in SCALES:
+        raise RequestError(f"scale must be one of {', '.join(map(str, SCALES))}, got {scale!r}")
+    if anchors is not None and len(style_seeds) < 2:
+        raise RequestError("anchors place two or more styles: give as many style seeds")
     ppc = config.pixels_per_cell
     top = (config.native_frame[0] * scale - height) // 2
     cells_w, cells_h = width / (ppc * scale), height / (ppc * scale)
@@ -283,7 +327,7 @@ def new_recipe(
         top, cells_w, cells_h = 0, config.native_width, config.native_height
     styles: tuple[Style, ...] = ()
     if len(style_seeds) == 1:
-        styles = (Style(int(style_seeds[0])),)
+        styles = (Style(style_seeds[0]),)
     elif style_seeds:
         n = len(style_seeds)
         if anchors is None:
@@ -294,7 +338,7 @@ def new_recipe(
             points = list(anchors)
         styles = tuple(
             Style(
-                int(s),
+                s,
                 x=round(fx * cells_w, 6),
                 y=None if fy is None else round(top / (ppc * scale) + fy * cells_h, 6),
             )
@@ -305,7 +349,7 @@ def new_recipe(
             blend = max(1.0, 0.5 * spacing)
     return Recipe(
         model_hash=model_hash,
-        seed=int(seed),
+        seed=seed,
         width=width,
         height=height,
         left=0,
@@ -313,7 +357,7 @@ def new_recipe(
         wrap=wrap,
         projection=projection,
         styles=styles,
-        blend=8.0 if blend is None else float(blend),
+        blend=8.0 if blend is None else blend,
         window=window,
         scale=scale,
     )

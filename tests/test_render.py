@@ -165,3 +165,33 @@ def test_progress_reports_every_tile_and_cancel_stops(tiny_model, plain):
             tiny_model, recipe, tile=1 << 16, cancel=lambda: asked.append(1) or len(asked) > 3
         )
     assert len(asked) == 4
+
+
+def test_api_takes_numpy_integers_and_refuses_bad_values_with_one_clear_error(tiny_model):
+    """Scripts pass numpy integers (loop counters, arrays); a fractional seed, a string size or
+    a misplaced tuple is a mistake to name, not to truncate or to crash on."""
+    config, model_hash = tiny_model.config, tiny_model.hash
+    recipe = new_recipe(
+        config, model_hash, np.int64(64), 32, seed=np.int32(7), style_seeds=[np.int64(3)]
+    )
+    assert (recipe.seed, recipe.width, recipe.styles[0].seed) == (7, 64, 3)
+    assert (
+        type(recipe.seed) is int
+        and recipe.to_json()
+        == new_recipe(config, model_hash, 64, 32, seed=7, style_seeds=[3]).to_json()
+    )
+    assert recipe.replace(window=(0, 0, 8, 8)).window == Window(0, 0, 8, 8)
+    bad = [
+        ({"width": "4096"}, "width must be a whole number"),
+        ({"scale": 0}, "scale must be one of"),
+        ({"seed": 7.9}, "seed must be a whole number"),
+        ({"style_seeds": [1.5]}, "style's seed"),
+        ({"style_seeds": [1, 2], "blend": "wide"}, "blend must be a number"),
+        ({"style_seeds": [1], "anchors": [(0.5, 0.5)]}, "two or more styles"),
+        ({"window": (0, 0, 8.5, 8)}, "window width"),
+        ({"window": "all"}, "window must be a Window"),
+    ]
+    for changes, message in bad:
+        args = {"width": 64, "height": 32, **changes}
+        with pytest.raises(RequestError, match=message):
+            new_recipe(config, model_hash, args.pop("width"), args.pop("height"), **args)
