@@ -315,3 +315,33 @@ def test_frozen_generator_parts_stay_exactly_as_they_started(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error:") and "texture.layer.1" in err and "texture.layers.1" in err
     assert not (tmp_path / "wrong" / CHECKPOINT_NAME).exists()
+
+
+def test_layout_loss_compares_with_the_starting_model_on_the_same_latents_and_noise(
+    tmp_path, capsys
+):
+    """``layout_weight`` measures cell means against the model a fine-tune starts from, with the
+    very latents and noise of G's patches: with a zero learning rate G is that model, and the
+    loss is exactly 0. The starting model travels in the checkpoint, so a resume keeps it."""
+    source = tmp_path / "source"
+    train(tiny(steps=2), PHOTOS, source, show_progress=False)
+    model_path = tmp_path / "style.safetensors"
+    assert trainer_main(["export", str(source), "--out", str(model_path)]) == 0
+    tuned = tmp_path / "tuned"
+    common = [*TRAIN, "--workers", "0", "--data", str(PHOTOS), "--out", str(tuned)]
+    layout = ["--set", "layout_weight=10", "--set", "lr=0", "--set", "log_every=1"]
+    assert trainer_main([*common, *layout, "--start-from", str(model_path), "--steps", "2"]) == 0
+    assert trainer_main(["train", "--resume", str(tuned), "--steps", "3", "--quiet"]) == 0
+    rows = (tuned / "log.csv").read_text().splitlines()
+    column = rows[0].split(",").index("layout")
+    assert [float(row.split(",")[column]) for row in rows[1:]] == [0.0, 0.0, 0.0]
+    state, weights = _state(tuned), load_model(model_path).generator.state_dict()
+    for key, value in weights.items():
+        assert torch.equal(state[f"source.{key}"], value), key
+    capsys.readouterr()
+
+    alone = [*TRAIN, "--workers", "0", "--data", str(PHOTOS), "--out", str(tmp_path / "alone")]
+    assert trainer_main([*alone, "--set", "layout_weight=1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error:") and "--start-from" in err
+    assert not (tmp_path / "alone").exists()

@@ -37,6 +37,11 @@ class TrainConfig:
     pl_every: int = 4
     diversity_weight: float = 0.1
     coord_weight: float = 1.0
+    layout_weight: float = 0.0
+    """Fine-tunes (``--start-from``): weight of a loss that keeps the starting model's layout, the
+    mean squared difference between each latent cell's mean colour and the starting model's for
+    the same latents and noise. Detail within cells (grain, sharpness) is then free to change
+    while what lies where, and so the look from afar, stays. 0 = off."""
     freeze: tuple[str, ...] = ()
     """Generator parts kept as they are: names or name prefixes of its parameters (``mapping``,
     ``structure``, ``texture.layers.0``, ...). Fine-tuning a trained model with the parts that lay
@@ -84,6 +89,8 @@ class TrainConfig:
             problems.append("batch must be an even number >= 2 (the diversity loss pairs images)")
         if self.accumulate < 1 or self.batch % (2 * self.accumulate):
             problems.append("batch must split into accumulate rounds of an even size")
+        if not self.layout_weight >= 0:
+            problems.append("layout_weight must be >= 0")
         if self.snapshot_every < 0:
             problems.append("snapshot_every must be >= 0")
         if self.steps < 1:

@@ -62,3 +62,9 @@ def diversity_loss(images_a: Tensor, images_b: Tensor, zl_a: Tensor, zl_b: Tenso
 def coordinate_loss(predicted: Tensor, target: Tensor) -> Tensor:
     """Auxiliary vertical-position loss: squared error of the predicted patch position."""
     return (predicted.reshape(-1) - target.reshape(-1)).square().mean()
+
+
+def layout_loss(fake: Tensor, reference: Tensor, cell: int) -> Tensor:
+    """Mean squared difference of ``cell`` x ``cell`` block means (one per latent cell: patches
+    start on cell boundaries) between generated patches and a reference model's."""
+    return F.mse_loss(F.avg_pool2d(fake, cell), F.avg_pool2d(reference, cell))

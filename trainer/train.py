@@ -43,7 +43,7 @@ from trainer.samples import write_samples
 from trainer.synthesis import generate_patches, patch_position
 
 log = logging.getLogger("trainer")
-LOSS_NAMES = ("d_loss", "g_loss", "r1", "pl", "diversity", "coord_real", "coord_fake")
+LOSS_NAMES = ("d_loss", "g_loss", "r1", "pl", "diversity", "coord_real", "coord_fake", "layout")
 RESUME_CHANGEABLE = frozenset(
     {"steps", "workers", "checkpoint_minutes", "sample_every", "snapshot_every", "log_every"}
 )
@@ -58,6 +58,8 @@ class Models:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     pl_mean: torch.Tensor = field(default_factory=lambda: torch.zeros(()))
+    source: Generator | None = None
+    """The starting model's moving average, fixed: what ``layout_weight`` keeps close."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,9 @@ def train(
         origin = start_from.origin
     else:
         origin = None
+    if config.layout_weight > 0 and not (start_from or _has("source", state_tensors)):
+        raise ConfigError("layout_weight keeps the layout of the model a fine-tune starts from: "
+                          "use it with --start-from")  # fmt: skip
     make_run_dir(run_dir)
     if dist.is_main:  # a run killed while writing leaves its temporary file behind
         for stale in run_dir.glob(f".{CHECKPOINT_NAME}.*.partial"):
@@ -202,12 +207,16 @@ def train(
         panorama_top=config.panorama_top, hflip=config.hflip, seed=config.seed,
     )  # fmt: skip
     models = build_models(config, device)
+    if config.layout_weight > 0:
+        models.source = Generator(config.model).to(device).eval().requires_grad_(False)
     step = 0
     if resume:
         step = _restore(models, state_tensors, meta, dist)
     else:
         if start_from is not None:
             _load_networks(models, start_from.tensors)
+            if models.source is not None:
+                load_module("ema", models.source, start_from.tensors)
         torch.manual_seed(config.seed * 7919 + dist.rank + 1)  # latents differ per process
     images_per_step = config.batch
     loader = make_loader(
@@ -273,6 +282,11 @@ def train(
                 lefts = _random_lefts(half, config, device).repeat(2)
                 tops = tops[:half].repeat(2)
                 with _autocast(config, device):
+                    if models.source is not None:  # the same latents and noise as below
+                        with torch.no_grad(), _same_randomness(device):
+                            before, _ = generate_patches(
+                                models.source, zg, tops, lefts, config.patch, paired=True
+                            )
                     fake, zl = generate_patches(
                         models.generator, zg, tops, lefts, config.patch, paired=True
                     )
@@ -284,6 +298,10 @@ def train(
                 )
                 diversity = losses.diversity_loss(fake[:half], fake[half:], zl[:half], zl[half:])
                 total = g_loss + config.coord_weight * coord + config.diversity_weight * diversity
+                if models.source is not None:
+                    layout = losses.layout_loss(fake, before.float(), config.model.pixels_per_cell)
+                    total = total + config.layout_weight * layout
+                    values["layout"] += layout.item() / rounds
                 (total / rounds).backward()
                 values["g_loss"] += g_loss.item() / rounds
                 values["diversity"] += diversity.item() / rounds
@@ -390,6 +408,17 @@ def _to_device(
 
 
 @torch.no_grad()
+def _same_randomness(device: torch.device):
+    """Run a block, then put the random state back: what follows draws the same numbers."""
+    if device.type == "cpu":
+        return torch.random.fork_rng(devices=[])
+    return torch.random.fork_rng(devices=[device.index or 0], device_type=device.type)
+
+
+def _has(prefix: str, tensors: dict) -> bool:
+    return any(key.startswith(prefix + ".") for key in tensors)
+
+
 def _update_ema(ema: Generator, generator: Generator, beta: float, freeze: tuple[str, ...]) -> None:
     """Frozen parts keep their average too, so an export carries the source's own frozen parts."""
     pairs = zip(ema.named_parameters(), generator.parameters(), strict=True)
@@ -416,6 +445,8 @@ def _save(
     tensors.update(module_tensors("g", models.generator))
     tensors.update(module_tensors("d", models.discriminator))
     tensors.update(module_tensors("ema", models.ema))
+    if models.source is not None:
+        tensors.update(module_tensors("source", models.source))
     opt_g, groups_g = optimizer_tensors("opt_g", models.opt_g)
     opt_d, groups_d = optimizer_tensors("opt_d", models.opt_d)
     tensors.update(opt_g)
@@ -465,6 +496,8 @@ def _load_networks(models: Models, tensors: dict) -> None:
 def _restore(models: Models, tensors: dict, meta: dict, dist: Distributed) -> int:
     _load_networks(models, tensors)
     load_optimizer("opt_g", models.opt_g, tensors, meta["opt_g_groups"])
+    if models.source is not None:
+        load_module("source", models.source, tensors)
     load_optimizer("opt_d", models.opt_d, tensors, meta["opt_d_groups"])
     state = tensors.get(f"rng.{dist.rank}")
     if state is None:
@@ -503,8 +536,10 @@ class _LossLog:
 
     def __init__(self, path: Path, resumed_step: int) -> None:
         new = not path.exists()
+        self._names = LOSS_NAMES
         if not new:
             lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+            self._names = tuple(lines[0].strip().split(",")[3:])  # a run's columns stay its own
             kept = lines[:1] + [
                 line for line in lines[1:] if int(line.split(",")[0]) <= resumed_step
             ]
@@ -515,7 +550,9 @@ class _LossLog:
             self._csv.writerow(["step", "images", "images_per_s", *LOSS_NAMES])
 
     def write(self, step: int, images: int, rate: float, values: dict[str, float]) -> None:
-        self._csv.writerow([step, images, f"{rate:.2f}", *(f"{values[k]:.5f}" for k in LOSS_NAMES)])
+        self._csv.writerow(
+            [step, images, f"{rate:.2f}", *(f"{values[k]:.5f}" for k in self._names)]
+        )
         self._file.flush()
 
     def close(self) -> None:
