@@ -2,6 +2,7 @@
 
     python tools/gallery.py                 # into docs/gallery/
     python tools/gallery.py --no-cycles     # skip the Blender render (no bpy needed)
+    python tools/gallery.py --only terrain  # the pictures of one model (after re-bundling it)
 
 Every picture comes from a recipe in ``GALLERY`` (fixed seeds, no picking): a 360-degree sky with a
 sun, the same sky lighting a small scene in Cycles (headless Blender from the ``bpy`` wheel), a
@@ -151,17 +152,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-cycles", action="store_true", help="skip the Cycles render")
     parser.add_argument("--samples", type=int, default=32, help="Cycles samples per pixel")
+    parser.add_argument(
+        "--only", nargs="+", choices=sorted({shot.model for shot in GALLERY}), metavar="MODEL",
+        help="only the pictures made with these bundled models",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    shots = [shot for shot in GALLERY if args.only is None or shot.model in args.only]
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
         renders = {}
-        for shot in GALLERY:
+        for shot in shots:
             renders[shot.name] = render_shot(shot, scratch)
             preview = OUT / f"{shot.name}.jpg"
             save_preview(read_image(renders[shot.name]), preview, shot.preview_width, shot.repeat)
             print(f"wrote {preview.relative_to(ROOT)}", flush=True)
-        if not args.no_cycles:
+        if not args.no_cycles and "sky" in renders:
             out = OUT / "sky-cycles.jpg"
             cycles_scene(renders["sky"], out, args.samples)
             print(f"wrote {out.relative_to(ROOT)}", flush=True)
