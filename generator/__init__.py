@@ -15,8 +15,9 @@ from generator.errors import BackdropError, Cancelled, ModelError, OutputError, 
 from generator.model import Generator
 from generator.modelfile import LoadedModel, load_model, save_model
 from generator.output import read_recipe, render_array, render_to_file
-from generator.recipe import Recipe, Style, Window, extended, new_recipe
+from generator.recipe import Recipe, Style, Sun, Window, extended, new_recipe
 from generator.render import CanvasRenderer
+from generator.sphere import make_renderer
 
 __version__ = "0.1.0"
 
@@ -33,9 +34,11 @@ __all__ = [
     "Recipe",
     "RequestError",
     "Style",
+    "Sun",
     "Window",
     "extended",
     "load_model",
+    "make_renderer",
     "new_recipe",
     "read_recipe",
     "render_array",

@@ -238,6 +238,15 @@ class CanvasRenderer(BandRenderer):
             )
         if tile is not None and int(tile) < 1:
             raise RequestError("tile size must be at least 1 pixel")
+        if (
+            recipe.sun is not None
+            or recipe.scale > 1
+            or (recipe.projection == "equirect" and config.sphere)
+        ):
+            raise RequestError(
+                "CanvasRenderer draws the model's plain canvas: a sun, a scale above 1 or a sky "
+                "model's 360-degree sky need make_renderer (or render_array, render_to_file)"
+            )
         for axis, name in (("x", "width"), ("y", "height")):
             size = getattr(recipe, name)
             if axis in recipe.wrap and size % ppc:

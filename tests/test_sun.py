@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generator import Window, read_recipe, render_array
+from generator import CanvasRenderer, Window, make_renderer, read_recipe, render_array
 from generator.cli import main
 from generator.errors import RequestError
 from generator.imagefile import read_image
@@ -114,3 +114,16 @@ def test_cli_sun(tmp_path, capsys, sphere_model):
         main([*args, "--sun", "45", "--out", str(tmp_path / "bad.exr")])
     assert exit_info.value.code == 2 and "AZIMUTH,ELEVATION" in capsys.readouterr().err
     assert not (tmp_path / "bad.exr").exists()
+
+
+def test_make_renderer_draws_what_render_array_draws_and_canvas_renderer_refuses_a_sun(
+    sphere_model,
+):
+    """Scripts that stream bands get the sun and sphere resampling through ``make_renderer``;
+    the plain ``CanvasRenderer`` says so instead of silently dropping them."""
+    recipe = sky(sphere_model, 128, Sun(10.0, 45.0, 14.0, 1.0))
+    bands = np.concatenate(list(make_renderer(sphere_model, recipe).bands()))
+    assert np.array_equal(bands, render_array(sphere_model, recipe))
+    for plain_refuses in (recipe, recipe.replace(sun=None)):
+        with pytest.raises(RequestError, match="make_renderer"):
+            CanvasRenderer(sphere_model, plain_refuses)
