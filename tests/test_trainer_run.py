@@ -338,6 +338,12 @@ def test_layout_loss_compares_with_the_starting_model_on_the_same_latents_and_no
     state, weights = _state(tuned), load_model(model_path).generator.state_dict()
     for key, value in weights.items():
         assert torch.equal(state[f"source.{key}"], value), key
+    again = tmp_path / "again"  # the next fine-tune is not held to this one's start
+    assert trainer_main([*TRAIN, "--workers", "0", "--data", str(PHOTOS), "--out", str(again),
+                         "--start-from", str(tuned), "--steps", "1"]) == 0  # fmt: skip
+    _, meta = load_checkpoint(again / CHECKPOINT_NAME)
+    assert json.loads(meta["config"])["layout_weight"] == 0.0
+    assert not any(key.startswith("source.") for key in _state(again))
     capsys.readouterr()
 
     alone = [*TRAIN, "--workers", "0", "--data", str(PHOTOS), "--out", str(tmp_path / "alone")]

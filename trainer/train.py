@@ -87,11 +87,11 @@ def starting_point(source: Path, preset: TrainConfig) -> StartingPoint:
         origin = {"run": str(source), "step": meta["step"], "images": meta["images"]}
         if "started_from" in meta:
             origin["started_from"] = meta["started_from"]
-        return StartingPoint(TrainConfig.from_json(meta["config"]), tensors, origin)
+        return StartingPoint(_unconstrained(TrainConfig.from_json(meta["config"])), tensors, origin)
     model = load_model(source)
     training = json.loads(model.metadata.get("training", "{}"))
     if "train_config" in training:
-        settings = TrainConfig.from_json(json.dumps(training["train_config"]))
+        settings = _unconstrained(TrainConfig.from_json(json.dumps(training["train_config"])))
     else:
         settings = dataclasses.replace(preset, model=model.config)
     weights = model.generator.state_dict()
@@ -99,6 +99,12 @@ def starting_point(source: Path, preset: TrainConfig) -> StartingPoint:
     origin = {"model": str(model.path), "hash": model.hash}
     origin.update({k: training[k] for k in ("steps", "images", "started_from") if k in training})
     return StartingPoint(settings, tensors, origin)
+
+
+def _unconstrained(settings: TrainConfig) -> TrainConfig:
+    """The source's settings without ``freeze`` and ``layout_weight``: how a fine-tune was held
+    to *its* start is no rule for the next one (give them again to keep them)."""
+    return dataclasses.replace(settings, freeze=(), layout_weight=0.0)
 
 
 @dataclass
