@@ -39,6 +39,7 @@ def test_tiny_run_on_real_photos_gives_a_model_the_generator_renders(tmp_path, c
     caplog.set_level("INFO")
     result = train(tiny(workers=2, augment=list(POLICIES)), PHOTOS, run, show_progress=False)
     assert result.step == 4
+    assert not any(p.requires_grad for p in result.models.ema.parameters())  # no graph kept
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert len(skipped) == 1
     for name in ("broken-truncated.jpg", "notes.jpg", "tiny.png"):

@@ -413,7 +413,6 @@ def _to_device(
     )
 
 
-@torch.no_grad()
 def _same_randomness(device: torch.device):
     """Run a block, then put the random state back: what follows draws the same numbers."""
     if device.type == "cpu":
@@ -425,6 +424,7 @@ def _has(prefix: str, tensors: dict) -> bool:
     return any(key.startswith(prefix + ".") for key in tensors)
 
 
+@torch.no_grad()
 def _update_ema(ema: Generator, generator: Generator, beta: float, freeze: tuple[str, ...]) -> None:
     """Frozen parts keep their average too, so an export carries the source's own frozen parts."""
     pairs = zip(ema.named_parameters(), generator.parameters(), strict=True)
