@@ -81,17 +81,21 @@ def test_swd_ratio_of_frames_as_good_as_photos_is_one_however_many_photos_traine
 
 
 def test_evaluate_command_reports_every_measure(tmp_path, capsys, tiny_model_path):
-    code = trainer_main(
-        ["evaluate", str(tiny_model_path), "--real", str(PHOTOS / "hdr"), "--train", str(PHOTOS),
-         "--samples", "2", "--wide", "2", "--canvases", "2", "--json"]
-    )  # fmt: skip
-    assert code == 0
+    argv = ["evaluate", str(tiny_model_path), "--real", str(PHOTOS / "hdr"), "--train",
+            str(PHOTOS), "--samples", "2", "--wide", "2", "--canvases", "2", "--json"]  # fmt: skip
+    assert trainer_main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["samples"] == 2 and report["canvases"] == 2
     keys = ("swd_ratio_1x", "swd_ratio_wide", "seam_x", "seam_y", "wrap_seam", "repetition")
     for key in (*keys, "detail_1x", "detail_wide"):
         assert np.isfinite(report[key]), key
     assert report["pole_spread"] <= 1e-5
+    others = []
+    for _ in range(2):  # another set of frames, the same set each time it is asked for
+        assert trainer_main([*argv, "--first-seed", "7"]) == 0
+        others.append(json.loads(capsys.readouterr().out))
+    assert others[0] == others[1] and others[0]["first_seed"] == 7
+    assert others[0]["swd_1x"] != report["swd_1x"]
 
 
 @pytest.mark.parametrize("option", ["--samples", "--wide", "--canvases"])

@@ -113,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--canvases", type=_count, default=4, help="canvases the seam and wrap figures average"
     )
+    evaluate.add_argument(
+        "--first-seed", type=int, default=0, metavar="SEED",
+        help="seed of the first generated frame (another set of frames: how much a figure "
+        "depends on which frames were drawn)",
+    )  # fmt: skip
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     quality = sub.add_parser(
@@ -230,8 +235,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
     report = evaluate(
-        model, args.real, args.train, samples=args.samples, wide=args.wide, canvases=args.canvases
-    )
+        model, args.real, args.train, samples=args.samples, wide=args.wide,
+        canvases=args.canvases, first_seed=args.first_seed,
+    )  # fmt: skip
     print(report_json(report) if args.json else "\n".join(report.lines()))
     return 0
 
