@@ -14,6 +14,16 @@ ADDON_ID = __package__
 EXTENSION_DIR = Path(__file__).resolve().parent
 
 
+def _blend_relative_options() -> set[str]:
+    """A '//' output folder is resolved here, beside the saved .blend; Blender 4.5+ wants that
+    declared (it warns otherwise), older versions do not know the flag."""
+    try:
+        StringProperty(options={"PATH_SUPPORTS_BLEND_RELATIVE"})
+    except (TypeError, ValueError):
+        return set()
+    return {"PATH_SUPPORTS_BLEND_RELATIVE"}
+
+
 class OutputFolderError(Exception):
     """The output folder cannot be used; the message is one line for the UI."""
 
@@ -33,6 +43,7 @@ class EB_Preferences(AddonPreferences):
     output_dir: StringProperty(
         name="Output Folder",
         subtype="DIR_PATH",
+        options=_blend_relative_options(),
         description="Where generated images are saved (empty: a 'backdrops' folder beside the "
         "saved .blend file, or Blender's user data folder while the file is unsaved)",
     )

@@ -400,6 +400,7 @@ def test_output_folder_inside_the_extension_is_refused(blender):
     assert not (Path(addon.__file__).parent / "renders").exists()
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # Blender warns of an undeclared '//' path
 def test_by_default_backdrops_go_beside_the_saved_blend_linked_relatively(blender, tmp_path):
     """A project folder moves to another machine (or survives an uninstall of the extension)
     with its backdrops; an unsaved file cannot use a folder relative to it."""
