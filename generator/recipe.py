@@ -294,8 +294,8 @@ def new_recipe(
     height: int,
     *,
     seed: int = 0,
-    wrap: str = "none",
-    projection: str = "flat",
+    wrap: str | None = None,
+    projection: str | None = None,
     style_seeds: Sequence[int] = (),
     anchors: Sequence[tuple[float, float]] | None = None,
     blend: float | None = None,
@@ -303,6 +303,10 @@ def new_recipe(
     scale: int = 1,
 ) -> Recipe:
     """A recipe for a fresh canvas, vertically centred on the model's native frame (the horizon).
+
+    As the command line does, a sky model (``config.sphere``) asked for no particular ``wrap``
+    or ``projection`` draws a 360-degree sky (equirect, wrapping in x); other models draw a flat
+    canvas without wrap.
 
     ``scale`` > 1 (flat canvases) draws the scene ``scale`` times larger: the canvas is
     ``width / scale`` native pixels wide, detailed by super-resolution.
@@ -313,6 +317,10 @@ def new_recipe(
     canvas. ``blend`` is the transition width in latent cells (default: half the distance between
     anchors).
     """
+    if projection is None:
+        projection = "equirect" if config.sphere and wrap is None else "flat"
+    if wrap is None:
+        wrap = "x" if projection == "equirect" else "none"
     for name, value in (("width", width), ("height", height)):
         if whole_number(value) is None:
             raise RequestError(f"{name} must be a whole number of pixels, got {value!r}")

@@ -85,3 +85,16 @@ def test_style_fusion_on_a_sky_uses_the_native_sphere(sphere_model):
     assert [s.x for s in recipe.styles] == [4.0, 12.0]  # 1/4 and 3/4 of the 16 native cells
     sky = render_array(sphere_model, recipe, tile=16)
     assert np.isfinite(sky).all() and sky.shape == (128, 256, 3)
+
+
+def test_new_recipe_gives_a_sky_model_a_360_degree_sky_unless_asked_otherwise(
+    sphere_model, tiny_model
+):
+    """As on the command line: the obvious call draws what a sky model is for."""
+    cfg, digest = sphere_model.config, sphere_model.hash
+    sky = new_recipe(cfg, digest, 128, 64, seed=1)
+    assert (sky.projection, sky.wrap) == ("equirect", "x")
+    assert new_recipe(cfg, digest, 128, 32, wrap="x").projection == "flat"
+    assert new_recipe(cfg, digest, 128, 32, projection="flat").wrap == "none"
+    plain = new_recipe(tiny_model.config, tiny_model.hash, 64, 32)
+    assert (plain.projection, plain.wrap) == ("flat", "none")

@@ -329,7 +329,7 @@ def _canvas_measures(model: LoadedModel, seed: int, tile_cells: int) -> dict[str
     height, width = config.native_frame
     # Tiles of an odd number of cells, so borders do not coincide with the coordinate period.
     tile = tile_cells * ppc
-    canvas = new_recipe(config, model.hash, 8 * width, 4 * height, seed=seed)
+    canvas = new_recipe(config, model.hash, 8 * width, 4 * height, seed=seed, projection="flat")
     tiled = display(render_array(model, canvas, tile=tile))
     phase_y = (canvas.top // ppc) * ppc - canvas.top  # tiles start on whole latent cells
     wrap = new_recipe(config, model.hash, 4 * width, height, seed=seed, wrap="x")
@@ -342,7 +342,9 @@ def _canvas_measures(model: LoadedModel, seed: int, tile_cells: int) -> dict[str
     cap = max(1, len(rows) // 6)
     band = rows[len(rows) // 3 : 2 * len(rows) // 3].mean()
     strip = display(
-        render_array(model, new_recipe(config, model.hash, 8 * width, height, seed=seed))
+        render_array(
+            model, new_recipe(config, model.hash, 8 * width, height, seed=seed, projection="flat")
+        )
     )
     return {
         "seam_x": seam_ratio(tiled, tile, ppc, axis=1),
@@ -392,7 +394,9 @@ def hdr_ranges(model: LoadedModel, real: Path, seeds: int = 4) -> dict[str, list
 
 def _frame(model: LoadedModel, width: int, height: int, seed: int, zoom: int) -> np.ndarray:
     """A generated frame covering ``zoom`` x the native field of view, in display space."""
-    recipe = new_recipe(model.config, model.hash, zoom * width, zoom * height, seed=seed)
+    recipe = new_recipe(
+        model.config, model.hash, zoom * width, zoom * height, seed=seed, projection="flat"
+    )
     image = render_array(model, recipe)
     if zoom > 1:
         tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]

@@ -105,7 +105,7 @@ def evaluate_outpaint(
     reserved = linear_frames(real, frame)
     ph, pw = round(frame[0] * fraction), round(frame[1] * fraction)
     corner = ((frame[0] - ph) // 2, (frame[1] - pw) // 2)
-    recipe = new_recipe(config, model.hash, frame[1], frame[0], seed=0)
+    recipe = new_recipe(config, model.hash, frame[1], frame[0], seed=0, projection="flat")
     seams, extended, psnrs = [], [], []
     with tempfile.TemporaryDirectory() as scratch:
         for index, full in enumerate(reserved[:photos]):

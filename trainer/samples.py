@@ -25,7 +25,8 @@ def write_samples(generator: Generator, folder: Path, step: int) -> list[Path]:
     config = generator.config
     height, width = config.native_frame
     frames = [
-        render_array(model, new_recipe(config, "", width, height, seed=seed)) for seed in GRID_SEEDS
+        render_array(model, new_recipe(config, "", width, height, seed=seed, projection="flat"))
+        for seed in GRID_SEEDS
     ]
     rows = [
         np.concatenate(frames[i : i + GRID_COLUMNS], axis=1)
