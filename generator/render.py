@@ -161,6 +161,11 @@ class RowBandRenderer(BandRenderer):
         return bottom - top, self.output_shape[1], 3
 
 
+def is_sphere_request(model: LoadedModel, recipe: Recipe) -> bool:
+    """A 360-degree sky of a sky model: drawn as its native sphere, then resampled."""
+    return recipe.projection == "equirect" and model.config.sphere
+
+
 class CanvasRenderer(BandRenderer):
     """Renders one recipe with one model; iterate ``bands()`` for rows top to bottom."""
 
@@ -238,11 +243,7 @@ class CanvasRenderer(BandRenderer):
             )
         if tile is not None and int(tile) < 1:
             raise RequestError("tile size must be at least 1 pixel")
-        if (
-            recipe.sun is not None
-            or recipe.scale > 1
-            or (recipe.projection == "equirect" and config.sphere)
-        ):
+        if recipe.sun is not None or recipe.scale > 1 or is_sphere_request(self.model, recipe):
             raise RequestError(
                 "CanvasRenderer draws the model's plain canvas: a sun, a scale above 1 or a sky "
                 "model's 360-degree sky need make_renderer (or render_array, render_to_file)"

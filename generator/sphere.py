@@ -24,7 +24,13 @@ from generator.errors import Cancelled, RequestError
 from generator.modelfile import LoadedModel
 from generator.poles import soften_poles
 from generator.recipe import Recipe
-from generator.render import BandRenderer, CancelFn, CanvasRenderer, RowBandRenderer
+from generator.render import (
+    BandRenderer,
+    CancelFn,
+    CanvasRenderer,
+    RowBandRenderer,
+    is_sphere_request,
+)
 from generator.resample import resample_rows
 from generator.scaled import ScaledRenderer
 from generator.sun import add_sun
@@ -35,10 +41,6 @@ BAND_PIXELS = 1 << 21
 SUPERRES_MAX_WIDTH = 4096
 """Widest sphere the super-resolution passes make (100 MiB in memory); wider requests resample
 it, so a 16384 x 8192 sky needs no more memory than a 4096 x 2048 one."""
-
-
-def is_sphere_request(model: LoadedModel, recipe: Recipe) -> bool:
-    return recipe.projection == "equirect" and model.config.sphere
 
 
 def native_sphere_recipe(model: LoadedModel, recipe: Recipe) -> Recipe:

@@ -147,9 +147,7 @@ def trainable_parameters(generator: Generator, freeze: tuple[str, ...]) -> list[
         parts = ", ".join(sorted({_part(name) for name in names}))
         raise ConfigError(f"freeze: no generator part {', '.join(unknown)}; parts are {parts}")
     trainable = [
-        param
-        for name, param in generator.named_parameters()
-        if not any(_within(name, prefix) for prefix in freeze)
+        param for name, param in generator.named_parameters() if not _is_frozen(name, freeze)
     ]
     if not trainable:
         raise ConfigError("freeze: nothing of the generator would be left to train")
@@ -158,6 +156,10 @@ def trainable_parameters(generator: Generator, freeze: tuple[str, ...]) -> list[
 
 def _within(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(prefix + ".")
+
+
+def _is_frozen(name: str, freeze: tuple[str, ...]) -> bool:
+    return any(_within(name, prefix) for prefix in freeze)
 
 
 def _part(name: str) -> str:
@@ -195,7 +197,7 @@ def train(
         origin = start_from.origin
     else:
         origin = None
-    if config.layout_weight > 0 and not (start_from or _has("source", state_tensors)):
+    if config.layout_weight > 0 and start_from is None and not resume:
         raise ConfigError("layout_weight keeps the layout of the model a fine-tune starts from: "
                           "use it with --start-from")  # fmt: skip
     make_run_dir(run_dir)
@@ -420,16 +422,12 @@ def _same_randomness(device: torch.device):
     return torch.random.fork_rng(devices=[device.index or 0], device_type=device.type)
 
 
-def _has(prefix: str, tensors: dict) -> bool:
-    return any(key.startswith(prefix + ".") for key in tensors)
-
-
 @torch.no_grad()
 def _update_ema(ema: Generator, generator: Generator, beta: float, freeze: tuple[str, ...]) -> None:
     """Frozen parts keep their average too, so an export carries the source's own frozen parts."""
     pairs = zip(ema.named_parameters(), generator.parameters(), strict=True)
     for (name, p_ema), p in pairs:
-        if not any(_within(name, prefix) for prefix in freeze):
+        if not _is_frozen(name, freeze):
             p_ema.lerp_(p, 1.0 - beta)
     for b_ema, b in zip(ema.buffers(), generator.buffers(), strict=True):
         b_ema.copy_(b)
