@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -20,8 +21,8 @@ from generator import load_model, new_recipe, render_array
 from trainer.augment import POLICIES
 from trainer.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from trainer.cli import main as trainer_main
-from trainer.config import PRESETS, ConfigError
-from trainer.train import train
+from trainer.config import PRESETS, ConfigError, TrainConfig
+from trainer.train import ema_beta, starting_point, train
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
 TRAIN = ["train", "--preset", "tiny", "--quiet"]
@@ -352,3 +353,32 @@ def test_layout_loss_compares_with_the_starting_model_on_the_same_latents_and_no
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error:") and "--start-from" in err
     assert not (tmp_path / "alone").exists()
+
+
+def test_the_average_ramps_up_so_a_short_fine_tune_shows_in_its_export(tmp_path):
+    """The half-life is min(ema_kimg, ema_rampup x images this run has seen): three steps into a
+    fine-tune the average is the tuned G, not still the source (5 kimg would take 625 steps)."""
+    config = tiny(ema_kimg=5.0)
+    assert ema_beta(config, 1) < 1e-6
+    assert ema_beta(config, 100) == pytest.approx(0.5 ** (8 / 40))
+    assert ema_beta(config, 100_000) == pytest.approx(0.5 ** (8 / 5000))
+    assert ema_beta(tiny(ema_kimg=5.0, ema_rampup=0.0), 1) == pytest.approx(0.5 ** (8 / 5000))
+    recorded = json.loads(config.to_json())
+    del recorded["ema_rampup"]  # a run from before the ramp-up resumes as it averaged
+    assert TrainConfig.from_json(json.dumps(recorded)).ema_rampup == 0.0
+
+    source = tmp_path / "source"
+    train(tiny(steps=2, ema_rampup=0.0), PHOTOS, source, show_progress=False)
+    start = starting_point(source, PRESETS["tiny"])
+    assert start.settings.ema_rampup == TrainConfig.ema_rampup  # a new run ramps up its own
+    tuned = train(
+        dataclasses.replace(start.settings, steps=3, lr=0.01),
+        PHOTOS, tmp_path / "tuned", start_from=start, show_progress=False,
+    )  # fmt: skip
+    generator = dict(tuned.models.generator.named_parameters())
+    moved = 0
+    for name, average in tuned.models.ema.named_parameters():
+        began, tuned_g = start.tensors[f"ema.{name}"], generator[name]
+        assert (average - tuned_g).abs().max() <= 0.02 * (tuned_g - began).abs().max()
+        moved += int(not torch.equal(average, began))
+    assert moved

@@ -49,6 +49,11 @@ class TrainConfig:
     (as FreezeD, Mo et al. 2020, does for D); frozen parts also cost no backward pass."""
     ema_kimg: float = 2.0
     """Half-life of the exported moving average of G, in thousands of images."""
+    ema_rampup: float = 0.05
+    """While a run is young the half-life is at most this fraction of the images it has seen
+    (StyleGAN2-ADA's ramp-up): the average then forgets a fresh run's random start, and a short
+    fine-tune's snapshots show the fine-tune rather than mostly the model it started from
+    (5 kimg is 625 steps of 8 images). 0 = the fixed half-life from the first step."""
     hflip: bool = True
     augment: tuple[str, ...] = ()
     """DiffAugment transforms applied to every image D sees: any of color, translation, cutout."""
@@ -91,6 +96,8 @@ class TrainConfig:
             problems.append("batch must split into accumulate rounds of an even size")
         if not self.layout_weight >= 0:
             problems.append("layout_weight must be >= 0")
+        if not self.ema_rampup >= 0:
+            problems.append("ema_rampup must be >= 0")
         if self.snapshot_every < 0:
             problems.append("snapshot_every must be >= 0")
         if self.steps < 1:
@@ -106,7 +113,9 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
-        return cls(**json.loads(text))
+        values = json.loads(text)
+        values.setdefault("ema_rampup", 0.0)  # runs recorded before the ramp-up averaged without
+        return cls(**values)
 
     def with_overrides(self, overrides: dict[str, Any]) -> TrainConfig:
         """Apply ``name=value`` overrides; ``model.name`` reaches into the model config."""

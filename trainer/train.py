@@ -103,8 +103,11 @@ def starting_point(source: Path, preset: TrainConfig) -> StartingPoint:
 
 def _unconstrained(settings: TrainConfig) -> TrainConfig:
     """The source's settings without ``freeze`` and ``layout_weight``: how a fine-tune was held
-    to *its* start is no rule for the next one (give them again to keep them)."""
-    return dataclasses.replace(settings, freeze=(), layout_weight=0.0)
+    to *its* start is no rule for the next one (give them again to keep them). A new run also
+    ramps its own average up (``ema_rampup``'s default) even where the source predates that."""
+    return dataclasses.replace(
+        settings, freeze=(), layout_weight=0.0, ema_rampup=TrainConfig.ema_rampup
+    )
 
 
 @dataclass
@@ -237,7 +240,6 @@ def train(
     writer = _LossLog(run_dir / "log.csv", step) if dist.is_main else None
     bar = _progress_bar(step, config.steps, show_progress and dist.is_main)
     last_checkpoint = time.monotonic()
-    ema_beta = 0.5 ** (images_per_step / max(config.ema_kimg * 1000.0, 1e-8))
     tick = time.perf_counter()
     values = dict.fromkeys(LOSS_NAMES, 0.0)
     try:
@@ -329,8 +331,8 @@ def train(
             dist.average_gradients(models.generator)
             models.opt_g.step()
             models.opt_g.zero_grad(set_to_none=True)
-            _update_ema(models.ema, models.generator, ema_beta, config.freeze)
             step += 1
+            _update_ema(models.ema, models.generator, ema_beta(config, step), config.freeze)
 
             if bar is not None:
                 bar.update(1)
@@ -420,6 +422,15 @@ def _same_randomness(device: torch.device):
     if device.type == "cpu":
         return torch.random.fork_rng(devices=[])
     return torch.random.fork_rng(devices=[device.index or 0], device_type=device.type)
+
+
+def ema_beta(config: TrainConfig, step: int) -> float:
+    """How much of the moving average survives step ``step`` (1-based) of this run."""
+    images = step * config.batch
+    half_life = config.ema_kimg * 1000.0
+    if config.ema_rampup > 0:
+        half_life = min(half_life, images * config.ema_rampup)
+    return 0.5 ** (config.batch / max(half_life, 1e-8))
 
 
 @torch.no_grad()
