@@ -42,6 +42,10 @@ class TrainConfig:
     mean squared difference between each latent cell's mean colour and the starting model's for
     the same latents and noise. Detail within cells (grain, sharpness) is then free to change
     while what lies where, and so the look from afar, stays. 0 = off."""
+    color_weight: float = 0.0
+    """Weight of ``losses.color_coverage_loss``: the generated patches' mean colours should be
+    distributed as the photos' (what share grass, sand, snow or rock have), which D, seeing
+    small patches through colour augmentation, enforces weakly. 0 = off."""
     freeze: tuple[str, ...] = ()
     """Generator parts kept as they are: names or name prefixes of its parameters (``mapping``,
     ``structure``, ``texture.layers.0``, ...). Fine-tuning a trained model with the parts that lay
@@ -96,6 +100,8 @@ class TrainConfig:
             problems.append("batch must split into accumulate rounds of an even size")
         if not self.layout_weight >= 0:
             problems.append("layout_weight must be >= 0")
+        if not self.color_weight >= 0:
+            problems.append("color_weight must be >= 0")
         if not self.ema_rampup >= 0:
             problems.append("ema_rampup must be >= 0")
         if self.snapshot_every < 0:

@@ -43,7 +43,11 @@ from trainer.samples import write_samples
 from trainer.synthesis import generate_patches, patch_position
 
 log = logging.getLogger("trainer")
-LOSS_NAMES = ("d_loss", "g_loss", "r1", "pl", "diversity", "coord_real", "coord_fake", "layout")
+LOSS_NAMES = (
+    "d_loss", "g_loss", "r1", "pl", "diversity", "coord_real", "coord_fake", "layout", "color",
+)  # fmt: skip
+COLOR_PATCHES = 1024
+"""Real patches whose mean colours ``color_weight`` compares with (drawn once at the start)."""
 RESUME_CHANGEABLE = frozenset(
     {"steps", "workers", "checkpoint_minutes", "sample_every", "snapshot_every", "log_every"}
 )
@@ -218,6 +222,7 @@ def train(
         panorama_top=config.panorama_top, hflip=config.hflip, seed=config.seed,
     )  # fmt: skip
     models = build_models(config, device)
+    real_colors = _real_colors(dataset, device) if config.color_weight > 0 else None
     if config.layout_weight > 0:
         models.source = Generator(config.model).to(device).eval().requires_grad_(False)
     step = 0
@@ -312,6 +317,10 @@ def train(
                     layout = losses.layout_loss(fake, before.float(), config.model.pixels_per_cell)
                     total = total + config.layout_weight * layout
                     values["layout"] += layout.item() / rounds
+                if real_colors is not None:
+                    color = losses.color_coverage_loss(fake, real_colors)
+                    total = total + config.color_weight * color
+                    values["color"] += color.item() / rounds
                 (total / rounds).backward()
                 values["g_loss"] += g_loss.item() / rounds
                 values["diversity"] += diversity.item() / rounds
@@ -422,6 +431,14 @@ def _same_randomness(device: torch.device):
     if device.type == "cpu":
         return torch.random.fork_rng(devices=[])
     return torch.random.fork_rng(devices=[device.index or 0], device_type=device.type)
+
+
+def _real_colors(dataset: PatchDataset, device: torch.device) -> torch.Tensor:
+    """Mean colours (COLOR_PATCHES, 3) of patches drawn as training draws them: keys past any
+    run's reach (the dataset's numbers are seeded by key), so they are the same on resume."""
+    first = 2**62
+    colors = [dataset[first + k]["patch"].mean(dim=(1, 2)) for k in range(COLOR_PATCHES)]
+    return torch.stack(colors).to(device)
 
 
 def ema_beta(config: TrainConfig, step: int) -> float:
