@@ -12,6 +12,7 @@ from trainer.cli import main as trainer_main
 from trainer.evaluate import (
     detail_ratio,
     reference_swd,
+    reference_swds,
     repetition,
     seam_ratio,
     swd,
@@ -76,6 +77,9 @@ def test_swd_ratio_of_frames_as_good_as_photos_is_one_however_many_photos_traine
         reference = reference_swd(train, reserved, 16)
         ratio = np.mean([swd(g, reserved) / reference for g in generated])
         assert 0.75 < ratio < 1.3, (count, ratio)
+        draws = reference_swds(train, reserved, 16)  # single photo sets: the measure's noise
+        low, high = draws.min() / draws.mean(), draws.max() / draws.mean()
+        assert sum(low <= swd(g, reserved) / reference <= high for g in generated) >= 3
         if count == 200:  # all 200 against 16 generated frames would flatter the photos
             assert np.mean([swd(g, reserved) for g in generated]) / swd(train, reserved) > 1.4
 
@@ -90,6 +94,8 @@ def test_evaluate_command_reports_every_measure(tmp_path, capsys, tiny_model_pat
     for key in (*keys, "detail_1x", "detail_wide"):
         assert np.isfinite(report[key]), key
     assert report["pole_spread"] <= 1e-5
+    low, high = report["swd_real_range"]
+    assert low < 1 < high
     others = []
     for _ in range(2):  # another set of frames, the same set each time it is asked for
         assert trainer_main([*argv, "--first-seed", "7"]) == 0
