@@ -77,17 +77,19 @@ def _directions(count: int) -> Tensor:
     return F.normalize(torch.randn(3, count, generator=generator), dim=0)
 
 
-def color_coverage_loss(fake: Tensor, real_colors: Tensor, projections: int = 32) -> Tensor:
-    """Sliced Wasserstein-2 distance between the mean colours of generated patches (B, 3, h, w)
-    and those of real patches (K, 3): for each direction, the sorted projections of the batch
-    against the real distribution's quantiles at the same ranks.
+def color_coverage_loss(colors: Tensor, real_colors: Tensor, projections: int = 32) -> Tensor:
+    """Sliced Wasserstein-2 distance between generated mean colours (B, 3) and real ones (K, 3):
+    for each direction, the sorted projections of the batch against the real distribution's
+    quantiles at the same ranks.
 
     A discriminator that sees small patches through colour augmentation learns texture well
     but each material's share poorly: a GAN trained on few photos drops rare materials
     (snow, bare rock). Matching this one low-dimensional distribution, feature matching in the
     sense of Salimans et al. 2016, brings their share back without touching the texture."""
-    directions = _directions(projections).to(fake.device, fake.dtype)
-    projected = (fake.mean(dim=(2, 3)) @ directions).sort(dim=0).values
-    ranks = (torch.arange(len(fake), device=fake.device, dtype=fake.dtype) + 0.5) / len(fake)
-    targets = torch.quantile(real_colors.to(fake.dtype) @ directions, ranks, dim=0)
+    directions = _directions(projections).to(colors.device, colors.dtype)
+    projected = (colors @ directions).sort(dim=0).values
+    ranks = (torch.arange(len(colors), device=colors.device, dtype=colors.dtype) + 0.5) / len(
+        colors
+    )
+    targets = torch.quantile(real_colors.to(colors.dtype) @ directions, ranks, dim=0)
     return F.mse_loss(projected, targets)

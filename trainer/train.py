@@ -46,8 +46,8 @@ log = logging.getLogger("trainer")
 LOSS_NAMES = (
     "d_loss", "g_loss", "r1", "pl", "diversity", "coord_real", "coord_fake", "layout", "color",
 )  # fmt: skip
-COLOR_PATCHES = 1024
-"""Real patches whose mean colours ``color_weight`` compares with (drawn once at the start)."""
+COLOR_PAIRS = 1024
+"""Pairs of real patches whose mean colours ``color_weight`` compares with (drawn at the start)."""
 RESUME_CHANGEABLE = frozenset(
     {"steps", "workers", "checkpoint_minutes", "sample_every", "snapshot_every", "log_every"}
 )
@@ -318,7 +318,7 @@ def train(
                     total = total + config.layout_weight * layout
                     values["layout"] += layout.item() / rounds
                 if real_colors is not None:
-                    color = losses.color_coverage_loss(fake, real_colors)
+                    color = losses.color_coverage_loss(_pair_colors(fake), real_colors)
                     total = total + config.color_weight * color
                     values["color"] += color.item() / rounds
                 (total / rounds).backward()
@@ -433,12 +433,24 @@ def _same_randomness(device: torch.device):
     return torch.random.fork_rng(devices=[device.index or 0], device_type=device.type)
 
 
+def _pair_colors(patches: torch.Tensor) -> torch.Tensor:
+    """Mean colour (N, 3) of each pair of patches: the halves of a paired batch share their
+    global latent, so each pair says what colour that image is, not what one spot of it is."""
+    half = len(patches) // 2
+    return (patches[:half].mean(dim=(2, 3)) + patches[half:].mean(dim=(2, 3))) / 2
+
+
 def _real_colors(dataset: PatchDataset, device: torch.device) -> torch.Tensor:
-    """Mean colours (COLOR_PATCHES, 3) of patches drawn as training draws them: keys past any
-    run's reach (the dataset's numbers are seeded by key), so they are the same on resume."""
-    first = 2**62
-    colors = [dataset[first + k]["patch"].mean(dim=(1, 2)) for k in range(COLOR_PATCHES)]
-    return torch.stack(colors).to(device)
+    """``_pair_colors`` of COLOR_PAIRS pairs of training patches, both of a pair from one photo
+    (keys k and k + photos: the dataset picks photo ``key % photos``) and the photos in turn.
+    The keys lie past any run's reach (its random numbers are seeded by key), so the colours
+    are the same on resume."""
+    first, photos = 2**62, len(dataset.files)
+    pairs = [
+        (dataset[first + k]["patch"], dataset[first + k + photos]["patch"])
+        for k in range(COLOR_PAIRS)
+    ]
+    return torch.stack([_pair_colors(torch.stack(pair)) for pair in pairs]).squeeze(1).to(device)
 
 
 def ema_beta(config: TrainConfig, step: int) -> float:
