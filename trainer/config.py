@@ -43,9 +43,10 @@ class TrainConfig:
     the same latents and noise. Detail within cells (grain, sharpness) is then free to change
     while what lies where, and so the look from afar, stays. 0 = off."""
     color_weight: float = 0.0
-    """Weight of ``losses.color_coverage_loss``: the generated patches' mean colours should be
+    """Weight of ``losses.color_coverage_loss``: the generated images' mean colours should be
     distributed as the photos' (what share grass, sand, snow or rock have), which D, seeing
-    small patches through colour augmentation, enforces weakly. 0 = off."""
+    small patches through colour augmentation, enforces weakly. 0 = off. Weights 30-3000 did
+    not measurably change a terrain fine-tune (``training/README.md``, session 10)."""
     freeze: tuple[str, ...] = ()
     """Generator parts kept as they are: names or name prefixes of its parameters (``mapping``,
     ``structure``, ``texture.layers.0``, ...). Fine-tuning a trained model with the parts that lay

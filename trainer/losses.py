@@ -88,8 +88,7 @@ def color_coverage_loss(colors: Tensor, real_colors: Tensor, projections: int = 
     sense of Salimans et al. 2016, brings their share back without touching the texture."""
     directions = _directions(projections).to(colors.device, colors.dtype)
     projected = (colors @ directions).sort(dim=0).values
-    ranks = (torch.arange(len(colors), device=colors.device, dtype=colors.dtype) + 0.5) / len(
-        colors
-    )
+    count = len(colors)
+    ranks = (torch.arange(count, device=colors.device, dtype=colors.dtype) + 0.5) / count
     targets = torch.quantile(real_colors.to(colors.dtype) @ directions, ranks, dim=0)
     return F.mse_loss(projected, targets)
