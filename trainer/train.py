@@ -48,6 +48,11 @@ LOSS_NAMES = (
 )  # fmt: skip
 COLOR_PAIRS = 1024
 """Pairs of real patches whose mean colours ``color_weight`` compares with (drawn at the start)."""
+COLOR_IMAGES = 32
+"""Global latents per step the colour loss renders a pair of small patches for: with the
+batch's 4 images a step its gradient was mostly sampling noise."""
+COLOR_CELLS = 2
+"""Side of those patches in latent cells (the real ones are cropped to match)."""
 RESUME_CHANGEABLE = frozenset(
     {"steps", "workers", "checkpoint_minutes", "sample_every", "snapshot_every", "log_every"}
 )
@@ -318,7 +323,8 @@ def train(
                     total = total + config.layout_weight * layout
                     values["layout"] += layout.item() / rounds
                 if real_colors is not None:
-                    color = losses.color_coverage_loss(_pair_colors(fake), real_colors)
+                    small = _color_patches(models.generator, config, device)
+                    color = losses.color_coverage_loss(_pair_colors(small.float()), real_colors)
                     total = total + config.color_weight * color
                     values["color"] += color.item() / rounds
                 (total / rounds).backward()
@@ -440,14 +446,32 @@ def _pair_colors(patches: torch.Tensor) -> torch.Tensor:
     return (patches[:half].mean(dim=(2, 3)) + patches[half:].mean(dim=(2, 3))) / 2
 
 
+def _color_patches(generator: Generator, config: TrainConfig, device: torch.device) -> torch.Tensor:
+    """A pair of COLOR_CELLS-cell patches at random places for each of COLOR_IMAGES global
+    latents (halves paired as in ``_pair_colors``): many images a step at a small cost."""
+    model, count = config.model, 2 * COLOR_IMAGES
+    zg = _zg(COLOR_IMAGES, config, device).repeat(2, 1)
+    tops = torch.randint(0, model.native_height - COLOR_CELLS + 1, (count,), device=device)
+    lefts = _random_lefts(count, config, device)
+    with _autocast(config, device):
+        patches, _ = generate_patches(
+            generator, zg, tops, lefts, COLOR_CELLS * model.pixels_per_cell
+        )
+    return patches
+
+
 def _real_colors(dataset: PatchDataset, device: torch.device) -> torch.Tensor:
-    """``_pair_colors`` of COLOR_PAIRS pairs of training patches, both of a pair from one photo
-    (keys k and k + photos: the dataset picks photo ``key % photos``) and the photos in turn.
-    The keys lie past any run's reach (its random numbers are seeded by key), so the colours
-    are the same on resume."""
+    """``_pair_colors`` of COLOR_PAIRS pairs of training patches cropped to COLOR_CELLS cells,
+    both of a pair from one photo (keys k and k + photos: the dataset picks photo
+    ``key % photos``) and the photos in turn. The keys lie past any run's reach (its random
+    numbers are seeded by key), so the colours are the same on resume."""
     first, photos = 2**62, len(dataset.files)
+    side = COLOR_CELLS * dataset.config.pixels_per_cell
     pairs = [
-        (dataset[first + k]["patch"], dataset[first + k + photos]["patch"])
+        (
+            dataset[first + k]["patch"][:, :side, :side],
+            dataset[first + k + photos]["patch"][:, :side, :side],
+        )
         for k in range(COLOR_PAIRS)
     ]
     return torch.stack([_pair_colors(torch.stack(pair)) for pair in pairs]).squeeze(1).to(device)
