@@ -332,8 +332,8 @@ def evaluate(
         swd_1x=swd_1x,
         swd_wide=swd_wide,
         swd_real=swd_real,
-        swd_ratio_1x=swd_1x / swd_real if train else float("nan"),
-        swd_ratio_wide=swd_wide / swd_real if train else float("nan"),
+        swd_ratio_1x=swd_1x / swd_real,  # NaN without training photos, as swd_real
+        swd_ratio_wide=swd_wide / swd_real,
         swd_real_range=(float(draws.min() / swd_real), float(draws.max() / swd_real)),
         wide=wide,
         **{key: float(np.mean([c[key] for c in canvas])) for key in canvas[0]},

@@ -467,14 +467,10 @@ def _real_colors(dataset: PatchDataset, device: torch.device) -> torch.Tensor:
     numbers are seeded by key), so the colours are the same on resume."""
     first, photos = 2**62, len(dataset.files)
     side = COLOR_CELLS * dataset.config.pixels_per_cell
-    pairs = [
-        (
-            dataset[first + k]["patch"][:, :side, :side],
-            dataset[first + k + photos]["patch"][:, :side, :side],
-        )
-        for k in range(COLOR_PAIRS)
-    ]
-    return torch.stack([_pair_colors(torch.stack(pair)) for pair in pairs]).squeeze(1).to(device)
+    keys = [first + k for k in range(COLOR_PAIRS)]
+    keys += [key + photos for key in keys]
+    patches = torch.stack([dataset[key]["patch"][:, :side, :side] for key in keys])
+    return _pair_colors(patches).to(device)
 
 
 def ema_beta(config: TrainConfig, step: int) -> float:
