@@ -47,6 +47,14 @@ class TrainConfig:
     distributed as the photos' (what share grass, sand, snow or rock have), which D, seeing
     small patches through colour augmentation, enforces weakly. 0 = off; 30 brought the
     bundled terrain's rare materials back in 500 steps (``training/README.md``, session 10)."""
+    zoom_weight: float = 0.0
+    """Weight of D's and G's losses on zoomed-out fakes: patches rendered ``zoom`` x wider and
+    taller (one global latent each) and averaged down to the patch size, judged against the
+    same real patches. D sees only a few latent cells of a normal fake, so nothing else asks
+    what G lays out over tens of cells to look, from afar, like a photo up close, which is what
+    InfinityGAN's ScaleInv FID and ``trainer evaluate``'s wide ratio measure. 0 = off."""
+    zoom: int = 4
+    """Field-of-view factor of the zoomed-out fakes (``zoom_weight``)."""
     freeze: tuple[str, ...] = ()
     """Generator parts kept as they are: names or name prefixes of its parameters (``mapping``,
     ``structure``, ``texture.layers.0``, ...). Fine-tuning a trained model with the parts that lay
@@ -103,6 +111,10 @@ class TrainConfig:
             problems.append("layout_weight must be >= 0")
         if not self.color_weight >= 0:
             problems.append("color_weight must be >= 0")
+        if not self.zoom_weight >= 0:
+            problems.append("zoom_weight must be >= 0")
+        if self.zoom < 2:
+            problems.append("zoom must be >= 2 (a zoomed-out fake covers zoom x a patch)")
         if not self.ema_rampup >= 0:
             problems.append("ema_rampup must be >= 0")
         if self.snapshot_every < 0:

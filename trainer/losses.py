@@ -17,7 +17,12 @@ DIVERSITY_EPS = 1e-5
 
 def d_logistic_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """Discriminator's non-saturating logistic loss: softplus(D(fake)) + softplus(-D(real))."""
-    return F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+    return d_fake_loss(fake_logits) + F.softplus(-real_logits).mean()
+
+
+def d_fake_loss(fake_logits: Tensor) -> Tensor:
+    """The fake half of ``d_logistic_loss``, for extra fakes weighted on their own."""
+    return F.softplus(fake_logits).mean()
 
 
 def g_nonsaturating_loss(fake_logits: Tensor) -> Tensor:

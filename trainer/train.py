@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from generator.model import Generator
 from generator.modelfile import load_model
@@ -45,6 +46,7 @@ from trainer.synthesis import generate_patches, patch_position
 log = logging.getLogger("trainer")
 LOSS_NAMES = (
     "d_loss", "g_loss", "r1", "pl", "diversity", "coord_real", "coord_fake", "layout", "color",
+    "zoom",
 )  # fmt: skip
 COLOR_PAIRS = 1024
 """Pairs of real patches whose mean colours ``color_weight`` compares with (drawn at the start)."""
@@ -276,6 +278,13 @@ def train(
                 coord_real = losses.coordinate_loss(real_pos.float(), target)
                 coord_fake = losses.coordinate_loss(fake_pos.float(), target)
                 total = d_loss + config.coord_weight * (coord_real + coord_fake)
+                if config.zoom_weight > 0:  # a fake of no frame position: D's logit only
+                    with torch.no_grad():
+                        zoomed = _zoomed_fakes(models.generator, config, micro, device)
+                    with _autocast(config, device):
+                        zoom_logits, _ = models.discriminator(augment(zoomed, config.augment))
+                    zoom_loss = losses.d_fake_loss(zoom_logits.float())
+                    total = total + config.zoom_weight * zoom_loss
                 (total / rounds).backward()
                 values["d_loss"] += d_loss.item() / rounds
                 values["coord_real"] += coord_real.item() / rounds
@@ -327,6 +336,13 @@ def train(
                     color = losses.color_coverage_loss(_pair_colors(small.float()), real_colors)
                     total = total + config.color_weight * color
                     values["color"] += color.item() / rounds
+                if config.zoom_weight > 0:
+                    zoomed = _zoomed_fakes(models.generator, config, micro, device)
+                    with _autocast(config, device):
+                        zoom_logits, _ = models.discriminator(augment(zoomed, config.augment))
+                    zoom_loss = losses.g_nonsaturating_loss(zoom_logits.float())
+                    total = total + config.zoom_weight * zoom_loss
+                    values["zoom"] += zoom_loss.item() / rounds
                 (total / rounds).backward()
                 values["g_loss"] += g_loss.item() / rounds
                 values["diversity"] += diversity.item() / rounds
@@ -458,6 +474,21 @@ def _color_patches(generator: Generator, config: TrainConfig, device: torch.devi
             generator, zg, tops, lefts, COLOR_CELLS * model.pixels_per_cell
         )
     return patches
+
+
+def _zoomed_fakes(
+    generator: Generator, config: TrainConfig, micro: int, device: torch.device
+) -> torch.Tensor:
+    """Half a micro-batch of fakes covering ``config.zoom`` x a patch's field of view, averaged
+    down to the patch size (``TrainConfig.zoom_weight``), at random places of the frame."""
+    count, model = max(1, micro // 2), config.model
+    tops = torch.randint(0, model.native_height, (count,), device=device)
+    with _autocast(config, device):
+        wide, _ = generate_patches(
+            generator, _zg(count, config, device), tops, _random_lefts(count, config, device),
+            config.zoom * config.patch,
+        )  # fmt: skip
+    return F.avg_pool2d(wide.float(), config.zoom)
 
 
 def _real_colors(dataset: PatchDataset, device: torch.device) -> torch.Tensor:
