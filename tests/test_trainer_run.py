@@ -73,19 +73,20 @@ def _assert_same_state(a: dict, b: dict) -> None:
 
 
 def test_stopped_run_resumes_bit_for_bit(tmp_path):
-    # color_weight: its real patches are drawn once, from keys no run reaches, so also on resume
-    train(tiny(steps=6, color_weight=1.0), PHOTOS, tmp_path / "straight", show_progress=False)
-    train(tiny(steps=3, color_weight=1.0), PHOTOS, tmp_path / "stopped", show_progress=False)
+    # color_weight: its real patches are drawn once, from keys no run reaches, so also on resume;
+    # zoom_weight: the zoomed-out fakes draw from the same saved random state as every fake
+    extra = {"color_weight": 1.0, "zoom_weight": 1.0, "zoom": 2}
+    train(tiny(steps=6, **extra), PHOTOS, tmp_path / "straight", show_progress=False)
+    train(tiny(steps=3, **extra), PHOTOS, tmp_path / "stopped", show_progress=False)
     resumed = train(
-        tiny(steps=6, color_weight=1.0), PHOTOS, tmp_path / "stopped", resume=True,
-        show_progress=False,
-    )  # fmt: skip
+        tiny(steps=6, **extra), PHOTOS, tmp_path / "stopped", resume=True, show_progress=False
+    )
     assert resumed.step == 6
     _assert_same_state(_state(tmp_path / "straight"), _state(tmp_path / "stopped"))
-    steps = [
-        row.split(",")[0] for row in (tmp_path / "stopped" / "log.csv").read_text().splitlines()
-    ]
-    assert steps == ["step", "1", "2", "3", "4", "5", "6"]
+    rows = [row.split(",") for row in (tmp_path / "stopped" / "log.csv").read_text().splitlines()]
+    assert [row[0] for row in rows] == ["step", "1", "2", "3", "4", "5", "6"]
+    zoom = rows[0].index("zoom")  # G's loss on them: D judges them, so it is never 0
+    assert all(float(row[zoom]) > 0 for row in rows[1:])
 
 
 def test_sigkill_at_any_moment_resumes_from_the_last_good_checkpoint(tmp_path):
@@ -163,6 +164,7 @@ def test_unusable_data_and_bad_settings_are_one_line_errors(tmp_path, capsys):
         (["--data", str(tmp_path / "missing")], "missing"),
         (["--data", str(PHOTOS), "--batch", "3"], "batch"),
         (["--data", str(PHOTOS), "--set", "frobnicate=1"], "unknown setting"),
+        (["--data", str(PHOTOS), "--set", "zoom=1"], "zoom must be >= 2"),
         (["--data", str(PHOTOS), "--set", "batch=eight"], "invalid setting value"),
         (["--data", str(PHOTOS), "--set", "model.gt_channels=wide"], "invalid setting value"),
     ]
