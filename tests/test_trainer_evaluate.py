@@ -102,6 +102,10 @@ def test_evaluate_command_reports_every_measure(tmp_path, capsys, tiny_model_pat
         others.append(json.loads(capsys.readouterr().out))
     assert others[0] == others[1] and others[0]["first_seed"] == 7
     assert others[0]["swd_1x"] != report["swd_1x"]
+    many = [*argv[:6], "--samples", "16", "--wide", "2", "--canvases", "1"]  # 12 photos
+    assert trainer_main(many) == 0
+    out = capsys.readouterr().out
+    assert "all training photos as one set" in out and "training photos score" not in out
 
 
 @pytest.mark.parametrize("option", ["--samples", "--wide", "--canvases"])

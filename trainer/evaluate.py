@@ -251,10 +251,15 @@ class Report:
                 f"HDR {name + ':':24s} {p999:4.1f} stops to the 99.9th pct, {peak:4.1f} to max"
             )
         low, high = self.swd_real_range
-        noise = [] if math.isnan(low) else [
-            f"  sets of {self.samples} training photos score {low:.2f}-{high:.2f} of that: "
-            "ratios inside this range are as good as photos"
-        ]  # fmt: skip
+        if not math.isnan(low):
+            noise = [
+                f"  sets of {self.samples} training photos score {low:.2f}-{high:.2f} of that: "
+                "ratios inside this range are as good as photos"
+            ]
+        elif not math.isnan(self.swd_real):
+            noise = [f"  (all training photos as one set: no more than {self.samples}, no spread)"]
+        else:
+            noise = []
         return [
             f"SWD ratio at 1x:               {self.swd_ratio_1x:.3f}  (target <= 1.5)",
             f"SWD ratio at {self.wide}x field of view: {self.swd_ratio_wide:.3f}  (target <= 2.0)",
@@ -334,7 +339,11 @@ def evaluate(
         swd_real=swd_real,
         swd_ratio_1x=swd_1x / swd_real,  # NaN without training photos, as swd_real
         swd_ratio_wide=swd_wide / swd_real,
-        swd_real_range=(float(draws.min() / swd_real), float(draws.max() / swd_real)),
+        swd_real_range=(  # one draw when no more photos than frames: no spread to show
+            (float(draws.min() / swd_real), float(draws.max() / swd_real))
+            if len(draws) > 1
+            else (math.nan, math.nan)
+        ),
         wide=wide,
         **{key: float(np.mean([c[key] for c in canvas])) for key in canvas[0]},
         samples=samples,
