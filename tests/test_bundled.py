@@ -3,9 +3,11 @@ command renders a 4096 x 2048 HDR sky with nothing but the output path."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -113,3 +115,15 @@ def test_a_big_sky_is_the_same_sky_with_more_detail(models):
     down = big.reshape(1024, 4, 2048, 4, 3).mean(axis=(1, 3))
     psnr = 10 * np.log10(1.0 / np.mean((down - small) ** 2))
     assert psnr >= 30.0
+
+
+def test_bundle_tool_refuses_a_frame_count_below_one_in_one_line(capsys, monkeypatch):
+    """``--samples 0`` once meant "the default": a measurement of nothing must say so instead."""
+    spec = importlib.util.spec_from_file_location("bundle_models", ROOT / "tools/bundle_models.py")
+    bundle_models = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bundle_models", bundle_models)  # dataclasses look it up
+    spec.loader.exec_module(bundle_models)
+    with pytest.raises(SystemExit) as exit_info:
+        bundle_models.main(["terrain", "--remeasure", "--samples", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --samples: expected a whole number >= 1, got '0'" in capsys.readouterr().err

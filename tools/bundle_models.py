@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from generator.bundled import MODELS_DIR  # noqa: E402
 from generator.modelfile import LoadedModel, load_model, save_model  # noqa: E402
 from trainer.checkpoint import CHECKPOINT_NAME  # noqa: E402
+from trainer.cli import positive_count  # noqa: E402
 from trainer.evaluate import evaluate  # noqa: E402
 from trainer.export import export_run  # noqa: E402
 from trainer.superres import export_superres  # noqa: E402
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"of {', '.join(BUNDLES)}")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="assembled data folder")
     parser.add_argument(
-        "--samples", type=int,
+        "--samples", type=positive_count,
         help="generated frames per measure (default: sky 64, terrain 128)",
     )  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the figures here")

@@ -37,7 +37,7 @@ def _override(text: str) -> tuple[str, Any]:
         return key.strip(), value
 
 
-def _count(text: str) -> int:
+def positive_count(text: str) -> int:
     """A positive whole number (how many frames, canvases, steps a measurement takes)."""
     try:
         value = int(text)
@@ -106,12 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--real", type=Path, required=True, help="reserved (never trained) photos"
     )
     evaluate.add_argument("--train", type=Path, help="training photos: the SWD baseline")
-    evaluate.add_argument("--samples", type=_count, default=16, help="generated frames per measure")
     evaluate.add_argument(
-        "--wide", type=_count, default=8, help="field-of-view factor of the 2nd SWD"
+        "--samples", type=positive_count, default=16, help="generated frames per measure"
     )
     evaluate.add_argument(
-        "--canvases", type=_count, default=4, help="canvases the seam and wrap figures average"
+        "--wide", type=positive_count, default=8, help="field-of-view factor of the 2nd SWD"
+    )
+    evaluate.add_argument(
+        "--canvases",
+        type=positive_count,
+        default=4,
+        help="canvases the seam and wrap figures average",
     )
     evaluate.add_argument(
         "--first-seed", type=int, default=0, metavar="SEED",
@@ -127,8 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("model", type=Path)
     quality.add_argument("--real", type=Path, required=True, help="reserved (never trained) photos")
     quality.add_argument("--train", type=Path, required=True, help="training photos: SWD baseline")
-    quality.add_argument("--photos", type=_count, default=4, help="how many photos to outpaint")
-    quality.add_argument("--steps", type=_count, default=300, help="inversion steps per photo")
+    quality.add_argument(
+        "--photos", type=positive_count, default=4, help="how many photos to outpaint"
+    )
+    quality.add_argument(
+        "--steps", type=positive_count, default=300, help="inversion steps per photo"
+    )
     quality.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     train_sr = sub.add_parser(
@@ -158,9 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_sr.add_argument("model", type=Path)
     evaluate_sr.add_argument("--real", type=Path, required=True, help="reserved sky panoramas")
     evaluate_sr.add_argument("--train", type=Path, required=True, help="training panoramas")
-    evaluate_sr.add_argument("--samples", type=_count, default=4, help="skies per measure")
+    evaluate_sr.add_argument("--samples", type=positive_count, default=4, help="skies per measure")
     evaluate_sr.add_argument(
-        "--width", type=_count, default=2048, help="1x width of the consistency test"
+        "--width", type=positive_count, default=2048, help="1x width of the consistency test"
     )
     evaluate_sr.add_argument("--json", action="store_true", help="print the figures as JSON")
 
