@@ -279,11 +279,8 @@ def train(
                 coord_fake = losses.coordinate_loss(fake_pos.float(), target)
                 total = d_loss + config.coord_weight * (coord_real + coord_fake)
                 if config.zoom_weight > 0:  # a fake of no frame position: D's logit only
-                    with torch.no_grad():
-                        zoomed = _zoomed_fakes(models.generator, config, micro, device)
-                    with _autocast(config, device):
-                        zoom_logits, _ = models.discriminator(augment(zoomed, config.augment))
-                    zoom_loss = losses.d_fake_loss(zoom_logits.float())
+                    zoom_logits = _zoomed_logits(models, config, micro, device, train_g=False)
+                    zoom_loss = losses.d_fake_loss(zoom_logits)
                     total = total + config.zoom_weight * zoom_loss
                 (total / rounds).backward()
                 values["d_loss"] += d_loss.item() / rounds
@@ -337,10 +334,8 @@ def train(
                     total = total + config.color_weight * color
                     values["color"] += color.item() / rounds
                 if config.zoom_weight > 0:
-                    zoomed = _zoomed_fakes(models.generator, config, micro, device)
-                    with _autocast(config, device):
-                        zoom_logits, _ = models.discriminator(augment(zoomed, config.augment))
-                    zoom_loss = losses.g_nonsaturating_loss(zoom_logits.float())
+                    zoom_logits = _zoomed_logits(models, config, micro, device, train_g=True)
+                    zoom_loss = losses.g_nonsaturating_loss(zoom_logits)
                     total = total + config.zoom_weight * zoom_loss
                     values["zoom"] += zoom_loss.item() / rounds
                 (total / rounds).backward()
@@ -476,19 +471,24 @@ def _color_patches(generator: Generator, config: TrainConfig, device: torch.devi
     return patches
 
 
-def _zoomed_fakes(
-    generator: Generator, config: TrainConfig, micro: int, device: torch.device
+def _zoomed_logits(
+    models: Models, config: TrainConfig, micro: int, device: torch.device, *, train_g: bool
 ) -> torch.Tensor:
-    """Half a micro-batch of fakes covering ``config.zoom`` x a patch's field of view, averaged
-    down to the patch size (``TrainConfig.zoom_weight``), at random places of the frame."""
+    """D's logits (fp32) for half a micro-batch of fakes covering ``config.zoom`` x a patch's
+    field of view, averaged down to the patch size (``TrainConfig.zoom_weight``), at random
+    places of the frame. Without ``train_g`` (D's update) G renders them without autograd, as
+    the normal fakes there, which also takes the layers' faster folded path."""
     count, model = max(1, micro // 2), config.model
     tops = torch.randint(0, model.native_height, (count,), device=device)
-    with _autocast(config, device):
+    with torch.set_grad_enabled(train_g), _autocast(config, device):
         wide, _ = generate_patches(
-            generator, _zg(count, config, device), tops, _random_lefts(count, config, device),
-            config.zoom * config.patch,
+            models.generator, _zg(count, config, device), tops,
+            _random_lefts(count, config, device), config.zoom * config.patch,
         )  # fmt: skip
-    return F.avg_pool2d(wide.float(), config.zoom)
+    zoomed = F.avg_pool2d(wide.float(), config.zoom)
+    with _autocast(config, device):
+        logits, _ = models.discriminator(augment(zoomed, config.augment))
+    return logits.float()
 
 
 def _real_colors(dataset: PatchDataset, device: torch.device) -> torch.Tensor:
