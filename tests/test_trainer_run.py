@@ -74,8 +74,9 @@ def _assert_same_state(a: dict, b: dict) -> None:
 
 def test_stopped_run_resumes_bit_for_bit(tmp_path):
     # color_weight: its real patches are drawn once, from keys no run reaches, so also on resume;
-    # zoom_weight: the zoomed-out fakes draw from the same saved random state as every fake
-    extra = {"color_weight": 1.0, "zoom_weight": 1.0, "zoom": 2}
+    # zoom_weight, contrast_weight: the renders from afar draw from the same saved random state
+    # as every fake; the real contrast is drawn once, as the colours
+    extra = {"color_weight": 1.0, "zoom_weight": 1.0, "zoom": 2, "contrast_weight": 1.0}
     train(tiny(steps=6, **extra), PHOTOS, tmp_path / "straight", show_progress=False)
     train(tiny(steps=3, **extra), PHOTOS, tmp_path / "stopped", show_progress=False)
     resumed = train(
@@ -87,6 +88,8 @@ def test_stopped_run_resumes_bit_for_bit(tmp_path):
     assert [row[0] for row in rows] == ["step", "1", "2", "3", "4", "5", "6"]
     zoom = rows[0].index("zoom")  # G's loss on them: D judges them, so it is never 0
     assert all(float(row[zoom]) > 0 for row in rows[1:])
+    contrast = rows[0].index("contrast")  # a random network's detail is not the photos'
+    assert all(float(row[contrast]) > 0 for row in rows[1:])
 
 
 def test_sigkill_at_any_moment_resumes_from_the_last_good_checkpoint(tmp_path):
@@ -165,6 +168,7 @@ def test_unusable_data_and_bad_settings_are_one_line_errors(tmp_path, capsys):
         (["--data", str(PHOTOS), "--batch", "3"], "batch"),
         (["--data", str(PHOTOS), "--set", "frobnicate=1"], "unknown setting"),
         (["--data", str(PHOTOS), "--set", "zoom=1"], "zoom must be >= 2"),
+        (["--data", str(PHOTOS), "--set", "contrast_weight=-1"], "contrast_weight must be >= 0"),
         (["--data", str(PHOTOS), "--set", "batch=eight"], "invalid setting value"),
         (["--data", str(PHOTOS), "--set", "model.gt_channels=wide"], "invalid setting value"),
     ]

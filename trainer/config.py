@@ -53,8 +53,15 @@ class TrainConfig:
     same real patches. D sees only a few latent cells of a normal fake, so nothing else asks
     what G lays out over tens of cells to look, from afar, like a photo up close, which is what
     InfinityGAN's ScaleInv FID and ``trainer evaluate``'s wide ratio measure. 0 = off."""
+    contrast_weight: float = 0.0
+    """Weight of ``losses.contrast_loss`` on a few renders seen ``zoom`` x further away
+    (rendered wider, averaged down): their finest two scales should carry the detail training
+    patches carry at theirs. Seen from afar, one pixel spans a latent cell or more, where a
+    texture trained on patches has smooth blobs; the wide ratio of ``trainer evaluate`` (and
+    InfinityGAN's ScaleInv FID) sees exactly that. 0 = off."""
     zoom: int = 4
-    """Field-of-view factor of the zoomed-out fakes (``zoom_weight``)."""
+    """Field-of-view factor of the zoomed-out fakes (``zoom_weight``) and of the renders from
+    afar (``contrast_weight``)."""
     freeze: tuple[str, ...] = ()
     """Generator parts kept as they are: names or name prefixes of its parameters (``mapping``,
     ``structure``, ``texture.layers.0``, ...). Fine-tuning a trained model with the parts that lay
@@ -113,6 +120,8 @@ class TrainConfig:
             problems.append("color_weight must be >= 0")
         if not self.zoom_weight >= 0:
             problems.append("zoom_weight must be >= 0")
+        if not self.contrast_weight >= 0:
+            problems.append("contrast_weight must be >= 0")
         if self.zoom < 2:
             problems.append("zoom must be >= 2 (a zoomed-out fake covers zoom x a patch)")
         if not self.ema_rampup >= 0:

@@ -42,6 +42,7 @@ from generator.photo import load_linear
 from generator.recipe import Sun, new_recipe
 from generator.sun import add_sun
 from trainer.data import center_frame, scan_folder, upper_hemisphere
+from trainer.losses import laplacian_levels
 
 PYRAMID_LEVELS = 4
 DESCRIPTORS_PER_IMAGE = 128
@@ -65,14 +66,7 @@ def display(linear: np.ndarray) -> np.ndarray:
 def laplacian_pyramid(images: np.ndarray, levels: int = PYRAMID_LEVELS) -> list[torch.Tensor]:
     """(N, h, w, 3) images to ``levels`` band-pass levels, finest first, then the low-pass rest."""
     x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).float()
-    pyramid = []
-    for _ in range(levels - 1):
-        small = F.avg_pool2d(x, 2)
-        up = F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        pyramid.append(x - up)
-        x = small
-    pyramid.append(x)
-    return pyramid
+    return laplacian_levels(x, levels)
 
 
 def _descriptors(level: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:

@@ -97,3 +97,36 @@ def color_coverage_loss(colors: Tensor, real_colors: Tensor, projections: int = 
     ranks = (torch.arange(count, device=colors.device, dtype=colors.dtype) + 0.5) / count
     targets = torch.quantile(real_colors.to(colors.dtype) @ directions, ranks, dim=0)
     return F.mse_loss(projected, targets)
+
+
+def laplacian_levels(images: Tensor, levels: int) -> list[Tensor]:
+    """(N, C, h, w) images to ``levels - 1`` band-pass levels, finest first, then the low-pass
+    rest: each halving by 2x2 averages, each band what bilinear upsampling does not restore."""
+    pyramid = []
+    for _ in range(levels - 1):
+        small = F.avg_pool2d(images, 2)
+        up = F.interpolate(small, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        pyramid.append(images - up)
+        images = small
+    pyramid.append(images)
+    return pyramid
+
+
+def band_contrast(images: Tensor, bands: int) -> Tensor:
+    """Standard deviation of each of the ``bands`` finest band-pass levels within each image,
+    (N, bands, C): how much detail each scale carries."""
+    levels = laplacian_levels(images, bands + 1)[:bands]
+    return torch.stack([level.std(dim=(2, 3)) for level in levels], dim=1)
+
+
+def contrast_loss(images: Tensor, real_contrast: Tensor) -> Tensor:
+    """Mean squared log ratio between the images' mean ``band_contrast`` and a real one
+    (bands, C).
+
+    Applied to renders seen from afar (rendered wide, averaged down), it asks the texture G lays
+    out over several latent cells to carry, from there, the detail photos carry at their own
+    finest scales. Only the amount is matched, not the look: D judges that at the patch scale,
+    and this amount is what the two scales disagree on least (``training/README.md``,
+    session 12)."""
+    mean = band_contrast(images, real_contrast.shape[0]).mean(dim=0)
+    return (mean.clamp_min(1e-8).log() - real_contrast.clamp_min(1e-8).log()).pow(2).mean()

@@ -46,7 +46,7 @@ from trainer.synthesis import generate_patches, patch_position
 log = logging.getLogger("trainer")
 LOSS_NAMES = (
     "d_loss", "g_loss", "r1", "pl", "diversity", "coord_real", "coord_fake", "layout", "color",
-    "zoom",
+    "zoom", "contrast",
 )  # fmt: skip
 COLOR_PAIRS = 1024
 """Pairs of real patches whose mean colours ``color_weight`` compares with (drawn at the start)."""
@@ -55,6 +55,14 @@ COLOR_IMAGES = 32
 batch's 4 images a step its gradient was mostly sampling noise."""
 COLOR_CELLS = 2
 """Side of those patches in latent cells (the real ones are cropped to match)."""
+CONTRAST_IMAGES = 4
+"""Images per accumulation round that ``contrast_weight`` renders from afar."""
+CONTRAST_SIDE = 32
+"""Side in px of those renders once averaged down (at most a patch), and of the real crops."""
+CONTRAST_BANDS = 3
+"""Band-pass levels ``contrast_weight`` compares: at ``zoom`` 8, one, two and four latent cells."""
+CONTRAST_PATCHES = 512
+"""Training patches the real contrast is averaged over (drawn at the start)."""
 RESUME_CHANGEABLE = frozenset(
     {"steps", "workers", "checkpoint_minutes", "sample_every", "snapshot_every", "log_every"}
 )
@@ -230,6 +238,11 @@ def train(
     )  # fmt: skip
     models = build_models(config, device)
     real_colors = _real_colors(dataset, device) if config.color_weight > 0 else None
+    real_contrast = (
+        _real_contrast(dataset, _contrast_side(config), device)
+        if config.contrast_weight > 0
+        else None
+    )
     if config.layout_weight > 0:
         models.source = Generator(config.model).to(device).eval().requires_grad_(False)
     step = 0
@@ -338,6 +351,14 @@ def train(
                     zoom_loss = losses.g_nonsaturating_loss(zoom_logits)
                     total = total + config.zoom_weight * zoom_loss
                     values["zoom"] += zoom_loss.item() / rounds
+                if real_contrast is not None:
+                    afar = _render_from_afar(
+                        models.generator, config, CONTRAST_IMAGES, _contrast_side(config), device,
+                        train_g=True,
+                    )  # fmt: skip
+                    contrast = losses.contrast_loss(afar, real_contrast)
+                    total = total + config.contrast_weight * contrast
+                    values["contrast"] += contrast.item() / rounds
                 (total / rounds).backward()
                 values["g_loss"] += g_loss.item() / rounds
                 values["diversity"] += diversity.item() / rounds
@@ -478,17 +499,50 @@ def _zoomed_logits(
     field of view, averaged down to the patch size (``TrainConfig.zoom_weight``), at random
     places of the frame. Without ``train_g`` (D's update) G renders them without autograd, as
     the normal fakes there, which also takes the layers' faster folded path."""
-    count, model = max(1, micro // 2), config.model
-    tops = torch.randint(0, model.native_height, (count,), device=device)
-    with torch.set_grad_enabled(train_g), _autocast(config, device):
-        wide, _ = generate_patches(
-            models.generator, _zg(count, config, device), tops,
-            _random_lefts(count, config, device), config.zoom * config.patch,
-        )  # fmt: skip
-    zoomed = F.avg_pool2d(wide.float(), config.zoom)
+    count = max(1, micro // 2)
+    zoomed = _render_from_afar(
+        models.generator, config, count, config.patch, device, train_g=train_g
+    )
     with _autocast(config, device):
         logits, _ = models.discriminator(augment(zoomed, config.augment))
     return logits.float()
+
+
+def _render_from_afar(
+    generator: Generator,
+    config: TrainConfig,
+    count: int,
+    side: int,
+    device: torch.device,
+    *,
+    train_g: bool,
+) -> torch.Tensor:
+    """``count`` renders (fp32, one global latent each, at random places of the frame) covering
+    ``config.zoom`` x ``side`` px, averaged down to ``side`` px: what G lays out over tens of
+    latent cells, seen from afar."""
+    tops = torch.randint(0, config.model.native_height, (count,), device=device)
+    with torch.set_grad_enabled(train_g), _autocast(config, device):
+        wide, _ = generate_patches(
+            generator, _zg(count, config, device), tops,
+            _random_lefts(count, config, device), config.zoom * side,
+        )  # fmt: skip
+    return F.avg_pool2d(wide.float(), config.zoom)
+
+
+def _contrast_side(config: TrainConfig) -> int:
+    """Side of the contrast renders and crops: CONTRAST_SIDE, or a whole patch when smaller."""
+    return min(CONTRAST_SIDE, config.patch)
+
+
+def _real_contrast(dataset: PatchDataset, side: int, device: torch.device) -> torch.Tensor:
+    """Mean ``losses.band_contrast`` (bands, 3) of CONTRAST_PATCHES training patches cropped to
+    ``side`` px: the detail photos carry at their finest scales. Drawn at keys past any run's
+    reach, as ``_real_colors``, so it is the same on resume."""
+    first = 2**62 + 2**40
+    patches = torch.stack(
+        [dataset[first + k]["patch"][:, :side, :side] for k in range(CONTRAST_PATCHES)]
+    )
+    return losses.band_contrast(patches, CONTRAST_BANDS).mean(dim=0).to(device)
 
 
 def _real_colors(dataset: PatchDataset, device: torch.device) -> torch.Tensor:
