@@ -125,8 +125,8 @@ def contrast_loss(images: Tensor, real_contrast: Tensor) -> Tensor:
 
     Applied to renders seen from afar (rendered wide, averaged down), it asks the texture G lays
     out over several latent cells to carry, from there, the detail photos carry at their own
-    finest scales. Only the amount is matched, not the look: D judges that at the patch scale,
-    and this amount is what the two scales disagree on least (``training/README.md``,
-    session 12)."""
+    finest scales. Only the amount is matched, not the look, which D judges at the patch
+    scale: the amount is most of what the wide ratio of ``trainer evaluate`` found missing
+    (``training/README.md``, session 12)."""
     mean = band_contrast(images, real_contrast.shape[0]).mean(dim=0)
     return (mean.clamp_min(1e-8).log() - real_contrast.clamp_min(1e-8).log()).pow(2).mean()
