@@ -536,26 +536,27 @@ def _contrast_side(config: TrainConfig) -> int:
 
 def _real_contrast(dataset: PatchDataset, side: int, device: torch.device) -> torch.Tensor:
     """Mean ``losses.band_contrast`` (bands, 3) of CONTRAST_PATCHES training patches cropped to
-    ``side`` px: the detail photos carry at their finest scales. Drawn at keys past any run's
-    reach, as ``_real_colors``, so it is the same on resume."""
-    first = 2**62 + 2**40
-    patches = torch.stack(
-        [dataset[first + k]["patch"][:, :side, :side] for k in range(CONTRAST_PATCHES)]
-    )
+    ``side`` px: the detail photos carry at their finest scales."""
+    patches = _reserved_patches(dataset, [2**40 + k for k in range(CONTRAST_PATCHES)], side)
     return losses.band_contrast(patches, CONTRAST_BANDS).mean(dim=0).to(device)
 
 
 def _real_colors(dataset: PatchDataset, device: torch.device) -> torch.Tensor:
     """``_pair_colors`` of COLOR_PAIRS pairs of training patches cropped to COLOR_CELLS cells,
     both of a pair from one photo (keys k and k + photos: the dataset picks photo
-    ``key % photos``) and the photos in turn. The keys lie past any run's reach (its random
-    numbers are seeded by key), so the colours are the same on resume."""
-    first, photos = 2**62, len(dataset.files)
-    side = COLOR_CELLS * dataset.config.pixels_per_cell
-    keys = [first + k for k in range(COLOR_PAIRS)]
-    keys += [key + photos for key in keys]
-    patches = torch.stack([dataset[key]["patch"][:, :side, :side] for key in keys])
+    ``key % photos``) and the photos in turn."""
+    keys = list(range(COLOR_PAIRS))
+    keys += [key + len(dataset.files) for key in keys]
+    patches = _reserved_patches(dataset, keys, COLOR_CELLS * dataset.config.pixels_per_cell)
     return _pair_colors(patches).to(device)
+
+
+def _reserved_patches(dataset: PatchDataset, keys: list[int], side: int) -> torch.Tensor:
+    """Training patches at ``keys`` counted from 2**62, cropped to ``side`` px. Those keys lie
+    past any run's reach (its random numbers are seeded by key), so what a run measures on them
+    at its start is the same on resume."""
+    first = 2**62
+    return torch.stack([dataset[first + key]["patch"][:, :side, :side] for key in keys])
 
 
 def ema_beta(config: TrainConfig, step: int) -> float:
