@@ -6,7 +6,6 @@ a fake pip. Installing runs in a fresh process with a fresh Blender user directo
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -17,21 +16,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import make_model_file
+from conftest import load_tool, make_model_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_build_tool():
-    spec = importlib.util.spec_from_file_location(
-        "build_extension", ROOT / "tools/build_extension.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-build_tool = load_build_tool()
+build_tool = load_tool("build_extension")
 BLENDER_EXT = build_tool.find_blender_ext()
 needs_builder = pytest.mark.skipif(BLENDER_EXT is None, reason="Blender's blender_ext.py not found")
 

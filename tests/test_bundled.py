@@ -3,15 +3,14 @@ command renders a 4096 x 2048 HDR sky with nothing but the output path."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shlex
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_tool
 
 from generator import ModelError, load_model
 from generator.bundled import bundled_models, resolve_model_path
@@ -117,12 +116,9 @@ def test_a_big_sky_is_the_same_sky_with_more_detail(models):
     assert psnr >= 30.0
 
 
-def test_bundle_tool_refuses_a_frame_count_below_one_in_one_line(capsys, monkeypatch):
+def test_bundle_tool_refuses_a_frame_count_below_one_in_one_line(capsys):
     """``--samples 0`` once meant "the default": a measurement of nothing must say so instead."""
-    spec = importlib.util.spec_from_file_location("bundle_models", ROOT / "tools/bundle_models.py")
-    bundle_models = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "bundle_models", bundle_models)  # dataclasses look it up
-    spec.loader.exec_module(bundle_models)
+    bundle_models = load_tool("bundle_models")
     with pytest.raises(SystemExit) as exit_info:
         bundle_models.main(["terrain", "--remeasure", "--samples", "0"])
     assert exit_info.value.code == 2

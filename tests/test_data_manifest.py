@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_tool
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("assemble_data", ROOT / "tools" / "assemble_data.py")
-assemble = importlib.util.module_from_spec(_spec)
-sys.modules["assemble_data"] = assemble  # dataclasses look their module up by name
-_spec.loader.exec_module(assemble)
+assemble = load_tool("assemble_data")
 
 LICENCES = {
     "CC0-1.0",
