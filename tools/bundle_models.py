@@ -124,10 +124,10 @@ def bundle(
         bundled = load_model(out)
         again = measure(bundled, spec, data, samples)
         result["bundled"] = again.figures
-        result["kept_bundled"] = _mean_swd(again.figures) <= _mean_swd(measured.figures)
+        result["kept_bundled"] = _mean_kid(again.figures) <= _mean_kid(measured.figures)
         print(
-            f"{name}: step {step} measures {_mean_swd(measured.figures):.3f} (mean SWD ratio), "
-            f"the bundled file {_mean_swd(again.figures):.3f}"
+            f"{name}: step {step} measures {_mean_kid(measured.figures):.4f} (mean KID), "
+            f"the bundled file {_mean_kid(again.figures):.4f}"
         )
         if result["kept_bundled"]:
             model, metadata, measured = bundled, bundled.metadata, again
@@ -183,9 +183,11 @@ def _record(model: LoadedModel, metadata: dict[str, str], measured: Measured, ou
     print("\n".join(f"  {line}" for line in measured.lines))
 
 
-def _mean_swd(quality: dict[str, Any]) -> float:
-    """What --only-if-better compares: the mean of the SWD ratios at 1x and wide."""
-    return (float(quality["swd_ratio_1x"]) + float(quality["swd_ratio_wide"])) / 2.0
+def _mean_kid(quality: dict[str, Any]) -> float:
+    """What --only-if-better compares: the mean of the KIDs at 1x and wide (Inception
+    features see what a photo shows, where the SWD sees 7x7 neighbourhoods; and KID is
+    unbiased, so it needs no baseline of as many photos)."""
+    return (float(quality["kid_1x"]) + float(quality["kid_wide"])) / 2.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,8 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only-if-better",
         action="store_true",
-        help="measure the bundled file again and keep it if its SWD ratios (mean of 1x and "
-        "wide) are lower",
+        help="measure the bundled file again and keep it if its KID (mean of 1x and wide) is lower",
     )
     parser.add_argument(
         "--remeasure",
