@@ -1,0 +1,135 @@
+"""A projected discriminator (Sauer et al., NeurIPS 2021, "Projected GANs converge faster").
+
+D judges patches through a frozen ImageNet network (EfficientNet-Lite0) rather than learning
+its features from a few hundred photos: the network's features at four scales pass through
+fixed random 1x1 projections (cross-channel mixing) and are fused coarse-to-fine by further
+fixed random 1x1 projections (cross-scale mixing), and a small discriminator on each scale
+gives a map of logits. Only those small discriminators (and InfinityGAN's vertical-position
+head) learn, which is why it learns several times more per CPU hour than a discriminator
+that must learn its features too.
+
+The random projections are drawn from the run's seed and stored in the checkpoint (persistent
+buffers), so a resume continues with the very same ones; the pretrained weights come from their
+pip package (``trainer.pretrained``) and are not stored. Patches are tone-mapped to the
+network's sRGB range (log-HDR ones with the Reinhard curve ``trainer.evaluate`` uses) and
+resized to ``side`` px. R1 is not applied (Projected GAN drops it: the frozen features and
+spectrally normalised heads keep D smooth, and R1 would need a double backward through the
+pretrained network).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from generator.config import ModelConfig
+from trainer.efficientnet import FEATURE_CHANNELS, EfficientNetLiteFeatures
+from trainer.pretrained import efficientnet_lite0_state
+
+PROJECTION_STREAM = 0x50524F4A
+"""Mixed into the run's seed for the random projections, so they are not the same numbers as
+anything else the seed draws."""
+LOGIT_SIDE = 4
+"""Each scale's discriminator halves its map until it is at most this many pixels across."""
+
+
+def srgb_encode(linear: Tensor) -> Tensor:
+    """The sRGB transfer function, differentiable everywhere (finite slope at 0)."""
+    curve = 1.055 * linear.clamp_min(0.0031308).pow(1.0 / 2.4) - 0.055
+    return torch.where(linear <= 0.0031308, 12.92 * linear, curve)
+
+
+def backbone_input(images: Tensor, model: ModelConfig) -> Tensor:
+    """Model-space patches to EfficientNet-Lite's input, (v - 127) / 128 for sRGB v in 0-255.
+
+    sRGB models already work in sRGB ([-1, 1]); log-HDR ones are tone-mapped first (Reinhard on
+    linear light, then sRGB), as ``trainer.evaluate.display`` does."""
+    if model.color_space == "log":
+        linear = torch.exp2(images * model.log_stops)
+        display = srgb_encode(linear / (1.0 + linear))
+    else:
+        display = (images + 1.0) * 0.5
+    return (display * 255.0 - 127.0) / 128.0
+
+
+def _random_projection(inputs: int, outputs: int, generator: torch.Generator) -> Tensor:
+    """A fixed random 1x1 convolution's weight that keeps the features' scale."""
+    return torch.randn(outputs, inputs, 1, 1, generator=generator) / inputs**0.5
+
+
+class ScaleDiscriminator(nn.Module):
+    """One scale's judge: strided 4x4 convolutions down to LOGIT_SIDE, then a logit map."""
+
+    def __init__(self, channels: int, side: int, max_width: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        while side > LOGIT_SIDE:
+            width = min(2 * channels, max_width)
+            layers += [spectral_norm(nn.Conv2d(channels, width, 4, 2, 1)), nn.LeakyReLU(0.2)]
+            channels, side = width, -(-side // 2)
+        layers += [spectral_norm(nn.Conv2d(channels, channels, 3, 1, 1)), nn.LeakyReLU(0.2)]
+        self.body = nn.Sequential(*layers)
+        self.logits = spectral_norm(nn.Conv2d(channels, 1, 1))
+        self.width = channels
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(logit map flattened (N, k), pooled features (N, width) for the position head)."""
+        hidden = self.body(x)
+        return self.logits(hidden).flatten(1), hidden.mean(dim=(2, 3))
+
+
+class ProjectedDiscriminator(nn.Module):
+    """Patch -> (realness logits (N, k) over scales and places, predicted vertical position)."""
+
+    def __init__(
+        self,
+        model: ModelConfig,
+        side: int,
+        base_width: int,
+        max_width: int,
+        seed: int,
+    ) -> None:
+        super().__init__()
+        self.model, self.side = model, side
+        self.backbone = EfficientNetLiteFeatures(efficientnet_lite0_state())
+        widths = [min(base_width * 2**k, max_width) for k in range(len(FEATURE_CHANNELS))]
+        generator = torch.Generator().manual_seed(seed ^ PROJECTION_STREAM)
+        for k, (channels, width) in enumerate(zip(FEATURE_CHANNELS, widths, strict=True)):
+            mixing = _random_projection(channels, width, generator)
+            self.register_buffer(f"mix_channels_{k}", mixing)
+        for k in range(len(widths) - 1):
+            coarser = _random_projection(widths[k + 1], widths[k], generator)
+            self.register_buffer(f"mix_scales_{k}", coarser)
+        sides = [-(-side // 2**k) for k in range(2, 2 + len(widths))]  # 1/4 .. 1/32
+        self.judges = nn.ModuleList(
+            ScaleDiscriminator(w, s, max_width) for w, s in zip(widths, sides, strict=True)
+        )
+        self.position = nn.Linear(sum(judge.width for judge in self.judges), 1)
+
+    def project(self, images: Tensor) -> list[Tensor]:
+        """The fixed part: tone map, resize, pretrained features, random cross-channel and
+        cross-scale mixing; finest scale first."""
+        x = backbone_input(images, self.model)
+        if x.shape[-1] != self.side or x.shape[-2] != self.side:
+            shrink = x.shape[-1] > self.side
+            x = F.interpolate(
+                x, size=(self.side, self.side), mode="bilinear", align_corners=False,
+                antialias=shrink,
+            )  # fmt: skip
+        features = self.backbone(x)
+        mixed = [F.conv2d(f, getattr(self, f"mix_channels_{k}")) for k, f in enumerate(features)]
+        for k in reversed(range(len(mixed) - 1)):
+            coarser = F.interpolate(
+                mixed[k + 1], size=mixed[k].shape[-2:], mode="bilinear", align_corners=False
+            )
+            mixed[k] = mixed[k] + F.conv2d(coarser, getattr(self, f"mix_scales_{k}"))
+        return mixed
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        logits, pooled = zip(
+            *(judge(x) for judge, x in zip(self.judges, self.project(images), strict=True)),
+            strict=True,
+        )
+        return torch.cat(logits, dim=1), self.position(torch.cat(pooled, dim=1)).squeeze(1)
