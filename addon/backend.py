@@ -25,6 +25,13 @@ if TYPE_CHECKING:
     from generator import LoadedModel, Recipe
 
 KINDS = ("sky", "terrain", "matte")
+CANNOT_MAKE = {
+    "sky": "it has no up or down (a ground texture), so it cannot paint a sky: choose a Sky model",
+    "terrain": "it paints scenes with an up and a down, so its terrain could not repeat top to "
+    "bottom: choose a Terrain model (one trained without vertical position)",
+    "matte": "it has no up or down (a ground texture), so it cannot paint a matte painting: "
+    "choose a Matte Painting model",
+}
 PREVIEW_WIDTH = 512
 """Longest side of a preview canvas, in pixels: a few seconds on a CPU."""
 
@@ -69,6 +76,13 @@ class RenderRequest:
     """(azimuth, elevation, stops) of a sun disc (``generator.recipe.Sun``); skies only."""
 
 
+def can_make(kind: str, horizon: bool) -> bool:
+    """Whether a model that does (``horizon``) or does not condition on vertical position can
+    make ``kind``: a terrain tile repeats top to bottom, which only a model without an up can
+    do; skies and matte paintings need the horizon such a model lacks."""
+    return horizon != (kind == "terrain")
+
+
 def run_request(
     request: RenderRequest, progress: ProgressFn | None = None, cancel: CancelFn | None = None
 ) -> Path:
@@ -76,7 +90,13 @@ def run_request(
     return _guarded(_run, request, progress, cancel)
 
 
-def _guarded(work, request, progress: ProgressFn | None, cancel: CancelFn | None) -> Path:
+def check_model(path: str) -> LoadedModel:
+    """The model file loaded and checked on the CPU as a render loads it (``generator.load_model``),
+    so that a file that is not a model is refused when it is added, not at its first render."""
+    return _guarded(lambda p, _progress, _cancel: _load(p, _torch_device("cpu")), path, None, None)
+
+
+def _guarded(work, request, progress: ProgressFn | None, cancel: CancelFn | None) -> Any:
     """``work(request, progress, cancel)`` with every failure turned into one UI line."""
     try:
         from generator import Cancelled
@@ -215,12 +235,17 @@ def fresh_recipe(model: LoadedModel, request: RenderRequest) -> Recipe:
 
     if request.kind not in KINDS:
         raise JobFailed(f"unknown backdrop kind {request.kind!r}")
+    if not can_make(request.kind, model.config.vertical_conditioning):
+        raise JobFailed(f"The model {_model_name(model)} cannot be used here: "
+                        f"{CANNOT_MAKE[request.kind]}")  # fmt: skip
     ppc = model.config.pixels_per_cell
     width, height = request.width, request.height
     if request.kind == "sky":
         height = width // 2
     if request.preview:
         width, height = preview_size(request.kind, width, height, ppc)
+    elif request.kind == "terrain" or (request.kind == "sky" and not model.config.sphere):
+        _check_whole_cells(request.kind, width, ppc)
     wrap = {"sky": "x", "terrain": "xy", "matte": "none"}[request.kind]
     scale = 1
     if request.kind != "sky" and not request.preview:
@@ -239,6 +264,20 @@ def fresh_recipe(model: LoadedModel, request: RenderRequest) -> Recipe:
     if request.sun is not None and request.kind == "sky":
         recipe = recipe.replace(sun=Sun(*request.sun))
     return recipe
+
+
+def _model_name(model: LoadedModel) -> str:
+    return Path(str(model.path)).stem if model.path else model.hash[:12]
+
+
+def _check_whole_cells(kind: str, size: int, ppc: int) -> None:
+    """A canvas that wraps is whole latent cells around: said in the panel's words."""
+    if size % ppc:
+        what = "The sky's width" if kind == "sky" else "The terrain's size"
+        lower, upper = max(ppc, size - size % ppc), size - size % ppc + ppc
+        raise JobFailed(
+            f"{what} must be a multiple of {ppc} pixels for this model (try {lower} or {upper})"
+        )
 
 
 def _detail_scale(model: LoadedModel, detail: str, width: int, height: int, wrap: str) -> int:
@@ -310,8 +349,7 @@ def output_path(request: RenderRequest, recipe: Recipe, model: LoadedModel) -> P
     seeds = "+".join(str(s.seed) for s in recipe.styles) or str(recipe.seed)
     if recipe.styles:
         seeds = f"{recipe.seed}-styles{seeds}"
-    stem = Path(str(model.path)).stem if model.path else model.hash[:12]
-    name = f"{kind}-{stem}-s{seeds}-{recipe.width}x{recipe.height}-{digest}"
+    name = f"{kind}-{_model_name(model)}-s{seeds}-{recipe.width}x{recipe.height}-{digest}"
     return out_dir / f"{name}.{request.file_format}"
 
 

@@ -1,32 +1,69 @@
-"""Which model files the add-on offers: the bundled defaults, then the user's own.
+"""Which model files the add-on offers, and which backdrops each of them can make.
 
 Bundled models ship inside the ``generator`` package (its ``models/`` folder, installed from the
 extension's wheel; found without importing it, so the list shows even before torch is installed)
 or in the extension's own ``models/`` folder; users add any other ``.safetensors`` model in the
-add-on preferences.
+add-on preferences. Each kind (sky, terrain, matte) has its own menu offering only the models
+that can make it; a choice is stored as a key (a bundled model's name, or a file's path) so that a
+.blend file opened on another machine finds the same bundled model.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import struct
 import time
-import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
 
-from .preferences import addon_preferences
+from .backend import KINDS, can_make
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 NO_MODEL = "NONE"
+KIND_LABELS = {"sky": "Sky", "terrain": "Terrain", "matte": "Matte Painting"}
+MAX_HEADER = 100_000_000
+"""Largest safetensors header read (the format's own limit): a bigger one is not a model."""
+
+
+class ModelChoiceError(Exception):
+    """The kind's chosen model cannot be used (none yet, or its file is gone); one UI line."""
 
 
 @dataclass(frozen=True)
 class ModelEntry:
+    key: str
+    """How a choice names it: a bundled model's name, or the file's absolute path."""
     path: str
     label: str
     bundled: bool
+    horizon: bool | None
+    """Whether the model sees vertical position (a scene with an up); None: header unreadable."""
+
+    def can_make(self, kind: str) -> bool:
+        """Unreadable files are offered everywhere: generating with one says what is wrong."""
+        return self.horizon is None or can_make(kind, self.horizon)
+
+
+def draws_horizon(path: str | os.PathLike[str]) -> bool | None:
+    """Whether a model file's config conditions on vertical position; None if unreadable.
+
+    Read from the safetensors header by hand because the menus must not import torch (seconds,
+    and maybe missing); ``generator.load_model`` checks the whole file when it is added or used.
+    """
+    try:
+        with open(path, "rb") as handle:
+            (size,) = struct.unpack("<Q", handle.read(8))
+            if size > MAX_HEADER:
+                return None
+            config = json.loads(json.loads(handle.read(size))["__metadata__"]["config"])
+        return bool(config.get("vertical_conditioning", True))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, struct.error):
+        return None
 
 
 def _model_folders() -> list[Path]:
@@ -44,7 +81,10 @@ def bundled_models() -> list[ModelEntry]:
         for path in sorted(folder.glob("*.safetensors")):
             found.setdefault(path.stem, path.resolve())
     names = sorted(found, key=lambda n: (n != "sky", n))
-    return [ModelEntry(str(found[n]), n.replace("_", " ").title(), True) for n in names]
+    return [
+        ModelEntry(n, str(found[n]), n.replace("_", " ").title(), True, draws_horizon(found[n]))
+        for n in names
+    ]
 
 
 CACHE_SECONDS = 2.0
@@ -53,19 +93,19 @@ each draw asks for it, so a model on a slow network drive must not stall Blender
 _cached: tuple[tuple[str, ...], float, list[ModelEntry]] | None = None
 
 
-def available_models(context: bpy.types.Context | None = None) -> list[ModelEntry]:
-    """Bundled models, then the existing files listed in the preferences (no duplicates);
-    looked up again once the list in the preferences changes or ``CACHE_SECONDS`` pass."""
+def available_models(user_paths: Sequence[str]) -> list[ModelEntry]:
+    """Bundled models, then the existing files of ``user_paths`` (no duplicates); looked up again
+    once the paths (or the .blend file they may be relative to) change or ``CACHE_SECONDS``
+    pass."""
     global _cached
-    prefs = addon_preferences(context)
-    listed = (bpy.data.filepath, *(item.filepath for item in (prefs.model_paths if prefs else ())))
+    listed = (bpy.data.filepath, *user_paths)
     now = time.monotonic()
     if _cached is None or _cached[0] != listed or now - _cached[1] > CACHE_SECONDS:
         _cached = (listed, now, _find_models(listed[1:]))
     return list(_cached[2])
 
 
-def _find_models(user_paths: tuple[str, ...]) -> list[ModelEntry]:
+def _find_models(user_paths: Sequence[str]) -> list[ModelEntry]:
     entries = bundled_models()
     seen = {e.path for e in entries}
     for filepath in user_paths:
@@ -74,27 +114,80 @@ def _find_models(user_paths: tuple[str, ...]) -> list[ModelEntry]:
         path = str(Path(bpy.path.abspath(filepath)).resolve())
         if path not in seen and Path(path).is_file():
             seen.add(path)
-            entries.append(ModelEntry(path, Path(path).stem, False))
+            entries.append(ModelEntry(path, path, Path(path).stem, False, draws_horizon(path)))
     return entries
 
 
-_enum_items: list[tuple[str, str, str, str, int]] = []
+def is_missing(key: str, entries: Sequence[ModelEntry]) -> bool:
+    """A choice whose file is gone (deleted, moved, or on another machine): said, never
+    silently replaced by another model."""
+    return bool(key) and all(e.key != key for e in entries) and not Path(key).is_file()
 
 
-def model_enum_items(_self: object, context: bpy.types.Context | None) -> list[tuple]:
-    """Items of the model menu, kept in a module list because Blender does not copy the strings.
+def chosen_model(kind: str, key: str, entries: Sequence[ModelEntry]) -> ModelEntry:
+    """The entry ``key`` names for ``kind``; with no key (a new scene), or one that is no longer
+    offered (removed from the list), the kind's default: the first model that can make it."""
+    offered = [e for e in entries if e.can_make(kind)]
+    if is_missing(key, entries):
+        raise ModelChoiceError(
+            f"The {KIND_LABELS[kind]} model file {key} is missing (moved or deleted): choose "
+            "another in the Model menu, or put the file back"
+        )
+    for entry in offered:
+        if entry.key == key:
+            return entry
+    if offered:
+        return offered[0]
+    if entries:
+        raise ModelChoiceError(
+            f"None of your models can make a {KIND_LABELS[kind]}: "
+            + (
+                "add one trained without vertical position (a texture that tiles both ways)"
+                if kind == "terrain"
+                else "add one trained with vertical position (a scene with a horizon)"
+            )
+        )
+    raise ModelChoiceError(
+        "No model yet: add a .safetensors model file in Preferences > Add-ons > Endless Backdrops"
+    )
 
-    Each item's number comes from its path, so the saved choice survives models being added or
-    removed before it in the list.
-    """
-    _enum_items[:] = [
+
+_enum_items: dict[str, list[tuple[str, str, str, str, int]]] = {kind: [] for kind in KINDS}
+
+
+def menu_items(kind: str, key: str, entries: Sequence[ModelEntry]) -> list[tuple]:
+    """Items of ``kind``'s model menu: the models that can make it, and a missing choice (shown
+    as such). Kept in a module list because Blender does not copy the strings."""
+    items = [
         (
-            e.path,
+            e.key,
             e.label,
             f"{'Bundled model' if e.bundled else 'Your model'}: {e.path}",
             "PACKAGE" if e.bundled else "FILE_BLANK",
-            zlib.crc32(e.path.encode()) & 0x7FFFFFFF,
+            index,
         )
-        for e in available_models(context)
-    ] or [(NO_MODEL, "No model yet", "Add a model file in the add-on preferences", "INFO", 0)]
-    return _enum_items
+        for index, e in enumerate(e for e in entries if e.can_make(kind))
+    ]
+    if is_missing(key, entries):
+        missing = f"The file is missing (moved or deleted): {key}"
+        items.append((key, f"{Path(key).name} (missing)", missing, "ERROR", len(items)))
+    if not items:
+        items = [(NO_MODEL, "No model yet", "Add a model file with the + button", "INFO", 0)]
+    _enum_items[kind][:] = items
+    return _enum_items[kind]
+
+
+def menu_index(kind: str, key: str, entries: Sequence[ModelEntry]) -> int:
+    """The menu item showing ``key``: itself, or the kind's default (always an item)."""
+    items = menu_items(kind, key, entries)
+    try:
+        shown = key if is_missing(key, entries) else chosen_model(kind, key, entries).key
+    except ModelChoiceError:
+        return 0
+    return next((item[4] for item in items if item[0] == shown), 0)
+
+
+def menu_key(kind: str, index: int) -> str:
+    """The key of the item Blender just mapped a choice to ('' for the placeholder)."""
+    key = next((item[0] for item in _enum_items[kind] if item[4] == index), "")
+    return "" if key == NO_MODEL else key

@@ -18,15 +18,26 @@ from bpy.types import Operator
 
 from . import jobs, nodes
 from .backend import (
+    KINDS,
+    JobCancelled,
     JobFailed,
     OutpaintRequest,
     RenderRequest,
+    can_make,
+    check_model,
     run_outpaint,
     run_request,
 )
 from .images import load_image
+from .models import KIND_LABELS, ModelChoiceError
 from .placement import place_matte_plane
-from .preferences import ADDON_ID, OutputFolderError, addon_preferences, output_folder
+from .preferences import (
+    ADDON_ID,
+    OutputFolderError,
+    addon_preferences,
+    listed_models,
+    output_folder,
+)
 from .properties import MAX_SEED, settings
 
 KIND_ITEMS = (
@@ -81,7 +92,7 @@ class _JobOperator:
             return {"CANCELLED"}
         try:
             request = self.make_request(context)
-        except (SetupError, OutputFolderError, JobFailed) as err:
+        except (SetupError, OutputFolderError, JobFailed, ModelChoiceError) as err:
             self.report({"ERROR"}, str(err))
             return {"CANCELLED"}
         self._job = jobs.RenderJob(functools.partial(self.runner, request))
@@ -176,8 +187,9 @@ def _redraw_when_done(job: jobs.RenderJob) -> float | None:
     return None
 
 
-def _model_paths(context: bpy.types.Context) -> tuple[str, ...]:
-    paths = settings(context).model_paths(context)
+def _all_model_paths(context: bpy.types.Context) -> tuple[str, ...]:
+    """Every model: a recipe names its own (by hash), whichever kind it was made for."""
+    paths = tuple(e.path for e in listed_models(context))
     if not paths:
         raise SetupError(NO_MODEL_HELP)
     return paths
@@ -222,7 +234,7 @@ class EB_OT_generate(_JobOperator, Operator):
         }[self.kind]
         return RenderRequest(
             kind=self.kind.lower(),
-            model_paths=_model_paths(context),
+            model_paths=(props.model_for(self.kind.lower(), context).path,),
             out_dir=_out_dir(context),
             width=width,
             height=height,
@@ -281,7 +293,7 @@ class EB_OT_regenerate(_JobOperator, Operator):
         self._scene_name = context.scene.name
         return RenderRequest(
             kind=None,
-            model_paths=_model_paths(context),
+            model_paths=_all_model_paths(context),
             out_dir=_out_dir(context),
             device=props.device.lower(),
             file_format=props.file_format.lower(),
@@ -329,7 +341,7 @@ class EB_OT_extend_image(_JobOperator, Operator):
         return OutpaintRequest(
             photo_path=bpy.path.abspath(image.filepath),
             sky=props.extend_sky,
-            model_paths=_model_paths(context),
+            model_paths=(props.model_for("sky" if props.extend_sky else "matte", context).path,),
             out_dir=_out_dir(context),
             factor=props.extend_factor,
             seed=props.seed,
@@ -417,9 +429,19 @@ class EB_OT_model_add(Operator):
         if path.suffix.lower() != ".safetensors" or not path.is_file():
             self.report({"ERROR"}, f"Not a model file (.safetensors): {path}")
             return {"CANCELLED"}
+        try:  # loaded as a render loads it: a broken file is refused now, not at its first use
+            horizon = check_model(str(path)).config.vertical_conditioning
+        except JobCancelled:
+            return {"CANCELLED"}
+        except JobFailed as err:
+            self.report({"ERROR"}, f"Not added: {err}")
+            return {"CANCELLED"}
         prefs.model_paths.add().filepath = str(path)
         context.preferences.is_dirty = True
-        settings(context).model = str(path.resolve())
+        kinds = [kind for kind in KINDS if can_make(kind, horizon)]
+        for kind in kinds:  # chosen wherever it can be used: adding a model means using it
+            setattr(settings(context), f"{kind}_model_key", str(path.resolve()))
+        self.report({"INFO"}, f"Added {path.stem} for {', '.join(KIND_LABELS[k] for k in kinds)}")
         return {"FINISHED"}
 
 

@@ -6,12 +6,12 @@ import bpy
 from bpy.types import Panel
 
 from . import jobs
-from .models import available_models
+from .preferences import listed_models
 from .properties import settings
 
 
 def draw_common(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
-    """Model, device, format, seed, style fusion; the progress bar while a render runs."""
+    """Device, format, seed, style fusion; the progress bar while a render runs."""
     props = settings(context)
     running = jobs.active_job()
     if running is not None and running.cancel_requested:
@@ -24,7 +24,7 @@ def draw_common(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
             text=wm.endless_backdrops_status or "Generating",
         )
         layout.operator("endless_backdrops.cancel", icon="CANCEL")
-    if not available_models(context):
+    if not listed_models(context):
         box = layout.box()
         box.label(text="No model yet", icon="INFO")
         col = box.column(align=True)
@@ -33,9 +33,6 @@ def draw_common(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
         box.operator("endless_backdrops.model_add", icon="FILE_FOLDER")
         box.operator("endless_backdrops.open_preferences", icon="PREFERENCES")
         return
-    row = layout.row(align=True)
-    row.prop(props, "model", text="")
-    row.operator("endless_backdrops.model_add", text="", icon="ADD")
     layout.prop(props, "device", expand=True)
     layout.prop(props, "file_format", expand=True)
     row = layout.row(align=True)
@@ -50,6 +47,13 @@ def draw_common(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
         col.operator(
             "endless_backdrops.random_seed", text="Roll Styles", icon="FILE_REFRESH"
         ).styles = True
+
+
+def _model_menu(layout: bpy.types.UILayout, context: bpy.types.Context, kind: str) -> None:
+    """The kind's own model menu: it offers only the models that can make this kind."""
+    row = layout.row(align=True)
+    row.prop(settings(context), f"{kind}_model", text="Model")
+    row.operator("endless_backdrops.model_add", text="", icon="ADD")
 
 
 def _buttons(layout: bpy.types.UILayout, kind: str) -> None:
@@ -68,6 +72,7 @@ def _thumbnail(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
 
 def draw_sky(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     props = settings(context)
+    _model_menu(layout, context, "sky")
     layout.prop(props, "sky_resolution", expand=True)
     if props.sky_resolution == "CUSTOM":
         layout.prop(props, "sky_width")
@@ -84,6 +89,7 @@ def draw_sky(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
 
 def draw_terrain(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     props = settings(context)
+    _model_menu(layout, context, "terrain")
     layout.prop(props, "terrain_size")
     layout.prop(props, "detail")
     layout.prop(props, "terrain_tiling")
@@ -95,6 +101,7 @@ def draw_terrain(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
 
 def draw_matte(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     props = settings(context)
+    _model_menu(layout, context, "matte")
     col = layout.column(align=True)
     col.prop(props, "matte_width")
     col.prop(props, "matte_height")
@@ -123,7 +130,7 @@ def draw_recipe(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
 
 
 def _has_models(context: bpy.types.Context) -> bool:
-    return bool(available_models(context))
+    return bool(listed_models(context))
 
 
 class EB_PT_world(Panel):

@@ -9,6 +9,8 @@ import bpy
 from bpy.props import CollectionProperty, StringProperty
 from bpy.types import AddonPreferences, PropertyGroup
 
+from .models import ModelEntry, available_models, bundled_models
+
 ADDON_ID = __package__
 """'bl_ext.<repository>.endless_backdrops' as an extension, 'addon' from the repository."""
 EXTENSION_DIR = Path(__file__).resolve().parent
@@ -49,8 +51,6 @@ class EB_Preferences(AddonPreferences):
     )
 
     def draw(self, context: bpy.types.Context) -> None:
-        from .models import bundled_models
-
         layout = self.layout
         layout.prop(self, "output_dir")
         try:
@@ -75,6 +75,12 @@ def addon_preferences(context: bpy.types.Context | None = None) -> EB_Preference
     """The preferences, or None while the add-on is registered but not enabled (scripts, tests)."""
     addon = (context or bpy.context).preferences.addons.get(ADDON_ID)
     return addon.preferences if addon is not None else None
+
+
+def listed_models(context: bpy.types.Context | None = None) -> list[ModelEntry]:
+    """Every model the menus may offer: the bundled ones, then those listed here."""
+    prefs = addon_preferences(context)
+    return available_models([item.filepath for item in (prefs.model_paths if prefs else ())])
 
 
 def output_folder(context: bpy.types.Context | None = None, *, create: bool = True) -> Path:

@@ -18,8 +18,8 @@ from bpy.props import (
 )
 from bpy.types import PropertyGroup
 
-from . import nodes
-from .models import NO_MODEL, available_models, model_enum_items
+from . import models, nodes
+from .preferences import listed_models
 
 SKY_RESOLUTIONS = {"2K": 2048, "4K": 4096, "8K": 8192, "16K": 16384}
 MAX_SEED = 2**31 - 1
@@ -37,10 +37,43 @@ def _update_tiling(self: EB_Settings, context: bpy.types.Context) -> None:
         nodes.set_terrain_tiling(obj, self.terrain_tiling)
 
 
-class EB_Settings(PropertyGroup):
-    model: EnumProperty(
-        name="Model", items=model_enum_items, description="The generator that paints the backdrop"
+def _model_menu(kind: str) -> EnumProperty:
+    """``kind``'s model menu: only models that can make it; a new scene shows the kind's default.
+
+    The choice is stored in the hidden ``<kind>_model_key`` (a bundled model's name or a file's
+    path): an enum stores only a number, which cannot name a file that has gone missing.
+    """
+    key = f"{kind}_model_key"
+
+    def items(self: EB_Settings, context: bpy.types.Context | None) -> list[tuple]:
+        return models.menu_items(kind, getattr(self, key), listed_models(context))
+
+    def get(self: EB_Settings) -> int:
+        return models.menu_index(kind, getattr(self, key), listed_models())
+
+    def set_(self: EB_Settings, index: int) -> None:
+        setattr(self, key, models.menu_key(kind, index))
+
+    return EnumProperty(
+        name="Model",
+        items=items,
+        get=get,
+        set=set_,
+        description=f"The generator that paints the {models.KIND_LABELS[kind].lower()}",
     )
+
+
+def _model_key() -> StringProperty:
+    return StringProperty(options={"HIDDEN"})
+
+
+class EB_Settings(PropertyGroup):
+    sky_model: _model_menu("sky")
+    terrain_model: _model_menu("terrain")
+    matte_model: _model_menu("matte")
+    sky_model_key: _model_key()
+    terrain_model_key: _model_key()
+    matte_model_key: _model_key()
     device: EnumProperty(
         name="Device",
         items=(
@@ -182,14 +215,9 @@ class EB_Settings(PropertyGroup):
             return None
         return (self.sun_azimuth, self.sun_elevation, self.sun_stops)
 
-    def model_paths(self, context: bpy.types.Context | None = None) -> tuple[str, ...]:
-        """The chosen model first, then the others (a recipe may name any of them)."""
-        paths = [e.path for e in available_models(context)]
-        chosen = self.model if self.model not in ("", NO_MODEL) else None
-        if chosen in paths:
-            paths.remove(chosen)
-            paths.insert(0, chosen)
-        return tuple(paths)
+    def model_for(self, kind: str, context: bpy.types.Context | None = None) -> models.ModelEntry:
+        """The model ``kind`` is made with (``models.ModelChoiceError`` if there is none)."""
+        return models.chosen_model(kind, getattr(self, f"{kind}_model_key"), listed_models(context))
 
 
 def settings(context: bpy.types.Context) -> EB_Settings:

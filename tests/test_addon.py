@@ -21,8 +21,10 @@ from PIL import Image
 import addon
 from addon import backend, nodes, operators
 from addon import models as addon_models
+from addon import preferences as addon_preferences
 from generator import read_recipe
 from generator.imagefile import read_image
+from generator.modelfile import file_hash
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +54,26 @@ def blender(tmp_path, model_files):
     for path in (model_files.sky, model_files.flat, model_files.sphere):
         prefs.model_paths.add().filepath = str(path)
     props = bpy.context.scene.endless_backdrops
-    props.model = str(model_files.sky)
+    props.sky_model = props.matte_model = str(model_files.sky)
+    props.terrain_model = str(model_files.flat)
     props.device = "CPU"
     props.sky_resolution = "CUSTOM"
     props.sky_width = 128
     props.terrain_size = 64
     props.matte_width, props.matte_height = 128, 32
     yield SimpleNamespace(props=props, prefs=prefs, out=tmp_path / "out", models=model_files)
+    bpy.ops.preferences.addon_disable(module="addon")
+
+
+@pytest.fixture
+def untouched(tmp_path):
+    """A new scene as a user first sees it: only the bundled models, nothing chosen. Only the
+    output folder is set, so that the test does not write into the real user data folder."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.preferences.addon_enable(module="addon")
+    prefs = bpy.context.preferences.addons["addon"].preferences
+    prefs.output_dir = str(tmp_path / "out")
+    yield SimpleNamespace(props=bpy.context.scene.endless_backdrops, out=tmp_path / "out")
     bpy.ops.preferences.addon_disable(module="addon")
 
 
@@ -92,6 +107,27 @@ def test_register_and_unregister_twice():
         assert "addon" in bpy.context.preferences.addons
         bpy.ops.preferences.addon_disable(module="addon")
         assert "addon" not in bpy.context.preferences.addons
+
+
+def test_a_new_scene_reads_a_model_for_every_kind_without_warnings(untouched, capfd):
+    props = untouched.props
+    assert (props.sky_model, props.terrain_model, props.matte_model) == ("sky", "terrain", "sky")
+    assert "matches no enum" not in "".join(capfd.readouterr())
+
+
+def test_generate_on_an_untouched_scene_works_for_every_kind(untouched):
+    """Only the sizes are made small; every other setting, the models included, is as new."""
+    props = untouched.props
+    props.sky_resolution, props.sky_width = "CUSTOM", 128
+    props.terrain_size = 64
+    props.matte_width, props.matte_height = 128, 32
+    bpy.ops.mesh.primitive_plane_add()
+    made = {}
+    for kind in ("SKY", "TERRAIN", "MATTE"):
+        assert bpy.ops.endless_backdrops.generate(kind=kind) == {"FINISHED"}
+        made[kind] = read_recipe(bpy.path.abspath(props.recipe_image.filepath)).model_hash
+    bundled = {Path(e.path).stem: file_hash(e.path) for e in addon_models.bundled_models()}
+    assert made == {"SKY": bundled["sky"], "TERRAIN": bundled["terrain"], "MATTE": bundled["sky"]}
 
 
 def test_generate_sky_builds_the_world_node_setup(blender):
@@ -162,7 +198,6 @@ def test_strength_rotation_and_tiling_act_on_built_nodes(blender):
 
 
 def test_terrain_material_on_the_active_object(blender):
-    blender.props.model = str(blender.models.flat)
     blender.props.file_format = "PNG"
     blender.props.terrain_tiling = 3.0
     bpy.ops.mesh.primitive_plane_add()
@@ -201,12 +236,30 @@ def test_terrain_material_on_the_active_object(blender):
     assert tree.nodes[nodes.TERRAIN_MAPPING].inputs["Scale"].default_value[0] == 6.0
 
 
-def test_terrain_needs_a_mesh_and_a_model_without_vertical_conditioning(blender):
+def test_terrain_needs_a_mesh_and_its_menu_offers_only_models_that_tile(blender):
     with pytest.raises(RuntimeError, match="Select a mesh object"):
         bpy.ops.endless_backdrops.generate(kind="TERRAIN")
     bpy.ops.mesh.primitive_plane_add()
-    with pytest.raises(RuntimeError, match="cannot tile vertically"):
+    with pytest.raises(TypeError, match="not found"):  # scripts cannot choose one either
+        blender.props.terrain_model = str(blender.models.sky)
+    with pytest.raises(TypeError, match="not found"):
+        blender.props.sky_model = str(blender.models.flat)
+    assert blender.props.terrain_model == str(blender.models.flat)
+    assert files_in(blender.out) == []
+
+
+def test_sizes_that_cannot_wrap_are_reported_in_the_panels_words(blender):
+    """The tiny models' cells are 4 px: a tile or a sky wraps around whole cells."""
+    bpy.ops.mesh.primitive_plane_add()
+    blender.props.terrain_size = 66
+    with pytest.raises(RuntimeError) as raised:
         bpy.ops.endless_backdrops.generate(kind="TERRAIN")
+    message = str(raised.value)
+    assert "terrain's size must be a multiple of 4 pixels for this model (try 64 or 68)" in message
+    blender.props.sky_width = 130
+    with pytest.raises(RuntimeError, match="sky's width must be a multiple of 4") as raised:
+        bpy.ops.endless_backdrops.generate(kind="SKY")
+    assert "wrap" not in str(raised.value) + message
     assert files_in(blender.out) == []
 
 
@@ -324,7 +377,7 @@ def test_regenerate_from_an_image_without_a_recipe_is_a_one_line_report(blender,
 
 
 def test_another_picture_never_overwrites_a_render_but_the_same_recipe_does(blender):
-    blender.props.model = str(blender.models.sphere)
+    blender.props.sky_model = str(blender.models.sphere)
     bpy.ops.endless_backdrops.generate(kind="SKY")
     (plain,) = files_in(blender.out)
     before = plain.read_bytes()
@@ -361,7 +414,7 @@ def test_corrupt_model_is_a_one_line_report(blender, tmp_path):
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header")
     blender.prefs.model_paths.add().filepath = str(corrupt)
-    blender.props.model = str(corrupt.resolve())
+    blender.props.sky_model = str(corrupt.resolve())
     with pytest.raises(RuntimeError) as raised:
         bpy.ops.endless_backdrops.generate(kind="SKY")
     message = str(raised.value).strip()
@@ -372,7 +425,7 @@ def test_corrupt_model_is_a_one_line_report(blender, tmp_path):
 
 
 def test_bundled_models_are_offered_first_sky_on_top(blender):
-    entries = addon_models.available_models(bpy.context)
+    entries = addon_preferences.listed_models(bpy.context)
     bundled = [e for e in entries if e.bundled]
     assert [Path(e.path).stem for e in bundled[:2]] == ["sky", "terrain"]
     assert entries[: len(bundled)] == bundled
@@ -453,7 +506,7 @@ def test_a_sky_with_a_sun_casts_a_shadow_in_cycles(blender, tmp_path):
     """The sun the panel asks for is in the recipe and the EXR, and it really lights the scene:
     a cube on a plane, seen from above, throws its shadow away from the sun."""
     props = blender.props
-    props.model = str(blender.models.sphere)
+    props.sky_model = str(blender.models.sphere)
     props.use_sun, props.sun_azimuth, props.sun_elevation, props.sun_stops = True, 0.0, 45.0, 24.0
     assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}
     (exr,) = files_in(blender.out)
@@ -492,13 +545,50 @@ def test_dice_and_add_model_operators(blender, tmp_path):
     assert blender.props.seed != 0 or tuple(blender.props.fusion_seeds) != (1, 2, 3, 4)
     extra = make_model_file(tmp_path / "extra.safetensors", seed=3)
     assert bpy.ops.endless_backdrops.model_add(filepath=str(extra)) == {"FINISHED"}
-    assert blender.props.model == str(extra.resolve())
+    # A sky-like model becomes the choice of the kinds it can make, and only of those.
+    assert blender.props.sky_model == blender.props.matte_model == str(extra.resolve())
+    assert blender.props.terrain_model == str(blender.models.flat)
     with pytest.raises(RuntimeError, match="Not a model file"):
         bpy.ops.endless_backdrops.model_add(filepath=str(tmp_path / "missing.txt"))
     bpy.ops.endless_backdrops.model_remove(index=0)
-    assert blender.props.model == str(extra.resolve()), "the choice survives list changes"
+    assert blender.props.sky_model == str(extra.resolve()), "the choice survives list changes"
     bpy.ops.endless_backdrops.model_remove(index=len(blender.prefs.model_paths) - 1)
     assert str(extra) not in [m.filepath for m in blender.prefs.model_paths]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"just some notes\n", bytes(range(256)) * 4, "not ours"],
+    ids=["empty", "text", "random", "foreign-safetensors"],
+)
+def test_add_model_refuses_a_file_that_is_not_a_model(blender, tmp_path, content):
+    path = tmp_path / "download.safetensors"
+    if content == "not ours":
+        from safetensors.numpy import save_file
+
+        save_file({"weight": np.zeros((2, 2), np.float32)}, str(path))
+    else:
+        path.write_bytes(content)
+    listed = [m.filepath for m in blender.prefs.model_paths]
+    with pytest.raises(RuntimeError) as raised:
+        bpy.ops.endless_backdrops.model_add(filepath=str(path))
+    message = str(raised.value).strip()
+    assert message.startswith("Error: Not added:") and str(path) in message
+    assert "\n" not in message and "Traceback" not in message
+    assert [m.filepath for m in blender.prefs.model_paths] == listed
+    assert blender.props.sky_model == str(blender.models.sky)
+
+
+def test_a_chosen_model_file_that_is_gone_is_reported_not_replaced(blender, tmp_path):
+    mine = make_model_file(tmp_path / "my-sky.safetensors", seed=4)
+    bpy.ops.endless_backdrops.model_add(filepath=str(mine))
+    mine.unlink()
+    assert blender.props.sky_model == str(mine.resolve()), "the menu shows the missing choice"
+    with pytest.raises(RuntimeError) as raised:
+        bpy.ops.endless_backdrops.generate(kind="SKY")
+    message = str(raised.value).strip()
+    assert f"model file {mine.resolve()} is missing" in message and "\n" not in message
+    assert bpy.context.scene.world is None and files_in(blender.out) == []
 
 
 class FakeLayout:
@@ -553,7 +643,8 @@ def test_panels_draw_existing_properties_and_operators(blender, monkeypatch):
         panels.draw_recipe,
     ):
         draw(FakeLayout(log), bpy.context)
-    assert "prop model" in log and "operator endless_backdrops.generate" in log
+    assert {"prop sky_model", "prop terrain_model", "prop matte_model"} <= set(log)
+    assert "operator endless_backdrops.generate" in log
 
     monkeypatch.setattr(addon_models, "_model_folders", lambda: [])  # no bundled models either
     blender.prefs.model_paths.clear()

@@ -70,6 +70,24 @@ def test_failures_become_one_line_job_errors(tmp_path):
         run_request(RenderRequest(kind="sky", model_paths=(), out_dir=str(tmp_path)))
 
 
+@pytest.mark.parametrize("kind", ["terrain", "sky"])
+def test_a_model_that_cannot_make_the_kind_is_refused_in_the_panels_words(
+    tiny_model_path, flat_model, tmp_path, kind
+):
+    """A terrain tile needs a model without an up; a sky needs one with it (the menus offer
+    only those; a file replaced since, or a script's request, still gets the panel's words)."""
+    model = tiny_model_path if kind == "terrain" else flat_model.path
+    request = RenderRequest(
+        kind=kind, model_paths=(str(model),), out_dir=str(tmp_path), width=64, height=64
+    )
+    with pytest.raises(JobFailed) as raised:
+        run_request(request)
+    message = str(raised.value)
+    assert f"choose a {kind.title()} model" in message
+    assert "wrap" not in message and "--" not in message and "\n" not in message
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_keyboard_interrupt_in_blocking_mode_is_a_cancel(tiny_model_path, tmp_path):
     def interrupt():
         raise KeyboardInterrupt
