@@ -4,7 +4,8 @@ The main thread turns the panel's settings into a ``RenderRequest`` (plain data)
 then does all the torch work wherever it is called (a worker thread in the UI, the main thread in
 ``blender -b``). The generator is imported lazily so that the add-on registers, and explains
 itself, even where PyTorch is missing. Every failure leaves as ``JobFailed`` with one readable
-line, a cancellation as ``JobCancelled``; the generator guarantees no partial file either way.
+line, a cancellation as ``JobCancelled``; the generator guarantees no partial file either way
+(what a killed Blender leaves, the next render removes: ``partials``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .partials import writing_in
 
 if TYPE_CHECKING:
     import torch
@@ -160,15 +163,16 @@ def _run(request: RenderRequest, progress: ProgressFn | None, cancel: CancelFn |
     except OSError as err:
         raise JobFailed(f"cannot create the output folder {path.parent}: {err.strerror}") from None
     on_gpu = device.type != "cpu"
-    render_to_file(
-        model,
-        recipe,
-        path,
-        bit_depth=16 if request.file_format == "png" else None,
-        batch=4 if on_gpu else 1,  # one tile per batch on a CPU: cancel is checked more often
-        progress=progress,
-        cancel=cancel,
-    )
+    with writing_in(Path(request.out_dir)):
+        render_to_file(
+            model,
+            recipe,
+            path,
+            bit_depth=16 if request.file_format == "png" else None,
+            batch=4 if on_gpu else 1,  # one tile per batch on a CPU: cancel is checked more often
+            progress=progress,
+            cancel=cancel,
+        )
     return path
 
 
@@ -439,10 +443,11 @@ def _outpaint(
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise JobFailed(f"cannot create the output folder {path.parent}: {err.strerror}") from None
-    outpaint_to_file(
-        model, photo, recipe, placement, path, photo_path=request.photo_path,
-        settings=InversionSettings(steps=steps), inversion_progress=inverting,
-        progress=rendering, cancel=cancel,
-        bit_depth=16 if request.file_format == "png" else None,
-    )  # fmt: skip
+    with writing_in(Path(request.out_dir)):
+        outpaint_to_file(
+            model, photo, recipe, placement, path, photo_path=request.photo_path,
+            settings=InversionSettings(steps=steps), inversion_progress=inverting,
+            progress=rendering, cancel=cancel,
+            bit_depth=16 if request.file_format == "png" else None,
+        )  # fmt: skip
     return path

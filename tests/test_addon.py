@@ -8,6 +8,8 @@ the add-on enabled, two tiny models listed in its preferences and small canvas s
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -469,6 +471,51 @@ def test_by_default_backdrops_go_beside_the_saved_blend_linked_relatively(blende
     texture = bpy.context.scene.world.node_tree.nodes[nodes.SKY_TEXTURE]
     assert texture.image.filepath == f"//backdrops/{exr.name}"
     assert Path(bpy.path.abspath(texture.image.filepath)) == exr
+
+
+WRITER = """
+import sys, time
+from addon.backend import RenderRequest, run_request
+
+def progress(done, total):
+    print("writing", flush=True)
+    time.sleep(600)  # a long render, until the test kills it
+
+request = RenderRequest(kind="sky", model_paths=(sys.argv[1],), out_dir=sys.argv[2], width=1024)
+run_request(request, progress)
+"""
+
+
+def test_partials_of_a_killed_blender_are_removed_by_the_next_generate(blender):
+    """Another Blender renders into the same folder: its partial file stays while it lives;
+    once it is killed (SIGKILL: no clean-up of its own), the next Generate removes it."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(blender.models.sky), str(blender.out)],
+        cwd=Path(addon.__file__).parents[1],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout.readline() == "writing\n"
+        (live,) = blender.out.glob(".sky-*.exr.*.partial")
+        stale_preview = blender.out / "previews" / ".sky-preview-0badf00d.exr.89abcdef.partial"
+        stale_preview.parent.mkdir()
+        stale_preview.write_bytes(b"left by an earlier kill")
+        not_ours = [blender.out / ".holiday.jpg.01234567.partial", blender.out / ".notes.partial"]
+        for path in not_ours:
+            path.write_bytes(b"keep")
+        assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}
+        assert live.exists() and stale_preview.exists(), "nothing is removed while it writes"
+    finally:
+        writer.kill()
+        writer.wait()
+        writer.stdout.close()
+    assert bpy.ops.endless_backdrops.generate(kind="MATTE") == {"FINISHED"}
+    assert not live.exists() and not stale_preview.exists()
+    assert all(path.exists() for path in not_ours)
+    assert [p.name for p in files_in(blender.out) if p.name.startswith(".")] == sorted(
+        p.name for p in not_ours
+    )
 
 
 def test_cycles_render_of_the_generated_sky_shows_its_colours(blender, tmp_path):
