@@ -8,9 +8,9 @@ imported as ``bl_ext.<repository>.endless_backdrops``; from the repository (test
 
 from __future__ import annotations
 
-from . import backend, jobs, operators, panels, preferences, properties
+from . import backend, jobs, operators, panels, preferences, properties, saving
 
-_MODULES = (preferences, properties, operators, panels)
+_MODULES = (preferences, properties, operators, panels, saving)
 
 
 def register() -> None:

@@ -83,26 +83,35 @@ def listed_models(context: bpy.types.Context | None = None) -> list[ModelEntry]:
     return available_models([item.filepath for item in (prefs.model_paths if prefs else ())])
 
 
-def output_folder(context: bpy.types.Context | None = None, *, create: bool = True) -> Path:
-    """The chosen folder; else ``backdrops/`` beside the saved .blend file, so the images travel
-    with the project (linked relatively); else, for a file never saved, Blender's user data
-    folder. Never the extension's own folders: Blender replaces or deletes them on an update or
-    an uninstall, and with them every backdrop a scene uses."""
+def unsaved_folder(*, create: bool = True) -> Path:
+    """Where a file never saved keeps its backdrops until it is saved (``saving``)."""
+    base = bpy.utils.user_resource("DATAFILES", path="endless_backdrops", create=create)
+    if not base:
+        raise OutputFolderError("Blender has no user data folder: choose an output folder")
+    return Path(os.path.abspath(base)) / "backdrops"
+
+
+def output_folder(
+    context: bpy.types.Context | None = None, *, create: bool = True, blend_path: str | None = None
+) -> Path:
+    """The chosen folder; else ``backdrops/`` beside the saved .blend file (``blend_path``, by
+    default the open one), so the images travel with the project (linked relatively); else, for
+    a file never saved, Blender's user data folder. Never the extension's own folders: Blender
+    replaces or deletes them on an update or an uninstall, and with them every backdrop a scene
+    uses."""
     prefs = addon_preferences(context)
     chosen = prefs.output_dir if prefs is not None else ""
-    if chosen.startswith("//") and not bpy.data.filepath:
+    blend = bpy.data.filepath if blend_path is None else blend_path
+    if chosen.startswith("//") and not blend:
         raise OutputFolderError(
             f"the output folder {chosen} is relative to the .blend file: save the file first"
         )
     if chosen:
-        folder = Path(bpy.path.abspath(chosen))
-    elif bpy.data.filepath:
-        folder = Path(bpy.data.filepath).parent / "backdrops"
+        folder = Path(bpy.path.abspath(chosen, start=os.path.dirname(blend)))
+    elif blend:
+        folder = Path(blend).parent / "backdrops"
     else:
-        base = bpy.utils.user_resource("DATAFILES", path="endless_backdrops", create=create)
-        if not base:
-            raise OutputFolderError("Blender has no user data folder: choose an output folder")
-        folder = Path(base) / "backdrops"
+        folder = unsaved_folder(create=create)
     folder = Path(os.path.abspath(folder))
     if folder == EXTENSION_DIR or EXTENSION_DIR in folder.parents:
         raise OutputFolderError(

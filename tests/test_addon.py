@@ -8,6 +8,7 @@ the add-on enabled, two tiny models listed in its preferences and small canvas s
 from __future__ import annotations
 
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -516,6 +517,42 @@ def test_partials_of_a_killed_blender_are_removed_by_the_next_generate(blender):
     assert [p.name for p in files_in(blender.out) if p.name.startswith(".")] == sorted(
         p.name for p in not_ours
     )
+
+
+def test_backdrops_made_before_the_first_save_move_with_the_project(blender, tmp_path, monkeypatch):
+    """An unsaved file's images live in Blender's user data folder; saving moves them beside
+    the .blend file, linked relatively, so that the project folder can move."""
+    user_data = tmp_path / "config" / "blender"
+
+    def user_resource(kind, path="", create=False):
+        folder = user_data / kind.lower() / path
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        return str(folder)
+
+    monkeypatch.setattr(bpy.utils, "user_resource", user_resource)
+    monkeypatch.setattr(backend, "PREVIEW_WIDTH", 64)
+    blender.prefs.output_dir = ""
+    bpy.ops.endless_backdrops.generate(kind="SKY", preview=True)
+    bpy.ops.endless_backdrops.generate(kind="SKY")
+    unsaved = user_data / "datafiles" / "endless_backdrops" / "backdrops"
+    (sky,) = [p.name for p in files_in(unsaved) if p.parent == unsaved]
+    project = tmp_path / "work" / "project"
+    project.mkdir(parents=True)
+
+    bpy.ops.wm.save_as_mainfile(filepath=str(project / "scene.blend"))
+
+    texture = bpy.context.scene.world.node_tree.nodes[nodes.SKY_TEXTURE]
+    assert texture.image.filepath == f"//backdrops/{sky}"
+    assert blender.props.preview_image.filepath.startswith("//backdrops/previews/")
+    assert files_in(unsaved) == []
+    moved = tmp_path / "elsewhere" / "project"
+    moved.parent.mkdir()
+    shutil.move(project, moved)
+    bpy.ops.wm.open_mainfile(filepath=str(moved / "scene.blend"))
+    image = bpy.context.scene.world.node_tree.nodes[nodes.SKY_TEXTURE].image
+    assert Path(bpy.path.abspath(image.filepath)) == moved / "backdrops" / sky
+    assert tuple(image.size) == (128, 64) and image.has_data
 
 
 def test_cycles_render_of_the_generated_sky_shows_its_colours(blender, tmp_path):
