@@ -70,9 +70,11 @@ def bilinear(table: np.ndarray, fy: np.ndarray, fx: np.ndarray, lo=0, hi=None) -
     planes = np.moveaxis(table, -1, 0).reshape(channels, -1)
     out = np.empty((*first.shape, channels))
     for k, plane in enumerate(planes):
-        top = plane.take(first) * (1.0 - wx) + plane.take(first + 1) * wx
-        bottom = plane.take(second) * (1.0 - wx) + plane.take(second + 1) * wx
-        out[..., k] = top * (1.0 - wy) + bottom * wy
+        top = plane.take(first)
+        top += (plane.take(first + 1) - top) * wx
+        bottom = plane.take(second)
+        bottom += (plane.take(second + 1) - bottom) * wx
+        out[..., k] = top + (bottom - top) * wy
     return out
 
 
