@@ -96,10 +96,10 @@ class _JobOperator:
             self.report({"ERROR"}, str(err))
             return {"CANCELLED"}
         self._job = jobs.RenderJob(functools.partial(self.runner, request))
+        jobs.set_active(self._job)  # also while blocking: the Cancel operator is a script's hook
         if bpy.app.background or not background:
             self._job.run()
             return self._finish(context)
-        jobs.set_active(self._job)
         self._job.start()
         wm = context.window_manager
         wm.endless_backdrops_progress = 0.0

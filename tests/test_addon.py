@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -553,6 +555,45 @@ def test_backdrops_made_before_the_first_save_move_with_the_project(blender, tmp
     image = bpy.context.scene.world.node_tree.nodes[nodes.SKY_TEXTURE].image
     assert Path(bpy.path.abspath(image.filepath)) == moved / "backdrops" / sky
     assert tuple(image.size) == (128, 64) and image.has_data
+
+
+def test_a_script_stops_its_batch_with_the_cancel_hook(blender, monkeypatch):
+    """Documented for scripts: a signal handler (here Ctrl-C's) calls the Cancel operator, which
+    stops the Generate in progress in background mode too; the loop then ends."""
+    stop: list[int] = []
+
+    def on_ctrl_c(signum, _frame):
+        stop.append(signum)
+        if bpy.ops.endless_backdrops.cancel.poll():  # as in the README
+            bpy.ops.endless_backdrops.cancel()
+
+    real, main, pressed = operators.run_request, threading.main_thread().ident, []
+
+    def ctrl_c(_done, _total):  # tiles report from worker threads; Ctrl-C reaches the main one
+        if not pressed:
+            pressed.append(True)
+            signal.pthread_kill(main, signal.SIGINT)
+
+    def interrupted_after_first_tile(request, progress, cancel):
+        return real(request, ctrl_c, cancel)
+
+    monkeypatch.setattr(
+        operators.EB_OT_generate, "runner", staticmethod(interrupted_after_first_tile)
+    )
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    blender.props.sky_width = 1024  # several tiles
+    results = []
+    try:
+        for seed in range(3):
+            if stop:
+                break
+            blender.props.seed = seed
+            results.append(bpy.ops.endless_backdrops.generate(kind="SKY"))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert results == [{"CANCELLED"}] and stop == [signal.SIGINT]
+    assert files_in(blender.out) == []
+    assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}, "the next one runs"
 
 
 def test_cycles_render_of_the_generated_sky_shows_its_colours(blender, tmp_path):
