@@ -26,6 +26,9 @@ from .backend import KINDS, can_make
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 NO_MODEL = "NONE"
 KIND_LABELS = {"sky": "Sky", "terrain": "Terrain", "matte": "Matte Painting"}
+NO_MODEL_HELP = (
+    "No model yet: add a .safetensors model file in Preferences > Add-ons > Endless Backdrops"
+)
 MAX_HEADER = 100_000_000
 """Largest safetensors header read (the format's own limit): a bigger one is not a model."""
 
@@ -147,9 +150,7 @@ def chosen_model(kind: str, key: str, entries: Sequence[ModelEntry]) -> ModelEnt
                 else "add one trained with vertical position (a scene with a horizon)"
             )
         )
-    raise ModelChoiceError(
-        "No model yet: add a .safetensors model file in Preferences > Add-ons > Endless Backdrops"
-    )
+    raise ModelChoiceError(NO_MODEL_HELP)
 
 
 _enum_items: dict[str, list[tuple[str, str, str, str, int]]] = {kind: [] for kind in KINDS}

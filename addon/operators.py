@@ -29,7 +29,7 @@ from .backend import (
     run_request,
 )
 from .images import load_image
-from .models import KIND_LABELS, ModelChoiceError
+from .models import KIND_LABELS, NO_MODEL_HELP, ModelChoiceError
 from .placement import place_matte_plane
 from .preferences import (
     ADDON_ID,
@@ -44,9 +44,6 @@ KIND_ITEMS = (
     ("SKY", "Sky", "A 360-degree equirect sky wired into the World"),
     ("TERRAIN", "Terrain", "A tileable texture in a material on the active object"),
     ("MATTE", "Matte Painting", "An extra-wide strip, optionally on a camera-facing plane"),
-)
-NO_MODEL_HELP = (
-    "No model yet: add a .safetensors model file in Preferences > Add-ons > Endless Backdrops"
 )
 
 
