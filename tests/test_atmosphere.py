@@ -141,6 +141,8 @@ def test_a_setting_sun_is_redder_and_dimmer_than_at_noon():
     assert sunset.strength < 0.5 * noon.strength
     assert sunset.colour[2] / sunset.colour[0] < 0.5 * noon.colour[2] / noon.colour[0]
     assert min(noon.colour) > 0.6, "the noon sun is close to white"
+    low = sun_light(SkySettings(sun_elevation=0.5))
+    assert 0.0 < low.strength < sunset.strength and min(low.colour) >= 0.0, "no negative light"
     assert sun_light(SkySettings(sun_elevation=-2.0)).strength == 0.0, "below the horizon"
 
 

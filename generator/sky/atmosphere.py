@@ -127,6 +127,12 @@ def equirect_directions(width: int, height: int, rows: np.ndarray | None = None)
     return direction(elevation[:, None], azimuth[None, :])
 
 
+def _in_gamut(rgb: np.ndarray) -> np.ndarray:
+    """Light as deep red as a sun on the horizon lies outside Rec. 709: its negative blue is
+    clipped (no negative light in an environment or a lamp)."""
+    return np.maximum(rgb, 0.0)
+
+
 @functools.lru_cache(maxsize=4)
 def _air(air: float, haze: float, ozone: float, ground_albedo: float):
     """The tables that do not depend on the sun or the observer."""
@@ -150,11 +156,11 @@ class _Atmosphere:
             ground_albedo,
             DISC_FRACTION,
         )
-        self.colour = to_rec709(self.view.table * SOLAR_IRRADIANCE)
+        self.colour = _in_gamut(to_rec709(self.view.table * SOLAR_IRRADIANCE))
 
     def sunlight(self, up: np.ndarray) -> np.ndarray:
         """(..., 3) transmitted solar irradiance along directions with y-component ``up``."""
-        return to_rec709(self.transmittance(self.radius, up) * SOLAR_IRRADIANCE)
+        return _in_gamut(to_rec709(self.transmittance(self.radius, up) * SOLAR_IRRADIANCE))
 
 
 @functools.lru_cache(maxsize=8)
