@@ -134,7 +134,9 @@ def _in_gamut(rgb: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4)
-def _air(air: float, haze: float, ozone: float, ground_albedo: float):
+def _air(
+    air: float, haze: float, ozone: float, ground_albedo: float
+) -> tuple[Medium, Transmittance, MultipleScattering]:
     """The tables that do not depend on the sun or the observer."""
     medium = Medium.of(air=air, haze=haze, ozone=ozone)
     transmittance = Transmittance(medium)
@@ -144,7 +146,15 @@ def _air(air: float, haze: float, ozone: float, ground_albedo: float):
 class _Atmosphere:
     """The tables for one set of settings (the sun's azimuth aside), the sky in colour."""
 
-    def __init__(self, elevation, altitude, haze, air, ozone, ground_albedo) -> None:
+    def __init__(
+        self,
+        elevation: float,
+        altitude: float,
+        haze: float,
+        air: float,
+        ozone: float,
+        ground_albedo: float,
+    ) -> None:
         medium, self.transmittance, multiple = _air(air, haze, ozone, ground_albedo)
         self.radius = EARTH_RADIUS_KM + max(altitude, 1.0) / 1000.0
         self.view = SkyView(

@@ -45,7 +45,13 @@ HORIZON_ROW = SKY_SHAPE[0] // 2
 """First row above the horizon; the rows below it see the ground."""
 
 
-def bilinear(table: np.ndarray, fy: np.ndarray, fx: np.ndarray, lo=0, hi=None) -> np.ndarray:
+def bilinear(
+    table: np.ndarray,
+    fy: np.ndarray,
+    fx: np.ndarray,
+    lo: int | np.ndarray = 0,
+    hi: int | np.ndarray | None = None,
+) -> np.ndarray:
     """``table`` (NY, NX, C) at fractional texel coordinates (broadcast), rows clamped to
     ``lo..hi`` (arrays or ints, hi > lo) and columns to the table: element-wise, so the same
     for any batch."""
