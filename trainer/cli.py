@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,8 @@ from generator.errors import BackdropError
 from trainer.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from trainer.config import PRESETS, ConfigError, TrainConfig
 
+TRACEBACK_VARIABLE = "ENDLESS_BACKDROPS_TRACEBACK"
+"""Set to show a bug's traceback instead of one line."""
 EXAMPLES = """examples:
   python -m trainer train --data photos/ --out runs/coast --preset cpu
   python -m trainer train --resume runs/coast                 # continue where it stopped
@@ -347,3 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cancelled (a training run keeps its last checkpoint)", file=sys.stderr)
         return 130
+    except Exception as err:  # a bug: one line, and the traceback only when asked for
+        if os.environ.get(TRACEBACK_VARIABLE):
+            raise
+        print(f"error: unexpected {type(err).__name__}: {err} (set {TRACEBACK_VARIABLE}=1 for "
+              "the traceback)", file=sys.stderr)  # fmt: skip
+        return 1

@@ -422,6 +422,18 @@ def make_loader(
     )
 
 
+def stop_workers(batches: Iterator) -> None:
+    """End a loader iterator's worker processes now.
+
+    Left to garbage collection, a loader that an error unwinds past (its frames kept alive by
+    the traceback) keeps its workers, and the interpreter's exit then waits on them for ever.
+    ``_shutdown_workers`` is PyTorch's own clean shutdown; an in-process loader has none.
+    """
+    shutdown = getattr(batches, "_shutdown_workers", None)
+    if shutdown is not None:
+        shutdown()
+
+
 def _leave_stopping_to_the_main_process(worker_id: int) -> None:
     """Ctrl-C, and schedulers that send SIGTERM to a whole process group, reach the workers too;
     they ignore it so the main process can checkpoint and stop them itself."""

@@ -39,6 +39,7 @@ from trainer.checkpoint import (
 )
 from trainer.data import scan_folder
 from trainer.discriminator import Discriminator
+from trainer.runlock import RunLock
 from trainer.train import StopFlag
 
 log = logging.getLogger("trainer.superres")
@@ -117,6 +118,13 @@ def train_superres(
 ) -> int:
     """Train until ``config.steps`` or a stop signal (checkpointing first); returns the step."""
     make_run_dir(run_dir)
+    with RunLock(run_dir):  # one trainer per run folder
+        return _train_superres(config, model_path, data, run_dir, resume)
+
+
+def _train_superres(
+    config: SRTrainConfig, model_path: Path, data: Path, run_dir: Path, resume: bool
+) -> int:
     checkpoint = run_dir / CHECKPOINT_NAME
     torch.manual_seed(config.seed)
     model = load_model(model_path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import io
 import json
 import logging
 import signal
@@ -36,10 +37,11 @@ from trainer.checkpoint import (
     save_checkpoint,
 )
 from trainer.config import ConfigError, TrainConfig
-from trainer.data import PatchDataset, make_loader, scan_folder
+from trainer.data import PatchDataset, make_loader, scan_folder, stop_workers
 from trainer.discriminator import Discriminator
 from trainer.distributed import Distributed
 from trainer.export import export_run
+from trainer.runlock import RunLock
 from trainer.samples import write_samples
 from trainer.synthesis import generate_patches, patch_position
 
@@ -208,6 +210,23 @@ def train(
     where ``resume`` must keep every setting. From a model file, D starts afresh.
     """
     dist = Distributed.from_environment()
+    with contextlib.ExitStack() as cleanup:  # whatever fails, workers and locks are let go
+        cleanup.callback(dist.close)
+        return _train(config, data_dir, run_dir, dist, cleanup, resume, start_from, device,
+                      show_progress)  # fmt: skip
+
+
+def _train(
+    config: TrainConfig,
+    data_dir: Path,
+    run_dir: Path,
+    dist: Distributed,
+    cleanup: contextlib.ExitStack,
+    resume: bool,
+    start_from: StartingPoint | None,
+    device: torch.device | None,
+    show_progress: bool,
+) -> TrainResult:
     device = device or _default_device(dist)
     checkpoint = run_dir / CHECKPOINT_NAME
     state_tensors, meta = load_checkpoint(checkpoint) if resume else ({}, {})
@@ -223,6 +242,8 @@ def train(
         raise ConfigError("layout_weight keeps the layout of the model a fine-tune starts from: "
                           "use it with --start-from")  # fmt: skip
     make_run_dir(run_dir)
+    if dist.is_main:  # before touching its files: another trainer may be writing them
+        cleanup.enter_context(RunLock(run_dir))
     if dist.is_main:  # a run killed while writing leaves its temporary file behind
         for stale in run_dir.glob(f".{CHECKPOINT_NAME}.*.partial"):
             stale.unlink()
@@ -260,158 +281,151 @@ def train(
         rank=dist.rank, world=dist.world,
     )  # fmt: skip
     batches = iter(loader)
+    cleanup.callback(stop_workers, batches)
 
-    stop = StopFlag()
-    writer = _LossLog(run_dir / "log.csv", step) if dist.is_main else None
+    stop = cleanup.enter_context(StopFlag())
+    writer = cleanup.enter_context(_LossLog(run_dir / "log.csv", step)) if dist.is_main else None
     bar = _progress_bar(step, config.steps, show_progress and dist.is_main)
+    if bar is not None:
+        cleanup.callback(bar.close)
     last_checkpoint = time.monotonic()
     tick = time.perf_counter()
     values = dict.fromkeys(LOSS_NAMES, 0.0)
-    try:
-        while step < config.steps:
-            values.update(dict.fromkeys(STEP_LOSSES, 0.0))  # lazy R1/PL keep their last value
-            micro_batches = [_to_device(next(batches), device) for _ in range(rounds)]
+    while step < config.steps:
+        values.update(dict.fromkeys(STEP_LOSSES, 0.0))  # lazy R1/PL keep their last value
+        micro_batches = [_to_device(next(batches), device) for _ in range(rounds)]
 
-            # Discriminator: logistic loss, vertical-position loss on both real and fake patches.
-            models.generator.requires_grad_(False)
-            models.discriminator.requires_grad_(True)
-            for real, tops, _ in micro_batches:
-                target = patch_position(config.model, tops, config.patch)
-                with torch.no_grad(), _autocast(config, device):
-                    fake, _ = generate_patches(
-                        models.generator, _zg(micro, config, device), tops,
-                        _random_lefts(micro, config, device), config.patch,
-                    )  # fmt: skip
-                with _autocast(config, device):
-                    real_logits, real_pos = models.discriminator(augment(real, config.augment))
-                    fake_logits, fake_pos = models.discriminator(
-                        augment(fake.float(), config.augment)
-                    )
-                d_loss = losses.d_logistic_loss(real_logits.float(), fake_logits.float())
-                coord_real = losses.coordinate_loss(real_pos.float(), target)
-                coord_fake = losses.coordinate_loss(fake_pos.float(), target)
-                total = d_loss + config.coord_weight * (coord_real + coord_fake)
-                if config.zoom_weight > 0:  # a fake of no frame position: D's logit only
-                    zoom_logits = _zoomed_logits(models, config, micro, device, train_g=False)
-                    zoom_loss = losses.d_fake_loss(zoom_logits)
-                    total = total + config.zoom_weight * zoom_loss
-                (total / rounds).backward()
-                values["d_loss"] += d_loss.item() / rounds
-                values["coord_real"] += coord_real.item() / rounds
-                values["coord_fake"] += coord_fake.item() / rounds
-            if step % config.r1_every == 0:
-                values["r1"] = 0.0
-                for real, _, _ in micro_batches:
-                    real = real.detach().requires_grad_(True)
-                    real_logits, _ = models.discriminator(augment(real, config.augment))
-                    r1 = losses.r1_penalty(real_logits, real)
-                    ((config.r1_gamma / 2 * config.r1_every * r1) / rounds).backward()
-                    values["r1"] += r1.item() / rounds
-            dist.average_gradients(models.discriminator)
-            models.opt_d.step()
-            models.opt_d.zero_grad(set_to_none=True)
+        # Discriminator: logistic loss, vertical-position loss on both real and fake patches.
+        models.generator.requires_grad_(False)
+        models.discriminator.requires_grad_(True)
+        for real, tops, _ in micro_batches:
+            target = patch_position(config.model, tops, config.patch)
+            with torch.no_grad(), _autocast(config, device):
+                fake, _ = generate_patches(
+                    models.generator, _zg(micro, config, device), tops,
+                    _random_lefts(micro, config, device), config.patch,
+                )  # fmt: skip
+            with _autocast(config, device):
+                real_logits, real_pos = models.discriminator(augment(real, config.augment))
+                fake_logits, fake_pos = models.discriminator(augment(fake.float(), config.augment))
+            d_loss = losses.d_logistic_loss(real_logits.float(), fake_logits.float())
+            coord_real = losses.coordinate_loss(real_pos.float(), target)
+            coord_fake = losses.coordinate_loss(fake_pos.float(), target)
+            total = d_loss + config.coord_weight * (coord_real + coord_fake)
+            if config.zoom_weight > 0:  # a fake of no frame position: D's logit only
+                zoom_logits = _zoomed_logits(models, config, micro, device, train_g=False)
+                zoom_loss = losses.d_fake_loss(zoom_logits)
+                total = total + config.zoom_weight * zoom_loss
+            (total / rounds).backward()
+            values["d_loss"] += d_loss.item() / rounds
+            values["coord_real"] += coord_real.item() / rounds
+            values["coord_fake"] += coord_fake.item() / rounds
+        if step % config.r1_every == 0:
+            values["r1"] = 0.0
+            for real, _, _ in micro_batches:
+                real = real.detach().requires_grad_(True)
+                real_logits, _ = models.discriminator(augment(real, config.augment))
+                r1 = losses.r1_penalty(real_logits, real)
+                ((config.r1_gamma / 2 * config.r1_every * r1) / rounds).backward()
+                values["r1"] += r1.item() / rounds
+        dist.average_gradients(models.discriminator)
+        models.opt_d.step()
+        models.opt_d.zero_grad(set_to_none=True)
 
-            # Generator: non-saturating loss, position loss, diversity between paired zl.
-            for param in models.opt_g.param_groups[0]["params"]:
-                param.requires_grad_(True)
-            models.discriminator.requires_grad_(False)
-            for _, tops, _ in micro_batches:
-                half = micro // 2
-                zg = _zg(half, config, device).repeat(2, 1)
-                lefts = _random_lefts(half, config, device).repeat(2)
-                tops = tops[:half].repeat(2)
-                with _autocast(config, device):
-                    if models.source is not None:  # the same latents and noise as below
-                        with torch.no_grad(), _same_randomness(device):
-                            before, _ = generate_patches(
-                                models.source, zg, tops, lefts, config.patch, paired=True
-                            )
-                    fake, zl = generate_patches(
-                        models.generator, zg, tops, lefts, config.patch, paired=True
-                    )
-                    fake_logits, fake_pos = models.discriminator(augment(fake, config.augment))
-                fake = fake.float()
-                g_loss = losses.g_nonsaturating_loss(fake_logits.float())
-                coord = losses.coordinate_loss(
-                    fake_pos.float(), patch_position(config.model, tops, config.patch)
+        # Generator: non-saturating loss, position loss, diversity between paired zl.
+        for param in models.opt_g.param_groups[0]["params"]:
+            param.requires_grad_(True)
+        models.discriminator.requires_grad_(False)
+        for _, tops, _ in micro_batches:
+            half = micro // 2
+            zg = _zg(half, config, device).repeat(2, 1)
+            lefts = _random_lefts(half, config, device).repeat(2)
+            tops = tops[:half].repeat(2)
+            with _autocast(config, device):
+                if models.source is not None:  # the same latents and noise as below
+                    with torch.no_grad(), _same_randomness(device):
+                        before, _ = generate_patches(
+                            models.source, zg, tops, lefts, config.patch, paired=True
+                        )
+                fake, zl = generate_patches(
+                    models.generator, zg, tops, lefts, config.patch, paired=True
                 )
-                diversity = losses.diversity_loss(fake[:half], fake[half:], zl[:half], zl[half:])
-                total = g_loss + config.coord_weight * coord + config.diversity_weight * diversity
-                if models.source is not None:
-                    layout = losses.layout_loss(fake, before.float(), config.model.pixels_per_cell)
-                    total = total + config.layout_weight * layout
-                    values["layout"] += layout.item() / rounds
-                if real_colors is not None:
-                    small = _color_patches(models.generator, config, device)
-                    color = losses.color_coverage_loss(_pair_colors(small.float()), real_colors)
-                    total = total + config.color_weight * color
-                    values["color"] += color.item() / rounds
-                if config.zoom_weight > 0:
-                    zoom_logits = _zoomed_logits(models, config, micro, device, train_g=True)
-                    zoom_loss = losses.g_nonsaturating_loss(zoom_logits)
-                    total = total + config.zoom_weight * zoom_loss
-                    values["zoom"] += zoom_loss.item() / rounds
-                if real_contrast is not None:
-                    afar = _render_from_afar(
-                        models.generator, config, CONTRAST_IMAGES, _contrast_side(config), device,
-                        train_g=True,
-                    )  # fmt: skip
-                    contrast = losses.contrast_loss(afar, real_contrast)
-                    total = total + config.contrast_weight * contrast
-                    values["contrast"] += contrast.item() / rounds
-                (total / rounds).backward()
-                values["g_loss"] += g_loss.item() / rounds
-                values["diversity"] += diversity.item() / rounds
-            if config.pl_weight > 0 and step % config.pl_every == 0:
-                values["pl"] = 0.0
-                for _, tops, _ in micro_batches:
-                    n = max(1, micro // 2)
-                    zg = _zg(n, config, device)
-                    w = models.generator.mapping(zg).detach().requires_grad_(True)
-                    fake, _ = generate_patches(
-                        models.generator, zg, tops[:n], _random_lefts(n, config, device),
-                        config.patch, w=w,
-                    )  # fmt: skip
-                    pl, models.pl_mean = losses.path_length_penalty(fake, w, models.pl_mean)
-                    ((config.pl_weight * config.pl_every * pl) / rounds).backward()
-                    values["pl"] += pl.item() / rounds
-            dist.average_gradients(models.generator)
-            models.opt_g.step()
-            models.opt_g.zero_grad(set_to_none=True)
-            step += 1
-            _update_ema(models.ema, models.generator, ema_beta(config, step), config.freeze)
+                fake_logits, fake_pos = models.discriminator(augment(fake, config.augment))
+            fake = fake.float()
+            g_loss = losses.g_nonsaturating_loss(fake_logits.float())
+            coord = losses.coordinate_loss(
+                fake_pos.float(), patch_position(config.model, tops, config.patch)
+            )
+            diversity = losses.diversity_loss(fake[:half], fake[half:], zl[:half], zl[half:])
+            total = g_loss + config.coord_weight * coord + config.diversity_weight * diversity
+            if models.source is not None:
+                layout = losses.layout_loss(fake, before.float(), config.model.pixels_per_cell)
+                total = total + config.layout_weight * layout
+                values["layout"] += layout.item() / rounds
+            if real_colors is not None:
+                small = _color_patches(models.generator, config, device)
+                color = losses.color_coverage_loss(_pair_colors(small.float()), real_colors)
+                total = total + config.color_weight * color
+                values["color"] += color.item() / rounds
+            if config.zoom_weight > 0:
+                zoom_logits = _zoomed_logits(models, config, micro, device, train_g=True)
+                zoom_loss = losses.g_nonsaturating_loss(zoom_logits)
+                total = total + config.zoom_weight * zoom_loss
+                values["zoom"] += zoom_loss.item() / rounds
+            if real_contrast is not None:
+                afar = _render_from_afar(
+                    models.generator, config, CONTRAST_IMAGES, _contrast_side(config), device,
+                    train_g=True,
+                )  # fmt: skip
+                contrast = losses.contrast_loss(afar, real_contrast)
+                total = total + config.contrast_weight * contrast
+                values["contrast"] += contrast.item() / rounds
+            (total / rounds).backward()
+            values["g_loss"] += g_loss.item() / rounds
+            values["diversity"] += diversity.item() / rounds
+        if config.pl_weight > 0 and step % config.pl_every == 0:
+            values["pl"] = 0.0
+            for _, tops, _ in micro_batches:
+                n = max(1, micro // 2)
+                zg = _zg(n, config, device)
+                w = models.generator.mapping(zg).detach().requires_grad_(True)
+                fake, _ = generate_patches(
+                    models.generator, zg, tops[:n], _random_lefts(n, config, device),
+                    config.patch, w=w,
+                )  # fmt: skip
+                pl, models.pl_mean = losses.path_length_penalty(fake, w, models.pl_mean)
+                ((config.pl_weight * config.pl_every * pl) / rounds).backward()
+                values["pl"] += pl.item() / rounds
+        dist.average_gradients(models.generator)
+        models.opt_g.step()
+        models.opt_g.zero_grad(set_to_none=True)
+        step += 1
+        _update_ema(models.ema, models.generator, ema_beta(config, step), config.freeze)
 
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(d=f"{values['d_loss']:.3f}", g=f"{values['g_loss']:.3f}")
-            if writer is not None and (step % config.log_every == 0 or step == config.steps):
-                now = time.perf_counter()
-                rate = config.log_every * images_per_step / max(now - tick, 1e-9)
-                tick = now
-                writer.write(step, step * images_per_step, rate, values)
-                if bar is not None:
-                    bar.set_postfix(img_s=f"{rate:.1f}", d=f"{values['d_loss']:.3f}",
-                                    g=f"{values['g_loss']:.3f}")  # fmt: skip
-            if dist.is_main and (step % config.sample_every == 0 or step == config.steps):
-                write_samples(models.ema, run_dir / "samples", step)
-            snapshot = config.snapshot_every and step % config.snapshot_every == 0
-            due = time.monotonic() - last_checkpoint >= config.checkpoint_minutes * 60
-            if dist.any(due or stop.requested) or step == config.steps or snapshot:
-                _save(checkpoint, config, models, step, scan.summary(), origin, dist)
-                last_checkpoint = time.monotonic()
-            if snapshot and dist.is_main:
-                (run_dir / "snapshots").mkdir(exist_ok=True)
-                export_run(run_dir, run_dir / "snapshots" / f"step-{step:07d}.safetensors")
-            if dist.any(stop.requested):
-                log.info("stopped at step %d; resume with --resume %s", step, run_dir)
-                break
-    finally:
-        stop.restore()
         if bar is not None:
-            bar.close()
-        if writer is not None:
-            writer.close()
-        dist.close()
+            bar.update(1)
+            bar.set_postfix(d=f"{values['d_loss']:.3f}", g=f"{values['g_loss']:.3f}")
+        if writer is not None and (step % config.log_every == 0 or step == config.steps):
+            now = time.perf_counter()
+            rate = config.log_every * images_per_step / max(now - tick, 1e-9)
+            tick = now
+            writer.write(step, step * images_per_step, rate, values)
+            if bar is not None:
+                bar.set_postfix(img_s=f"{rate:.1f}", d=f"{values['d_loss']:.3f}",
+                                g=f"{values['g_loss']:.3f}")  # fmt: skip
+        if dist.is_main and (step % config.sample_every == 0 or step == config.steps):
+            write_samples(models.ema, run_dir / "samples", step)
+        snapshot = config.snapshot_every and step % config.snapshot_every == 0
+        due = time.monotonic() - last_checkpoint >= config.checkpoint_minutes * 60
+        if dist.any(due or stop.requested) or step == config.steps or snapshot:
+            _save(checkpoint, config, models, step, scan.summary(), origin, dist)
+            last_checkpoint = time.monotonic()
+        if snapshot and dist.is_main:
+            (run_dir / "snapshots").mkdir(exist_ok=True)
+            export_run(run_dir, run_dir / "snapshots" / f"step-{step:07d}.safetensors")
+        if dist.any(stop.requested):
+            log.info("stopped at step %d; resume with --resume %s", step, run_dir)
+            break
     return TrainResult(step, config, models)
 
 
@@ -661,7 +675,8 @@ def _restore(models: Models, tensors: dict, meta: dict, dist: Distributed) -> in
 
 
 class StopFlag:
-    """SIGINT/SIGTERM ask the loop to checkpoint and stop after the current step."""
+    """SIGINT/SIGTERM ask the loop to checkpoint and stop after the current step; a second one
+    stops at once (``KeyboardInterrupt``), so a stuck step can always be ended."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -671,33 +686,40 @@ class StopFlag:
                 self._previous[sig] = signal.signal(sig, self._handle)
 
     def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
         self.requested = True
 
     def restore(self) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
+    def __enter__(self) -> StopFlag:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.restore()
+
 
 class _LossLog:
     """CSV log of losses and throughput, appended across resumes.
 
-    Rows logged after the checkpoint a run resumes from are dropped: those steps run again.
+    Rows logged after the checkpoint a run resumes from are dropped: those steps run again. A log
+    cut short by a kill (empty, no header, a half-written last row) is mended, never fatal.
     """
 
     def __init__(self, path: Path, resumed_step: int) -> None:
-        new = not path.exists()
-        self._names = LOSS_NAMES
-        if not new:
-            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-            self._names = tuple(lines[0].strip().split(",")[3:])  # a run's columns stay its own
-            kept = lines[:1] + [
-                line for line in lines[1:] if int(line.split(",")[0]) <= resumed_step
-            ]
-            path.write_text("".join(kept), encoding="utf-8")
+        header, rows = _read_log(path)
+        self._names = LOSS_NAMES if header is None else header[3:]  # a run's columns stay its own
+        width = len(self._names) + 3
+        kept = [fields for step, fields in rows if len(fields) == width and step <= resumed_step]
+        mended = io.StringIO()
+        csv.writer(mended).writerows([["step", "images", "images_per_s", *self._names], *kept])
+        partial = path.with_name(f".{path.name}.partial")  # a kill now keeps the old log
+        partial.write_text(mended.getvalue(), encoding="utf-8", newline="")
+        partial.replace(path)  # a run killed before its first row still leaves a valid log
         self._file = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115
         self._csv = csv.writer(self._file)
-        if new:
-            self._csv.writerow(["step", "images", "images_per_s", *LOSS_NAMES])
 
     def write(self, step: int, images: int, rate: float, values: dict[str, float]) -> None:
         self._csv.writerow(
@@ -707,6 +729,28 @@ class _LossLog:
 
     def close(self) -> None:
         self._file.close()
+
+    def __enter__(self) -> _LossLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _read_log(path: Path) -> tuple[tuple[str, ...] | None, list[tuple[int, list[str]]]]:
+    """The header and the complete rows (step, fields) of a log, skipping what a kill cut off."""
+    if not path.exists():
+        return None, []
+    text = path.read_text(encoding="utf-8", errors="replace")
+    complete = text[: text.rfind("\n") + 1]  # a row without its newline was cut off
+    lines = list(csv.reader(complete.splitlines()))
+    if not lines or lines[0][:3] != ["step", "images", "images_per_s"]:
+        return None, []
+    rows = []
+    for fields in lines[1:]:
+        with contextlib.suppress(ValueError, IndexError):
+            rows.append((int(fields[0]), fields))
+    return tuple(lines[0]), rows
 
 
 def _progress_bar(step: int, total: int, enabled: bool):
