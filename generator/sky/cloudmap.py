@@ -17,7 +17,7 @@ CLEAR_RATIO = 0.60
 """Red/blue ratio at or below which a sky pixel is clear: whole-sky imagers put the clear/cloud
 threshold near 0.6-0.8 (clouds scatter all wavelengths alike, so they are grey; clear sky is
 blue)."""
-OPAQUE_RATIO = 0.95
+OPAQUE_RATIO = 0.90
 """Red/blue ratio at or above which a pixel is fully cloud."""
 
 
