@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from trainer.evaluate import (
     swd,
     wrap_seam_ratio,
 )
+from trainer.kid import FID_MIN_SAMPLES, fid, kid
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
 
@@ -85,8 +87,10 @@ def test_swd_ratio_of_frames_as_good_as_photos_is_one_however_many_photos_traine
 
 
 def test_evaluate_command_reports_every_measure(tmp_path, capsys, tiny_model_path):
+    # KID: test_evaluate_prints_kid_with_its_standard_error
     argv = ["evaluate", str(tiny_model_path), "--real", str(PHOTOS / "hdr"), "--train",
-            str(PHOTOS), "--samples", "2", "--wide", "2", "--canvases", "2", "--json"]  # fmt: skip
+            str(PHOTOS), "--samples", "2", "--wide", "2", "--canvases", "2", "--json",
+            "--no-kid"]  # fmt: skip
     assert trainer_main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["samples"] == 2 and report["canvases"] == 2
@@ -102,7 +106,7 @@ def test_evaluate_command_reports_every_measure(tmp_path, capsys, tiny_model_pat
         others.append(json.loads(capsys.readouterr().out))
     assert others[0] == others[1] and others[0]["first_seed"] == 7
     assert others[0]["swd_1x"] != report["swd_1x"]
-    many = [*argv[:6], "--samples", "16", "--wide", "2", "--canvases", "1"]  # 12 photos
+    many = [*argv[:6], "--samples", "16", "--wide", "2", "--canvases", "1", "--no-kid"]
     assert trainer_main(many) == 0
     out = capsys.readouterr().out
     assert "all training photos as one set" in out and "training photos score" not in out
@@ -145,3 +149,41 @@ def test_detail_ratio_says_grainy_or_blurry():
     assert abs(detail_ratio(np.stack([_texture(s) for s in range(4, 8)]), real) - 1.0) < 0.05
     assert detail_ratio(blurred, real) < 0.8
     assert detail_ratio(grainy, real) > 1.2
+
+
+def test_kid_is_zero_for_one_distribution_grows_with_a_difference_and_knows_its_error():
+    rng = np.random.default_rng(0)
+
+    def draw(shift: float, seed: int):  # 40 frames against 60 reserved, both drawn afresh
+        return kid(rng.standard_normal((40, 16)) + shift, rng.standard_normal((60, 16)), seed=seed)
+
+    same, shifted = ([draw(shift, s) for s in range(30)] for shift in (0.0, 0.4))
+    values = np.array([k.value for k in same])
+    assert abs(values.mean()) < 2 * values.std() / np.sqrt(len(values))  # unbiased: no offset
+    assert min(k.value for k in shifted) > max(values)
+    # The standard error says how far another draw of frames moves the figure.
+    for draws in (same, shifted):
+        spread = np.std([k.value for k in draws])
+        assert 0.5 * spread < np.mean([k.error for k in draws]) < 2 * spread
+    assert same[0].subset == 20  # half the smaller set: subsets differ on both sides
+
+
+def test_fid_of_two_gaussians_is_their_frechet_distance_and_needs_enough_frames():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((FID_MIN_SAMPLES, 4))
+    b = rng.standard_normal((FID_MIN_SAMPLES, 4)) * 2.0 + 0.5
+    # |mean difference|^2 + sum of (sigma_a - sigma_b)^2 = 4 * 0.25 + 4 * 1
+    assert fid(a, b) == pytest.approx(5.0, rel=0.1)
+    assert np.isnan(fid(a[:-1], b))
+
+
+def test_evaluate_prints_kid_with_its_standard_error(capsys, tiny_model_path):
+    argv = ["evaluate", str(tiny_model_path), "--real", str(PHOTOS), "--samples", "4",
+            "--wide", "2", "--canvases", "1"]  # fmt: skip
+    assert trainer_main(argv) == 0
+    out = capsys.readouterr().out
+    for scale in ("1x", "2x field of view"):
+        found = re.search(rf"KID at {scale}: +(-?\d\.\d{{4}}) ± (\d\.\d{{4}})", out)
+        assert found, out
+        assert float(found[2]) > 0
+    assert "FID at 1x: n/a (needs 2,000 frames on each side)" in out
