@@ -92,6 +92,33 @@ def test_stopped_run_resumes_bit_for_bit(tmp_path):
     assert all(float(row[contrast]) > 0 for row in rows[1:])
 
 
+def test_a_projected_run_keeps_its_seeded_projections_and_resumes_bit_for_bit(tmp_path):
+    """The projected D's random projections come from the run's seed and travel in the
+    checkpoint; it has no R1 (its log says 0), and its vertical-position head still learns."""
+    settings = {"discriminator": "projected", "projected_side": 32}
+    train(tiny(steps=4, **settings), PHOTOS, tmp_path / "straight", show_progress=False)
+    train(tiny(steps=2, **settings), PHOTOS, tmp_path / "stopped", show_progress=False)
+    train(tiny(steps=4, **settings), PHOTOS, tmp_path / "stopped", resume=True, show_progress=False)
+    straight = _state(tmp_path / "straight")
+    _assert_same_state(straight, _state(tmp_path / "stopped"))
+    train(tiny(steps=1, seed=1, **settings), PHOTOS, tmp_path / "seed1", show_progress=False)
+    other = _state(tmp_path / "seed1")
+    mixing = [key for key in straight if key.startswith("d.mix_")]
+    assert len(mixing) == 7 and not any(key.startswith("d.backbone") for key in straight)
+    assert not any(torch.equal(straight[key], other[key]) for key in mixing)
+    rows = (tmp_path / "straight" / "log.csv").read_text().splitlines()
+    names = rows[0].split(",")
+    assert all(float(row.split(",")[names.index("r1")]) == 0 for row in rows[1:])
+    assert all(float(row.split(",")[names.index("coord_real")]) > 0 for row in rows[1:])
+
+
+def test_runs_recorded_before_the_choice_of_discriminator_keep_the_patch_one():
+    recorded = json.loads(PRESETS["terrain"].to_json())
+    assert recorded["discriminator"] == "projected"  # new runs
+    del recorded["discriminator"]
+    assert TrainConfig.from_json(json.dumps(recorded)).discriminator == "patch"
+
+
 def test_sigkill_at_any_moment_resumes_from_the_last_good_checkpoint(tmp_path):
     steps = "30"
     base = [sys.executable, "-m", "trainer", *TRAIN]
@@ -243,6 +270,7 @@ def test_start_from_a_model_file_fine_tunes_its_generator_with_its_settings(tmp_
     _, meta = load_checkpoint(tuned / CHECKPOINT_NAME)
     config = json.loads(meta["config"])
     assert config["r1_gamma"] == 3.0 and config["lr"] == 0  # the file's settings, then ours
+    assert config["discriminator"] == "projected"  # D starts afresh: today's default
     assert meta["started_from"]["hash"] == model.hash and meta["started_from"]["steps"] == 2
     tuned_path = tmp_path / "tuned.safetensors"  # a fine-tune of a fine-tune keeps the lineage
     assert trainer_main(["export", str(tuned), "--out", str(tuned_path)]) == 0
@@ -392,3 +420,4 @@ def test_the_average_ramps_up_so_a_short_fine_tune_shows_in_its_export(tmp_path)
         assert (average - tuned_g).abs().max() <= 0.02 * (tuned_g - began).abs().max()
         moved += int(not torch.equal(average, began))
     assert moved
+

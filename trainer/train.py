@@ -41,6 +41,7 @@ from trainer.data import PatchDataset, make_loader, scan_folder, stop_workers
 from trainer.discriminator import Discriminator
 from trainer.distributed import Distributed
 from trainer.export import export_run
+from trainer.projected import ProjectedDiscriminator
 from trainer.runlock import RunLock
 from trainer.samples import write_samples
 from trainer.synthesis import generate_patches, patch_position
@@ -74,7 +75,7 @@ STEP_LOSSES = tuple(name for name in LOSS_NAMES if name not in ("r1", "pl"))
 @dataclass
 class Models:
     generator: Generator
-    discriminator: Discriminator
+    discriminator: Discriminator | ProjectedDiscriminator
     ema: Generator
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
@@ -115,6 +116,8 @@ def starting_point(source: Path, preset: TrainConfig) -> StartingPoint:
         settings = _unconstrained(TrainConfig.from_json(json.dumps(training["train_config"])))
     else:
         settings = dataclasses.replace(preset, model=model.config)
+    # A model file holds no D: the new run's starts afresh, so it may as well be today's default.
+    settings = dataclasses.replace(settings, discriminator=TrainConfig.discriminator)
     weights = model.generator.state_dict()
     tensors = {f"{net}.{key}": value for net in ("g", "ema") for key, value in weights.items()}
     origin = {"model": str(model.path), "hash": model.hash}
@@ -145,12 +148,13 @@ def build_models(config: TrainConfig, device: torch.device) -> Models:
     """
     torch.manual_seed(config.seed)
     generator = Generator(config.model).to(device)
-    discriminator = Discriminator(config.patch, config.d_base_width, config.d_max_width).to(device)
+    discriminator = _discriminator(config).to(device)
     ema = Generator(config.model).to(device).eval().requires_grad_(False)
     ema.load_state_dict(generator.state_dict())
 
-    def adam(parameters: list[torch.nn.Parameter], every: int) -> torch.optim.Optimizer:
-        ratio = every / (every + 1)
+    def adam(parameters: list[torch.nn.Parameter], every: int | None) -> torch.optim.Optimizer:
+        """``every``: steps between lazy regularisation passes (None: none)."""
+        ratio = every / (every + 1) if every else 1.0
         betas = (config.betas[0] ** ratio, config.betas[1] ** ratio)
         return torch.optim.Adam(parameters, lr=config.lr * ratio, betas=betas)
 
@@ -159,8 +163,19 @@ def build_models(config: TrainConfig, device: torch.device) -> Models:
         discriminator,
         ema,
         adam(trainable_parameters(generator, config.freeze), config.pl_every),
-        adam(list(discriminator.parameters()), config.r1_every),
+        adam(list(discriminator.parameters()), config.r1_every if config.lazy_r1 else None),
     )
+
+
+def _discriminator(config: TrainConfig) -> Discriminator | ProjectedDiscriminator:
+    """The run's D (``TrainConfig.discriminator``); the projected one's fixed random
+    projections are drawn from the run's seed."""
+    if config.discriminator == "projected":
+        return ProjectedDiscriminator(
+            config.model, config.projected_side, config.d_base_width, config.d_max_width,
+            config.seed,
+        )  # fmt: skip
+    return Discriminator(config.patch, config.d_base_width, config.d_max_width)
 
 
 def trainable_parameters(generator: Generator, freeze: tuple[str, ...]) -> list[torch.nn.Parameter]:
@@ -320,7 +335,7 @@ def _train(
             values["d_loss"] += d_loss.item() / rounds
             values["coord_real"] += coord_real.item() / rounds
             values["coord_fake"] += coord_fake.item() / rounds
-        if step % config.r1_every == 0:
+        if config.lazy_r1 and step % config.r1_every == 0:
             values["r1"] = 0.0
             for real, _, _ in micro_batches:
                 real = real.detach().requires_grad_(True)
@@ -636,7 +651,7 @@ def _save(
 
 def _check_shapes(start: StartingPoint, config: TrainConfig) -> None:
     """The new run's networks must have the shapes of those it starts from."""
-    shaped = ("model", "patch", "d_base_width", "d_max_width")
+    shaped = ("model", "patch", "discriminator", "projected_side", "d_base_width", "d_max_width")
     fixed = shaped if start.has_discriminator else ("model",)
     differ = [name for name in fixed if getattr(start.settings, name) != getattr(config, name)]
     if differ:
