@@ -421,3 +421,15 @@ def test_the_average_ramps_up_so_a_short_fine_tune_shows_in_its_export(tmp_path)
         moved += int(not torch.equal(average, began))
     assert moved
 
+
+def test_a_time_budget_checkpoints_writes_samples_and_stops_when_spent(tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = [*TRAIN, "--workers", "0", "--data", str(PHOTOS), "--out", str(run), "--steps", "50"]
+    assert trainer_main([*argv, "--hours", "0.0001"]) == 0  # 0.36 s: spent after a step or two
+    step = _state(run)["step"].item()
+    assert 1 <= step < 50
+    assert f"step {step} of 50" in capsys.readouterr().out
+    assert (run / "samples" / f"step-{step:07d}-grid.png").is_file()
+    with pytest.raises(SystemExit):
+        trainer_main([*argv, "--hours", "0"])
+    assert "expected a number of hours > 0, got '0'" in capsys.readouterr().err

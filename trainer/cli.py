@@ -23,6 +23,7 @@ EXAMPLES = """examples:
   python -m trainer train --resume runs/coast                 # continue where it stopped
   python -m trainer train --start-from runs/coast --data more/ --out runs/coast2 --set lr=0.001
   python -m trainer train --start-from sky --data my_skies/ --out runs/my-sky   # fine-tune
+  python -m trainer train --data my_photos/ --out runs/mine --hours 1 --start-from terrain
   python -m trainer train --data textures/ --out runs/ground --no-vertical   # tileable on a torus
   python -m trainer export runs/coast --out coast.safetensors
   python -m trainer evaluate coast.safetensors --real reserved/ --train photos/
@@ -51,6 +52,17 @@ def positive_count(text: str) -> int:
     return value
 
 
+def positive_hours(text: str) -> float:
+    """A time budget in hours, > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of hours > 0, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m trainer",
@@ -76,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
         "'python -m trainer presets' lists them",
     )
     train.add_argument("--steps", type=int, help="total optimisation steps")
+    train.add_argument(
+        "--hours", type=positive_hours,
+        help="a time budget: checkpoint, write samples and stop after this many hours (or at "
+        "--steps, whichever comes first); the progress bar shows the time left",
+    )  # fmt: skip
     train.add_argument("--batch", type=int, help="images per step")
     train.add_argument("--accumulate", type=int, help="gradient accumulation rounds per step")
     train.add_argument("--workers", type=int, help="data loader processes")
@@ -231,7 +248,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         _refuse_existing_run(run)
     result = train(
         config, data, run, resume=args.resume is not None, start_from=start,
-        show_progress=not args.quiet,
+        show_progress=not args.quiet, hours=args.hours,
     )  # fmt: skip
     print(f"step {result.step} of {config.steps}; checkpoint in {run / CHECKPOINT_NAME}")
     return 0

@@ -217,8 +217,11 @@ def train(
     start_from: StartingPoint | None = None,
     device: torch.device | None = None,
     show_progress: bool = True,
+    hours: float | None = None,
 ) -> TrainResult:
-    """Train until ``config.steps`` or a stop signal (which checkpoints first).
+    """Train until ``config.steps``, a stop signal or, with ``hours``, the end of that time
+    budget, whichever comes first (each checkpoints first; a budget also writes samples at
+    every checkpoint and shows the time left).
 
     ``start_from`` (``starting_point``) begins a new run from those networks with fresh
     optimisers: fine-tuning with other settings (a lower learning rate, a user's own photos),
@@ -228,7 +231,7 @@ def train(
     with contextlib.ExitStack() as cleanup:  # whatever fails, workers and locks are let go
         cleanup.callback(dist.close)
         return _train(config, data_dir, run_dir, dist, cleanup, resume, start_from, device,
-                      show_progress)  # fmt: skip
+                      show_progress, hours)  # fmt: skip
 
 
 def _train(
@@ -241,6 +244,7 @@ def _train(
     start_from: StartingPoint | None,
     device: torch.device | None,
     show_progress: bool,
+    hours: float | None,
 ) -> TrainResult:
     device = device or _default_device(dist)
     checkpoint = run_dir / CHECKPOINT_NAME
@@ -304,6 +308,7 @@ def _train(
     if bar is not None:
         cleanup.callback(bar.close)
     last_checkpoint = time.monotonic()
+    deadline = last_checkpoint + hours * 3600.0 if hours is not None else None
     tick = time.perf_counter()
     values = dict.fromkeys(LOSS_NAMES, 0.0)
     while step < config.steps:
@@ -428,20 +433,32 @@ def _train(
             if bar is not None:
                 bar.set_postfix(img_s=f"{rate:.1f}", d=f"{values['d_loss']:.3f}",
                                 g=f"{values['g_loss']:.3f}")  # fmt: skip
+                if deadline is not None:
+                    bar.set_description_str(f"{_time_left(deadline)} left", refresh=False)
         if dist.is_main and (step % config.sample_every == 0 or step == config.steps):
             write_samples(models.ema, run_dir / "samples", step)
         snapshot = config.snapshot_every and step % config.snapshot_every == 0
         due = time.monotonic() - last_checkpoint >= config.checkpoint_minutes * 60
-        if dist.any(due or stop.requested) or step == config.steps or snapshot:
+        spent = deadline is not None and time.monotonic() >= deadline
+        if dist.any(due or stop.requested or spent) or step == config.steps or snapshot:
             _save(checkpoint, config, models, step, scan.summary(), origin, dist)
             last_checkpoint = time.monotonic()
+            if deadline is not None and dist.is_main:  # samples as it goes
+                write_samples(models.ema, run_dir / "samples", step)
+                log.info("step %d, %s left", step, _time_left(deadline))
         if snapshot and dist.is_main:
             (run_dir / "snapshots").mkdir(exist_ok=True)
             export_run(run_dir, run_dir / "snapshots" / f"step-{step:07d}.safetensors")
-        if dist.any(stop.requested):
+        if dist.any(stop.requested or spent):
             log.info("stopped at step %d; resume with --resume %s", step, run_dir)
             break
     return TrainResult(step, config, models)
+
+
+def _time_left(deadline: float) -> str:
+    """h:mm until ``deadline`` (``time.monotonic()`` seconds)."""
+    minutes = max(0, round((deadline - time.monotonic()) / 60))
+    return f"{minutes // 60}:{minutes % 60:02d}"
 
 
 def _check_resumable(saved: TrainConfig, requested: TrainConfig) -> None:
