@@ -105,7 +105,8 @@ def test_the_link_checker_catches_what_it_should(tmp_path):
     doc = tmp_path / "b.md"
     doc.write_text(
         "[ok](a.md#a-title-with-code) ![img](a.md) [two](a.md#twice-1) [web](https://x.org/y)\n"
-        "`[not a link](nowhere.md)`\n```\n[nor this](nowhere.md)\n```\n[bad](gone.md) [x](a.md#no)\n",
+        "`[not a link](nowhere.md)`\n```\n[nor this](nowhere.md)\n```\n"
+        "[bad](gone.md) [x](a.md#no)\n",
         "utf-8",
     )
     assert links(doc) == [
