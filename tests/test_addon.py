@@ -564,7 +564,7 @@ def test_a_script_stops_its_batch_with_the_cancel_hook(blender, monkeypatch):
 
     def on_ctrl_c(signum, _frame):
         stop.append(signum)
-        if bpy.ops.endless_backdrops.cancel.poll():  # as in the README
+        if bpy.ops.endless_backdrops.cancel.poll():  # as in docs/blender.md
             bpy.ops.endless_backdrops.cancel()
 
     real, main, pressed = operators.run_request, threading.main_thread().ident, []

@@ -39,7 +39,7 @@ def test_sky_and_terrain_are_bundled_and_load_by_name(models):
 
 def test_each_model_says_what_it_was_trained_on_for_how_long_and_how_good_it_is(models, capsys):
     for name, model in models.items():
-        assert generator_main(["info", name]) == 0  # by its bundled name, as the README says
+        assert generator_main(["info", name]) == 0  # by its bundled name, as docs/models.md says
         meta = json.loads(capsys.readouterr().out)["metadata"]
         assert meta["name"] == name and meta["description"] and meta["usage"]
         training = meta["training"]
