@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from generator.errors import RequestError
+from generator.sky.aerial import SurfacePaths
 from generator.sky.medium import EARTH_RADIUS_KM, Medium
 from generator.sky.spectrum import SOLAR_IRRADIANCE, to_rec709
 from generator.sky.sunposition import solar_position
@@ -143,8 +144,9 @@ def _air(
     return medium, transmittance, MultipleScattering(medium, transmittance, ground_albedo)
 
 
-class _Atmosphere:
-    """The tables for one set of settings (the sun's azimuth aside), the sky in colour."""
+class Atmosphere:
+    """The tables for one set of settings (the sun's azimuth aside), the sky in colour; the
+    aerial perspective toward surfaces (``paths``) is built on first use."""
 
     def __init__(
         self,
@@ -156,6 +158,8 @@ class _Atmosphere:
         ground_albedo: float,
     ) -> None:
         medium, self.transmittance, multiple = _air(air, haze, ozone, ground_albedo)
+        self._air, self._elevation = (medium, multiple), math.radians(elevation)
+        self._paths: dict[float, SurfacePaths] = {}
         self.radius = EARTH_RADIUS_KM + max(altitude, 1.0) / 1000.0
         self.view = SkyView(
             medium,
@@ -167,18 +171,37 @@ class _Atmosphere:
             DISC_FRACTION,
         )
         self.colour = _in_gamut(to_rec709(self.view.table * SOLAR_IRRADIANCE))
+        self.sky_irradiance = _in_gamut(to_rec709(self.view.sky_irradiance * SOLAR_IRRADIANCE))
+        """Linear Rec. 709 irradiance of a horizontal plane at the observer from the sky."""
 
-    def sunlight(self, up: np.ndarray) -> np.ndarray:
-        """(..., 3) transmitted solar irradiance along directions with y-component ``up``."""
-        return _in_gamut(to_rec709(self.transmittance(self.radius, up) * SOLAR_IRRADIANCE))
+    def sunlight(self, up: np.ndarray, height_km: float = 0.0) -> np.ndarray:
+        """(..., 3) transmitted solar irradiance along directions with y-component ``up``, at
+        the observer or ``height_km`` above it."""
+        radius = self.radius + height_km
+        return _in_gamut(to_rec709(self.transmittance(radius, up) * SOLAR_IRRADIANCE))
+
+    def paths(self, height_km: float) -> SurfacePaths:
+        """Aerial perspective toward the surface ``height_km`` above (> 0: a cloud layer) or
+        below (< 0: the ground) the observer, built once per height."""
+        if height_km not in self._paths:
+            medium, multiple = self._air
+            self._paths[height_km] = SurfacePaths(
+                medium, self.transmittance, multiple, self.radius, self._elevation, height_km
+            )
+        return self._paths[height_km]
 
 
 @functools.lru_cache(maxsize=8)
-def _atmosphere(*key: float) -> _Atmosphere:
-    return _Atmosphere(*key)
+def _atmosphere(*key: float) -> Atmosphere:
+    return Atmosphere(*key)
 
 
-def _tables(settings: SkySettings) -> _Atmosphere:
+def atmosphere(settings: SkySettings) -> Atmosphere:
+    """The prepared atmosphere of ``settings`` (cached: built once per render)."""
+    return _tables(settings)
+
+
+def _tables(settings: SkySettings) -> Atmosphere:
     s = settings
     return _atmosphere(s.sun_elevation, s.altitude, s.haze, s.air, s.ozone, s.ground_albedo)
 
@@ -217,15 +240,18 @@ def clear_sky(
     return out.reshape(directions.shape)
 
 
-def _radiance(d: np.ndarray, settings: SkySettings, pixel_deg: float | None) -> np.ndarray:
-    atmosphere = _tables(settings)
-    x, y, z = d[:, 0], d[:, 1], d[:, 2]
-    across = np.hypot(x, z)
-    zenith = np.arctan2(across, y)
+def azimuth_from_sun(d: np.ndarray, settings: SkySettings) -> np.ndarray:
+    """Angles in radians (0..pi) between the vertical planes of rows of ``d`` and of the sun."""
+    x, z = d[..., 0], d[..., 2]
     az = math.radians(settings.sun_azimuth)
     sun_x, sun_z = math.sin(az), math.cos(az)
-    azimuth = np.abs(np.arctan2(x * sun_z - z * sun_x, x * sun_x + z * sun_z))
-    fy, fx, lo, hi = atmosphere.view.coordinates(zenith, azimuth)
+    return np.abs(np.arctan2(x * sun_z - z * sun_x, x * sun_x + z * sun_z))
+
+
+def _radiance(d: np.ndarray, settings: SkySettings, pixel_deg: float | None) -> np.ndarray:
+    atmosphere = _tables(settings)
+    zenith = np.arctan2(np.hypot(d[:, 0], d[:, 2]), d[:, 1])
+    fy, fx, lo, hi = atmosphere.view.coordinates(zenith, azimuth_from_sun(d, settings))
     radiance = bilinear(atmosphere.colour, fy, fx, lo, hi)
     if settings.sun_disc:
         radiance += _disc(d, settings, pixel_deg, atmosphere)
@@ -251,7 +277,7 @@ def _disc_scale(drawn: float, pixel: float) -> float:
 
 
 def _disc(
-    d: np.ndarray, settings: SkySettings, pixel_deg: float | None, atmosphere: _Atmosphere
+    d: np.ndarray, settings: SkySettings, pixel_deg: float | None, atmosphere: Atmosphere
 ) -> np.ndarray:
     """The disc's radiance, computed only where it can reach. Drawn wider than it is where
     pixels are coarse, it keeps its total light; undrawn (no ``pixel_deg``) its centre has the

@@ -200,6 +200,39 @@ class MultipleScattering:
         )
 
 
+def march(
+    medium: Medium,
+    transmittance: Transmittance,
+    multiple: MultipleScattering,
+    radius: float,
+    up: np.ndarray,
+    to_sun: np.ndarray,
+    sun_up: float,
+    length: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Light scattered toward an observer at ``radius`` along rays of zenith cosine ``up`` and
+    cosine ``to_sun`` with the sun (whose elevation has sine ``sun_up``), over ``length`` km
+    (broadcast): single scattering with the true phase functions plus table 2's term, in
+    ``SKY_STEPS`` steps that crowd toward the observer. (..., 17) light per unit solar
+    irradiance and the transmittance of the whole path."""
+    rayleigh_p, mie_p = rayleigh_phase(to_sun)[..., None], mie_phase(to_sun)[..., None]
+    light = np.zeros((*np.broadcast_shapes(to_sun.shape, length.shape), 17))
+    through = np.ones_like(light)
+    edges = np.square(np.linspace(0.0, 1.0, SKY_STEPS + 1))
+    for k in range(SKY_STEPS):
+        t = length * 0.5 * (edges[k] + edges[k + 1])
+        dt = (length * (edges[k + 1] - edges[k]))[..., None]
+        r = _along(radius, up, t)
+        sun_cosine = (t * to_sun + radius * sun_up) / r
+        rayleigh, mie, extinction = medium.at(r - EARTH_RADIUS_KM)
+        source = (rayleigh * rayleigh_p + mie * mie_p) * transmittance(r, sun_cosine)
+        source += (rayleigh + mie) * multiple(r, sun_cosine)
+        added, step = _segment(source, extinction, dt, through)
+        light += added
+        through = through * step
+    return light, through
+
+
 def _trapezoid(values: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
     values = np.moveaxis(values, axis, 0)
     widths = np.diff(x).reshape((-1,) + (1,) * (values.ndim - 1))
@@ -232,21 +265,7 @@ class SkyView:
         to_sun = sideways * np.cos(azimuth) * sun_across + up * sun_up
         hits, ground = ground_hit(radius, up)
         length = np.where(hits, ground, distance_to_top(radius, up))
-        rayleigh_p, mie_p = rayleigh_phase(to_sun)[..., None], mie_phase(to_sun)[..., None]
-        light = np.zeros((*to_sun.shape, 17))
-        through = np.ones_like(light)
-        edges = np.square(np.linspace(0.0, 1.0, SKY_STEPS + 1))
-        for k in range(SKY_STEPS):
-            t = length * 0.5 * (edges[k] + edges[k + 1])
-            dt = (length * (edges[k + 1] - edges[k]))[..., None]
-            r = _along(radius, up, t)
-            sun_cosine = (t * to_sun + radius * sun_up) / r
-            rayleigh, mie, extinction = medium.at(r - EARTH_RADIUS_KM)
-            source = (rayleigh * rayleigh_p + mie * mie_p) * transmittance(r, sun_cosine)
-            source += (rayleigh + mie) * multiple(r, sun_cosine)
-            added, step = _segment(source, extinction, dt, through)
-            light += added
-            through = through * step
+        light, through = march(medium, transmittance, multiple, radius, up, to_sun, sun_up, length)
         above = slice(HORIZON_ROW, n_v)
         facing = np.maximum(up[above], 0.0) * sideways[above]
         half = _trapezoid(light[above] * facing[..., None], zenith[above, 0], axis=0)
@@ -256,6 +275,8 @@ class SkyView:
         lit = sunlit * np.maximum(ground_sun, 0.0)[..., None] + sky_irradiance
         light += np.where(hits[..., None], through * ground_albedo / np.pi * lit, 0.0)
         self.table = light
+        self.sky_irradiance = sky_irradiance
+        """(17,) irradiance of a horizontal plane at the observer from the sky (no sun)."""
 
     def row_angles(self) -> np.ndarray:
         """View zenith angle of each row: squares of the distance from the horizon's texel

@@ -1,0 +1,213 @@
+"""A composed sky: the clear atmosphere, a learned cloud layer and a textured ground, lit by one
+sun, each a pure function of the view direction.
+
+Every output pixel is computed from its direction, the settings and the output's angular pixel
+size only (never from the band, window or cube face it is rendered in), so equirect bands,
+windows, the wrap seam, the poles and the six cube faces agree exactly.
+
+- Ground (``y < 0``): a plane ``eye_height_m`` below the eye, albedo from a terrain tile filtered
+  by the pixel's footprint (``generator.sky.plane``), Lambertian, lit by the sun (the Sun lamp's
+  irradiance, shadowed by the clouds above) and the sky's irradiance, seen through the air
+  (``generator.sky.aerial``): toward the horizon it fades into the horizon's haze.
+- Clouds (``y > 0``): a layer (a shell ``altitude_m`` above the eye) of optical thickness from the
+  cloud model's density remapped by ``cover``. Cheap single scattering: the sun's light at the
+  layer (through the air, reddened at sunset) scattered by a two-lobe Henyey-Greenstein phase
+  (a forward glow around the sun, some back-scatter), strongest where the cloud is about one
+  optical depth thick (bright thin edges), plus diffuse light through it (less through thick
+  bases), the sky's light from above and the ground's from below. Where thin, the clear sky shows
+  through: alpha = 1 - exp(-tau). The air between the eye and the layer hazes it toward the
+  horizon. Cover 0 draws no layer: the clear sky exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from generator.sky.aerial import surface_distance
+from generator.sky.atmosphere import (
+    DISC_FRACTION,
+    SkySettings,
+    SunLight,
+    atmosphere,
+    azimuth_from_sun,
+    clear_sky,
+    direction,
+    sun_light,
+)
+from generator.sky.layers import CloudSettings, GroundSettings
+from generator.sky.plane import PlaneTexture
+from generator.sky.spectrum import REC709_LUMINANCE
+
+CHUNK = 1 << 18
+"""Directions evaluated at a time: bounds memory; results do not depend on it."""
+TAU_MAX = 24.0
+"""Optical thickness of the densest cloud (a thick cumulus: its base is dark)."""
+MAX_SLANT = 4.0
+"""Longest path through the layer, in layer thicknesses: clouds are about as deep as wide, so
+a grazing view does not see through hundreds of them."""
+PHASE_LOBES = ((0.8, 0.75), (-0.25, 0.25))
+"""(g, weight) of the Henyey-Greenstein lobes: a strong forward glow, some back-scatter."""
+ASYMMETRY = 0.85
+"""Mean cosine of a water cloud's scattering, for its diffuse transmission."""
+SUN_TABLE = 1024
+SUN_TABLE_LOW = -0.3
+"""The sunlight at the layer is tabulated for local sun cosines from this to 1."""
+
+
+@dataclass(frozen=True)
+class SkyComposition:
+    """What a composed sky is made of: the air and sun, an optional cloud layer, the ground."""
+
+    sky: SkySettings = field(default_factory=SkySettings)
+    clouds: CloudSettings | None = None
+    ground: GroundSettings = field(default_factory=GroundSettings)
+
+
+def henyey_greenstein(cosine: np.ndarray) -> np.ndarray:
+    """The clouds' phase function (per steradian) at scattering-angle cosines ``cosine``."""
+    total = np.zeros_like(cosine)
+    for g, weight in PHASE_LOBES:
+        total += weight * (1 - g * g) / (4 * np.pi * (1 + g * g - 2 * g * cosine) ** 1.5)
+    return total
+
+
+def cover_thickness(density: np.ndarray, cover: float) -> np.ndarray:
+    """Optical thickness from a model's density (0..1): ``cover`` lowers the threshold above
+    which density is cloud (1 at cover 0: nothing; below 0 at cover 1: everything, overcast)
+    and stretches the rest to 0..1."""
+    threshold = 1.0 - 1.25 * cover
+    return TAU_MAX * np.clip((density - threshold) / (1.0 - threshold), 0.0, 1.0)
+
+
+class ComposedSky:
+    """A composition with its tables and textures prepared: ``radiance(directions, pixel)``.
+
+    ``ground_texture`` (albedo) and ``cloud_texture`` (density) come from
+    ``generator.sky.layers``; None for a plain-colour or no ground, and for no clouds.
+    """
+
+    def __init__(
+        self,
+        composition: SkyComposition,
+        ground_texture: PlaneTexture | None = None,
+        cloud_texture: PlaneTexture | None = None,
+    ) -> None:
+        self.composition = composition
+        sky, ground, clouds = composition.sky, composition.ground, composition.clouds
+        self.air = atmosphere(sky)
+        self.sun = direction(np.float64(sky.sun_elevation), np.float64(sky.sun_azimuth))
+        self.lamp = sun_light(sky)
+        self.ground_texture = ground_texture
+        self.eye_km = ground.eye_height_m / 1000.0
+        if ground.kind != "none":
+            self.ground_paths = self.air.paths(-self.eye_km)
+        self.clouds = clouds if clouds is not None and clouds.cover > 0.0 else None
+        self.cloud_texture = cloud_texture if self.clouds is not None else None
+        if self.clouds is not None:
+            self.layer_km = self.clouds.altitude_m / 1000.0
+            self.cloud_paths = self.air.paths(self.layer_km)
+            cosines = np.linspace(SUN_TABLE_LOW, 1.0, SUN_TABLE)
+            self.layer_sun = DISC_FRACTION * self.air.sunlight(cosines, self.layer_km)
+        self.ground_albedo = (
+            ground.colour()
+            if ground.kind == "colour"
+            else np.full(3, ground.albedo, dtype=np.float32)
+        )
+
+    def radiance(self, directions: np.ndarray, pixel_rad: float) -> np.ndarray:
+        """(..., 3) float32 linear Rec. 709 radiance toward unit ``directions`` (..., 3) of an
+        output whose pixels are ``pixel_rad`` radians wide (the footprint filter and the disc's
+        anti-aliasing depend on it, never on the piece computed)."""
+        directions = np.asarray(directions, dtype=np.float64)
+        flat = directions.reshape(-1, 3)
+        out = np.empty(flat.shape, dtype=np.float32)
+        for start in range(0, len(flat), CHUNK):
+            out[start : start + CHUNK] = self._radiance(flat[start : start + CHUNK], pixel_rad)
+        return out.reshape(directions.shape)
+
+    def _radiance(self, d: np.ndarray, pixel_rad: float) -> np.ndarray:
+        out = np.zeros(d.shape, dtype=np.float32)
+        below = d[:, 1] < 0.0
+        up, down = np.nonzero(~below)[0], np.nonzero(below)[0]
+        if down.size and self.composition.ground.kind != "none":
+            out[down] = self._ground(d[down], pixel_rad)
+        if up.size:
+            sky = clear_sky(d[up], self.composition.sky, math.degrees(pixel_rad))
+            if self.clouds is not None:
+                sky = self._clouded(d[up], sky, pixel_rad)
+            out[up] = sky
+        return out
+
+    def _ground(self, d: np.ndarray, pixel_rad: float) -> np.ndarray:
+        distance = surface_distance(d[:, 1], self.air.radius, -self.eye_km)
+        metres = np.minimum(distance, 1e9) * 1000.0
+        x, z = metres * d[:, 0], metres * d[:, 2]
+        footprint = metres * pixel_rad / np.sqrt(-d[:, 1])
+        if self.ground_texture is None:
+            albedo = self.ground_albedo
+        else:
+            albedo = self.ground_texture.sample(x, z, footprint)
+        sun_up = float(self.sun[1])
+        sunlit = self.lamp.irradiance * max(sun_up, 0.0)
+        if self.clouds is not None and sun_up > 0.0:
+            reach = (self.layer_km + self.eye_km) * 1000.0 / max(sun_up, 0.05)
+            tau = self._thickness(x + reach * self.sun[0], z + reach * self.sun[2], footprint)
+            sunlit = sunlit * np.exp(-np.minimum(tau / max(sun_up, 0.05), 80.0))[:, None]
+        surface = albedo / np.pi * (sunlit + self.air.sky_irradiance)
+        added, kept = self.ground_paths(azimuth_from_sun(d, self.composition.sky), distance)
+        return added + kept * surface
+
+    def _thickness(self, x: np.ndarray, z: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+        density = self.cloud_texture.sample(x, z, footprint)[:, 0]
+        return cover_thickness(density, self.clouds.cover)
+
+    def _clouded(self, d: np.ndarray, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
+        """The cloud layer over the clear ``sky`` seen toward ``d`` (y >= 0)."""
+        radius, layer = self.air.radius, self.layer_km
+        distance = surface_distance(d[:, 1], radius, layer)
+        metres = distance * 1000.0
+        facing = (radius * d[:, 1] + distance) / (radius + layer)  # cosine with the vertical
+        footprint = metres * pixel_rad / np.sqrt(np.maximum(facing, 1e-6))
+        tau = self._thickness(metres * d[:, 0], metres * d[:, 2], footprint)
+        slanted = tau * np.minimum(1.0 / np.maximum(facing, 1e-6), MAX_SLANT)
+        alpha = (1.0 - np.exp(-slanted))[:, None]
+        cosine = d @ self.sun
+        sun_up = (radius * self.sun[1] + distance * cosine) / (radius + layer)
+        at = (np.clip(sun_up, SUN_TABLE_LOW, 1.0) - SUN_TABLE_LOW) / (1.0 - SUN_TABLE_LOW)
+        index = at * (SUN_TABLE - 1)
+        low = np.minimum(index.astype(np.intp), SUN_TABLE - 2)
+        w = (index - low)[:, None]
+        sunlight = self.layer_sun[low] * (1.0 - w) + self.layer_sun[low + 1] * w
+        diffuse = 1.0 / (1.0 + 0.75 * (1.0 - ASYMMETRY) * tau)
+        scattered = (diffuse - np.exp(-tau))[:, None]
+        single = (henyey_greenstein(cosine) * slanted * np.exp(-slanted))[:, None]
+        below = self._ground_irradiance() * float(self.ground_albedo @ REC709_LUMINANCE)
+        cloud = (
+            sunlight * (single + scattered * np.maximum(sun_up, 0.0)[:, None] / np.pi)
+            + self.air.sky_irradiance / np.pi * scattered
+            + below / np.pi * (1.0 - diffuse)[:, None]
+        )
+        added, kept = self.cloud_paths(azimuth_from_sun(d, self.composition.sky), distance)
+        return (1.0 - alpha) * sky + alpha * added + kept * cloud
+
+    def _ground_irradiance(self) -> np.ndarray:
+        return self.lamp.irradiance * max(float(self.sun[1]), 0.0) + self.air.sky_irradiance
+
+    def sun_lamp(self) -> SunLight:
+        """The Sun lamp matching the disc, dimmed by the cloud in front of the sun (if any)."""
+        if self.clouds is None or self.sun[1] <= 0.0:
+            return self.lamp
+        d = self.sun[None, :]
+        size = math.radians(self.composition.sky.sun_size)
+        sky = np.ones((1, 3))
+        seen = self._clouded(d, sky, size) - self._clouded(d, np.zeros((1, 3)), size)
+        through = float(seen[0, 0])  # 1 - alpha toward the sun
+        return SunLight(
+            self.lamp.direction,
+            self.lamp.angular_diameter,
+            self.lamp.colour,
+            self.lamp.strength * through,
+        )

@@ -1,0 +1,153 @@
+"""The learned layers of a composed sky: settings, and their periodic tiles drawn by a model.
+
+A layer's texture is one square tile rendered by a torus-wrapping model (``wrap xy``) with the
+exact patch renderer, so it repeats seamlessly every ``period_m`` metres on its plane; everything
+else (perspective, filtering, light) is the composition's. Settings are plain frozen dataclasses:
+they go into the recipe as they are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from generator.errors import RequestError
+from generator.imagefile import srgb_to_linear
+from generator.modelfile import LoadedModel
+from generator.recipe import new_recipe
+from generator.render import CancelFn
+from generator.sky.cloudmap import density_from_linear
+from generator.sky.plane import PlaneTexture
+from generator.sky.spectrum import REC709_LUMINANCE
+from generator.sphere import make_renderer
+
+COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+TILE_SIZES = (64, 128, 256, 512, 1024, 2048, 4096)
+ModelLoader = Callable[[str], LoadedModel]
+TilesDone = Callable[[float], None]
+
+
+def _check_tile(tile: int, period_m: float, problems: list[str], what: str) -> None:
+    if tile not in TILE_SIZES:
+        problems.append(f"the {what} tile must be one of {', '.join(map(str, TILE_SIZES))} px")
+    if not 0.01 <= period_m <= 1e6:
+        problems.append(f"the {what} texture's period must be 0.01..1e6 m")
+
+
+@dataclass(frozen=True)
+class GroundSettings:
+    """The ground: a plane ``eye_height_m`` below the eye, textured by a terrain model
+    (``source`` a model name or path), a plain colour (``source`` '#rrggbb', its linear value
+    the albedo) or nothing (``source`` 'none': black, for compositing). A model's tile of
+    ``tile`` px repeats every ``period_m`` metres, scaled so that its mean albedo is
+    ``albedo``; ``seed`` and ``styles`` choose it as for any render."""
+
+    source: str = "terrain"
+    seed: int = 0
+    styles: tuple[int, ...] = ()
+    tile: int = 2048
+    period_m: float = 100.0
+    albedo: float = 0.2
+    eye_height_m: float = 1.7
+    model_hash: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "styles", tuple(int(s) for s in self.styles))
+        problems: list[str] = []
+        _check_tile(self.tile, self.period_m, problems, "ground")
+        if not 0.0 < self.albedo <= 1.0:
+            problems.append("the ground's albedo must be within 0..1")
+        if not 0.01 <= self.eye_height_m <= 10000.0:
+            problems.append("the eye height must be 0.01..10000 m")
+        if problems:
+            raise RequestError("; ".join(problems))
+
+    @property
+    def kind(self) -> str:
+        """'none', 'colour' or 'model'."""
+        if self.source == "none":
+            return "none"
+        return "colour" if self.source.startswith("#") else "model"
+
+    def colour(self) -> np.ndarray:
+        """The plain colour's linear albedo."""
+        if not COLOUR.fullmatch(self.source):
+            raise RequestError(f"a ground colour is #rrggbb, got {self.source!r}")
+        srgb = np.array([int(self.source[i : i + 2], 16) for i in (1, 3, 5)]) / 255.0
+        return srgb_to_linear(srgb).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class CloudSettings:
+    """A cloud layer ``altitude_m`` above the eye whose density a cloud model draws
+    (``model``: a name or path of a torus-wrapping model, see ``generator.sky.cloudmap``).
+    ``cover`` remaps it: 0 clear, about 0.5 broken, 1 overcast. Its tile of ``tile`` px
+    repeats every ``period_m`` metres; ``seed`` and ``styles`` (two or more: a weather front,
+    styles fused across the layer) choose it."""
+
+    model: str
+    cover: float = 0.5
+    seed: int = 0
+    styles: tuple[int, ...] = ()
+    tile: int = 2048
+    period_m: float = 20000.0
+    altitude_m: float = 1500.0
+    model_hash: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "styles", tuple(int(s) for s in self.styles))
+        problems: list[str] = []
+        _check_tile(self.tile, self.period_m, problems, "cloud")
+        if not 0.0 <= self.cover <= 1.0:
+            problems.append("the cloud cover must be within 0..1")
+        if not 50.0 <= self.altitude_m <= 20000.0:
+            problems.append("the cloud layer's altitude must be 50..20000 m above the eye")
+        if problems:
+            raise RequestError("; ".join(problems))
+
+
+def model_tile(
+    model: LoadedModel,
+    seed: int,
+    styles: tuple[int, ...],
+    size: int,
+    tiles_done: TilesDone | None = None,
+    cancel: CancelFn | None = None,
+) -> np.ndarray:
+    """(size, size, 3) linear tile of ``model`` wrapping in x and y: a seamless texture."""
+    recipe = new_recipe(
+        model.config, model.hash, size, size, seed=seed, wrap="xy", projection="flat",
+        style_seeds=styles,
+    )  # fmt: skip
+    renderer = make_renderer(model, recipe)
+    done = 0.0
+
+    def progress(count: float, total: int) -> None:
+        nonlocal done
+        if tiles_done is not None:
+            tiles_done(count - done)
+        done = count
+
+    return renderer.render(progress, cancel)
+
+
+def tile_count(model: LoadedModel, size: int) -> int:
+    """Progress units of ``model_tile``."""
+    recipe = new_recipe(model.config, model.hash, size, size, wrap="xy", projection="flat")
+    return make_renderer(model, recipe).total_tiles
+
+
+def ground_texture(tile: np.ndarray, settings: GroundSettings) -> PlaneTexture:
+    """A terrain tile as albedo on the ground plane: its mean luminance scaled to
+    ``settings.albedo``."""
+    tile = np.maximum(tile, 0.0)
+    mean = float(tile.mean(axis=(0, 1), dtype=np.float64) @ REC709_LUMINANCE)
+    return PlaneTexture(tile * np.float32(settings.albedo / max(mean, 1e-6)), settings.period_m)
+
+
+def cloud_texture(tile: np.ndarray, settings: CloudSettings) -> PlaneTexture:
+    """A cloud model's tile as density (0..1) on the cloud layer."""
+    return PlaneTexture(density_from_linear(tile)[..., None], settings.period_m)

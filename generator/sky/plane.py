@@ -1,0 +1,76 @@
+"""A texture on a horizontal plane, seen in perspective without aliasing or visible repetition.
+
+The learned layers of a composed sky (the ground, the clouds) are periodic tiles rendered once by
+a torus-wrapping model (``wrap xy``: exact, seamless) and laid on a plane in metres. Toward the
+horizon one pixel covers a large patch of the plane, so a pixel reads a mip pyramid of the tile
+(2 x 2 box averages, periodic at every level) at the level of its footprint, trilinearly: far
+away the texture tends to its mean instead of shimmering, and the tile's repetition fades with
+its detail. Sampling is element-wise and addressed by plane position, so a pixel's value depends
+only on its position and footprint, never on the band, tile or face that asks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _pyramid(tile: np.ndarray) -> list[np.ndarray]:
+    """Level 0 is ``tile``; each next level averages 2 x 2 texels, down to one texel."""
+    levels = [np.ascontiguousarray(tile, dtype=np.float32)]
+    while levels[-1].shape[0] > 1:
+        t = levels[-1].astype(np.float64)
+        half = 0.25 * (t[0::2, 0::2] + t[1::2, 0::2] + t[0::2, 1::2] + t[1::2, 1::2])
+        levels.append(half.astype(np.float32))
+    return levels
+
+
+class PlaneTexture:
+    """A square periodic ``tile`` (N, N, C), N a power of two, repeating every ``period_m``
+    metres on the plane; ``sample`` reads it filtered by a footprint."""
+
+    def __init__(self, tile: np.ndarray, period_m: float) -> None:
+        n = tile.shape[0]
+        if tile.ndim != 3 or tile.shape[1] != n or n & (n - 1):
+            raise ValueError(f"a plane texture needs a square power-of-two tile, got {tile.shape}")
+        self.levels = _pyramid(tile)
+        self.period_m = float(period_m)
+        self.texel_m = self.period_m / n
+        self.mean = self.levels[-1][0, 0].copy()
+
+    @property
+    def channels(self) -> int:
+        return self.levels[0].shape[2]
+
+    def sample(self, x_m: np.ndarray, z_m: np.ndarray, footprint_m: np.ndarray) -> np.ndarray:
+        """(..., C) the texture at plane positions (metres) over footprints of ``footprint_m``
+        metres (a pixel's width on the plane), element-wise."""
+        top = len(self.levels) - 1
+        lod = np.clip(np.log2(np.maximum(footprint_m, 1e-30) / self.texel_m), 0.0, float(top))
+        base = np.minimum(lod.astype(np.intp), top)
+        out = np.empty((*np.shape(lod), self.channels), dtype=np.float32)
+        for level in np.unique(base):
+            at = np.nonzero(base == level)
+            low = self._bilinear(level, x_m[at], z_m[at])
+            if level < top:
+                high = self._bilinear(level + 1, x_m[at], z_m[at])
+                low += (high - low) * (lod[at] - level).astype(np.float32)[:, None]
+            out[at] = low
+        return out
+
+    def _bilinear(self, level: int, x_m: np.ndarray, z_m: np.ndarray) -> np.ndarray:
+        """(n, C) bilinear samples of one level, wrapping around the tile."""
+        texels = self.levels[level]
+        n = texels.shape[0]
+        scale = n / self.period_m
+        u, v = x_m * scale - 0.5, z_m * scale - 0.5
+        u0, v0 = np.floor(u), np.floor(v)
+        wu, wv = (u - u0).astype(np.float32)[:, None], (v - v0).astype(np.float32)[:, None]
+        i0, j0 = np.mod(v0, n).astype(np.intp), np.mod(u0, n).astype(np.intp)
+        i1, j1 = (i0 + 1) % n, (j0 + 1) % n
+        flat = texels.reshape(n * n, -1)
+        top = flat.take(i0 * n + j0, axis=0)
+        top += (flat.take(i0 * n + j1, axis=0) - top) * wu
+        bottom = flat.take(i1 * n + j0, axis=0)
+        bottom += (flat.take(i1 * n + j1, axis=0) - bottom) * wu
+        top += (bottom - top) * wv
+        return top

@@ -1,0 +1,155 @@
+"""The composed sky (atmosphere, cloud layer, ground) is a pure function of direction: bands,
+windows, the wrap seam, the poles and cube faces agree exactly; cover 0 is the clear sky; the
+far ground fades into haze; the lamp points at the disc; an EXR with the disc keeps it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import make_model_file
+
+from generator.imagefile import read_image, read_metadata
+from generator.recipe import Window
+from generator.sky import SkySettings, clear_sky, direction, sun_light
+from generator.sky.compose import SkyComposition
+from generator.sky.cubemap import FACES, face_directions
+from generator.sky.layers import CloudSettings, GroundSettings
+from generator.sky.skyfile import (
+    LAMP_KEY,
+    PreparedLayers,
+    SkyRecipe,
+    equirect_pixel_directions,
+    read_sky_recipe,
+    render_sky_array,
+    render_sky_to_file,
+)
+
+WIDTH = 128
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("layers")
+    flat = {"vertical": False, "horizontal_conditioning": False, "rgb_scale": 0.5}
+    return (
+        str(make_model_file(folder / "ground.safetensors", seed=4, **flat)),
+        str(make_model_file(folder / "clouds.safetensors", seed=5, **flat)),
+    )
+
+
+@pytest.fixture(scope="module")
+def composition(models):
+    ground, clouds = models
+    return SkyComposition(
+        sky=SkySettings(sun_elevation=20.0, sun_azimuth=30.0),
+        clouds=CloudSettings(clouds, cover=0.4, tile=64, period_m=3000.0, styles=(1, 2)),
+        ground=GroundSettings(ground, tile=64, period_m=20.0),
+    )
+
+
+@pytest.fixture(scope="module")
+def whole(composition):
+    return render_sky_array(SkyRecipe(composition, width=WIDTH))
+
+
+def test_bands_and_windows_equal_the_whole(composition, whole):
+    window = Window(WIDTH - 20, 10, 50, 30)  # crosses the wrap seam
+    part = render_sky_array(SkyRecipe(composition, width=WIDTH, window=window))
+    columns = np.mod(np.arange(window.x, window.x + window.width), WIDTH)
+    np.testing.assert_array_equal(part, whole[10:40][:, columns])
+    layers = PreparedLayers(SkyRecipe(composition, width=WIDTH))
+    sky = layers.sky()
+    rows = np.arange(37, 41)
+    band = sky.radiance(
+        equirect_pixel_directions(WIDTH, rows, np.arange(WIDTH)), 2 * math.pi / WIDTH
+    )
+    np.testing.assert_array_equal(band, whole[37:41])
+
+
+def test_wrap_seam_and_poles(whole):
+    luminance = whole.mean(axis=-1)
+    sky_rows = luminance[1 : WIDTH // 4]
+    neighbours = np.abs(np.diff(sky_rows, axis=1)).mean()
+    seam = np.abs(sky_rows[:, 0] - sky_rows[:, -1]).mean()
+    assert seam < 3 * neighbours
+    for row in (whole[0], whole[-1]):
+        assert (row == row[0]).all()
+
+
+def test_cube_faces_meet_exactly(composition):
+    sky = PreparedLayers(SkyRecipe(composition, width=16, projection="cube")).sky()
+    t = np.linspace(-1.0, 1.0, 33)
+    edges = {}
+    for face in FACES:
+        for u, v in (
+            (np.ones_like(t), t),
+            (-np.ones_like(t), t),
+            (t, np.ones_like(t)),
+            (t, -np.ones_like(t)),
+        ):
+            d = face_directions(face, u, v)
+            for point in d:
+                edges.setdefault(tuple(point), set()).add(face)
+    shared = np.array([p for p, faces in edges.items() if len(faces) >= 2])
+    assert len(shared) >= 12 * 30, "every edge point is reached bit-identically from two faces"
+    values = sky.radiance(shared, 0.1)
+    assert np.isfinite(values).all()
+    cube = render_sky_array(SkyRecipe(composition, width=16, projection="cube"))
+    assert cube.shape == (6, 16, 16, 3)
+
+
+def test_cover_zero_is_the_clear_sky(composition):
+    clear = SkyComposition(
+        sky=composition.sky,
+        clouds=CloudSettings(composition.clouds.model, cover=0.0),
+        ground=GroundSettings("none"),
+    )
+    ours = render_sky_array(SkyRecipe(clear, width=WIDTH))
+    d = equirect_pixel_directions(WIDTH, np.arange(WIDTH // 2), np.arange(WIDTH))
+    expected = clear_sky(d, composition.sky, 360.0 / WIDTH)
+    above = d[..., 1] >= 0
+    np.testing.assert_array_equal(ours[above], expected[above])
+    assert (ours[~above] == 0).all(), "no ground: black below the horizon"
+
+
+def test_far_ground_fades_into_haze(models):
+    comp = SkyComposition(
+        sky=SkySettings(sun_elevation=40.0, sun_disc=False),
+        ground=GroundSettings(models[0], tile=64, period_m=4.0),
+    )
+    width = 512
+    sky = PreparedLayers(SkyRecipe(comp, width=width)).sky()
+    columns = np.arange(width)
+
+    def band(elevation: float) -> np.ndarray:
+        row = round((90.0 - elevation) / 180.0 * width / 2 - 0.5)
+        d = equirect_pixel_directions(width, np.array([row]), columns)
+        return sky.radiance(d, 2 * math.pi / width)[0].mean(axis=-1)
+
+    near, far = band(-30.0), band(-0.4)
+    assert far.std() < 0.1 * near.std(), "the horizon is filtered, not aliased"
+    # 100 km away (0.001 degrees below the horizon) the ground is nearly the horizon's haze
+    below, above = np.moveaxis(
+        direction(np.array([-0.001, 0.001]), np.array([[0.0], [90.0], [180.0]])), 1, 0
+    )
+    hazy, horizon = sky.radiance(below, 0.01), sky.radiance(above, 0.01)
+    np.testing.assert_allclose(hazy, horizon, rtol=0.1)
+
+
+def test_the_lamp_points_at_the_disc_and_exr_keeps_it(tmp_path, models):
+    comp = SkyComposition(
+        sky=SkySettings(sun_elevation=35.0, sun_azimuth=-60.0), ground=GroundSettings("#6b5a44")
+    )
+    path = tmp_path / "sky.exr"
+    files, lamp = render_sky_to_file(SkyRecipe(comp, width=1024), path)
+    assert files == [path]
+    image = read_image(path)
+    assert image.dtype == np.float32 and image.max() > 65504, "32-bit float holds the disc"
+    row, col = np.unravel_index(image.mean(axis=-1).argmax(), image.shape[:2])
+    d = equirect_pixel_directions(1024, np.array([row]), np.array([col]))[0, 0]
+    assert np.degrees(np.arccos(np.clip(d @ np.array(lamp.direction), -1, 1))) < 1.5
+    assert lamp == sun_light(comp.sky)
+    assert read_metadata(path)[LAMP_KEY]
+    assert read_sky_recipe(path) == SkyRecipe(comp, width=1024)
