@@ -17,6 +17,9 @@ from generator.modelfile import LoadedModel, load_model, save_model
 from generator.output import read_recipe, render_array, render_to_file
 from generator.recipe import Recipe, Style, Sun, Window, extended, new_recipe
 from generator.render import CanvasRenderer
+from generator.sky.compose import SkyComposition
+from generator.sky.layers import CloudSettings, GroundSettings
+from generator.sky.skyfile import SkyRecipe, read_sky_recipe, render_sky_array, render_sky_to_file
 from generator.sphere import make_renderer
 
 __version__ = "0.1.0"
@@ -26,13 +29,17 @@ __all__ = [
     "BackdropError",
     "Cancelled",
     "CanvasRenderer",
+    "CloudSettings",
     "Generator",
+    "GroundSettings",
     "LoadedModel",
     "ModelConfig",
     "ModelError",
     "OutputError",
     "Recipe",
     "RequestError",
+    "SkyComposition",
+    "SkyRecipe",
     "Style",
     "Sun",
     "Window",
@@ -41,7 +48,10 @@ __all__ = [
     "make_renderer",
     "new_recipe",
     "read_recipe",
+    "read_sky_recipe",
     "render_array",
+    "render_sky_array",
+    "render_sky_to_file",
     "render_to_file",
     "resolve_device",
     "save_model",

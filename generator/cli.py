@@ -15,7 +15,7 @@ from generator.bundled import SUFFIX, bundled_models, resolve_model_path
 from generator.config import PRESETS, ModelConfig
 from generator.device import DEVICES, resolve_device
 from generator.errors import BackdropError, RequestError
-from generator.imagefile import SUPPORTED_FORMATS
+from generator.imagefile import SUPPORTED_FORMATS, read_metadata
 from generator.inversion import QUALITY_STEPS, InversionSettings
 from generator.model import Generator
 from generator.modelfile import describe, load_model, save_model
@@ -36,6 +36,8 @@ from generator.recipe import (
     new_recipe,
 )
 from generator.render import DEFAULT_BATCH, DEFAULT_TILE, PRECISIONS
+from generator.sky.command import add_sky_command, run_sky
+from generator.sky.skyfile import SKY_KEY
 
 NO_SUPERRES_HELP = (
     "skies above the model's native scale and flat canvases with --scale > 1: plain cubic "
@@ -244,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     outpaint.add_argument("--steps", type=int, help="inversion steps (overrides --quality)")
     outpaint.add_argument("--no-superres", action="store_true", help=NO_SUPERRES_HELP)
+
+    add_sky_command(sub)
 
     info = sub.add_parser(
         "info", help="describe a model (a file or a bundled name), or print an image's recipe"
@@ -461,6 +465,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     model_file = resolve_model_path(args.path)
     if model_file.suffix.lower() == SUFFIX:  # a model file, or a bundled model's name
         print(json.dumps(describe(load_model(model_file)), indent=2))
+    elif args.path.suffix.lower() != ".json" and SKY_KEY in read_metadata(args.path):
+        print(json.dumps(json.loads(read_metadata(args.path)[SKY_KEY]), indent=2))
     else:
         print(json.dumps(json.loads(read_recipe(args.path).to_json()), indent=2))
     return 0
@@ -474,8 +480,17 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sky(args: argparse.Namespace) -> int:
+    bar = _ProgressBar(not args.quiet, unit="step")
+    try:
+        return run_sky(args, bar.update)
+    finally:
+        bar.close()
+
+
 COMMANDS = {
     "render": _cmd_render,
+    "sky": _cmd_sky,
     "extend": _cmd_extend,
     "outpaint": _cmd_outpaint,
     "info": _cmd_info,

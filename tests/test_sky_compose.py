@@ -153,3 +153,22 @@ def test_the_lamp_points_at_the_disc_and_exr_keeps_it(tmp_path, models):
     assert lamp == sun_light(comp.sky)
     assert read_metadata(path)[LAMP_KEY]
     assert read_sky_recipe(path) == SkyRecipe(comp, width=1024)
+
+
+def test_command_line_renders_rerenders_and_refuses_in_one_line(tmp_path, capsys):
+    from generator.cli import main
+
+    out = tmp_path / "sky.exr"
+    args = ["sky", "--ground", "#6b5a44", "--sun", "10,25", "--width", "64", "--quiet"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "Sun lamp: elevation 25.00" in capsys.readouterr().out
+    again = tmp_path / "window.exr"
+    assert main(["sky", "--recipe", str(out), "--window", "60,5,8,4", "--out", str(again)]) == 0
+    np.testing.assert_array_equal(
+        read_image(again), read_image(out)[5:9][:, [60, 61, 62, 63, 0, 1, 2, 3]]
+    )
+    bad = tmp_path / "bad.exr"
+    assert main(["sky", "--ground", "#zz0000", "--out", str(bad), "--quiet"]) == 2
+    assert main([*args, "--bit-depth", "16", "--out", str(bad)]) == 2
+    assert capsys.readouterr().err.count("error:") == 2
+    assert not bad.exists() and len(list(tmp_path.iterdir())) == 2

@@ -1,0 +1,70 @@
+"""Time and peak memory of composed skies (atmosphere + terrain ground, optionally clouds) from
+2048x1024 to 16384x8192, each streamed to an EXR in its own process. Not a timed test: the
+figures go in docs/sky.md. Run:
+
+    python benchmarks/sky_compose.py                          # clear sky over the terrain
+    python benchmarks/sky_compose.py --clouds CLOUDS.safetensors --widths 4096 16384
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from render_scaling import _rss_anon_kib
+
+
+def measure(width: int, clouds: str | None) -> dict:
+    """Runs in the child: one render to a file; seconds and peak anonymous memory."""
+    from generator.sky.atmosphere import SkySettings
+    from generator.sky.compose import SkyComposition
+    from generator.sky.layers import CloudSettings
+    from generator.sky.skyfile import SkyRecipe, render_sky_to_file
+
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], _rss_anon_kib())
+
+    threading.Thread(target=sample, daemon=True).start()
+    composition = SkyComposition(
+        sky=SkySettings(sun_elevation=30.0),
+        clouds=None if clouds is None else CloudSettings(clouds, cover=0.5),
+    )
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        render_sky_to_file(
+            SkyRecipe(composition, width=width),
+            Path(folder) / "sky.exr",
+        )
+    seconds = time.perf_counter() - start
+    done.set()
+    return {"width": width, "seconds": round(seconds, 1), "peak_mib": peak[0] >> 10}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--widths", type=int, nargs="+", default=[2048, 4096, 8192, 16384])
+    parser.add_argument("--clouds", help="a cloud model (torus-wrapping) for a layer at cover 0.5")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.child, args.clouds)))
+        return
+    for width in args.widths:
+        command = [sys.executable, __file__, "--child", str(width)]
+        command += ["--clouds", args.clouds] if args.clouds else []
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+        print(result.stdout.strip(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
