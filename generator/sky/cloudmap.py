@@ -13,12 +13,15 @@ import numpy as np
 
 from generator.imagefile import linear_to_srgb
 
-CLEAR_RATIO = 0.60
-"""Red/blue ratio at or below which a sky pixel is clear: whole-sky imagers put the clear/cloud
-threshold near 0.6-0.8 (clouds scatter all wavelengths alike, so they are grey; clear sky is
-blue)."""
-OPAQUE_RATIO = 0.90
-"""Red/blue ratio at or above which a pixel is fully cloud."""
+CLEAR_RATIO = 0.30
+"""Red/blue ratio (linear) at or below which a sky pixel is clear. Clouds scatter all
+wavelengths alike, so they are grey; clear sky is blue. Whole-sky imagers put the threshold near
+0.6-0.8 in their raw camera colours, but in sRGB photos and sky boxes, white-balanced and tone
+mapped, clear sky above 25° elevation measured 0.03-0.25 and white cumulus with a blue cast
+0.4-1.0 (``data/README.md``, the cloud layer): at 0.6 such clouds read as clear."""
+OPAQUE_RATIO = 0.80
+"""Red/blue ratio at or above which a pixel is fully cloud: sun-lit tops measured 0.8-1.0 and
+grey overcast with a blue cast 0.88."""
 
 
 def density_from_photo(linear: np.ndarray) -> np.ndarray:
