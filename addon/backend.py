@@ -90,16 +90,16 @@ def run_request(
     request: RenderRequest, progress: ProgressFn | None = None, cancel: CancelFn | None = None
 ) -> Path:
     """Render ``request`` to a file in its output folder and return the file's path."""
-    return _guarded(_run, request, progress, cancel)
+    return guarded(_run, request, progress, cancel)
 
 
 def check_model(path: str) -> LoadedModel:
     """The model file loaded and checked on the CPU as a render loads it (``generator.load_model``),
     so that a file that is not a model is refused when it is added, not at its first render."""
-    return _guarded(lambda p, _progress, _cancel: _load(p, _torch_device("cpu")), path, None, None)
+    return guarded(lambda p, _progress, _cancel: _load(p, torch_device("cpu")), path, None, None)
 
 
-def _guarded(work, request, progress: ProgressFn | None, cancel: CancelFn | None) -> Any:
+def guarded(work, request, progress: ProgressFn | None, cancel: CancelFn | None) -> Any:
     """``work(request, progress, cancel)`` with every failure turned into one UI line."""
     try:
         from generator import Cancelled
@@ -149,7 +149,7 @@ def _is_backdrop_error(err: BaseException) -> bool:
 def _run(request: RenderRequest, progress: ProgressFn | None, cancel: CancelFn | None) -> Path:
     from generator import read_recipe, render_to_file
 
-    device = _torch_device(request.device)
+    device = torch_device(request.device)
     if request.recipe_path is None:
         model = _load(request.model_paths[0] if request.model_paths else "", device)
         recipe = fresh_recipe(model, request)
@@ -176,7 +176,7 @@ def _run(request: RenderRequest, progress: ProgressFn | None, cancel: CancelFn |
     return path
 
 
-def _torch_device(choice: str) -> torch.device:
+def torch_device(choice: str) -> torch.device:
     """'auto'/'cpu' as the generator resolves them; 'gpu' is CUDA, else Apple's Metal (MPS)."""
     import torch
 
@@ -394,7 +394,7 @@ def run_outpaint(
 ) -> Path:
     """Invert the photo and render the canvas around it; progress counts inversion steps as
     the first half and tiles as the second."""
-    return _guarded(_outpaint, request, progress, cancel)
+    return guarded(_outpaint, request, progress, cancel)
 
 
 def _outpaint(
@@ -406,7 +406,7 @@ def _outpaint(
     from generator.photo import read_photo
 
     model = _load(
-        request.model_paths[0] if request.model_paths else "", _torch_device(request.device)
+        request.model_paths[0] if request.model_paths else "", torch_device(request.device)
     )
     photo = read_photo(request.photo_path)
     height, width = photo.shape[:2]

@@ -40,6 +40,8 @@ class RenderJob:
         self.total_tiles = 0
         self.result: Path | None = None
         self.error = ""
+        self._offered: Path | None = None
+        self._offer_lock = threading.Lock()
 
     @property
     def fraction(self) -> float:
@@ -81,6 +83,17 @@ class RenderJob:
 
     def cancel(self) -> None:
         self._cancel.set()
+
+    def offer(self, path: Path) -> None:
+        """From the worker: a quick result the main thread may show while the work goes on."""
+        with self._offer_lock:
+            self._offered = path
+
+    def take_offered(self) -> Path | None:
+        """The quick result offered since the last call, if any (main thread)."""
+        with self._offer_lock:
+            path, self._offered = self._offered, None
+        return path
 
     def wait(self, timeout: float | None = None) -> bool:
         """Whether the job finished within ``timeout`` seconds."""

@@ -21,13 +21,26 @@ from pathlib import Path
 
 import bpy
 
-from .backend import KINDS, can_make
+from .backend import can_make
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 NO_MODEL = "NONE"
-KIND_LABELS = {"sky": "Sky", "terrain": "Terrain", "matte": "Matte Painting"}
+KIND_LABELS = {
+    "sky": "Sky",
+    "terrain": "Terrain",
+    "matte": "Matte Painting",
+    "ground": "Ground",
+    "clouds": "Clouds",
+}
+"""Every model menu: the three backdrops, and the physical sky's ground and cloud layer."""
+CLOUDS_PRESET = "clouds"
+"""The ``extra["preset"]`` a cloud model's config carries (``trainer``'s clouds preset)."""
 NO_MODEL_HELP = (
     "No model yet: add a .safetensors model file in Preferences > Add-ons > Endless Backdrops"
+)
+CLOUDS_HELP = (
+    "No cloud model yet: clouds need a model trained with the clouds preset (add its file with "
+    "the + button); until then the sky is clear"
 )
 MAX_HEADER = 100_000_000
 """Largest safetensors header read (the format's own limit): a bigger one is not a model."""
@@ -46,14 +59,28 @@ class ModelEntry:
     bundled: bool
     horizon: bool | None
     """Whether the model sees vertical position (a scene with an up); None: header unreadable."""
+    clouds: bool = False
+    """Whether it draws cloud density (``generator.sky.cloudmap``) rather than a picture."""
 
     def can_make(self, kind: str) -> bool:
         """Unreadable files are offered everywhere: generating with one says what is wrong."""
-        return self.horizon is None or can_make(kind, self.horizon)
+        return self.horizon is None or makes(kind, self.horizon, self.clouds)
 
 
-def draws_horizon(path: str | os.PathLike[str]) -> bool | None:
-    """Whether a model file's config conditions on vertical position; None if unreadable.
+def makes(kind: str, horizon: bool, clouds: bool) -> bool:
+    """Whether a model can fill ``kind``'s menu: a cloud layer only from a torus model trained on
+    cloud density, the ground and terrain from any other torus model, skies and mattes from
+    models with a horizon (``backend.can_make``)."""
+    if kind == "clouds":
+        return clouds and not horizon
+    if kind == "ground":
+        return not (horizon or clouds)
+    return can_make(kind, horizon) and not (kind == "terrain" and clouds)
+
+
+def read_header(path: str | os.PathLike[str]) -> tuple[bool | None, bool]:
+    """(whether a model file's config conditions on vertical position, whether it is a cloud
+    model); (None, False) if unreadable.
 
     Read from the safetensors header by hand because the menus must not import torch (seconds,
     and maybe missing); ``generator.load_model`` checks the whole file when it is added or used.
@@ -62,11 +89,12 @@ def draws_horizon(path: str | os.PathLike[str]) -> bool | None:
         with open(path, "rb") as handle:
             (size,) = struct.unpack("<Q", handle.read(8))
             if size > MAX_HEADER:
-                return None
+                return None, False
             config = json.loads(json.loads(handle.read(size))["__metadata__"]["config"])
-        return bool(config.get("vertical_conditioning", True))
+        preset = (config.get("extra") or {}).get("preset")
+        return bool(config.get("vertical_conditioning", True)), preset == CLOUDS_PRESET
     except (OSError, ValueError, KeyError, TypeError, AttributeError, struct.error):
-        return None
+        return None, False
 
 
 def _model_folders() -> list[Path]:
@@ -85,7 +113,7 @@ def bundled_models() -> list[ModelEntry]:
             found.setdefault(path.stem, path.resolve())
     names = sorted(found, key=lambda n: (n != "sky", n))
     return [
-        ModelEntry(n, str(found[n]), n.replace("_", " ").title(), True, draws_horizon(found[n]))
+        ModelEntry(n, str(found[n]), n.replace("_", " ").title(), True, *read_header(found[n]))
         for n in names
     ]
 
@@ -117,7 +145,7 @@ def _find_models(user_paths: Sequence[str]) -> list[ModelEntry]:
         path = str(Path(bpy.path.abspath(filepath)).resolve())
         if path not in seen and Path(path).is_file():
             seen.add(path)
-            entries.append(ModelEntry(path, path, Path(path).stem, False, draws_horizon(path)))
+            entries.append(ModelEntry(path, path, Path(path).stem, False, *read_header(path)))
     return entries
 
 
@@ -141,19 +169,21 @@ def chosen_model(kind: str, key: str, entries: Sequence[ModelEntry]) -> ModelEnt
             return entry
     if offered:
         return offered[0]
+    if kind == "clouds":
+        raise ModelChoiceError(CLOUDS_HELP)
     if entries:
         raise ModelChoiceError(
             f"None of your models can make a {KIND_LABELS[kind]}: "
             + (
                 "add one trained without vertical position (a texture that tiles both ways)"
-                if kind == "terrain"
+                if kind in ("terrain", "ground")
                 else "add one trained with vertical position (a scene with a horizon)"
             )
         )
     raise ModelChoiceError(NO_MODEL_HELP)
 
 
-_enum_items: dict[str, list[tuple[str, str, str, str, int]]] = {kind: [] for kind in KINDS}
+_enum_items: dict[str, list[tuple[str, str, str, str, int]]] = {kind: [] for kind in KIND_LABELS}
 
 
 def menu_items(kind: str, key: str, entries: Sequence[ModelEntry]) -> list[tuple]:
@@ -173,7 +203,8 @@ def menu_items(kind: str, key: str, entries: Sequence[ModelEntry]) -> list[tuple
         missing = f"The file is missing (moved or deleted): {key}"
         items.append((key, f"{Path(key).name} (missing)", missing, "ERROR", len(items)))
     if not items:
-        items = [(NO_MODEL, "No model yet", "Add a model file with the + button", "INFO", 0)]
+        label = "None yet" if kind == "clouds" else "No model yet"
+        items = [(NO_MODEL, label, "Add a model file with the + button", "INFO", 0)]
     _enum_items[kind][:] = items
     return _enum_items[kind]
 

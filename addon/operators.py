@@ -16,20 +16,21 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy.types import Operator
 
-from . import jobs, nodes
+from . import jobs, nodes, sunlamp
 from .backend import (
-    KINDS,
+    CancelFn,
     JobCancelled,
     JobFailed,
     OutpaintRequest,
+    ProgressFn,
     RenderRequest,
-    can_make,
     check_model,
     run_outpaint,
     run_request,
 )
 from .images import load_image
-from .models import KIND_LABELS, NO_MODEL_HELP, ModelChoiceError
+from .models import CLOUDS_PRESET, KIND_LABELS, NO_MODEL_HELP, ModelChoiceError, makes
+from .physical import Moment, PhysicalSkyRequest, run_physical_sky, sun_lamp_of
 from .placement import place_matte_plane
 from .preferences import (
     ADDON_ID,
@@ -45,6 +46,14 @@ KIND_ITEMS = (
     ("TERRAIN", "Terrain", "A tileable texture in a material on the active object"),
     ("MATTE", "Matte Painting", "An extra-wide strip, optionally on a camera-facing plane"),
 )
+
+
+PHYSICAL_HELP = {
+    False: "Generate: a 1024x512 physical sky first, wired into the World with its Sun lamp in "
+    "seconds, then the chosen size replaces it (EXR; the sun's disc is in the image only with "
+    "Sun Lamp off)",
+    True: "Preview: the physical sky at 1024x512 in the World, with its Sun lamp",
+}
 
 
 class SetupError(Exception):
@@ -66,7 +75,17 @@ class _JobOperator:
     """Does the request's work in the worker: ``runner(request, progress, cancel) -> Path``."""
     progress_text = "Tile {done} of {total}"
 
-    def make_request(self, context: bpy.types.Context) -> RenderRequest | OutpaintRequest:
+    def make_request(
+        self, context: bpy.types.Context
+    ) -> RenderRequest | OutpaintRequest | PhysicalSkyRequest:
+        raise NotImplementedError
+
+    def work(self, request: RenderRequest | OutpaintRequest | PhysicalSkyRequest) -> jobs.Work:
+        """What the worker runs for ``request``."""
+        return functools.partial(self.runner, request)
+
+    def show_offered(self, context: bpy.types.Context, path: Path) -> None:
+        """Put a quick result the worker offered in place while the full one renders."""
         raise NotImplementedError
 
     def apply(self, context: bpy.types.Context, path: Path) -> str:
@@ -87,12 +106,13 @@ class _JobOperator:
                 else "A backdrop is already being generated: wait or cancel it",
             )
             return {"CANCELLED"}
+        self._in_worker = background and not bpy.app.background
         try:
             request = self.make_request(context)
         except (SetupError, OutputFolderError, JobFailed, ModelChoiceError) as err:
             self.report({"ERROR"}, str(err))
             return {"CANCELLED"}
-        self._job = jobs.RenderJob(functools.partial(self.runner, request))
+        self._job = jobs.RenderJob(self.work(request))
         jobs.set_active(self._job)  # also while blocking: the Cancel operator is a script's hook
         if bpy.app.background or not background:
             self._job.run()
@@ -120,6 +140,11 @@ class _JobOperator:
             return {"CANCELLED"}
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
+        if (offered := job.take_offered()) is not None:
+            try:
+                self.show_offered(context, offered)
+            except (SetupError, RuntimeError) as err:
+                self.report({"WARNING"}, " ".join(str(err).split()))
         if not job.finished:
             self._show_progress(context, job)
             return {"PASS_THROUGH"}
@@ -207,8 +232,10 @@ class EB_OT_generate(_JobOperator, Operator):
     )
 
     @classmethod
-    def description(cls, _context: bpy.types.Context, properties: bpy.types.OperatorProperties):
+    def description(cls, context: bpy.types.Context, properties: bpy.types.OperatorProperties):
         what = dict((k, d) for k, _n, d in KIND_ITEMS)[properties.kind]
+        if properties.kind == "SKY" and settings(context).sky_source == "PHYSICAL":
+            return PHYSICAL_HELP[properties.preview]
         if properties.preview:
             return (
                 f"Preview: the same settings on a small canvas (at most 512 pixels), placed like "
@@ -216,9 +243,12 @@ class EB_OT_generate(_JobOperator, Operator):
             )
         return f"Generate: {what}"
 
-    def make_request(self, context: bpy.types.Context) -> RenderRequest:
+    def make_request(self, context: bpy.types.Context) -> RenderRequest | PhysicalSkyRequest:
         props = settings(context)
         self._scene_name = context.scene.name
+        self._physical = self.kind == "SKY" and props.sky_source == "PHYSICAL"
+        if self._physical:
+            return self._physical_request(context)
         if self.kind == "TERRAIN":
             obj = context.active_object
             if obj is None or obj.type != "MESH":
@@ -244,21 +274,80 @@ class EB_OT_generate(_JobOperator, Operator):
             sun=props.sun(),
         )
 
-    def apply(self, context: bpy.types.Context, path: Path) -> str:
+    def _physical_request(self, context: bpy.types.Context) -> PhysicalSkyRequest:
+        """The physical sky the panel describes; a cloud layer only with a cloud model."""
+        props = settings(context)
+        cloud_model = ""
+        if props.cloud_cover > 0.0 and props.has_model_for("clouds", context):
+            cloud_model = props.model_for("clouds", context).path
+        moment = None
+        if props.sun_mode == "PLACE":
+            moment = Moment(
+                props.sun_year, props.sun_month, props.sun_day, props.sun_hour,
+                props.utc_offset, props.latitude, props.longitude,
+            )  # fmt: skip
+        ground = props.ground_source.lower()
+        return PhysicalSkyRequest(
+            out_dir=_out_dir(context),
+            width=props.sky_size(),
+            sun_azimuth=props.sun_azimuth,
+            sun_elevation=props.sun_elevation,
+            moment=moment,
+            haze=props.haze,
+            altitude=props.altitude,
+            disc=not props.use_sun_lamp,
+            cloud_model=cloud_model,
+            cloud_cover=props.cloud_cover,
+            cloud_styles=props.style_seeds() or (props.cloud_style,),
+            seed=props.seed,
+            ground=ground,
+            ground_model=props.model_for("ground", context).path if ground == "model" else "",
+            ground_colour=tuple(props.ground_colour),
+            device=props.device.lower(),
+            preview=self.preview,
+            quick_first=self._in_worker,
+        )
+
+    def work(self, request: RenderRequest | PhysicalSkyRequest) -> jobs.Work:
+        if not isinstance(request, PhysicalSkyRequest):
+            return super().work(request)
+
+        def sky(progress: ProgressFn, cancel: CancelFn) -> Path:
+            return run_physical_sky(request, progress, cancel, offer=self._job.offer)
+
+        return sky
+
+    def show_offered(self, context: bpy.types.Context, path: Path) -> None:
+        self._place_sky(context, path)
+
+    def _place_sky(self, context: bpy.types.Context, path: Path) -> bpy.types.Image:
+        """The sky in the World; a physical one with its Sun lamp, or its disc and no lamp."""
         scene = bpy.data.scenes.get(self._scene_name) or context.scene
         props = scene.endless_backdrops
         image = load_image(path)
+        if scene.world is None:
+            scene.world = bpy.data.worlds.new("EB Sky")
+        nodes.wire_world(scene.world, image, props.strength, props.rotation)
+        if self._physical and props.use_sun_lamp:
+            sunlamp.place_sun_lamp(scene, sun_lamp_of(path), props.rotation)
+        elif self._physical:
+            sunlamp.remove_sun_lamp(scene)
+        return image
+
+    def apply(self, context: bpy.types.Context, path: Path) -> str:
+        scene = bpy.data.scenes.get(self._scene_name) or context.scene
+        props = scene.endless_backdrops
         if self.kind == "SKY":
-            if scene.world is None:
-                scene.world = bpy.data.worlds.new("EB Sky")
-            nodes.wire_world(scene.world, image, props.strength, props.rotation)
-        elif self.kind == "TERRAIN":
-            obj = bpy.data.objects.get(self._object_name)
-            if obj is None:
-                raise SetupError(f"The object {self._object_name} is gone; the image is {path}")
-            nodes.build_terrain_material(obj, image, props.terrain_tiling)
-        elif props.matte_plane:
-            place_matte_plane(scene, image, props.matte_distance)
+            image = self._place_sky(context, path)
+        else:
+            image = load_image(path)
+            if self.kind == "TERRAIN":
+                obj = bpy.data.objects.get(self._object_name)
+                if obj is None:
+                    raise SetupError(f"The object {self._object_name} is gone; the image is {path}")
+                nodes.build_terrain_material(obj, image, props.terrain_tiling)
+            elif props.matte_plane:
+                place_matte_plane(scene, image, props.matte_distance)
         if self.preview:
             props.preview_image = image
             if not bpy.app.background:
@@ -427,7 +516,7 @@ class EB_OT_model_add(Operator):
             self.report({"ERROR"}, f"Not a model file (.safetensors): {path}")
             return {"CANCELLED"}
         try:  # loaded as a render loads it: a broken file is refused now, not at its first use
-            horizon = check_model(str(path)).config.vertical_conditioning
+            config = check_model(str(path)).config
         except JobCancelled:
             return {"CANCELLED"}
         except JobFailed as err:
@@ -435,7 +524,8 @@ class EB_OT_model_add(Operator):
             return {"CANCELLED"}
         prefs.model_paths.add().filepath = str(path)
         context.preferences.is_dirty = True
-        kinds = [kind for kind in KINDS if can_make(kind, horizon)]
+        clouds = config.extra.get("preset") == CLOUDS_PRESET
+        kinds = [k for k in KIND_LABELS if makes(k, config.vertical_conditioning, clouds)]
         for kind in kinds:  # chosen wherever it can be used: adding a model means using it
             setattr(settings(context), f"{kind}_model_key", str(path.resolve()))
         self.report({"INFO"}, f"Added {path.stem} for {', '.join(KIND_LABELS[k] for k in kinds)}")

@@ -72,19 +72,59 @@ def _thumbnail(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
 
 def draw_sky(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     props = settings(context)
-    _model_menu(layout, context, "sky")
+    layout.prop(props, "sky_source", expand=True)
+    physical = props.sky_source == "PHYSICAL"
+    if physical:
+        _draw_physical(layout, context)
+    else:
+        _model_menu(layout, context, "sky")
     layout.prop(props, "sky_resolution", expand=True)
     if props.sky_resolution == "CUSTOM":
         layout.prop(props, "sky_width")
     layout.prop(props, "strength")
     layout.prop(props, "rotation")
-    layout.prop(props, "use_sun")
-    if props.use_sun:
-        col = layout.column(align=True)
+    if not physical:
+        layout.prop(props, "use_sun")
+        if props.use_sun:
+            col = layout.column(align=True)
+            col.prop(props, "sun_azimuth")
+            col.prop(props, "sun_elevation")
+            col.prop(props, "sun_stops")
+    _buttons(layout, "SKY")
+
+
+def _draw_physical(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    """Sun, air, clouds, ground and the Sun lamp of the physical sky."""
+    props = settings(context)
+    layout.prop(props, "sun_mode", expand=True)
+    col = layout.column(align=True)
+    if props.sun_mode == "ANGLES":
         col.prop(props, "sun_azimuth")
         col.prop(props, "sun_elevation")
-        col.prop(props, "sun_stops")
-    _buttons(layout, "SKY")
+    else:
+        row = col.row(align=True)
+        for name in ("sun_year", "sun_month", "sun_day"):
+            row.prop(props, name)
+        col.prop(props, "sun_hour")
+        col.prop(props, "utc_offset")
+        col.prop(props, "latitude")
+        col.prop(props, "longitude")
+    col = layout.column(align=True)
+    col.prop(props, "haze")
+    col.prop(props, "altitude")
+    _model_menu(layout, context, "clouds")
+    col = layout.column(align=True)
+    col.enabled = props.has_model_for("clouds", context)
+    col.prop(props, "cloud_cover")
+    col.prop(props, "cloud_style")
+    if not col.enabled:
+        layout.label(text="No cloud model yet: the sky stays clear", icon="INFO")
+    layout.prop(props, "ground_source", expand=True)
+    if props.ground_source == "MODEL":
+        _model_menu(layout, context, "ground")
+    elif props.ground_source == "COLOUR":
+        layout.prop(props, "ground_colour")
+    layout.prop(props, "use_sun_lamp")
 
 
 def draw_terrain(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:

@@ -11,6 +11,7 @@ from bpy.props import (
     BoolProperty,
     EnumProperty,
     FloatProperty,
+    FloatVectorProperty,
     IntProperty,
     IntVectorProperty,
     PointerProperty,
@@ -18,7 +19,7 @@ from bpy.props import (
 )
 from bpy.types import PropertyGroup
 
-from . import models, nodes
+from . import models, nodes, sunlamp
 from .preferences import listed_models
 
 SKY_RESOLUTIONS = {"2K": 2048, "4K": 4096, "8K": 8192, "16K": 16384}
@@ -29,6 +30,7 @@ def _update_world(self: EB_Settings, context: bpy.types.Context) -> None:
     world = context.scene.world if context.scene else None
     if world is not None:
         nodes.set_world_look(world, self.strength, self.rotation)
+    sunlamp.turn_sun_lamp(context.scene, self.rotation)
 
 
 def _update_tiling(self: EB_Settings, context: bpy.types.Context) -> None:
@@ -71,9 +73,13 @@ class EB_Settings(PropertyGroup):
     sky_model: _model_menu("sky")
     terrain_model: _model_menu("terrain")
     matte_model: _model_menu("matte")
+    ground_model: _model_menu("ground")
+    clouds_model: _model_menu("clouds")
     sky_model_key: _model_key()
     terrain_model_key: _model_key()
     matte_model_key: _model_key()
+    ground_model_key: _model_key()
+    clouds_model_key: _model_key()
     device: EnumProperty(
         name="Device",
         items=(
@@ -134,6 +140,113 @@ class EB_Settings(PropertyGroup):
         max=24.0,
         default=15.0,
         description="The disc's radiance is 2 to this power (the sky's median is near 2^-3)",
+    )
+
+    sky_source: EnumProperty(
+        name="Sky",
+        items=(
+            (
+                "PHYSICAL",
+                "Physical Sky",
+                "A physical atmosphere with clouds and ground, exposed like Blender's Sky "
+                "Texture, lit by a matching Sun lamp",
+            ),
+            (
+                "LEARNED",
+                "Learned Panorama",
+                "A whole 360-degree picture painted by a panorama model (the Model menu): for "
+                "your own panorama collections",
+            ),
+        ),
+        default="PHYSICAL",
+    )
+    sun_mode: EnumProperty(
+        name="Sun Position",
+        items=(
+            ("ANGLES", "Angles", "Azimuth and elevation"),
+            ("PLACE", "Time and Place", "The sun of a date, local time and place"),
+        ),
+        default="ANGLES",
+    )
+    sun_year: IntProperty(name="Year", min=1800, max=2100, default=2026)
+    sun_month: IntProperty(name="Month", min=1, max=12, default=6)
+    sun_day: IntProperty(name="Day", min=1, max=31, default=21)
+    sun_hour: FloatProperty(
+        name="Local Time",
+        min=0.0,
+        max=24.0,
+        default=12.0,
+        description="Hours after midnight on the clock of the time zone below (18.5 is 18:30)",
+    )
+    utc_offset: FloatProperty(
+        name="Time Zone",
+        min=-14.0,
+        max=14.0,
+        default=0.0,
+        description="Hours ahead of UTC (Paris in summer: 2, New York in winter: -5)",
+    )
+    latitude: FloatProperty(
+        name="Latitude", min=-90.0, max=90.0, default=48.85, description="Degrees, north positive"
+    )
+    longitude: FloatProperty(
+        name="Longitude",
+        min=-180.0,
+        max=180.0,
+        default=2.35,
+        description="Degrees, east positive; north is the sky image's centre (the World's +X)",
+    )
+    cloud_cover: FloatProperty(
+        name="Cloud Cover",
+        min=0.0,
+        max=1.0,
+        default=0.4,
+        subtype="FACTOR",
+        description="0 clear, 0.5 broken, 1 overcast (needs a cloud model)",
+    )
+    cloud_style: IntProperty(
+        name="Cloud Style",
+        min=0,
+        max=MAX_SEED,
+        description="The clouds' look; Seed picks where they are (Style Fusion: a weather front)",
+    )
+    ground_source: EnumProperty(
+        name="Ground",
+        items=(
+            ("MODEL", "Terrain", "Textured by a terrain model (Ground Model)"),
+            ("COLOUR", "Colour", "A plain colour"),
+            ("NONE", "None", "Black below the horizon, for compositing"),
+        ),
+        default="MODEL",
+    )
+    ground_colour: FloatVectorProperty(
+        name="Ground Colour",
+        subtype="COLOR",
+        size=3,
+        min=0.0,
+        max=1.0,
+        default=(0.2, 0.16, 0.11),
+        description="Its albedo (the share of light it reflects)",
+    )
+    haze: FloatProperty(
+        name="Haze",
+        min=0.0,
+        max=100.0,
+        soft_max=10.0,
+        default=1.0,
+        description="Aerosol density: 1 a clean clear day, 5 a city, 10 a hazy day",
+    )
+    altitude: FloatProperty(
+        name="Altitude",
+        min=0.0,
+        max=60000.0,
+        default=100.0,
+        description="The eye's height above sea level, metres",
+    )
+    use_sun_lamp: BoolProperty(
+        name="Sun Lamp",
+        default=True,
+        description="Light the scene with a Sun lamp matched to the sky (clean, crisp shadows); "
+        "off: the sun's disc is in the sky image instead",
     )
 
     terrain_size: IntProperty(
@@ -214,6 +327,10 @@ class EB_Settings(PropertyGroup):
         if not self.use_sun:
             return None
         return (self.sun_azimuth, self.sun_elevation, self.sun_stops)
+
+    def has_model_for(self, kind: str, context: bpy.types.Context | None = None) -> bool:
+        """Whether any listed model can fill ``kind``'s menu (the clouds may have none yet)."""
+        return any(e.can_make(kind) for e in listed_models(context))
 
     def model_for(self, kind: str, context: bpy.types.Context | None = None) -> models.ModelEntry:
         """The model ``kind`` is made with (``models.ModelChoiceError`` if there is none)."""

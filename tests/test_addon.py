@@ -62,6 +62,7 @@ def blender(tmp_path, model_files):
     props.sky_model = props.matte_model = str(model_files.sky)
     props.terrain_model = str(model_files.flat)
     props.device = "CPU"
+    props.sky_source = "LEARNED"  # the panorama models' path; the physical sky: test_addon_sky
     props.sky_resolution = "CUSTOM"
     props.sky_width = 128
     props.terrain_size = 64
@@ -121,8 +122,10 @@ def test_a_new_scene_reads_a_model_for_every_kind_without_warnings(untouched, ca
 
 
 def test_generate_on_an_untouched_scene_works_for_every_kind(untouched):
-    """Only the sizes are made small; every other setting, the models included, is as new."""
+    """Only the sizes are made small; every other setting, the models included, is as new (the
+    Sky kind's default, the physical sky, is tested in test_addon_sky.py)."""
     props = untouched.props
+    props.sky_source = "LEARNED"
     props.sky_resolution, props.sky_width = "CUSTOM", 128
     props.terrain_size = 64
     props.matte_width, props.matte_height = 128, 32
