@@ -288,3 +288,11 @@ PRESETS: dict[str, TrainConfig] = {
         checkpoint_minutes=20.0,
     ),
 }
+
+# Cloud density on a horizontal layer (``generator.sky.cloudmap``; data from
+# ``tools/cloud_tiles.py``): a texture seen from below, so the terrain preset's torus model,
+# judged the same way.
+PRESETS["clouds"] = dataclasses.replace(
+    PRESETS["terrain"],
+    model=dataclasses.replace(PRESETS["terrain"].model, extra={"preset": "clouds"}),
+)
