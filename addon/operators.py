@@ -30,7 +30,13 @@ from .backend import (
 )
 from .images import load_image
 from .models import CLOUDS_PRESET, KIND_LABELS, NO_MODEL_HELP, ModelChoiceError, makes
-from .physical import Moment, PhysicalSkyRequest, run_physical_sky, sun_lamp_of
+from .physical import (
+    Moment,
+    PhysicalSkyRequest,
+    daylight_exposure,
+    run_physical_sky,
+    sun_lamp_of,
+)
 from .placement import place_matte_plane
 from .preferences import (
     ADDON_ID,
@@ -332,6 +338,8 @@ class EB_OT_generate(_JobOperator, Operator):
             sunlamp.place_sun_lamp(scene, sun_lamp_of(path), props.rotation)
         elif self._physical:
             sunlamp.remove_sun_lamp(scene)
+        if self._physical and props.auto_exposure:
+            scene.view_settings.exposure = daylight_exposure(path)
         return image
 
     def apply(self, context: bpy.types.Context, path: Path) -> str:

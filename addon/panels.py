@@ -125,6 +125,7 @@ def _draw_physical(layout: bpy.types.UILayout, context: bpy.types.Context) -> No
     elif props.ground_source == "COLOUR":
         layout.prop(props, "ground_colour")
     layout.prop(props, "use_sun_lamp")
+    layout.prop(props, "auto_exposure")
 
 
 def draw_terrain(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:

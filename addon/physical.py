@@ -9,10 +9,12 @@ lamp always matches the sky it shows.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
 PREVIEW_WIDTH = 1024
 """The quick sky's width (1024 x 512): a second or two, wired in before the full one."""
 MIN_TILE, MAX_TILE = 256, 2048
+METER_WIDTH = 64
+"""The clear sky the exposure is metered on: 64 x 32 is plenty for an irradiance."""
+REC709_LUMINANCE = (0.2126, 0.7152, 0.0722)
 
 
 @dataclass(frozen=True)
@@ -187,3 +192,33 @@ def sun_lamp_of(path: str | Path) -> dict:
     from generator.sky.skyfile import LAMP_KEY
 
     return json.loads(read_metadata(path)[LAMP_KEY])
+
+
+def daylight_exposure(path: str | Path) -> float:
+    """The exposure (stops) at which a grey card lit by a sky file's sun and clear sky shows its
+    own grey, as a camera's light meter sets it: -log2(E / pi) for E the illuminance of a
+    horizontal plane (the lamp's share, dimmed by any cloud before the sun, plus the clear sky
+    above; clouds' own light is not metered). Blender's units are absolute, so a sunny noon is
+    about -5 and a sunset near 0."""
+    import numpy as np
+
+    from generator import GroundSettings, read_sky_recipe, render_sky_array
+
+    recipe = read_sky_recipe(path)
+    c = recipe.composition
+    clear = dataclasses.replace(
+        c,
+        sky=dataclasses.replace(c.sky, sun_disc=False),
+        clouds=None,
+        ground=GroundSettings("none"),
+    )
+    sky = render_sky_array(recipe.replace(composition=clear, width=METER_WIDTH, window=None))
+    height = METER_WIDTH // 2
+    elevation = np.radians(90.0 - (np.arange(height // 2) + 0.5) * 180.0 / height)
+    solid_angle = (2 * np.pi / METER_WIDTH) * (np.pi / height) * np.cos(elevation)
+    luminance = sky[: height // 2] @ np.asarray(REC709_LUMINANCE)
+    from_sky = float((luminance * (np.sin(elevation) * solid_angle)[:, None]).sum())
+    lamp = sun_lamp_of(path)
+    up = max(lamp["direction"][1], 0.0)
+    from_sun = lamp["strength"] * up * float(np.dot(lamp["colour"], REC709_LUMINANCE))
+    return -math.log2(max(from_sky + from_sun, 1e-6) / math.pi)

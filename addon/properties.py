@@ -249,6 +249,14 @@ class EB_Settings(PropertyGroup):
         "off: the sun's disc is in the sky image instead",
     )
 
+    auto_exposure: BoolProperty(
+        name="Set Exposure",
+        default=True,
+        description="Set the scene's exposure (Color Management) as a camera's light meter "
+        "would: a grey card lit by this sky shows its own grey (Blender's sky units are absolute: "
+        "a sunny noon needs about -5)",
+    )
+
     terrain_size: IntProperty(
         name="Size", min=8, max=32768, default=2048, description="Side of the square tile"
     )

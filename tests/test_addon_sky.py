@@ -91,6 +91,9 @@ def test_generate_on_an_untouched_scene_makes_a_physical_sky_lit_by_its_sun_lamp
     assert math.degrees(lamp.data.angle) == pytest.approx(record["angular_diameter"], rel=1e-6)
     assert record["angular_diameter"] == pytest.approx(recipe.composition.sky.sun_size)
     assert tuple(lamp.data.color) == pytest.approx(record["colour"], rel=1e-6)
+    exposure = bpy.context.scene.view_settings.exposure
+    assert exposure == pytest.approx(physical.daylight_exposure(path), abs=1e-4)
+    assert -7.0 < exposure < -3.0, "a sun 35 degrees up, metered as a camera would"
 
     # The lamp's light comes from where the World shows the disc, also with the World turned.
     props.rotation = math.radians(40.0)
@@ -129,8 +132,10 @@ def test_without_the_sun_lamp_the_disc_is_in_the_image(untouched):  # noqa: F811
     props.sky_resolution, props.sky_width, props.ground_source = "CUSTOM", 256, "NONE"
     bpy.ops.endless_backdrops.generate(kind="SKY")
     assert len(our_lamps()) == 1
-    props.use_sun_lamp = False
+    props.use_sun_lamp, props.auto_exposure = False, False
+    bpy.context.scene.view_settings.exposure = 0.5
     assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}
+    assert bpy.context.scene.view_settings.exposure == 0.5, "the user's exposure stays"
 
     assert our_lamps() == [] and bpy.data.lights.get(sunlamp.LAMP_NAME) is None
     path = sky_file(props)
