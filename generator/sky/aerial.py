@@ -75,7 +75,7 @@ class SurfacePaths:
         light, through = march(medium, transmittance, multiple, radius, up, to_sun, sun_up, length)
         added = np.maximum(to_rec709(light * SOLAR_IRRADIANCE), 0.0)
         kept = np.maximum(to_rec709(through * SOLAR_IRRADIANCE) / _WHITE, 0.0)
-        self.table = np.concatenate([added, kept], axis=-1)
+        self.table = np.concatenate([added, kept], axis=-1).astype(np.float32)
 
     @staticmethod
     def _v(distance: np.ndarray | float) -> np.ndarray | float:

@@ -170,7 +170,8 @@ class Atmosphere:
             ground_albedo,
             DISC_FRACTION,
         )
-        self.colour = _in_gamut(to_rec709(self.view.table * SOLAR_IRRADIANCE))
+        self.colour = _in_gamut(to_rec709(self.view.table * SOLAR_IRRADIANCE)).astype(np.float32)
+        """The sky-view table in linear Rec. 709, float32: what every pixel looks up."""
         self.sky_irradiance = _in_gamut(to_rec709(self.view.sky_irradiance * SOLAR_IRRADIANCE))
         """Linear Rec. 709 irradiance of a horizontal plane at the observer from the sky."""
 
@@ -236,25 +237,56 @@ def clear_sky(
     flat = directions.reshape(-1, 3)
     out = np.empty(flat.shape, dtype=np.float32)
     for start in range(0, len(flat), CHUNK):
-        out[start : start + CHUNK] = _radiance(flat[start : start + CHUNK], settings, pixel_deg)
+        rows = Rays.of(flat[start : start + CHUNK])
+        out[start : start + CHUNK] = clear_rows(rows, settings, pixel_deg)[:, 0]
     return out.reshape(directions.shape)
 
 
-def azimuth_from_sun(d: np.ndarray, settings: SkySettings) -> np.ndarray:
-    """Angles in radians (0..pi) between the vertical planes of rows of ``d`` and of the sun."""
-    x, z = d[..., 0], d[..., 2]
+@dataclass(frozen=True)
+class Rays:
+    """View directions as rows that share their up component: ``y`` (R, 1), ``x`` and ``z``
+    (R, C), float64, contiguous. An equirect's row is one row of C pixels; any other set of
+    directions is R rows of one (``Rays.of``). What depends on the elevation alone is computed
+    once per row, by the same arithmetic either way, so a direction's value does not depend on
+    how it was asked for."""
+
+    y: np.ndarray
+    x: np.ndarray
+    z: np.ndarray
+
+    @classmethod
+    def of(cls, directions: np.ndarray) -> Rays:
+        """Rays of (N, 3) directions, one per row."""
+        d = np.asarray(directions, dtype=np.float64)
+        return cls(*(np.ascontiguousarray(d[:, k : k + 1]) for k in (1, 0, 2)))
+
+    def take(self, rows: np.ndarray | slice) -> Rays:
+        return Rays(self.y[rows], self.x[rows], self.z[rows])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.x.shape
+
+
+def azimuth_from_sun(x: np.ndarray, z: np.ndarray, settings: SkySettings) -> np.ndarray:
+    """Angles in radians (0..pi, float32) between the vertical planes of directions with
+    horizontal components ``x``, ``z`` and of the sun."""
     az = math.radians(settings.sun_azimuth)
-    sun_x, sun_z = math.sin(az), math.cos(az)
+    sun_x, sun_z = np.float32(math.sin(az)), np.float32(math.cos(az))
+    x, z = x.astype(np.float32), z.astype(np.float32)
     return np.abs(np.arctan2(x * sun_z - z * sun_x, x * sun_x + z * sun_z))
 
 
-def _radiance(d: np.ndarray, settings: SkySettings, pixel_deg: float | None) -> np.ndarray:
+def clear_rows(rays: Rays, settings: SkySettings, pixel_deg: float | None = None) -> np.ndarray:
+    """(R, C, 3) float32 ``clear_sky`` toward ``rays``: the table's row coordinate once per row,
+    its column per direction."""
     atmosphere = _tables(settings)
-    zenith = np.arctan2(np.hypot(d[:, 0], d[:, 2]), d[:, 1])
-    fy, fx, lo, hi = atmosphere.view.coordinates(zenith, azimuth_from_sun(d, settings))
+    zenith = np.arccos(np.clip(rays.y, -1.0, 1.0))
+    azimuth = azimuth_from_sun(rays.x, rays.z, settings)
+    fy, fx, lo, hi = atmosphere.view.coordinates(zenith, azimuth)
     radiance = bilinear(atmosphere.colour, fy, fx, lo, hi)
     if settings.sun_disc:
-        radiance += _disc(d, settings, pixel_deg, atmosphere)
+        _add_disc(radiance, rays, settings, pixel_deg, atmosphere)
     return radiance
 
 
@@ -276,27 +308,38 @@ def _disc_scale(drawn: float, pixel: float) -> float:
     return DISC_FRACTION / float((_disc_profile(angle, drawn, pixel) * solid).sum())
 
 
-def _disc(
-    d: np.ndarray, settings: SkySettings, pixel_deg: float | None, atmosphere: Atmosphere
-) -> np.ndarray:
-    """The disc's radiance, computed only where it can reach. Drawn wider than it is where
-    pixels are coarse, it keeps its total light; undrawn (no ``pixel_deg``) its centre has the
-    radiance of a uniform disc, as Blender's."""
+def _add_disc(
+    radiance: np.ndarray,
+    rays: Rays,
+    settings: SkySettings,
+    pixel_deg: float | None,
+    atmosphere: Atmosphere,
+) -> None:
+    """Adds the disc's radiance where it reaches (rows within its reach of the sun's
+    elevation, then directions within it). Drawn wider than it is where pixels are coarse, it
+    keeps its total light; undrawn (no ``pixel_deg``) its centre has the radiance of a uniform
+    disc, as Blender's."""
     radius = math.radians(settings.sun_size / 2.0)
     pixel = math.radians(pixel_deg) if pixel_deg else 0.0
     drawn = max(radius, MIN_RADIUS_PIXELS * pixel)
-    out = np.zeros(d.shape)
-    sun = _sun_vector(settings)
     reach = drawn + pixel
+    elevation = np.arcsin(np.clip(rays.y[:, 0], -1.0, 1.0))
+    rows = np.nonzero(np.abs(elevation - math.radians(settings.sun_elevation)) <= 2 * reach)[0]
+    if rows.size == 0:
+        return
+    near_rays = rays.take(rows)
+    d = np.stack(np.broadcast_arrays(near_rays.x, near_rays.y, near_rays.z), axis=-1).reshape(-1, 3)
+    sun = _sun_vector(settings)
     cosine = d[:, 0] * sun[0] + d[:, 1] * sun[1] + d[:, 2] * sun[2]
     near = np.nonzero(cosine >= math.cos(min(2.0 * reach, math.pi)))[0]
     angle = _angle_between(d[near], sun)
     near, angle = near[angle <= reach], angle[angle <= reach]
     if near.size == 0:
-        return out
+        return
     weight = _disc_profile(angle, drawn, pixel) * _disc_scale(drawn, pixel)
-    out[near] = atmosphere.sunlight(d[near, 1]) * weight[:, None]
-    return out
+    block = radiance[rows].reshape(-1, 3)
+    block[near] += (atmosphere.sunlight(d[near, 1]) * weight[:, None]).astype(np.float32)
+    radiance[rows] = block.reshape(len(rows), -1, 3)
 
 
 def sun_light(settings: SkySettings, samples: int = 32) -> SunLight:

@@ -22,18 +22,21 @@ windows, the wrap seam, the poles and the six cube faces agree exactly.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from generator.sky.aerial import surface_distance
 from generator.sky.atmosphere import (
     DISC_FRACTION,
+    Rays,
     SkySettings,
     SunLight,
     atmosphere,
     azimuth_from_sun,
-    clear_sky,
+    clear_rows,
     direction,
     sun_light,
 )
@@ -43,6 +46,9 @@ from generator.sky.spectrum import REC709_LUMINANCE
 
 CHUNK = 1 << 18
 """Directions evaluated at a time: bounds memory; results do not depend on it."""
+BLOCK = 1 << 16
+"""Pixels per block of rows a thread computes: arrays that stay in cache; results do not
+depend on it."""
 TAU_MAX = 24.0
 """Optical thickness of the densest cloud (a thick cumulus: its base is dark)."""
 MAX_SLANT = 4.0
@@ -70,7 +76,8 @@ def henyey_greenstein(cosine: np.ndarray) -> np.ndarray:
     """The clouds' phase function (per steradian) at scattering-angle cosines ``cosine``."""
     total = np.zeros_like(cosine)
     for g, weight in PHASE_LOBES:
-        total += weight * (1 - g * g) / (4 * np.pi * (1 + g * g - 2 * g * cosine) ** 1.5)
+        base = np.float32(1 + g * g) - np.float32(2 * g) * cosine
+        total += np.float32(weight * (1 - g * g) / (4 * np.pi)) / (base * np.sqrt(base))
     return total
 
 
@@ -110,12 +117,17 @@ class ComposedSky:
             self.layer_km = self.clouds.altitude_m / 1000.0
             self.cloud_paths = self.air.paths(self.layer_km)
             cosines = np.linspace(SUN_TABLE_LOW, 1.0, SUN_TABLE)
-            self.layer_sun = DISC_FRACTION * self.air.sunlight(cosines, self.layer_km)
+            sunlight = DISC_FRACTION * self.air.sunlight(cosines, self.layer_km)
+            self.layer_sun = sunlight.astype(np.float32)
         self.ground_albedo = (
             ground.colour()
             if ground.kind == "colour"
             else np.full(3, ground.albedo, dtype=np.float32)
         )
+        if self.clouds is not None:
+            below = self._ground_irradiance() * float(self.ground_albedo @ REC709_LUMINANCE)
+            self.cloud_sky = (self.air.sky_irradiance / np.pi).astype(np.float32)
+            self.cloud_below = (below / np.pi).astype(np.float32)
 
     def radiance(self, directions: np.ndarray, pixel_rad: float) -> np.ndarray:
         """(..., 3) float32 linear Rec. 709 radiance toward unit ``directions`` (..., 3) of an
@@ -125,72 +137,108 @@ class ComposedSky:
         flat = directions.reshape(-1, 3)
         out = np.empty(flat.shape, dtype=np.float32)
         for start in range(0, len(flat), CHUNK):
-            out[start : start + CHUNK] = self._radiance(flat[start : start + CHUNK], pixel_rad)
+            rays = Rays.of(flat[start : start + CHUNK])
+            out[start : start + CHUNK] = self.rays(rays, pixel_rad)[:, 0]
         return out.reshape(directions.shape)
 
-    def _radiance(self, d: np.ndarray, pixel_rad: float) -> np.ndarray:
-        out = np.zeros(d.shape, dtype=np.float32)
-        below = d[:, 1] < 0.0
+    def rays(self, rays: Rays, pixel_rad: float) -> np.ndarray:
+        """(R, C, 3) float32 radiance toward ``rays``, in blocks of rows spread over
+        ``torch.get_num_threads()`` threads (numpy lets go of the interpreter in its loops):
+        every value is computed by its row alone, so neither the blocks nor the thread count
+        change it."""
+        rows, columns = rays.shape
+        step = max(1, BLOCK // columns)
+        starts = range(0, rows, step)
+        out = np.empty((rows, columns, 3), dtype=np.float32)
+
+        def block(start: int) -> None:
+            part = slice(start, start + step)
+            out[part] = self._block(rays.take(part), pixel_rad)
+
+        threads = min(torch.get_num_threads(), len(starts))
+        if threads <= 1:
+            for start in starts:
+                block(start)
+        else:
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(block, starts))
+        return out
+
+    def _block(self, rays: Rays, pixel_rad: float) -> np.ndarray:
+        out = np.zeros((*rays.shape, 3), dtype=np.float32)
+        below = rays.y[:, 0] < 0.0
         up, down = np.nonzero(~below)[0], np.nonzero(below)[0]
         if down.size and self.composition.ground.kind != "none":
-            out[down] = self._ground(d[down], pixel_rad)
+            out[down] = self._ground(rays.take(down), pixel_rad)
         if up.size:
-            sky = clear_sky(d[up], self.composition.sky, math.degrees(pixel_rad))
+            seen = rays if up.size == len(below) else rays.take(up)
+            sky = clear_rows(seen, self.composition.sky, math.degrees(pixel_rad))
             if self.clouds is not None:
-                sky = self._clouded(d[up], sky, pixel_rad)
+                sky = self._clouded(seen, sky, pixel_rad)
             out[up] = sky
         return out
 
-    def _ground(self, d: np.ndarray, pixel_rad: float) -> np.ndarray:
-        distance = surface_distance(d[:, 1], self.air.radius, -self.eye_km)
+    def _ground(self, rays: Rays, pixel_rad: float) -> np.ndarray:
+        distance = surface_distance(rays.y, self.air.radius, -self.eye_km)
         metres = np.minimum(distance, 1e9) * 1000.0
-        x, z = metres * d[:, 0], metres * d[:, 2]
-        footprint = metres * pixel_rad / np.sqrt(-d[:, 1])
+        footprint = metres * pixel_rad / np.sqrt(-rays.y)
+        metres32 = metres.astype(np.float32)
+        x, z = metres32 * rays.x.astype(np.float32), metres32 * rays.z.astype(np.float32)
         if self.ground_texture is None:
             albedo = self.ground_albedo
         else:
             albedo = self.ground_texture.sample(x, z, footprint)
         sun_up = float(self.sun[1])
-        sunlit = self.lamp.irradiance * max(sun_up, 0.0)
+        sunlit = (self.lamp.irradiance * max(sun_up, 0.0)).astype(np.float32)
         if self.clouds is not None and sun_up > 0.0:
-            reach = (self.layer_km + self.eye_km) * 1000.0 / max(sun_up, 0.05)
-            tau = self._thickness(x + reach * self.sun[0], z + reach * self.sun[2], footprint)
-            sunlit = sunlit * np.exp(-np.minimum(tau / max(sun_up, 0.05), 80.0))[:, None]
-        surface = albedo / np.pi * (sunlit + self.air.sky_irradiance)
-        added, kept = self.ground_paths(azimuth_from_sun(d, self.composition.sky), distance)
+            reach = np.float32((self.layer_km + self.eye_km) * 1000.0 / max(sun_up, 0.05))
+            sun_x, sun_z = np.float32(self.sun[0]), np.float32(self.sun[2])
+            tau = self._thickness(x + reach * sun_x, z + reach * sun_z, footprint)
+            shade = np.exp(-np.minimum(tau / np.float32(max(sun_up, 0.05)), np.float32(80.0)))
+            sunlit = sunlit * shade[..., None]
+        sky_light = self.air.sky_irradiance.astype(np.float32)
+        surface = albedo / np.float32(np.pi) * (sunlit + sky_light)
+        azimuth = azimuth_from_sun(rays.x, rays.z, self.composition.sky)
+        added, kept = self.ground_paths(azimuth, distance)
         return added + kept * surface
 
     def _thickness(self, x: np.ndarray, z: np.ndarray, footprint: np.ndarray) -> np.ndarray:
-        density = self.cloud_texture.sample(x, z, footprint)[:, 0]
+        density = self.cloud_texture.sample(x, z, footprint)[..., 0]
         return cover_thickness(density, self.clouds.cover)
 
-    def _clouded(self, d: np.ndarray, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
-        """The cloud layer over the clear ``sky`` seen toward ``d`` (y >= 0)."""
+    def _clouded(self, rays: Rays, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
+        """The cloud layer over the clear ``sky`` (R, C, 3) seen toward ``rays`` (y >= 0): what
+        depends on the elevation (distance, slant, footprint) once per row."""
         radius, layer = self.air.radius, self.layer_km
-        distance = surface_distance(d[:, 1], radius, layer)
+        distance = surface_distance(rays.y, radius, layer)
+        facing = np.maximum((radius * rays.y + distance) / (radius + layer), 1e-6)  # vertical
         metres = distance * 1000.0
-        facing = (radius * d[:, 1] + distance) / (radius + layer)  # cosine with the vertical
-        footprint = metres * pixel_rad / np.sqrt(np.maximum(facing, 1e-6))
-        tau = self._thickness(metres * d[:, 0], metres * d[:, 2], footprint)
-        slanted = tau * np.minimum(1.0 / np.maximum(facing, 1e-6), MAX_SLANT)
-        alpha = (1.0 - np.exp(-slanted))[:, None]
-        cosine = d @ self.sun
-        sun_up = (radius * self.sun[1] + distance * cosine) / (radius + layer)
-        at = (np.clip(sun_up, SUN_TABLE_LOW, 1.0) - SUN_TABLE_LOW) / (1.0 - SUN_TABLE_LOW)
-        index = at * (SUN_TABLE - 1)
-        low = np.minimum(index.astype(np.intp), SUN_TABLE - 2)
-        w = (index - low)[:, None]
-        sunlight = self.layer_sun[low] * (1.0 - w) + self.layer_sun[low + 1] * w
-        diffuse = 1.0 / (1.0 + 0.75 * (1.0 - ASYMMETRY) * tau)
-        scattered = (diffuse - np.exp(-tau))[:, None]
-        single = (henyey_greenstein(cosine) * slanted * np.exp(-slanted))[:, None]
-        below = self._ground_irradiance() * float(self.ground_albedo @ REC709_LUMINANCE)
-        cloud = (
-            sunlight * (single + scattered * np.maximum(sun_up, 0.0)[:, None] / np.pi)
-            + self.air.sky_irradiance / np.pi * scattered
-            + below / np.pi * (1.0 - diffuse)[:, None]
+        footprint = metres * pixel_rad / np.sqrt(facing)
+        metres32 = metres.astype(np.float32)
+        x32, z32 = rays.x.astype(np.float32), rays.z.astype(np.float32)
+        tau = self._thickness(metres32 * x32, metres32 * z32, footprint)
+        slanted = tau * np.minimum(1.0 / facing, MAX_SLANT).astype(np.float32)
+        alpha = (1.0 - np.exp(-slanted))[..., None]
+        sun = self.sun.astype(np.float32)
+        cosine = x32 * sun[0] + (rays.y * self.sun[1]).astype(np.float32) + z32 * sun[2]
+        sun_up = (np.float32(radius * self.sun[1]) + distance.astype(np.float32) * cosine) / (
+            np.float32(radius + layer)
         )
-        added, kept = self.cloud_paths(azimuth_from_sun(d, self.composition.sky), distance)
+        scale = np.float32((SUN_TABLE - 1) / (1.0 - SUN_TABLE_LOW))
+        index = (np.clip(sun_up, SUN_TABLE_LOW, 1.0) - np.float32(SUN_TABLE_LOW)) * scale
+        low = np.minimum(index.astype(np.intp), SUN_TABLE - 2)
+        w = (index - low)[..., None]
+        sunlight = self.layer_sun.take(low, axis=0)
+        sunlight += (self.layer_sun.take(low + 1, axis=0) - sunlight) * w
+        diffuse = 1.0 / (1.0 + np.float32(0.75 * (1.0 - ASYMMETRY)) * tau)
+        scattered = (diffuse - np.exp(-tau))[..., None]
+        single = (henyey_greenstein(cosine) * slanted * np.exp(-slanted))[..., None]
+        lit = np.maximum(sun_up, 0.0)[..., None] / np.float32(np.pi)
+        cloud = sunlight * (single + scattered * lit)
+        cloud += self.cloud_sky * scattered
+        cloud += self.cloud_below * (1.0 - diffuse)[..., None]
+        azimuth = azimuth_from_sun(rays.x, rays.z, self.composition.sky)
+        added, kept = self.cloud_paths(azimuth, distance)
         return (1.0 - alpha) * sky + alpha * added + kept * cloud
 
     def _ground_irradiance(self) -> np.ndarray:
@@ -200,11 +248,11 @@ class ComposedSky:
         """The Sun lamp matching the disc, dimmed by the cloud in front of the sun (if any)."""
         if self.clouds is None or self.sun[1] <= 0.0:
             return self.lamp
-        d = self.sun[None, :]
+        rays = Rays.of(self.sun[None, :])
         size = math.radians(self.composition.sky.sun_size)
-        sky = np.ones((1, 3))
-        seen = self._clouded(d, sky, size) - self._clouded(d, np.zeros((1, 3)), size)
-        through = float(seen[0, 0])  # 1 - alpha toward the sun
+        sky = np.ones((1, 1, 3), dtype=np.float32)
+        seen = self._clouded(rays, sky, size) - self._clouded(rays, 0.0 * sky, size)
+        through = float(seen[0, 0, 0])  # 1 - alpha toward the sun
         return SunLight(
             self.lamp.direction,
             self.lamp.angular_diameter,

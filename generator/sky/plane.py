@@ -42,35 +42,36 @@ class PlaneTexture:
         return self.levels[0].shape[2]
 
     def sample(self, x_m: np.ndarray, z_m: np.ndarray, footprint_m: np.ndarray) -> np.ndarray:
-        """(..., C) the texture at plane positions (metres) over footprints of ``footprint_m``
-        metres (a pixel's width on the plane), element-wise."""
+        """(R, K, C) float32: the texture at plane positions ``x_m``, ``z_m`` (R, K) in metres,
+        filtered over footprints of ``footprint_m`` (R, 1) metres (a pixel's width on the plane),
+        one per row: the level is chosen once per row; each row is sampled element-wise."""
         top = len(self.levels) - 1
         lod = np.clip(np.log2(np.maximum(footprint_m, 1e-30) / self.texel_m), 0.0, float(top))
-        base = np.minimum(lod.astype(np.intp), top)
-        out = np.empty((*np.shape(lod), self.channels), dtype=np.float32)
+        base = np.minimum(lod.astype(np.intp), top)[:, 0]
+        out = np.empty((*np.shape(x_m), self.channels), dtype=np.float32)
         for level in np.unique(base):
-            at = np.nonzero(base == level)
+            at = np.nonzero(base == level)[0]
             low = self._bilinear(level, x_m[at], z_m[at])
-            if level < top:
-                high = self._bilinear(level + 1, x_m[at], z_m[at])
-                low += (high - low) * (lod[at] - level).astype(np.float32)[:, None]
+            blend = (lod[at] - level).astype(np.float32)[..., None]
+            if level < top and blend.any():  # where the blend is 0 the next level adds 0
+                low += (self._bilinear(level + 1, x_m[at], z_m[at]) - low) * blend
             out[at] = low
         return out
 
     def _bilinear(self, level: int, x_m: np.ndarray, z_m: np.ndarray) -> np.ndarray:
-        """(n, C) bilinear samples of one level, wrapping around the tile."""
+        """(..., C) float32 bilinear samples of one level, wrapping around the tile."""
         texels = self.levels[level]
         n = texels.shape[0]
-        scale = n / self.period_m
-        u, v = x_m * scale - 0.5, z_m * scale - 0.5
+        scale = np.float32(n / self.period_m)
+        u, v = x_m * scale - np.float32(0.5), z_m * scale - np.float32(0.5)
         u0, v0 = np.floor(u), np.floor(v)
-        wu, wv = (u - u0).astype(np.float32)[:, None], (v - v0).astype(np.float32)[:, None]
-        i0, j0 = np.mod(v0, n).astype(np.intp), np.mod(u0, n).astype(np.intp)
-        i1, j1 = (i0 + 1) % n, (j0 + 1) % n
+        wu, wv = (u - u0)[..., None], (v - v0)[..., None]
+        j0, i0 = u0.astype(np.int64) & (n - 1), v0.astype(np.int64) & (n - 1)
+        j1, i0, i1 = (j0 + 1) & (n - 1), i0 * n, ((i0 + 1) & (n - 1)) * n
         flat = texels.reshape(n * n, -1)
-        top = flat.take(i0 * n + j0, axis=0)
-        top += (flat.take(i0 * n + j1, axis=0) - top) * wu
-        bottom = flat.take(i1 * n + j0, axis=0)
-        bottom += (flat.take(i1 * n + j1, axis=0) - bottom) * wu
+        top = flat.take(i0 + j0, axis=0)
+        top += (flat.take(i0 + j1, axis=0) - top) * wu
+        bottom = flat.take(i1 + j0, axis=0)
+        bottom += (flat.take(i1 + j1, axis=0) - bottom) * wu
         top += (bottom - top) * wv
         return top

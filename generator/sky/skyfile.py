@@ -24,7 +24,7 @@ from generator.imagefile import check_output, open_image_writer, read_metadata
 from generator.modelfile import LoadedModel, load_model
 from generator.recipe import MAX_SIDE, Window
 from generator.render import CancelFn, ProgressFn, RowBandRenderer
-from generator.sky.atmosphere import SkySettings, SunLight, direction
+from generator.sky.atmosphere import Rays, SkySettings, SunLight
 from generator.sky.compose import ComposedSky, SkyComposition
 from generator.sky.cubemap import FACES, face_pixel_directions
 from generator.sky.layers import (
@@ -180,17 +180,24 @@ def _load(name: str, expected_hash: str, device: str) -> LoadedModel:
     return model
 
 
-def equirect_pixel_directions(width: int, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """(rows, columns, 3) directions of equirect pixel centres; the first and last rows look
+def equirect_rays(width: int, rows: np.ndarray, columns: np.ndarray) -> Rays:
+    """Directions of equirect pixel centres as rows (``Rays``); the first and last rows look
     exactly at the zenith and nadir, so each is one constant value (no pinch at the poles)."""
     height = width // 2
     rows = np.asarray(rows)
-    elevation = 90.0 - (rows + 0.5) * 180.0 / height
-    azimuth = (np.asarray(columns) + 0.5) * 360.0 / width - 180.0
-    d = direction(elevation[:, None], azimuth[None, :])
-    d[rows == 0] = (0.0, 1.0, 0.0)
-    d[rows == height - 1] = (0.0, -1.0, 0.0)
-    return d
+    elevation = np.radians(90.0 - (rows + 0.5) * 180.0 / height)[:, None]
+    azimuth = np.radians((np.asarray(columns) + 0.5) * 360.0 / width - 180.0)[None, :]
+    across = np.cos(elevation)
+    across[(rows == 0) | (rows == height - 1)] = 0.0
+    y = np.sin(elevation)
+    y[rows == 0], y[rows == height - 1] = 1.0, -1.0
+    return Rays(y, across * np.sin(azimuth), across * np.cos(azimuth))
+
+
+def equirect_pixel_directions(width: int, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """(rows, columns, 3) directions of ``equirect_rays``."""
+    rays = equirect_rays(width, rows, columns)
+    return np.stack(np.broadcast_arrays(rays.x, rays.y, rays.z), axis=-1)
 
 
 class SkyRenderer(RowBandRenderer):
@@ -216,10 +223,11 @@ class SkyRenderer(RowBandRenderer):
     def total_tiles(self) -> int:
         return (0 if self.layers.ready else self.layers.tiles) + self.band_count
 
-    def directions(self, rows: np.ndarray) -> np.ndarray:
+    def rays(self, rows: np.ndarray) -> Rays:
         if self.face is None:
-            return equirect_pixel_directions(self.recipe.width, rows, self.columns)
-        return face_pixel_directions(self.face, self.recipe.width, rows)
+            return equirect_rays(self.recipe.width, rows, self.columns)
+        d = face_pixel_directions(self.face, self.recipe.width, rows)
+        return Rays.of(d.reshape(-1, 3))
 
     def render_band(
         self,
@@ -231,7 +239,8 @@ class SkyRenderer(RowBandRenderer):
         if cancel is not None and cancel():
             raise Cancelled("render cancelled")
         top, bottom = self.band_range(index)
-        band = sky.radiance(self.directions(np.arange(top, bottom)), self.recipe.pixel_rad)
+        band = sky.rays(self.rays(np.arange(top, bottom)), self.recipe.pixel_rad)
+        band = band.reshape(bottom - top, len(self.columns), 3)
         if tiles_done is not None:
             tiles_done(1)
         return band

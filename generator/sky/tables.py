@@ -53,35 +53,37 @@ def bilinear(
     hi: int | np.ndarray | None = None,
 ) -> np.ndarray:
     """``table`` (NY, NX, C) at fractional texel coordinates (broadcast), rows clamped to
-    ``lo..hi`` (arrays or ints, hi > lo) and columns to the table: element-wise, so the same
-    for any batch."""
+    ``lo..hi`` (arrays or ints, hi > lo) and columns to the table, in the table's precision:
+    element-wise, so the same for any batch.
+
+    Rows are interpolated first, then columns. Where ``fy`` (and ``lo``, ``hi``) hold one value
+    per row of ``fx`` (last axis 1) and rows are longer than the table's (an equirect's rows: one
+    elevation, many azimuths), the table's two rows are interpolated once per row and only the
+    column step is done per element: the same operations on the same numbers, so the same values.
+    """
     ny, nx, channels = table.shape
     hi = ny - 1 if hi is None else hi
     fy = np.clip(fy, lo, hi)
     fx = np.clip(fx, 0, nx - 1)
     y0 = np.minimum(fy.astype(np.intp), np.asarray(hi) - 1)
     x0 = np.minimum(fx.astype(np.intp), nx - 2)
-    wy, wx = fy - y0, fx - x0
-    first = y0 * nx + x0
-    second = first + nx
-    if channels > 4:  # gathering whole texels is faster for spectra, channels for colour
-        rows = table.reshape(-1, channels)
-        wy, wx = wy[..., None], wx[..., None]
-        top = rows.take(first, axis=0)
-        top += (rows.take(first + 1, axis=0) - top) * wx
-        bottom = rows.take(second, axis=0)
-        bottom += (rows.take(second + 1, axis=0) - bottom) * wx
-        top += (bottom - top) * wy
-        return top
-    planes = np.moveaxis(table, -1, 0).reshape(channels, -1)
-    out = np.empty((*first.shape, channels))
-    for k, plane in enumerate(planes):
-        top = plane.take(first)
-        top += (plane.take(first + 1) - top) * wx
-        bottom = plane.take(second)
-        bottom += (plane.take(second + 1) - bottom) * wx
-        out[..., k] = top + (bottom - top) * wy
-    return out
+    wy = (fy - y0).astype(table.dtype)[..., None]
+    wx = (fx - x0).astype(table.dtype)[..., None]
+    if np.ndim(fy) == np.ndim(fx) >= 2 and np.shape(fy)[-1] == 1 and np.shape(fx)[-1] > nx:
+        top = table[y0[..., 0]]
+        rows = top + (table[y0[..., 0] + 1] - top) * wy
+        flat = rows.reshape(-1, channels)
+        first = x0 + (np.arange(flat.shape[0] // nx) * nx).reshape((*x0.shape[:-1], 1))
+        left, right = flat.take(first, axis=0), flat.take(first + 1, axis=0)
+    else:
+        flat = table.reshape(-1, channels)
+        first = y0 * nx + x0
+        left = flat.take(first, axis=0)
+        left += (flat.take(first + nx, axis=0) - left) * wy
+        right = flat.take(first + 1, axis=0)
+        right += (flat.take(first + nx + 1, axis=0) - right) * wy
+    left += (right - left) * wx
+    return left
 
 
 def distance_to_top(radius: np.ndarray, cosine: np.ndarray) -> np.ndarray:
