@@ -38,10 +38,6 @@ CLOUDS_PRESET = "clouds"
 NO_MODEL_HELP = (
     "No model yet: add a .safetensors model file in Preferences > Add-ons > Endless Backdrops"
 )
-CLOUDS_HELP = (
-    "No cloud model yet: clouds need a model trained with the clouds preset (add its file with "
-    "the + button); until then the sky is clear"
-)
 MAX_HEADER = 100_000_000
 """Largest safetensors header read (the format's own limit): a bigger one is not a model."""
 
@@ -169,8 +165,6 @@ def chosen_model(kind: str, key: str, entries: Sequence[ModelEntry]) -> ModelEnt
             return entry
     if offered:
         return offered[0]
-    if kind == "clouds":
-        raise ModelChoiceError(CLOUDS_HELP)
     if entries:
         raise ModelChoiceError(
             f"None of your models can make a {KIND_LABELS[kind]}: "
