@@ -49,13 +49,17 @@ CHUNK = 1 << 18
 BLOCK = 1 << 16
 """Pixels per block of rows a thread computes: arrays that stay in cache; results do not
 depend on it."""
-TAU_MAX = 24.0
-"""Optical thickness of the densest cloud (a thick cumulus: its base is dark)."""
+TAU_MAX = 48.0
+"""Optical thickness of the densest cloud (a thick cumulus: its base transmits about a tenth
+of the light that falls on it, and is grey beside its thin, bright edges)."""
 MAX_SLANT = 4.0
 """Longest path through the layer, in layer thicknesses: clouds are about as deep as wide, so
 a grazing view does not see through hundreds of them."""
 PHASE_LOBES = ((0.8, 0.75), (-0.25, 0.25))
 """(g, weight) of the Henyey-Greenstein lobes: a strong forward glow, some back-scatter."""
+SIDES = 0.5
+"""Light a cloud's sides take from a low sun, per unit of what its top takes from one
+overhead: clouds are about as deep as wide, so at sunset they are lit, not black."""
 ASYMMETRY = 0.85
 """Mean cosine of a water cloud's scattering, for its diffuse transmission."""
 SUN_TABLE = 1024
@@ -81,12 +85,19 @@ def henyey_greenstein(cosine: np.ndarray) -> np.ndarray:
     return total
 
 
-def cover_thickness(density: np.ndarray, cover: float) -> np.ndarray:
-    """Optical thickness from a model's density (0..1): ``cover`` lowers the threshold above
-    which density is cloud (1 at cover 0: nothing; below 0 at cover 1: everything, overcast)
-    and stretches the rest to 0..1."""
-    threshold = 1.0 - 1.25 * cover
-    return TAU_MAX * np.clip((density - threshold) / (1.0 - threshold), 0.0, 1.0)
+def cover_threshold(density: np.ndarray, cover: float) -> float:
+    """The density above which a tile is cloud at ``cover``, the fraction of the layer that is
+    cloud: the tile's (1 - cover) quantile, so cover means the same for a sparse tile and a
+    dense one (0.3 broken, 0.6 mostly cloudy), lowered by cover / 4 so that at 1 every point is
+    cloud of some thickness (overcast)."""
+    return float(np.quantile(density, 1.0 - cover)) - 0.25 * cover
+
+
+def cover_thickness(density: np.ndarray, threshold: float) -> np.ndarray:
+    """Optical thickness from density (0..1): zero up to ``threshold``, the rest stretched to
+    0..``TAU_MAX``."""
+    span = max(1.0 - threshold, 1e-6)
+    return TAU_MAX * np.clip((density - threshold) / span, 0.0, 1.0)
 
 
 class ComposedSky:
@@ -113,6 +124,9 @@ class ComposedSky:
             self.ground_paths = self.air.paths(-self.eye_km)
         self.clouds = clouds if clouds is not None and clouds.cover > 0.0 else None
         self.cloud_texture = cloud_texture if self.clouds is not None else None
+        if self.cloud_texture is not None:
+            density = self.cloud_texture.levels[0][..., 0]
+            self.cover_threshold = cover_threshold(density, self.clouds.cover)
         if self.clouds is not None:
             self.layer_km = self.clouds.altitude_m / 1000.0
             self.cloud_paths = self.air.paths(self.layer_km)
@@ -204,7 +218,7 @@ class ComposedSky:
 
     def _thickness(self, x: np.ndarray, z: np.ndarray, footprint: np.ndarray) -> np.ndarray:
         density = self.cloud_texture.sample(x, z, footprint)[..., 0]
-        return cover_thickness(density, self.clouds.cover)
+        return cover_thickness(density, self.cover_threshold)
 
     def _clouded(self, rays: Rays, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
         """The cloud layer over the clear ``sky`` (R, C, 3) seen toward ``rays`` (y >= 0): what
@@ -233,7 +247,8 @@ class ComposedSky:
         diffuse = 1.0 / (1.0 + np.float32(0.75 * (1.0 - ASYMMETRY)) * tau)
         scattered = (diffuse - np.exp(-tau))[..., None]
         single = (henyey_greenstein(cosine) * slanted * np.exp(-slanted))[..., None]
-        lit = np.maximum(sun_up, 0.0)[..., None] / np.float32(np.pi)
+        across = np.sqrt(np.maximum(1.0 - np.square(sun_up), 0.0))
+        lit = (np.maximum(sun_up, 0.0) + np.float32(SIDES) * across)[..., None] / np.float32(np.pi)
         cloud = sunlight * (single + scattered * lit)
         cloud += self.cloud_sky * scattered
         cloud += self.cloud_below * (1.0 - diffuse)[..., None]
