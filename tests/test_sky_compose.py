@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import make_model_file
 
+from generator.errors import RequestError
 from generator.imagefile import read_image, read_metadata
 from generator.recipe import Window
 from generator.sky import SkySettings, clear_sky, direction, sun_light
@@ -172,3 +173,25 @@ def test_command_line_renders_rerenders_and_refuses_in_one_line(tmp_path, capsys
     assert main([*args, "--bit-depth", "16", "--out", str(bad)]) == 2
     assert capsys.readouterr().err.count("error:") == 2
     assert not bad.exists() and len(list(tmp_path.iterdir())) == 2
+
+
+def test_a_cloud_map_image_draws_the_layer(tmp_path, composition):
+    from PIL import Image
+
+    path = tmp_path / "map.png"
+    density = np.zeros((32, 32), dtype=np.uint8)
+    density[:, :16] = 255  # half the layer cloud, half clear
+    Image.fromarray(density).convert("RGB").save(path)
+    clouds = CloudSettings(str(path), cover=0.5, tile=64, period_m=3000.0)
+    comp = SkyComposition(sky=composition.sky, clouds=clouds, ground=GroundSettings("none"))
+    recipe = PreparedLayers(SkyRecipe(comp, width=WIDTH)).recipe
+    assert len(recipe.composition.clouds.model_hash) == 64, "the recipe records the file"
+    ours = render_sky_array(recipe)
+    clear = render_sky_array(
+        recipe.replace(composition=SkyComposition(sky=comp.sky, ground=comp.ground))
+    )
+    sky = ours[1 : WIDTH // 4] == clear[1 : WIDTH // 4]
+    assert 0.1 < sky.all(axis=-1).mean() < 0.9, "clear where the map is black, cloud elsewhere"
+    Image.fromarray(density[:16]).save(path)
+    with pytest.raises(RequestError):
+        render_sky_array(recipe)

@@ -69,14 +69,15 @@ def add_sky_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-disc", action="store_true", help="leave the disc out (use the Sun lamp)")
     p.add_argument("--haze", type=float, help="aerosol density: 1 clean, 5 city, 10 hazy")
     p.add_argument("--altitude", type=float, help="the eye's height above sea level, m (100)")
-    p.add_argument("--clouds", help="a cloud model (wraps xy) or 'none' (default none)")
+    p.add_argument("--clouds", help="a cloud model (wraps xy), a cloud map (a square, tileable "
+                   "grey image: density) or 'none' (default none)")  # fmt: skip
     p.add_argument("--cover", type=float, help="cloud cover: 0 clear, 0.5 broken, 1 overcast")
     p.add_argument("--cloud-altitude", type=float, help="cloud layer, m above the eye (1500)")
     p.add_argument("--cloud-period", type=float, help="metres before the clouds repeat (20000)")
     p.add_argument("--cloud-styles", type=int, nargs="+", metavar="SEED",
                    help="cloud styles; two or more: a weather front across the layer")  # fmt: skip
     p.add_argument("--ground", help="a terrain model (default 'terrain'), '#rrggbb' or 'none'")
-    p.add_argument("--ground-period", type=float, help="metres before the ground repeats (100)")
+    p.add_argument("--ground-period", type=float, help="metres before the ground repeats (12)")
     p.add_argument("--albedo", type=float, help="the terrain's mean albedo (0.2)")
     p.add_argument("--eye-height", type=float, help="the eye above the ground, m (1.7)")
     p.add_argument("--seed", type=int, help="seed of the cloud and ground textures (0)")

@@ -8,15 +8,19 @@ they go into the recipe as they are.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import torch
 
 from generator.errors import RequestError
 from generator.imagefile import srgb_to_linear
 from generator.modelfile import LoadedModel
+from generator.photo import IMAGE_EXTENSIONS, ImageReadError, load_linear, resize_linear
 from generator.recipe import new_recipe
 from generator.render import CancelFn
 from generator.sky.cloudmap import density_from_linear
@@ -43,13 +47,22 @@ class GroundSettings:
     (``source`` a model name or path), a plain colour (``source`` '#rrggbb', its linear value
     the albedo) or nothing (``source`` 'none': black, for compositing). A model's tile of
     ``tile`` px repeats every ``period_m`` metres, scaled so that its mean albedo is
-    ``albedo``; ``seed`` and ``styles`` choose it as for any render."""
+    ``albedo``; ``seed`` and ``styles`` choose it as for any render.
+
+    The default period puts the bundled terrain at its real size. It learned from close-up
+    ground photos (0 A.D.'s terrain textures: gravel, grass blades, twigs, leaf litter) in
+    256-px frames of 0.7-1 of a texture's side, and those photos show about 1.5-2 m of ground
+    (10-20 cm twigs span a tenth of one): about 6 mm per texel, so a 2048-px tile is 12 m
+    across. At 4096 x 2048 a pixel then meets one texel 30 degrees below the horizon; nearer
+    the nadir (2.6 mm there) the texture is magnified at most 2.3 times, where 100 m (5 cm
+    texels) made stones look half a metre wide and the nadir a 19-times blur. A larger tile
+    would not sharpen it (the model draws at its learned scale); it would only repeat less."""
 
     source: str = "terrain"
     seed: int = 0
     styles: tuple[int, ...] = ()
     tile: int = 2048
-    period_m: float = 100.0
+    period_m: float = 12.0
     albedo: float = 0.2
     eye_height_m: float = 1.7
     model_hash: str = ""
@@ -83,7 +96,9 @@ class GroundSettings:
 @dataclass(frozen=True)
 class CloudSettings:
     """A cloud layer ``altitude_m`` above the eye whose density a cloud model draws
-    (``model``: a name or path of a torus-wrapping model, see ``generator.sky.cloudmap``).
+    (``model``: a name or path of a torus-wrapping model, see ``generator.sky.cloudmap``) or a
+    cloud map gives (``model`` the path of a square, tileable grey image: its sRGB value is the
+    density, as a cloud model's output; a painted or photographed map, resampled to ``tile``).
     ``cover`` remaps it: 0 clear, about 0.5 broken, 1 overcast. Its tile of ``tile`` px
     repeats every ``period_m`` metres; ``seed`` and ``styles`` (two or more: a weather front,
     styles fused across the layer) choose it."""
@@ -138,6 +153,26 @@ def tile_count(model: LoadedModel, size: int) -> int:
     """Progress units of ``model_tile``."""
     recipe = new_recipe(model.config, model.hash, size, size, wrap="xy", projection="flat")
     return make_renderer(model, recipe).total_tiles
+
+
+def is_image(source: str) -> bool:
+    """Whether a layer's source names an image file (a cloud map) rather than a model."""
+    return Path(source).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def image_tile(path: str, size: int) -> tuple[np.ndarray, str]:
+    """(size, size, 3) linear pixels of a square image resampled to ``size``, and the SHA-256
+    of the file's bytes (a recipe records it, as it records a model's hash)."""
+    try:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        pixels = load_linear(path)
+    except (OSError, ImageReadError) as err:
+        raise RequestError(f"cannot read the cloud map {path}: {err}") from None
+    if pixels.shape[0] != pixels.shape[1]:
+        raise RequestError(f"a cloud map must be square (and tileable), {path} is not")
+    chw = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+    tile = resize_linear(chw, (size, size)).permute(1, 2, 0).contiguous().numpy()
+    return tile, digest
 
 
 def ground_texture(tile: np.ndarray, settings: GroundSettings) -> PlaneTexture:

@@ -32,6 +32,8 @@ from generator.sky.layers import (
     GroundSettings,
     cloud_texture,
     ground_texture,
+    image_tile,
+    is_image,
     model_tile,
     tile_count,
 )
@@ -128,7 +130,12 @@ class PreparedLayers:
             ground = dataclasses.replace(ground, model_hash=self.models["ground"].hash)
         elif ground.kind == "colour":
             ground.colour()  # a malformed colour fails now
-        if clouds is not None and clouds.cover > 0.0:
+        self.cloud_map: np.ndarray | None = None
+        if clouds is not None and clouds.cover > 0.0 and is_image(clouds.model):
+            self.cloud_map, digest = image_tile(clouds.model, clouds.tile)
+            _check_hash(clouds.model, clouds.model_hash, digest, "cloud map")
+            clouds = dataclasses.replace(clouds, model_hash=digest)
+        elif clouds is not None and clouds.cover > 0.0:
             self.models["clouds"] = _load(clouds.model, clouds.model_hash, device)
             clouds = dataclasses.replace(clouds, model_hash=self.models["clouds"].hash)
         self.recipe = recipe.replace(
@@ -166,18 +173,24 @@ class PreparedLayers:
                     self.models["clouds"], k.seed, k.styles, k.tile, tiles_done, cancel
                 )
                 textures["cloud_texture"] = cloud_texture(tile, k)
+            if self.cloud_map is not None:
+                textures["cloud_texture"] = cloud_texture(self.cloud_map, c.clouds)
             self._sky = ComposedSky(c, **textures)
         return self._sky
 
 
 def _load(name: str, expected_hash: str, device: str) -> LoadedModel:
     model = load_model(name, device)
-    if expected_hash and model.hash != expected_hash:
-        raise RequestError(
-            f"the recipe was made with model {expected_hash[:12]} as {name!r}, "
-            f"but that file is now {model.hash[:12]}"
-        )
+    _check_hash(name, expected_hash, model.hash, "model")
     return model
+
+
+def _check_hash(name: str, expected: str, found: str, what: str) -> None:
+    if expected and found != expected:
+        raise RequestError(
+            f"the recipe was made with {what} {expected[:12]} as {name!r}, "
+            f"but that file is now {found[:12]}"
+        )
 
 
 def equirect_rays(width: int, rows: np.ndarray, columns: np.ndarray) -> Rays:
