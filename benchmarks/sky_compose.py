@@ -1,6 +1,7 @@
-"""Time and peak memory of composed skies (atmosphere + terrain ground, optionally clouds) from
-2048x1024 to 16384x8192, each streamed to an EXR in its own process. Not a timed test: the
-figures go in docs/sky.md. Run:
+"""Time, CPU time and peak memory of composed skies (atmosphere + terrain ground, optionally
+clouds) from 2048x1024 to 16384x8192, each streamed to an EXR in its own process. Not a timed
+test: the figures go in docs/sky.md. CPU time (all threads, user + system) says what a shared
+machine's load hides. Run:
 
     python benchmarks/sky_compose.py                          # clear sky over the terrain
     python benchmarks/sky_compose.py --clouds CLOUDS.safetensors --widths 4096 16384
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -47,7 +49,13 @@ def measure(width: int, clouds: str | None) -> dict:
         )
     seconds = time.perf_counter() - start
     done.set()
-    return {"width": width, "seconds": round(seconds, 1), "peak_mib": peak[0] >> 10}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "width": width,
+        "seconds": round(seconds, 1),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+        "peak_mib": peak[0] >> 10,
+    }
 
 
 def main() -> None:
