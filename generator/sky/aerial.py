@@ -91,9 +91,10 @@ class SurfacePaths:
             return ((r + h) ** 2 - r * r - np.square(distance)) / (2.0 * r * distance)
 
     def __call__(self, azimuth: np.ndarray, distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(..., 3) in-scattered light and (..., 3) transmittance of the rays at ``azimuth``
-        from the sun (radians, 0..pi) that meet the surface at ``distance``
-        (``surface_distance``), element-wise."""
+        """(..., 3) float32 in-scattered light and (..., 3) transmittance of the rays at
+        ``azimuth`` from the sun (radians, 0..pi) that meet the surface at ``distance``
+        (``surface_distance``), broadcast: a distance per row (R, 1) and azimuths (R, C) look
+        the table's row up once per row (``bilinear``)."""
         v = np.where(np.isfinite(distance), self._v(np.minimum(distance, 1e30)), 1.0)
         span = max(self.v_far - self.v_near, 1e-12)
         fy = (v - self.v_near) / span * (ROWS - 1)

@@ -152,10 +152,10 @@ class ComposedSky:
         out = np.empty(flat.shape, dtype=np.float32)
         for start in range(0, len(flat), CHUNK):
             rays = Rays.of(flat[start : start + CHUNK])
-            out[start : start + CHUNK] = self.rays(rays, pixel_rad)[:, 0]
+            out[start : start + CHUNK] = self.radiance_of(rays, pixel_rad)[:, 0]
         return out.reshape(directions.shape)
 
-    def rays(self, rays: Rays, pixel_rad: float) -> np.ndarray:
+    def radiance_of(self, rays: Rays, pixel_rad: float) -> np.ndarray:
         """(R, C, 3) float32 radiance toward ``rays``, in blocks of rows spread over
         ``torch.get_num_threads()`` threads (numpy lets go of the interpreter in its loops):
         every value is computed by its row alone, so neither the blocks nor the thread count

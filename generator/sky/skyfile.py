@@ -252,7 +252,7 @@ class SkyRenderer(RowBandRenderer):
         if cancel is not None and cancel():
             raise Cancelled("render cancelled")
         top, bottom = self.band_range(index)
-        band = sky.rays(self.rays(np.arange(top, bottom)), self.recipe.pixel_rad)
+        band = sky.radiance_of(self.rays(np.arange(top, bottom)), self.recipe.pixel_rad)
         band = band.reshape(bottom - top, len(self.columns), 3)
         if tiles_done is not None:
             tiles_done(1)
