@@ -49,9 +49,6 @@ CHUNK = 1 << 18
 BLOCK = 1 << 16
 """Pixels per block of rows a thread computes: arrays that stay in cache; results do not
 depend on it."""
-TAU_MAX = 48.0
-"""Optical thickness of the densest cloud (a thick cumulus: its base transmits about a tenth
-of the light that falls on it, and is grey beside its thin, bright edges)."""
 MAX_SLANT = 4.0
 """Longest path through the layer, in layer thicknesses: clouds are about as deep as wide, so
 a grazing view does not see through hundreds of them."""
@@ -85,25 +82,10 @@ def henyey_greenstein(cosine: np.ndarray) -> np.ndarray:
     return total
 
 
-def cover_threshold(density: np.ndarray, cover: float) -> float:
-    """The density above which a tile is cloud at ``cover``, the fraction of the layer that is
-    cloud: the tile's (1 - cover) quantile, so cover means the same for a sparse tile and a
-    dense one (0.3 broken, 0.6 mostly cloudy), lowered by cover / 4 so that at 1 every point is
-    cloud of some thickness (overcast)."""
-    return float(np.quantile(density, 1.0 - cover)) - 0.25 * cover
-
-
-def cover_thickness(density: np.ndarray, threshold: float) -> np.ndarray:
-    """Optical thickness from density (0..1): zero up to ``threshold``, the rest stretched to
-    0..``TAU_MAX``."""
-    span = max(1.0 - threshold, 1e-6)
-    return TAU_MAX * np.clip((density - threshold) / span, 0.0, 1.0)
-
-
 class ComposedSky:
     """A composition with its tables and textures prepared: ``radiance(directions, pixel)``.
 
-    ``ground_texture`` (albedo) and ``cloud_texture`` (density) come from
+    ``ground_texture`` (albedo) and ``cloud_texture`` (optical thickness) come from
     ``generator.sky.layers``; None for a plain-colour or no ground, and for no clouds.
     """
 
@@ -124,9 +106,6 @@ class ComposedSky:
             self.ground_paths = self.air.paths(-self.eye_km)
         self.clouds = clouds if clouds is not None and clouds.cover > 0.0 else None
         self.cloud_texture = cloud_texture if self.clouds is not None else None
-        if self.cloud_texture is not None:
-            density = self.cloud_texture.levels[0][..., 0]
-            self.cover_threshold = cover_threshold(density, self.clouds.cover)
         if self.clouds is not None:
             self.layer_km = self.clouds.altitude_m / 1000.0
             self.cloud_paths = self.air.paths(self.layer_km)
@@ -217,8 +196,7 @@ class ComposedSky:
         return added + kept * surface
 
     def _thickness(self, x: np.ndarray, z: np.ndarray, footprint: np.ndarray) -> np.ndarray:
-        density = self.cloud_texture.sample(x, z, footprint)[..., 0]
-        return cover_thickness(density, self.cover_threshold)
+        return self.cloud_texture.sample(x, z, footprint)[..., 0]
 
     def _clouded(self, rays: Rays, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
         """The cloud layer over the clear ``sky`` (R, C, 3) seen toward ``rays`` (y >= 0): what

@@ -32,6 +32,9 @@ COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 TILE_SIZES = (64, 128, 256, 512, 1024, 2048, 4096)
 ModelLoader = Callable[[str], LoadedModel]
 TilesDone = Callable[[float], None]
+TAU_MAX = 48.0
+"""Optical thickness of the densest cloud (a thick cumulus: its base transmits about a tenth
+of the light that falls on it, and is grey beside its thin, bright edges)."""
 
 
 def _check_tile(tile: int, period_m: float, problems: list[str], what: str) -> None:
@@ -183,6 +186,27 @@ def ground_texture(tile: np.ndarray, settings: GroundSettings) -> PlaneTexture:
     return PlaneTexture(tile * np.float32(settings.albedo / max(mean, 1e-6)), settings.period_m)
 
 
+def cover_threshold(density: np.ndarray, cover: float) -> float:
+    """The density above which a tile is cloud at ``cover``, the fraction of the layer that is
+    cloud: the tile's (1 - cover) quantile, so cover means the same for a sparse tile and a
+    dense one (0.3 broken, 0.6 mostly cloudy), lowered by cover / 4 so that at 1 every point is
+    cloud of some thickness (overcast)."""
+    return float(np.quantile(density, 1.0 - cover)) - 0.25 * cover
+
+
+def cover_thickness(density: np.ndarray, threshold: float) -> np.ndarray:
+    """Optical thickness from density (0..1): zero up to ``threshold``, the rest stretched to
+    0..``TAU_MAX``."""
+    span = max(1.0 - threshold, 1e-6)
+    return TAU_MAX * np.clip((density - threshold) / span, 0.0, 1.0)
+
+
 def cloud_texture(tile: np.ndarray, settings: CloudSettings) -> PlaneTexture:
-    """A cloud model's tile as density (0..1) on the cloud layer."""
-    return PlaneTexture(density_from_linear(tile)[..., None], settings.period_m)
+    """A cloud model's tile (or a cloud map) as optical thickness on the cloud layer, at the
+    settings' cover. Thickness, not density, is what the pyramid averages: far away a pixel
+    then sees the mean extinction of the clouds and gaps it covers (a hazy band of cloud
+    toward the horizon at any cover), not a thresholded mean density (which was clear at low
+    cover and solid at high cover)."""
+    density = density_from_linear(tile)
+    thickness = cover_thickness(density, cover_threshold(density, settings.cover))
+    return PlaneTexture(thickness[..., None], settings.period_m)
