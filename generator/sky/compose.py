@@ -146,7 +146,7 @@ class ComposedSky:
 
         def block(start: int) -> None:
             part = slice(start, start + step)
-            out[part] = self._block(rays.take(part), pixel_rad)
+            self._block(rays.take(part), pixel_rad, out[part])
 
         threads = min(torch.get_num_threads(), len(starts))
         if threads <= 1:
@@ -157,19 +157,19 @@ class ComposedSky:
                 list(pool.map(block, starts))
         return out
 
-    def _block(self, rays: Rays, pixel_rad: float) -> np.ndarray:
-        out = np.zeros((*rays.shape, 3), dtype=np.float32)
+    def _block(self, rays: Rays, pixel_rad: float, out: np.ndarray) -> None:
+        """Fills ``out`` (R, C, 3) with the radiance toward ``rays``."""
         below = rays.y[:, 0] < 0.0
         up, down = np.nonzero(~below)[0], np.nonzero(below)[0]
-        if down.size and self.composition.ground.kind != "none":
-            out[down] = self._ground(rays.take(down), pixel_rad)
+        if down.size:
+            ground = self.composition.ground.kind != "none"
+            out[down] = self._ground(rays.take(down), pixel_rad) if ground else 0.0
         if up.size:
             seen = rays if up.size == len(below) else rays.take(up)
             sky = clear_rows(seen, self.composition.sky, math.degrees(pixel_rad))
             if self.clouds is not None:
                 sky = self._clouded(seen, sky, pixel_rad)
             out[up] = sky
-        return out
 
     def _ground(self, rays: Rays, pixel_rad: float) -> np.ndarray:
         distance = surface_distance(rays.y, self.air.radius, -self.eye_km)
