@@ -3,16 +3,20 @@ sun, each a pure function of the view direction.
 
 Every output pixel is computed from its direction, the settings and the output's angular pixel
 size only (never from the band, window or cube face it is rendered in), so equirect bands,
-windows, the wrap seam, the poles and the six cube faces agree exactly.
+windows, the wrap seam, the poles and the six cube faces agree exactly. Directions come as rows
+that share their elevation (``Rays``): what depends on the elevation alone (distances to the
+ground and the layer, footprints, slants, table rows) is computed once per row by the same
+arithmetic a lone direction gets, and the pixels in float32.
 
 - Ground (``y < 0``): a plane ``eye_height_m`` below the eye, albedo from a terrain tile filtered
   by the pixel's footprint (``generator.sky.plane``), Lambertian, lit by the sun (the Sun lamp's
   irradiance, shadowed by the clouds above) and the sky's irradiance, seen through the air
   (``generator.sky.aerial``): toward the horizon it fades into the horizon's haze.
-- Clouds (``y > 0``): a layer (a shell ``altitude_m`` above the eye) of optical thickness from the
-  cloud model's density remapped by ``cover``. Cheap single scattering: the sun's light at the
-  layer (through the air, reddened at sunset) scattered by a two-lobe Henyey-Greenstein phase
-  (a forward glow around the sun, some back-scatter), strongest where the cloud is about one
+- Clouds (``y > 0``): a layer (a shell ``altitude_m`` above the eye) of optical thickness (a
+  cloud model's density or a cloud map at ``cover``, ``generator.sky.layers.cloud_texture``).
+  Cheap single scattering: the sun's light at the layer (through the air, reddened at sunset,
+  on the clouds' tops and, for a low sun, their sides) scattered by a two-lobe Henyey-Greenstein
+  phase (a forward glow around the sun, some back-scatter), strongest where the cloud is about one
   optical depth thick (bright thin edges), plus diffuse light through it (less through thick
   bases), the sky's light from above and the ground's from below. Where thin, the clear sky shows
   through: alpha = 1 - exp(-tau). The air between the eye and the layer hazes it toward the
