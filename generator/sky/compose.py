@@ -122,9 +122,11 @@ class ComposedSky:
             else np.full(3, ground.albedo, dtype=np.float32)
         )
         if self.clouds is not None:
-            below = self._ground_irradiance() * float(self.ground_albedo @ REC709_LUMINANCE)
+            albedo = float(self.ground_albedo @ REC709_LUMINANCE) / np.pi
+            sunlit = self.lamp.irradiance * max(float(self.sun[1]), 0.0)
             self.cloud_sky = (self.air.sky_irradiance / np.pi).astype(np.float32)
-            self.cloud_below = (below / np.pi).astype(np.float32)
+            self.ground_sun = (sunlit * albedo).astype(np.float32)
+            self.ground_sky = (self.air.sky_irradiance * albedo).astype(np.float32)
 
     def radiance(self, directions: np.ndarray, pixel_rad: float) -> np.ndarray:
         """(..., 3) float32 linear Rec. 709 radiance toward unit ``directions`` (..., 3) of an
@@ -233,13 +235,12 @@ class ComposedSky:
         lit = (np.maximum(sun_up, 0.0) + np.float32(SIDES) * across)[..., None] / np.float32(np.pi)
         cloud = sunlight * (single + scattered * lit)
         cloud += self.cloud_sky * scattered
-        cloud += self.cloud_below * (1.0 - diffuse)[..., None]
+        # the ground below a cloud is lit through it: a thick cloud's base is not lit from below
+        below = self.ground_sun * diffuse[..., None] + self.ground_sky
+        cloud += below * (1.0 - diffuse)[..., None]
         azimuth = azimuth_from_sun(rays.x, rays.z, self.composition.sky)
         added, kept = self.cloud_paths(azimuth, distance)
         return (1.0 - alpha) * sky + alpha * added + kept * cloud
-
-    def _ground_irradiance(self) -> np.ndarray:
-        return self.lamp.irradiance * max(float(self.sun[1]), 0.0) + self.air.sky_irradiance
 
     def sun_lamp(self) -> SunLight:
         """The Sun lamp matching the disc, dimmed by the cloud in front of the sun (if any)."""
