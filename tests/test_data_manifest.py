@@ -22,7 +22,7 @@ LICENCES = {
     "GPL-2.0-or-later",
     "LGPL-3.0-only",
 }
-KINDS = {"sky-hdri", "sky-cubemap", "terrain", "landscape"}
+KINDS = {"sky-hdri", "sky-cubemap", "clouds", "terrain", "landscape"}
 HEX64 = re.compile(r"[0-9a-f]{64}")
 REQUIRED_HOLDOUTS = {
     "validation/sky/hdri/courtyard.exr",
@@ -32,6 +32,8 @@ REQUIRED_HOLDOUTS = {
     "validation/landscape/lomiri_sunset_by_Aitzol_Berasategi.jpg",
     "validation/sky/cubemap/stratus_2.png",
     "validation/sky/cubemap/sunset_2.png",
+    "validation/clouds/stratus_2_centre.png",
+    "validation/clouds/stormy_centre.png",
 }
 
 

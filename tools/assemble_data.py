@@ -7,9 +7,11 @@
 Sources (data/README.md has licences, attribution and the hold-out rules): the CC0 Poly Haven
 HDRIs inside the ``bpy`` wheel, and three Debian packages fetched with ``apt-get download`` into
 ``--cache`` (sky boxes and ground textures of 0 A.D., landscape photographs of three wallpaper
-sets). Every kept or dropped image is named in a table here or caught by a stated rule, so the
-same packages always give the same files; ``data/manifest.csv`` (rewritten by each assembly and
-committed) pins each output file's SHA-256, and ``--check`` compares a folder against it.
+sets), and cloud-density tiles made from the sky boxes and one wallpaper that looks up at the
+sky (``tools/cloud_tiles.py``). Every kept or dropped image is named in a table here or caught
+by a stated rule, so the same packages always give the same files; ``data/manifest.csv``
+(rewritten by each assembly and committed) pins each output file's SHA-256, and ``--check``
+compares a folder against it.
 
 Decoded images are written as PNG. The manifest also holds a hash of their decoded pixels, so a
 Pillow/zlib build that compresses differently still verifies (the pixels are what matters).
@@ -36,6 +38,11 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from generator.imagefile import srgb_to_linear  # noqa: E402
+from tools.cloud_tiles import layer_tile, photo_tile  # noqa: E402
+
 MANIFEST = ROOT / "data" / "manifest.csv"
 DEFAULT_OUT = Path("~/.cache/endless-backdrops/data").expanduser()
 DEFAULT_CACHE = Path("~/.cache/endless-backdrops/packages").expanduser()
@@ -79,6 +86,41 @@ MAX_EDGE_MISMATCH = 10.0
 """Mean |difference| (0-255) allowed along any joined face edge. 0 A.D.'s boxes give 0.6-6.6; a
 rotated top or swapped sides give 20-87, though only 5.7-9.7 on the three low-contrast boxes, so
 this guards against gross changes while SIDE_FACES itself comes from all boxes together."""
+
+CLOUD_SKIES = (
+    "cirrus",
+    "cumulus",
+    "dark2",
+    "default",
+    "fog",
+    "overcast",
+    "rain",
+    "stormy",
+    "stratus",
+    "stratus_2",
+    "sunny",
+    "sunny 1",
+    "sunrise",
+    "twilight",
+)
+"""Sky boxes whose cloud layer (``tools/cloud_tiles.py``) reads right: cloud as cloud, clear sky
+as clear, checked on a contact sheet beside the sky. The sun's disc in 'sunny', 'sunny 1' and
+'default' reads as a small dense cloud."""
+CLOUD_VALIDATION = frozenset({"stratus_2", "stormy"})
+CLOUD_WINDOW = 384
+"""Reserved cloud tiles are stored as five windows of this side (centre and corners): the
+evaluator takes each image whole as one frame, and a training crop covers 362-512 px of a
+512-px tile, so a window is about what one training frame sees, and KID gets ten frames."""
+_SUNSET_LIGHT = "sunset light: clear sky's red/blue ratio is above 1 and reads as cloud"
+CLOUD_EXCLUDED = {
+    "cloudless": "no clouds; the glow around the sun reads as a dense disc",
+    "dark": "dark cloud bases with a blue cast read as clear sky (red/blue ratio 0.2-0.5)",
+    "desert": SKY_EXCLUDED["desert"],
+    "mountainous": "banding rings across the layer (8-bit gradient stretched)",
+    "sunset": _SUNSET_LIGHT,
+    "sunset 1": _SUNSET_LIGHT,
+    "sunset 2": _SUNSET_LIGHT,
+}
 
 TERRAIN_DROP_RULES = {
     "normal or specular map": r"_(norm|spec)",
@@ -225,6 +267,20 @@ LANDSCAPE_EXCLUDED: dict[str, dict[str, str]] = {
         "umang_by_Abhishek_Mudgal.jpg": _ABSTRACT,
     },
 }
+
+CLOUD_PHOTOS: dict[tuple[str, str], tuple[str, tuple[int, int, int, int], str, str]] = {
+    # (package, table name): (split, crop (left, top, right, bottom), licence, attribution)
+    # Kite looks up at cumulus and cirrus; the square left of the kite is sky only.
+    ("plasma-workspace-wallpapers", "Kite"): (
+        "train",
+        (0, 0, 1600, 1600),
+        KDE_LICENCE,
+        "Risto Saukonpää, KDE wallpaper 'Kite'",
+    ),
+}
+"""Photos looking up at clouds, cropped to pure sky; ``tools/cloud_tiles.py`` takes each crop
+as the layer seen from below (no reprojection: the camera's tilt and field of view are
+unknown)."""
 
 
 class AssemblyError(Exception):
@@ -478,41 +534,107 @@ def hdri_rows(out: Path, report: Report) -> Iterator[Row]:
         )
 
 
-def sky_rows(archive: zipfile.ZipFile, out: Path, report: Report) -> Iterator[Row]:
-    """0 A.D.'s sky boxes as upper-hemisphere equirects."""
-    names = sorted(
+def zero_ad_sky_names(archive: zipfile.ZipFile) -> list[str]:
+    """The names of 0 A.D.'s sky boxes."""
+    return sorted(
         {n[len(SKIES) :].split("/")[0] for n in archive.namelist() if n.startswith(SKIES)}
     )
-    for sky in names:
+
+
+def zero_ad_faces(archive: zipfile.ZipFile, sky: str) -> tuple[dict[str, np.ndarray], float]:
+    """A 0 A.D. sky box's five upper faces (uint8 RGB) and their edge mismatch; refuses a box
+    whose faces do not join as SIDE_FACES says."""
+    faces = {
+        face: decode_dds(archive.read(f"{SKIES}{sky}/{face}.dds{CACHED}"))
+        for face in (*SIDE_FACES, "top")
+    }
+    mismatch = face_edge_mismatch(faces)
+    if mismatch > MAX_EDGE_MISMATCH:
+        raise AssemblyError(f"sky box {sky!r}: faces do not join (edge mismatch {mismatch:.1f})")
+    return faces, mismatch
+
+
+def sky_rows(archive: zipfile.ZipFile, out: Path, report: Report) -> Iterator[Row]:
+    """0 A.D.'s sky boxes as upper-hemisphere equirects."""
+    for sky in zero_ad_sky_names(archive):
         if sky in SKY_EXCLUDED:
             report.drop("0ad-data sky", sky, SKY_EXCLUDED[sky])
             continue
-        faces = {
-            face: decode_dds(archive.read(f"{SKIES}{sky}/{face}.dds{CACHED}"))
-            for face in (*SIDE_FACES, "top")
-        }
-        mismatch = face_edge_mismatch(faces)
-        if mismatch > MAX_EDGE_MISMATCH:
-            raise AssemblyError(
-                f"sky box {sky!r}: faces do not join (edge mismatch {mismatch:.1f})"
-            )
+        faces, mismatch = zero_ad_faces(archive, sky)
         split = "validation" if sky in SKY_VALIDATION else "train"
         path = f"{split}/sky/cubemap/{safe_name(sky)}.png"
-        sha, pixels = write_png(cube_to_upper_equirect(faces, SKY_WIDTH), out / path)
+        hashes = write_png(cube_to_upper_equirect(faces, SKY_WIDTH), out / path)
         print(f"  sky {sky!r}: {faces['top'].shape[0]} px faces, edge mismatch {mismatch:.1f}")
         report.keep("0ad-data sky")
+        yield zero_ad_sky_row(path, "sky-cubemap", sky, hashes)
+
+
+def zero_ad_sky_row(path: str, kind: str, sky: str, hashes: tuple[str, str]) -> Row:
+    """The manifest row of an image made from a 0 A.D. sky box; `hashes` as write_png gives."""
+    return Row(
+        path=path,
+        split=path.split("/", 1)[0],
+        kind=kind,
+        sha256=hashes[0],
+        pixels_sha256=hashes[1],
+        source_package="0ad-data",
+        source_version=PACKAGES["0ad-data"],
+        source_path=f"{ZERO_AD_ZIP}:{SKIES}{sky}/{{{','.join((*SIDE_FACES, 'top'))}}}.dds{CACHED}",
+        licence="CC-BY-SA-3.0",
+        attribution=ZERO_AD_CREDIT,
+    )
+
+
+def cloud_rows(archive: zipfile.ZipFile, out: Path, report: Report) -> Iterator[Row]:
+    """Cloud-density tiles of 0 A.D.'s sky boxes: each box's layer seen from below."""
+    names = zero_ad_sky_names(archive)
+    unknown = set(names) - set(CLOUD_SKIES) - CLOUD_EXCLUDED.keys()
+    if unknown or (set(CLOUD_SKIES) | CLOUD_EXCLUDED.keys()) - set(names):
+        raise AssemblyError(f"0 A.D. sky boxes for clouds: unreviewed {sorted(unknown)}")
+    for sky, reason in sorted(CLOUD_EXCLUDED.items()):
+        report.drop("0ad-data clouds", sky, reason)
+    for sky in CLOUD_SKIES:
+        faces, _ = zero_ad_faces(archive, sky)
+        linear = {name: srgb_to_linear(face / 255.0) for name, face in faces.items()}
+        tile = layer_tile(lambda x, y, z, f=linear: _face_lookup(f, x, y, z))
+        split = "validation" if sky in CLOUD_VALIDATION else "train"
+        images = cloud_windows(tile) if split == "validation" else {"": tile}
+        report.keep("0ad-data clouds")
+        for suffix, image in images.items():
+            path = f"{split}/clouds/{safe_name(sky)}{suffix}.png"
+            yield zero_ad_sky_row(path, "clouds", sky, write_png(image, out / path))
+
+
+def cloud_windows(tile: np.ndarray) -> dict[str, np.ndarray]:
+    """A reserved tile as CLOUD_WINDOW-px windows at its centre and corners, keyed by suffix."""
+    n, w = tile.shape[0], CLOUD_WINDOW
+    corners = {"_centre": ((n - w) // 2,) * 2, "_nw": (0, 0), "_ne": (0, n - w)}
+    corners |= {"_sw": (n - w, 0), "_se": (n - w, n - w)}
+    return {key: tile[r : r + w, c : c + w] for key, (r, c) in corners.items()}
+
+
+def cloud_photo_rows(cache: Path, out: Path, report: Report) -> Iterator[Row]:
+    """Cloud-density tiles of the wallpapers that look up at the sky (CLOUD_PHOTOS)."""
+    for (package, name), (split, box, licence, attribution) in sorted(CLOUD_PHOTOS.items()):
+        root = unpacked(package, cache)
+        source = wallpaper_candidates(package, root)[name]
+        with Image.open(root / source) as image:
+            crop = np.asarray(image.convert("RGB").crop(box))
+        tile = photo_tile(srgb_to_linear(crop / 255.0))
+        path = f"{split}/clouds/{safe_name(Path(name).stem)}.png"
+        sha, pixels = write_png(tile, out / path)
+        report.keep(f"{package} clouds")
         yield Row(
             path=path,
             split=split,
-            kind="sky-cubemap",
+            kind="clouds",
             sha256=sha,
             pixels_sha256=pixels,
-            source_package="0ad-data",
-            source_version=PACKAGES["0ad-data"],
-            source_path=f"{ZERO_AD_ZIP}:{SKIES}{sky}/{{{','.join((*SIDE_FACES, 'top'))}}}"
-            f".dds{CACHED}",
-            licence="CC-BY-SA-3.0",
-            attribution=ZERO_AD_CREDIT,
+            source_package=package,
+            source_version=PACKAGES[package],
+            source_path=f"{source}:crop{box}",
+            licence=licence,
+            attribution=attribution,
         )
 
 
@@ -689,8 +811,10 @@ def assemble(out: Path, cache: Path, manifest: Path) -> list[Row]:
     zero_ad = unpacked("0ad-data", cache, members=(ZERO_AD_ZIP,))
     with zipfile.ZipFile(zero_ad / ZERO_AD_ZIP) as archive:
         rows += sky_rows(archive, out, report)
+        rows += cloud_rows(archive, out, report)
         rows += terrain_rows(archive, out, report)
     rows += landscape_rows(cache, out, report)
+    rows += cloud_photo_rows(cache, out, report)
     write_manifest(rows, manifest)
     with (out / "excluded.csv").open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle, lineterminator="\n").writerows(
