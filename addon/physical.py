@@ -94,6 +94,12 @@ def layer_tile(width: int) -> int:
     return min(MAX_TILE, max(MIN_TILE, 1 << (half.bit_length() - 1)))
 
 
+def _scaled_period(settings: type, tile: int) -> float:
+    """The period of a smaller tile than the default: texels keep their size in metres, so a
+    preview's ground and clouds show at the scale of the full sky (they repeat sooner)."""
+    return settings.period_m * tile / settings.tile
+
+
 def sky_recipe(request: PhysicalSkyRequest, width: int) -> SkyRecipe:
     """The generator's recipe for ``request`` at ``width``."""
     from generator import CloudSettings, GroundSettings, SkyComposition, SkyRecipe
@@ -117,12 +123,15 @@ def sky_recipe(request: PhysicalSkyRequest, width: int) -> SkyRecipe:
             seed=request.seed,
             styles=request.cloud_styles,
             tile=tile,
+            period_m=_scaled_period(CloudSettings, tile),
         )
     source = {"model": request.ground_model, "none": "none"}.get(request.ground)
     if source is None:
         srgb = linear_to_srgb(request.ground_colour)
         source = "#" + "".join(f"{round(255 * float(c)):02x}" for c in srgb)
-    ground = GroundSettings(source, seed=request.seed, tile=tile)
+    ground = GroundSettings(
+        source, seed=request.seed, tile=tile, period_m=_scaled_period(GroundSettings, tile)
+    )
     return SkyRecipe(SkyComposition(sky=sky, clouds=clouds, ground=ground), width=width)
 
 

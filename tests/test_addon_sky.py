@@ -210,3 +210,16 @@ def test_the_quick_sky_is_offered_before_the_full_one(tmp_path, monkeypatch):
 @pytest.mark.parametrize("width, tile", [(64, 256), (1024, 512), (4096, 2048), (16384, 2048)])
 def test_layer_tiles_follow_the_sky_width(width, tile):
     assert physical.layer_tile(width) == tile
+
+
+def test_a_previews_ground_and_clouds_keep_their_size_in_metres(tmp_path):
+    """A smaller tile repeats sooner; its texels stay as many millimetres as the full sky's."""
+    request = physical.PhysicalSkyRequest(
+        out_dir=str(tmp_path), cloud_model=str(tmp_path / "c.png"), cloud_cover=0.5, ground="none"
+    )
+    preview = physical.sky_recipe(request, 1024).composition
+    full = physical.sky_recipe(request, 4096).composition
+    for part in ("ground", "clouds"):
+        small, big = getattr(preview, part), getattr(full, part)
+        assert small.tile < big.tile
+        assert small.period_m / small.tile == big.period_m / big.tile
