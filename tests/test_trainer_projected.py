@@ -101,6 +101,11 @@ def test_log_hdr_patches_are_tone_mapped_into_the_backbones_range_with_finite_gr
     assert (x.diff(dim=-1) >= 0).all()  # brighter stays brighter
     x.sum().backward()
     assert torch.isfinite(images.grad).all()
+    beyond = torch.tensor([-3.0, 0.0, 3.0]).reshape(1, 3, 1, 1).requires_grad_(True)
+    seen = backbone_input(beyond, TERRAIN)  # as rendered: clipped, gradients still reach G
+    assert torch.allclose(seen.flatten(), torch.tensor([-127, 0.5, 128]) / 128)
+    seen.sum().backward()
+    assert (beyond.grad > 0).all()
     srgb = torch.tensor([-1.0, 0.0, 1.0]).reshape(1, 3, 1, 1)
     assert torch.allclose(
         backbone_input(srgb, TERRAIN).flatten(), torch.tensor([-127, 0.5, 128]) / 128

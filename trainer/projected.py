@@ -5,8 +5,8 @@ its features from a few hundred photos: the network's features at four scales pa
 fixed random 1x1 projections (cross-channel mixing) and are fused coarse-to-fine by further
 fixed random 1x1 projections (cross-scale mixing), and a small discriminator on each scale
 gives a map of logits. Only those small discriminators (and InfinityGAN's vertical-position
-head) learn, which is why it learns several times more per CPU hour than a discriminator
-that must learn its features too.
+head) learn: the paper reaches a GAN's FID many times sooner this way, from few images, since D
+need not learn its features from the photos first.
 
 The random projections are drawn from the run's seed and stored in the checkpoint (persistent
 buffers), so a resume continues with the very same ones; the pretrained weights come from their
@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from generator.colorspace import model_range
 from generator.config import ModelConfig
 from trainer.efficientnet import FEATURE_CHANNELS, EfficientNetLiteFeatures
 from trainer.pretrained import efficientnet_lite0_state
@@ -44,8 +45,13 @@ def srgb_encode(linear: Tensor) -> Tensor:
 def backbone_input(images: Tensor, model: ModelConfig) -> Tensor:
     """Model-space patches to EfficientNet-Lite's input, (v - 127) / 128 for sRGB v in 0-255.
 
-    sRGB models already work in sRGB ([-1, 1]); log-HDR ones are tone-mapped first (Reinhard on
-    linear light, then sRGB), as ``trainer.evaluate.display`` does."""
+    Values are clipped to what a render shows (``generator.colorspace.model_range``), with the
+    gradient passed straight through: unclipped, G drifted to values of -6 to 5 within 500
+    terrain steps, which the frozen network's ReLU6 saturates on and so stops judging (and
+    which render as flat yellow). sRGB models already work in sRGB ([-1, 1]); log-HDR ones are
+    tone-mapped (Reinhard on linear light, then sRGB), as ``trainer.evaluate.display`` does."""
+    low, high = model_range(model)
+    images = images + (images.clamp(low, high) - images).detach()
     if model.color_space == "log":
         linear = torch.exp2(images * model.log_stops)
         display = srgb_encode(linear / (1.0 + linear))
