@@ -304,7 +304,8 @@ def _train(
 
     stop = cleanup.enter_context(StopFlag())
     writer = cleanup.enter_context(_LossLog(run_dir / "log.csv", step)) if dist.is_main else None
-    bar = _progress_bar(step, config.steps, show_progress and dist.is_main)
+    # With a time budget the bar shows the time left instead of an ETA for all the steps.
+    bar = _progress_bar(step, None if hours else config.steps, show_progress and dist.is_main)
     if bar is not None:
         cleanup.callback(bar.close)
     last_checkpoint = time.monotonic()
@@ -785,7 +786,7 @@ def _read_log(path: Path) -> tuple[tuple[str, ...] | None, list[tuple[int, list[
     return tuple(lines[0]), rows
 
 
-def _progress_bar(step: int, total: int, enabled: bool):
+def _progress_bar(step: int, total: int | None, enabled: bool):
     if not enabled:
         return None
     from tqdm import tqdm
