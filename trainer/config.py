@@ -90,7 +90,9 @@ class TrainConfig:
     cover the whole sphere. 90 fits upper-hemisphere sky boxes, which start at the zenith."""
     discriminator: str = "projected"
     """``projected``: judges patches through a frozen ImageNet network's features
-    (``trainer.projected``; the default for new runs: it learns several times more per CPU hour);
+    (``trainer.projected``; the default for new runs, after Projected GANs' faster convergence;
+    on the terrain's first 800 steps it drew plant-like detail sooner than ``patch`` but in
+    oversaturated colours, ``training/README.md``);
     ``patch``: StyleGAN2's residual discriminator, learning its own features (runs recorded
     before the choice existed, and ``tiny``, which keeps tests fast)."""
     projected_side: int = 128
