@@ -50,7 +50,8 @@ class TrainConfig:
     """Weight of ``losses.color_coverage_loss``: the generated images' mean colours should be
     distributed as the photos' (what share grass, sand, snow or rock have), which D, seeing
     small patches through colour augmentation, enforces weakly. 0 = off; 30 brought the
-    bundled terrain's rare materials back in 500 steps (``training/README.md``, session 10)."""
+    bundled terrain's rare materials back in 500 steps (``training/README.md``, "where the 1x
+    gap comes from")."""
     zoom_weight: float = 0.0
     """Weight of D's and G's losses on zoomed-out fakes: patches rendered ``zoom`` x wider and
     taller (one global latent each) and averaged down to the patch size, judged against the
@@ -64,7 +65,7 @@ class TrainConfig:
     texture trained on patches has smooth blobs; the wide ratio of ``trainer evaluate`` (and
     InfinityGAN's ScaleInv FID) sees exactly that. 0 = off; 10 at ``zoom`` 8 met the terrain's
     8x target in 100 steps but amplified its grainiest images at 1x (``training/README.md``,
-    session 12)."""
+    "the amount of detail seen from afar")."""
     zoom: int = 4
     """Field-of-view factor of the zoomed-out fakes (``zoom_weight``) and of the renders from
     afar (``contrast_weight``)."""

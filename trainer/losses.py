@@ -127,6 +127,6 @@ def contrast_loss(images: Tensor, real_contrast: Tensor) -> Tensor:
     out over several latent cells to carry, from there, the detail photos carry at their own
     finest scales. Only the amount is matched, not the look, which D judges at the patch
     scale: the amount is most of what the wide ratio of ``trainer evaluate`` found missing
-    (``training/README.md``, session 12)."""
+    (``training/README.md``, "the amount of detail seen from afar")."""
     mean = band_contrast(images, real_contrast.shape[0]).mean(dim=0)
     return (mean.clamp_min(1e-8).log() - real_contrast.clamp_min(1e-8).log()).pow(2).mean()
