@@ -1,4 +1,4 @@
-"""The rendering benchmark suite: every figure of the README's Performance table, in one run.
+"""The rendering benchmark suite: every figure of docs/performance.md's table, in one run.
 
     python benchmarks/run_all.py                    # untrained `cpu` preset + `tiny` for 16K
     python benchmarks/run_all.py --model sky.safetensors --big-model sky.safetensors

@@ -1,4 +1,4 @@
-"""Regenerate the README gallery from fixed recipes with the bundled models.
+"""Regenerate the gallery (README and docs/models.md) from fixed recipes with the bundled models.
 
     python tools/gallery.py                 # into docs/gallery/
     python tools/gallery.py --no-cycles     # skip the Blender render (no bpy needed)
