@@ -73,7 +73,7 @@ def add_sky_command(sub: argparse._SubParsersAction) -> None:
                    "grey image: density) or 'none' (default none)")  # fmt: skip
     p.add_argument("--cover", type=float, help="cloud cover: 0 clear, 0.5 broken, 1 overcast")
     p.add_argument("--cloud-altitude", type=float, help="cloud layer, m above the eye (1500)")
-    p.add_argument("--cloud-period", type=float, help="metres before the clouds repeat (20000)")
+    p.add_argument("--cloud-period", type=float, help="metres before the clouds repeat (30000)")
     p.add_argument("--cloud-styles", type=int, nargs="+", metavar="SEED",
                    help="cloud styles; two or more: a weather front across the layer")  # fmt: skip
     p.add_argument("--ground", help="a terrain model (default 'terrain'), '#rrggbb' or 'none'")

@@ -104,14 +104,18 @@ class CloudSettings:
     density, as a cloud model's output; a painted or photographed map, resampled to ``tile``).
     ``cover`` remaps it: 0 clear, about 0.5 broken, 1 overcast. Its tile of ``tile`` px
     repeats every ``period_m`` metres; ``seed`` and ``styles`` (two or more: a weather front,
-    styles fused across the layer) choose it."""
+    styles fused across the layer) choose it. The default period, 14.6 m a texel, keeps a cloud
+    model's pixel near the 12-18 m its training tiles hold (``tools/cloud_tiles.py``: a window
+    of a layer 1.5 km up with corners 25° above the horizon, about 4.5 km across; the trainer
+    resizes crops of 0.7-1 of it to the 256-px frame), so clouds keep their photographed
+    size."""
 
     model: str
     cover: float = 0.5
     seed: int = 0
     styles: tuple[int, ...] = ()
     tile: int = 2048
-    period_m: float = 20000.0
+    period_m: float = 30000.0
     altitude_m: float = 1500.0
     model_hash: str = ""
 
