@@ -77,3 +77,17 @@ def format_seconds(seconds: float | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def increments(tick: Callable[[float], None] | None) -> Callable[[float, int], None]:
+    """A ``progress(done, total)`` callback for one renderer that passes ``tick`` what each call
+    adds: how a caller running several renderers under one bar counts their tiles."""
+    seen = 0.0
+
+    def report(count: float, _total: int) -> None:
+        nonlocal seen
+        if tick is not None:
+            tick(count - seen)
+        seen = count
+
+    return report

@@ -23,6 +23,7 @@ from generator.colorspace import linear_to_model, model_to_linear
 from generator.errors import Cancelled, RequestError
 from generator.modelfile import LoadedModel
 from generator.poles import soften_poles
+from generator.progress import increments
 from generator.recipe import Recipe
 from generator.render import (
     BandRenderer,
@@ -110,15 +111,7 @@ class SphereRenderer(RowBandRenderer):
         """The sphere in the model's space (h, w, 3) before resampling: the native frame, then
         the super-resolution passes; rendered once and kept."""
         if self._canvas is None:
-            done = 0
-
-            def progress(count: float, total: int) -> None:
-                nonlocal done
-                if tiles_done is not None:
-                    tiles_done(count - done)
-                done = count
-
-            linear = self.native.render(progress, cancel)
+            linear = self.native.render(increments(tiles_done), cancel)
             canvas = linear_to_model(linear, self.config)
             for stage in range(self.superres_stages):
                 canvas = upscale(

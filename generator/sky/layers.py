@@ -21,6 +21,7 @@ from generator.errors import RequestError
 from generator.imagefile import srgb_to_linear
 from generator.modelfile import LoadedModel
 from generator.photo import IMAGE_EXTENSIONS, ImageReadError, load_linear, resize_linear
+from generator.progress import increments
 from generator.recipe import new_recipe
 from generator.render import CancelFn
 from generator.sky.cloudmap import density_from_linear
@@ -144,16 +145,7 @@ def model_tile(
         model.config, model.hash, size, size, seed=seed, wrap="xy", projection="flat",
         style_seeds=styles,
     )  # fmt: skip
-    renderer = make_renderer(model, recipe)
-    done = 0.0
-
-    def progress(count: float, total: int) -> None:
-        nonlocal done
-        if tiles_done is not None:
-            tiles_done(count - done)
-        done = count
-
-    return renderer.render(progress, cancel)
+    return make_renderer(model, recipe).render(increments(tiles_done), cancel)
 
 
 def tile_count(model: LoadedModel, size: int) -> int:

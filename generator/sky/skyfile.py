@@ -22,6 +22,7 @@ import numpy as np
 from generator.errors import BackdropError, Cancelled, RequestError
 from generator.imagefile import check_output, open_image_writer, read_metadata
 from generator.modelfile import LoadedModel, load_model
+from generator.progress import increments
 from generator.recipe import MAX_SIDE, Window
 from generator.render import CancelFn, ProgressFn, RowBandRenderer
 from generator.sky.atmosphere import Rays, SkySettings, SunLight
@@ -320,7 +321,7 @@ def render_sky_to_file(
             renderer = renderers[face]
             height, width, _ = renderer.output_shape
             with open_image_writer(target, width, height, bit_depth=depth, metadata=metadata) as w:
-                for band in renderer.bands(_increments(tick), cancel):
+                for band in renderer.bands(increments(tick), cancel):
                     w.write_rows(band)
                     del band
             written.append(target)
@@ -329,18 +330,6 @@ def render_sky_to_file(
             finished.unlink(missing_ok=True)
         raise
     return written, lamp
-
-
-def _increments(tick: Callable[[float], None]) -> ProgressFn:
-    """A ``progress(done, total)`` for one renderer that passes on what each call adds."""
-    seen = 0.0
-
-    def report(count: float, _total: int) -> None:
-        nonlocal seen
-        tick(count - seen)
-        seen = count
-
-    return report
 
 
 def render_sky_array(
