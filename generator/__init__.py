@@ -19,7 +19,14 @@ from generator.recipe import Recipe, Style, Sun, Window, extended, new_recipe
 from generator.render import CanvasRenderer
 from generator.sky.compose import SkyComposition
 from generator.sky.layers import CloudSettings, GroundSettings
-from generator.sky.skyfile import SkyRecipe, read_sky_recipe, render_sky_array, render_sky_to_file
+from generator.sky.skyfile import (
+    SkyRecipe,
+    read_sky_recipe,
+    render_sky_array,
+    render_sky_to_file,
+    tone_map,
+)
+from generator.sky.strip import StripCamera
 from generator.sphere import make_renderer
 
 __version__ = "0.1.0"
@@ -40,6 +47,7 @@ __all__ = [
     "RequestError",
     "SkyComposition",
     "SkyRecipe",
+    "StripCamera",
     "Style",
     "Sun",
     "Window",
@@ -55,4 +63,5 @@ __all__ = [
     "render_to_file",
     "resolve_device",
     "save_model",
+    "tone_map",
 ]

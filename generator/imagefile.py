@@ -4,7 +4,10 @@ Images are rendered band by band and can be far larger than memory, so writers t
 bands and keep only a band plus encoder state. A file only ever appears under its final name
 complete: writers fill a hidden temporary file in the target's folder, fsync it and rename it
 over the target on commit; any failure removes the temporary file and leaves an existing
-target untouched. Writers take linear-light float RGB; integer formats store sRGB.
+target untouched. Writers take linear-light float RGB, or RGB with a straight (unassociated)
+alpha (``alpha=True``); integer formats store sRGB. Each format stores alpha by its own
+convention: PNG and TIFF straight (TIFF's ExtraSamples says "unassociated"), OpenEXR
+premultiplied (its colour channels are multiplied by A on writing).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import errno
+import functools
 import json
 import os
 import queue
@@ -116,8 +120,10 @@ def open_image_writer(
     *,
     bit_depth: int | None = None,
     metadata: Mapping[str, str] = MappingProxyType({}),
+    alpha: bool = False,
 ) -> ImageWriter:
-    """Open a writer for `path`, choosing the format from its extension.
+    """Open a writer for `path`, choosing the format from its extension; with ``alpha`` it
+    takes RGBA rows (straight alpha, 0..1) and writes an alpha channel.
 
     Fails here, before any rendering, with OutputError when the format or bit depth is not
     supported or the file cannot be created (missing or unwritable folder, path is a folder).
@@ -131,7 +137,8 @@ def open_image_writer(
     _check_metadata(metadata)
     writer_class = {"PNG": _PngWriter, "OpenEXR": _ExrWriter, "TIFF": _TiffWriter}
     partial = _create_partial(target)
-    return writer_class[image_format.name](partial, width, height, depth, dict(metadata))
+    writer = writer_class[image_format.name]
+    return writer(partial, width, height, depth, dict(metadata), 4 if alpha else 3)
 
 
 def check_output(path: str | os.PathLike[str], bit_depth: int | None = None) -> None:
@@ -140,6 +147,13 @@ def check_output(path: str | os.PathLike[str], bit_depth: int | None = None) -> 
     target = os.fspath(path)
     _format_and_depth(target, bit_depth)
     _create_partial(target).discard()
+
+
+def holds_display_values(path: str | os.PathLike[str], bit_depth: int | None = None) -> bool:
+    """Whether ``path`` at ``bit_depth`` stores integers (PNG; 8/16-bit TIFF): display values
+    clipped to 0..1, where a float file holds scene radiance."""
+    image_format, depth = _format_and_depth(os.fspath(path), bit_depth)
+    return image_format.name != "OpenEXR" and depth in (8, 16)
 
 
 def _format_and_depth(target: str, bit_depth: int | None) -> tuple[ImageFormat, int]:
@@ -167,8 +181,12 @@ class ImageWriter(abc.ABC):
         height: int,
         bit_depth: int,
         metadata: dict[str, str],
+        channels: int = 3,
     ) -> None:
+        if channels not in (3, 4):
+            raise ValueError(f"an image has 3 (RGB) or 4 (RGBA) channels, not {channels}")
         self.path = partial.target
+        self.channels = channels
         self.width = width
         self.height = height
         self.bit_depth = bit_depth
@@ -179,7 +197,8 @@ class ImageWriter(abc.ABC):
         self._guard(self._begin)
 
     def write_rows(self, rows: np.ndarray) -> None:
-        """Append float32 linear RGB rows of shape (n, width, 3), any n, top to bottom.
+        """Append float32 linear RGB rows of shape (n, width, 3), any n, top to bottom (RGBA,
+        (n, width, 4) with straight alpha, for a writer opened with ``alpha``).
 
         A wrong shape or more rows than the height raise ValueError; a failed write removes
         the partial file and raises OutputError.
@@ -187,8 +206,10 @@ class ImageWriter(abc.ABC):
         if self._state != "open":
             raise ValueError(f"image writer for {self.path} is already {self._state}")
         rows = np.asarray(rows, dtype=np.float32)
-        if rows.ndim != 3 or rows.shape[1:] != (self.width, 3):
-            raise ValueError(f"expected rows of shape (n, {self.width}, 3), got {rows.shape}")
+        if rows.ndim != 3 or rows.shape[1:] != (self.width, self.channels):
+            raise ValueError(
+                f"expected rows of shape (n, {self.width}, {self.channels}), got {rows.shape}"
+            )
         if self.rows_written + len(rows) > self.height:
             raise ValueError(
                 f"too many rows for {self.path}: {self.rows_written} + {len(rows)} > {self.height}"
@@ -317,9 +338,13 @@ def _check_metadata(metadata: Mapping[str, str]) -> None:
 
 
 def _srgb_integers(rows: np.ndarray, bit_depth: int) -> np.ndarray:
-    """Quantise linear rows to sRGB-encoded unsigned integers of `bit_depth` bits."""
+    """Quantise linear rows to sRGB-encoded unsigned integers of `bit_depth` bits; a fourth
+    channel (alpha) is linear."""
     linear = np.clip(rows, 0.0, 1.0, dtype=np.float64)  # float64: exact codes at 16 bit
-    encoded = np.rint(_srgb_oetf(linear) * ((1 << bit_depth) - 1))
+    encoded = _srgb_oetf(linear)
+    if encoded.shape[-1] == 4:
+        encoded[..., 3] = linear[..., 3]
+    encoded = np.rint(encoded * ((1 << bit_depth) - 1))
     return encoded.astype(np.uint8 if bit_depth == 8 else np.uint16)
 
 
@@ -409,15 +434,19 @@ def _paeth_filter(raw: np.ndarray, previous: np.ndarray, bpp: int) -> np.ndarray
 
 
 class _PngWriter(ImageWriter):
-    """PNG: RGB 8/16-bit sRGB, every row Paeth-filtered, one zlib stream over IDAT chunks."""
+    """PNG: RGB (or RGBA, straight alpha) 8/16-bit sRGB, every row Paeth-filtered, one zlib
+    stream over IDAT chunks."""
 
     def _begin(self) -> None:
         self._dtype = np.dtype(">u2" if self.bit_depth == 16 else "u1")
-        self._bpp = 3 * self._dtype.itemsize
+        self._bpp = self.channels * self._dtype.itemsize
         self._previous = np.zeros(self.width * self._bpp, dtype=np.uint8)
         self._compressor = zlib.compressobj(_ZLIB_LEVEL)
         self._pending = bytearray()
-        header = struct.pack(">IIBBBBB", self.width, self.height, self.bit_depth, 2, 0, 0, 0)
+        colour_type = 6 if self.channels == 4 else 2
+        header = struct.pack(
+            ">IIBBBBB", self.width, self.height, self.bit_depth, colour_type, 0, 0, 0
+        )
         chunks = [
             _PNG_SIGNATURE,
             _png_chunk(b"IHDR", header),
@@ -473,14 +502,15 @@ def _exr_zip(raw: bytes) -> bytes:
 
 
 class _ExrWriter(ImageWriter):
-    """OpenEXR 2 single-part scanline file, B/G/R half or float, ZIP in 16-row blocks."""
+    """OpenEXR 2 single-part scanline file, B/G/R (A/B/G/R, premultiplied) half or float, ZIP
+    in 16-row blocks."""
 
     def _begin(self) -> None:
         self._dtype = np.dtype("<f2" if self.bit_depth == 16 else "<f4")
         pixel_type = 1 if self.bit_depth == 16 else 2
         channels = b"".join(
             name + b"\0" + struct.pack("<iB3xii", pixel_type, 0, 1, 1)
-            for name in (b"B", b"G", b"R")
+            for name in (b"A", b"B", b"G", b"R")[4 - self.channels :]
         )
         window = struct.pack("<4i", 0, 0, self.width - 1, self.height - 1)
         attributes = [
@@ -501,17 +531,19 @@ class _ExrWriter(ImageWriter):
         block_count = -(-self.height // _EXR_BLOCK_ROWS)
         self._file.write(bytes(8 * block_count))
         self._offsets: list[int] = []
-        template = np.empty((0, self.width, 3), dtype=self._dtype)
+        template = np.empty((0, self.width, self.channels), dtype=self._dtype)
         self._blocks = _RowBlocks(_EXR_BLOCK_ROWS, template, self._write_block)
         self._encoder = _OrderedEncoder(self._append_block)
 
     def _encode(self, rows: np.ndarray) -> None:
+        if self.channels == 4:  # OpenEXR's colour is premultiplied by its alpha
+            rows = np.concatenate((rows[..., :3] * rows[..., 3:], rows[..., 3:]), axis=-1)
         if self.bit_depth == 16:
             rows = np.clip(rows, -_EXR_HALF_MAX, _EXR_HALF_MAX)
         self._blocks.add(rows.astype(self._dtype))
 
     def _write_block(self, rows: np.ndarray) -> None:
-        """Each scanline holds all B values, then G, then R (channel list order)."""
+        """Each scanline holds all (A,) B values, then G, then R (channel list order)."""
         raw = np.ascontiguousarray(rows[:, :, ::-1].transpose(0, 2, 1)).tobytes()
         self._encoder.submit(_exr_zip, raw)
 
@@ -542,7 +574,8 @@ class _Cancelled(Exception):
 
 
 class _TiffWriter(ImageWriter):
-    """Deflate-compressed RGB strips, encoded here and laid out by tifffile in a thread.
+    """Deflate-compressed RGB (or RGBA, unassociated alpha) strips, encoded here and laid out
+    by tifffile in a thread.
 
     tifffile wants all strips from one iterator inside a single call, so that call runs in a
     background thread fed through a small queue. Integer strips use the horizontal predictor;
@@ -553,9 +586,9 @@ class _TiffWriter(ImageWriter):
     def _begin(self) -> None:
         self._thread = threading.Thread(target=self._run, name="tiff-writer", daemon=True)
         self._dtype = np.dtype({8: "u1", 16: "<u2", 32: "<f4"}[self.bit_depth])
-        row_bytes = self.width * 3 * self._dtype.itemsize
+        row_bytes = self.width * self.channels * self._dtype.itemsize
         rows_per_strip = max(1, min(self.height, _TIFF_STRIP_BYTES // row_bytes))
-        template = np.empty((0, self.width, 3), dtype=self._dtype)
+        template = np.empty((0, self.width, self.channels), dtype=self._dtype)
         self._blocks = _RowBlocks(rows_per_strip, template, self._write_strip)
         self._encoder = _OrderedEncoder(self._send)
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
@@ -564,7 +597,7 @@ class _TiffWriter(ImageWriter):
             self._file, bigtiff=self.height * row_bytes > _BIGTIFF_BYTES, byteorder="<"
         )
         self._options = {
-            "shape": (self.height, self.width, 3),
+            "shape": (self.height, self.width, self.channels),
             "dtype": self._dtype,
             "photometric": "rgb",
             "planarconfig": "contig",
@@ -574,6 +607,8 @@ class _TiffWriter(ImageWriter):
             "description": json.dumps(self.metadata, ensure_ascii=True),
             "metadata": None,
         }
+        if self.channels == 4:
+            self._options["extrasamples"] = ("unassalpha",)
         self._thread.start()
 
     def _run(self) -> None:
@@ -655,12 +690,15 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     return _read(path, {"PNG": _png_metadata, "OpenEXR": _exr_metadata, "TIFF": _tiff_metadata})
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+def read_image(path: str | os.PathLike[str], *, alpha: bool = False) -> np.ndarray:
     """Pixels as float32 linear RGB of shape (height, width, 3); for tests and tools.
 
-    Loads the whole image. sRGB integer files are decoded to linear light.
+    Loads the whole image. sRGB integer files are decoded to linear light. With ``alpha``:
+    (height, width, 4), straight colour and alpha (1 where the file has none; an OpenEXR's
+    premultiplied colour is divided by its alpha, and is 0 where alpha is 0).
     """
-    return _read(path, {"PNG": _png_pixels, "OpenEXR": _exr_pixels, "TIFF": _tiff_pixels})
+    readers = {"PNG": _png_pixels, "OpenEXR": _exr_pixels, "TIFF": _tiff_pixels}
+    return _read(path, {name: functools.partial(r, alpha=alpha) for name, r in readers.items()})
 
 
 def _read(path: str | os.PathLike[str], readers: Mapping[str, Callable[[str], _T]]) -> _T:
@@ -729,9 +767,15 @@ def _png_metadata(path: str) -> dict[str, str]:
 _PNG_SAMPLES = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples per pixel (gray, RGB, GA, RGBA)
 
 
-def _png_pixels(path: str) -> np.ndarray:
+def _with_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    if alpha is None:
+        alpha = np.ones(rgb.shape[:2], dtype=np.float32)
+    return np.concatenate((rgb, alpha[..., None].astype(np.float32)), axis=-1)
+
+
+def _png_pixels(path: str, alpha: bool = False) -> np.ndarray:
     """Non-interlaced 16-bit PNGs are decoded here (Pillow reduces or clips them); the rest by
-    Pillow. Gray is replicated to RGB and alpha dropped."""
+    Pillow. Gray is replicated to RGB; alpha dropped unless asked for."""
     with open(path, "rb") as stream:
         chunks = _png_chunks(stream)
         kind, header = next(chunks)
@@ -747,14 +791,22 @@ def _png_pixels(path: str) -> np.ndarray:
                 raise ValueError("image data has the wrong size")
             scanlines = np.frombuffer(data, dtype=np.uint8).reshape(height, -1)
             raw = _png_unfilter(scanlines, 2 * channels).view(">u2")
-            samples = raw.reshape(height, width, channels)[..., : 3 if channels >= 3 else 1]
+            everything = raw.reshape(height, width, channels)
+            samples = everything[..., : 3 if channels >= 3 else 1]
             samples = np.broadcast_to(samples, (height, width, 3))
-            return srgb_to_linear(samples.astype(np.float32) / np.float32(65535))
+            rgb = srgb_to_linear(samples.astype(np.float32) / np.float32(65535))
+            if not alpha:
+                return rgb
+            opacity = everything[..., -1] / np.float32(65535) if channels in (2, 4) else None
+            return _with_alpha(rgb, opacity)
     from PIL import Image
 
     with Image.open(path) as image:
-        samples = np.asarray(image.convert("RGB"))
-    return srgb_to_linear(samples.astype(np.float32) / np.float32(255))
+        samples = np.asarray(image.convert("RGBA" if alpha else "RGB"))
+    rgb = srgb_to_linear(samples[..., :3].astype(np.float32) / np.float32(255))
+    if not alpha:
+        return rgb
+    return _with_alpha(rgb, samples[..., 3].astype(np.float32) / np.float32(255))
 
 
 def _png_unfilter(scanlines: np.ndarray, bpp: int) -> np.ndarray:
@@ -815,7 +867,7 @@ def _read_cstring(stream: BinaryIO) -> bytes:
     return bytes(text)
 
 
-def _exr_pixels(path: str) -> np.ndarray:
+def _exr_pixels(path: str, alpha: bool = False) -> np.ndarray:
     try:
         import OpenEXR
     except ImportError:
@@ -825,7 +877,15 @@ def _exr_pixels(path: str) -> np.ndarray:
         missing = {"R", "G", "B"} - set(channels)
         if missing:
             raise ValueError(f"missing channels {', '.join(sorted(missing))}")
-        return np.stack([channels[c].pixels for c in "RGB"], axis=-1).astype(np.float32)
+        rgb = np.stack([channels[c].pixels for c in "RGB"], axis=-1).astype(np.float32)
+        if not alpha:
+            return rgb
+        if "A" not in channels:
+            return _with_alpha(rgb, None)
+        opacity = channels["A"].pixels.astype(np.float32)
+        covered = opacity > 0
+        straight = np.where(covered[..., None], rgb / np.where(covered, opacity, 1)[..., None], 0)
+        return _with_alpha(straight.astype(np.float32), opacity)
 
 
 def _tiff_metadata(path: str) -> dict[str, str]:
@@ -839,14 +899,17 @@ def _tiff_metadata(path: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
-def _tiff_pixels(path: str) -> np.ndarray:
+def _tiff_pixels(path: str, alpha: bool = False) -> np.ndarray:
     samples = tifffile.imread(path)
     if samples.ndim == 2:
         samples = np.repeat(samples[:, :, None], 3, axis=2)
     if samples.ndim != 3 or samples.shape[2] < 3:
         raise ValueError(f"expected an RGB image, got shape {samples.shape}")
-    rgb = samples[:, :, :3]
+    rgb, opacity = samples[:, :, :3], samples[:, :, 3] if samples.shape[2] > 3 else None
     if rgb.dtype.kind == "f":
-        return rgb.astype(np.float32)
-    scale = np.float32(np.iinfo(rgb.dtype).max)
-    return srgb_to_linear(rgb.astype(np.float32) / scale)
+        linear = rgb.astype(np.float32)
+    else:
+        scale = np.float32(np.iinfo(rgb.dtype).max)
+        linear = srgb_to_linear(rgb.astype(np.float32) / scale)
+        opacity = None if opacity is None else opacity.astype(np.float32) / scale
+    return _with_alpha(linear, opacity) if alpha else linear

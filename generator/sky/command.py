@@ -1,4 +1,5 @@
-"""``python -m generator sky``: a composed sky (atmosphere, clouds, ground) to a file.
+"""``python -m generator sky``: a composed sky (atmosphere, clouds, ground) to a file: a 360-degree
+equirect, six cube faces, or a matte strip seen through a cylindrical or perspective camera.
 
 Every flag defaults to None so that with ``--recipe`` only the flags given change the recipe;
 without one they change the defaults of ``SkyRecipe``.
@@ -13,12 +14,13 @@ from pathlib import Path
 
 from generator.device import DEVICES
 from generator.errors import RequestError
-from generator.imagefile import SUPPORTED_FORMATS
+from generator.imagefile import SUPPORTED_FORMATS, holds_display_values
 from generator.recipe import Window
 from generator.render import ProgressFn
 from generator.sky.atmosphere import SkySettings, SunLight
 from generator.sky.layers import CloudSettings
-from generator.sky.skyfile import SkyRecipe, read_sky_recipe, render_sky_to_file
+from generator.sky.skyfile import TONES, SkyRecipe, read_sky_recipe, render_sky_to_file
+from generator.sky.strip import STRIP_PROJECTIONS, StripCamera
 
 EXAMPLES = """examples:
   a 4096x2048 clear sky over the bundled terrain, sun 30 degrees right and 20 up (EXR, 32-bit):
@@ -31,6 +33,13 @@ EXAMPLES = """examples:
     python -m generator sky --ground '#6b5a44' --cube --width 1024 --out sky.exr
   re-render a sky's recipe at another size, or only a window of it:
     python -m generator sky --recipe sky.exr --width 16384 --out big.exr
+  a matte strip, 8192x1024, 120 degrees across, the horizon 60% down (8-bit PNG, exposed
+  by the sky's meter), and a transparent 360-degree cyclorama behind it for compositing:
+    python -m generator sky --strip 8192x1024 --fov 120 --horizon 0.6 --out matte.png
+    python -m generator sky --strip 16384x2048 --fov 360 --ground none --out cyclorama.png
+  the same through a perspective camera turned 40 degrees right, one stop brighter:
+    python -m generator sky --strip 4096x1024 --camera perspective --fov 70 --heading 40 \
+        --horizon 0.7 --exposure +1 --out plate.png
 """
 
 
@@ -40,6 +49,23 @@ def _pair(text: str) -> tuple[float, float]:
     except ValueError:
         raise argparse.ArgumentTypeError("expected two numbers: A,B") from None
     return a, b
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected WIDTHxHEIGHT in pixels") from None
+    return width, height
+
+
+def _exposure(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected stops (e.g. -4.5) or 'auto'") from None
 
 
 def _window(text: str) -> Window:
@@ -83,7 +109,24 @@ def add_sky_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="seed of the cloud and ground textures (0)")
     p.add_argument("--width", type=int, help="equirect width (height = width / 2) or cube face")
     p.add_argument("--cube", action="store_true", help="six cube faces NAME_px.EXT ... _nz")
-    p.add_argument("--window", type=_window, help="only X,Y,WIDTH,HEIGHT of the equirect")
+    p.add_argument("--window", type=_window, help="only X,Y,WIDTH,HEIGHT of the equirect or strip")
+    p.add_argument("--strip", type=_size, metavar="WxH", help="a matte strip of WxH pixels, seen "
+                   "through --camera (default cylindrical)")  # fmt: skip
+    p.add_argument("--camera", choices=STRIP_PROJECTIONS, help="a strip's camera: cylindrical "
+                   "(a cyclorama's, rows even in height) or perspective (a pinhole)")  # fmt: skip
+    p.add_argument("--fov", type=float, help="a strip's horizontal field of view, degrees (120; "
+                   "360 wraps a cylindrical strip into a cyclorama)")  # fmt: skip
+    p.add_argument("--vfov", type=float, help="a cylindrical strip's vertical field of view, "
+                   "degrees (default: pixels square at the horizon)")  # fmt: skip
+    p.add_argument("--horizon", type=float, help="where a strip's horizon lies, as a fraction "
+                   "of its height from the top (0.6)")  # fmt: skip
+    p.add_argument("--heading", type=float, help="the azimuth a strip's centre faces, degrees "
+                   "right of the equirect's centre (0)")  # fmt: skip
+    p.add_argument("--exposure", type=_exposure, metavar="STOPS|auto", help="8/16-bit files: "
+                   "radiance x 2^STOPS (default auto: the sky's key made mid-grey)")  # fmt: skip
+    p.add_argument("--tone", choices=TONES, help="8/16-bit files: shoulder (default: a soft "
+                   "roll-off above 0.6) or standard (a plain clip, as Blender's Standard "
+                   "view)")  # fmt: skip
     p.add_argument("--bit-depth", type=int, help="8/16 for PNG, 8/16/32 TIFF, 16/32 EXR "
                    "(EXR with the disc: 32)")  # fmt: skip
     p.add_argument("--device", default="auto", choices=DEVICES, help="where models run (auto)")
@@ -143,12 +186,49 @@ def sky_recipe(args: argparse.Namespace) -> SkyRecipe:
         ground_changes["model_hash"] = ""
     ground = dataclasses.replace(c.ground, **ground_changes)
     composition = dataclasses.replace(c, sky=sky, clouds=clouds, ground=ground)
-    changes = _given(width=args.width, window=args.window)
+    changes = _given(width=args.width, window=args.window, tone=args.tone)
+    if args.exposure is not None:
+        changes["exposure"] = None if args.exposure == "auto" else args.exposure
+    if composition != c:
+        changes["metered"] = None  # another sky: meter it again
     if args.cube:
-        changes["projection"] = "cube"
-    if "width" in changes or "projection" in changes:
+        changes.update(projection="cube", camera=None)
+    changes.update(_strip_changes(args, base))
+    if {"width", "projection", "camera"} & changes.keys():
         changes.setdefault("window", None)
     return base.replace(composition=composition, **changes)
+
+
+def _strip_changes(args: argparse.Namespace, base: SkyRecipe) -> dict:
+    """The projection, camera and width that ``--strip`` and the camera flags ask for."""
+    camera_changes = _given(
+        fov=args.fov, vertical_fov=args.vfov, horizon=args.horizon, heading=args.heading
+    )
+    asked = camera_changes or args.camera is not None
+    if args.strip is None and base.camera is None:
+        if asked:
+            raise RequestError("--camera, --fov, --vfov, --horizon and --heading need --strip WxH")
+        return {}
+    if args.strip is not None and args.cube:
+        raise RequestError("--strip and --cube are different outputs: give one")
+    if args.strip is None and args.cube:
+        return {}
+    camera = base.camera or StripCamera()
+    changes = {}
+    if args.strip is not None:
+        changes["width"], camera_changes["height"] = args.strip
+        changes["projection"] = args.camera or (
+            base.projection if base.camera else STRIP_PROJECTIONS[0]
+        )
+    elif args.width is not None:  # the same view, at another size
+        camera_changes["height"] = max(1, round(camera.height * args.width / base.width))
+    if args.camera is not None:
+        changes["projection"] = args.camera
+        if args.camera == "perspective" and args.vfov is None:
+            camera_changes["vertical_fov"] = None
+    if camera_changes or "projection" in changes:
+        changes["camera"] = dataclasses.replace(camera, **camera_changes)
+    return changes
 
 
 def describe_lamp(lamp: SunLight, sky: SkySettings) -> str:
@@ -162,12 +242,24 @@ def describe_lamp(lamp: SunLight, sky: SkySettings) -> str:
 
 
 def run_sky(args: argparse.Namespace, progress: ProgressFn) -> int:
-    """Render the sky the flags ask for; print the files and the Sun lamp."""
+    """Render the sky the flags ask for; print the files, the exposure and the Sun lamp."""
     recipe = sky_recipe(args)
+    display = holds_display_values(args.out, args.bit_depth)
+    if not display and (args.exposure is not None or args.tone is not None):
+        raise RequestError(
+            "--exposure and --tone make 8/16-bit PNG and TIFF files; a float file (EXR, 32-bit "
+            "TIFF) keeps the radiance in Blender's units, to expose in Blender"
+        )
     files, lamp = render_sky_to_file(
         recipe, args.out, bit_depth=args.bit_depth, device=args.device, progress=progress
     )
+    written = read_sky_recipe(files[0])
     size = f"{recipe.width}x{recipe.height}" + (" faces" if recipe.projection == "cube" else "")
+    if recipe.camera is not None:
+        size += f" {recipe.projection}, {recipe.camera.fov:g} degrees across"
     print(f"wrote {', '.join(map(str, files))} ({size})")
+    if display:
+        how = "given" if written.exposure is not None else "metered"
+        print(f"exposure {written.exposure_stops:+.2f} stops ({how}), tone {written.tone}")
     print(describe_lamp(lamp, recipe.composition.sky))
     return 0

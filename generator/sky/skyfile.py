@@ -1,10 +1,21 @@
-"""Composed skies as images: the recipe, the renderers (equirect bands, cube faces) and files.
+"""Composed skies as images: the recipe, the renderers (equirect bands, cube faces, matte
+strips) and files.
 
 A ``SkyRecipe`` holds the composition and the output (an equirect of ``width`` x ``width / 2``,
-or six cube faces of ``width``), and the models' hashes once rendered, so ``--recipe`` re-renders
-it exactly. Files are streamed by row bands and atomic (``generator.imagefile``); each carries the
-recipe and the matching Sun lamp. An EXR with the sun's disc is 32-bit float by default: the disc
-is ~10^6 in these units and half float stops at 65504.
+six cube faces of ``width``, or a ``width`` x ``camera.height`` matte strip seen through a
+cylindrical or perspective ``camera``, ``generator.sky.strip``), and the models' hashes once
+rendered, so ``--recipe`` re-renders it exactly. Files are streamed by row bands and atomic
+(``generator.imagefile``); each carries the recipe and the matching Sun lamp. An EXR with the
+sun's disc is 32-bit float by default: the disc is ~10^6 in these units and half float stops at
+65504.
+
+With no ground (``GroundSettings('none')``) files get an alpha channel: 1 for sky, 0 for ground,
+at the horizon the fraction of the pixel above it (``horizon_coverage``, a function of the pixel
+alone), the colour there that of the sky just above the horizon (straight; OpenEXR premultiplies
+it). 8- and 16-bit files (PNG, TIFF) hold display values: the radiance times 2^exposure through
+a tone curve (``tone_map``); the exposure is the recipe's, or the sky's meter reading
+(``meter``: its key, the log-average luminance of the sky dome, made mid-grey), recorded in the
+recipe so a re-render matches. Float files (EXR, 32-bit TIFF) hold radiance in Blender's units.
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from generator.errors import BackdropError, Cancelled, RequestError
-from generator.imagefile import check_output, open_image_writer, read_metadata
+from generator.imagefile import check_output, holds_display_values, open_image_writer, read_metadata
 from generator.modelfile import LoadedModel, load_model
 from generator.progress import increments
 from generator.recipe import MAX_SIDE, Window
@@ -38,12 +49,25 @@ from generator.sky.layers import (
     model_tile,
     tile_count,
 )
+from generator.sky.spectrum import REC709_LUMINANCE
+from generator.sky.strip import STRIP_PROJECTIONS, StripCamera, strip_height, strip_rays
 
 SKY_KEY = "endless-backdrops:sky"
 LAMP_KEY = "endless-backdrops:sun-lamp"
 SOFTWARE = "Endless Backdrops"
-SKY_VERSION = 1
-PROJECTIONS = ("equirect", "cube")
+SKY_VERSION = 2
+"""2: matte strips (``camera``), the exposure and tone of 8/16-bit files."""
+PROJECTIONS = ("equirect", "cube", *STRIP_PROJECTIONS)
+TONES = ("shoulder", "standard")
+"""How 8/16-bit files map exposed radiance to 0..1: ``standard`` clips at 1 (Blender's Standard
+view); ``shoulder`` is the same up to ``KNEE`` and then rolls off smoothly toward 1, so the
+bright sky by the sun and sunlit clouds keep some gradation instead of a flat white."""
+KNEE = 0.6
+"""Where the shoulder begins (linear, 0.8 in sRGB): below it ``shoulder`` equals ``standard``."""
+MID_GREY = 0.18
+"""What the meter makes of the sky's key (the log-average luminance of its dome)."""
+METER_SIZE = (128, 32)
+"""Azimuths x elevations of the upper hemisphere the meter reads."""
 BAND_PIXELS = 1 << 20
 """Output pixels per band: memory stays flat for any size."""
 
@@ -51,40 +75,78 @@ BAND_PIXELS = 1 << 20
 @dataclass(frozen=True)
 class SkyRecipe:
     """A composed sky and its output: an equirect ``width`` x ``width / 2`` (or a ``window``
-    of it), or ``cube`` faces of ``width`` pixels."""
+    of it), ``cube`` faces of ``width`` pixels, or a ``cylindrical`` or ``perspective`` matte
+    strip ``width`` x ``camera.height`` (or a window of it). ``exposure`` (stops; None: the
+    ``metered`` one) and ``tone`` (``TONES``) make 8/16-bit files; ``metered`` is the sky's
+    meter reading, recorded when first rendered."""
 
     composition: SkyComposition = dataclasses.field(default_factory=SkyComposition)
     width: int = 4096
     projection: str = "equirect"
     window: Window | None = None
+    camera: StripCamera | None = None
+    exposure: float | None = None
+    tone: str = "shoulder"
+    metered: float | None = None
     version: int = SKY_VERSION
 
     def __post_init__(self) -> None:
         if not isinstance(self.width, int) or not 2 <= self.width <= MAX_SIDE:
             raise RequestError(f"the width must be a whole number of pixels, 2..{MAX_SIDE}")
         if self.projection not in PROJECTIONS:
-            raise RequestError(f"unknown projection {self.projection!r}: use equirect or cube")
+            raise RequestError(
+                f"unknown projection {self.projection!r}: use {', '.join(PROJECTIONS)}"
+            )
         if self.projection == "equirect" and self.width % 2:
             raise RequestError("an equirect sky is 2:1: give an even width")
+        strip = self.projection in STRIP_PROJECTIONS
+        if strip and self.camera is None:
+            raise RequestError(f"a {self.projection} strip needs its camera")
+        if not strip and self.camera is not None:
+            raise RequestError(f"a camera makes a strip, not an {self.projection} sky")
+        if strip:
+            self.camera.check(self.projection, self.width)
+        if self.tone not in TONES:
+            raise RequestError(f"unknown tone {self.tone!r}: use {' or '.join(TONES)}")
+        for name in ("exposure", "metered"):
+            value = getattr(self, name)
+            if value is not None and not (
+                isinstance(value, int | float) and math.isfinite(value) and abs(value) <= 64
+            ):
+                raise RequestError(f"the {name} must be a number of stops within -64..64")
         if self.window is not None:
             w = self.window
             if self.projection == "cube":
-                raise RequestError("a window is a part of an equirect sky, not of cube faces")
+                raise RequestError("a window is a part of an equirect sky or strip, not of faces")
             if w.width < 1 or w.height < 1 or w.y < 0 or w.y + w.height > self.height:
-                raise RequestError("an equirect window must lie within the sphere's rows")
+                raise RequestError("a window must lie within the output's rows")
+            wraps = self.projection == "equirect" or (strip and self.camera.wraps)
+            if not wraps and (w.x < 0 or w.x + w.width > self.width):
+                raise RequestError(
+                    "a window must lie within the strip's columns (only a 360-degree one wraps)"
+                )
 
     @property
     def height(self) -> int:
+        if self.camera is not None:
+            return self.camera.height
         return self.width // 2 if self.projection == "equirect" else self.width
 
     @property
     def pixel_rad(self) -> float:
         """The output's angular pixel size: what the footprint filter and the disc follow."""
+        if self.camera is not None:
+            return self.camera.pixel_rad(self.projection, self.width)
         return (
             2.0 * math.pi / self.width
             if self.projection == "equirect"
             else 0.5 * math.pi / self.width
         )
+
+    @property
+    def exposure_stops(self) -> float | None:
+        """The exposure 8/16-bit files get: the recipe's, else the metered one."""
+        return self.exposure if self.exposure is not None else self.metered
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -102,12 +164,16 @@ class SkyRecipe:
                 clouds=None if clouds is None else CloudSettings(**clouds),
                 ground=GroundSettings(**parts["ground"]),
             )
-            window = data.get("window")
+            window, camera = data.get("window"), data.get("camera")
             return cls(
                 composition=composition,
                 width=data["width"],
                 projection=data["projection"],
                 window=None if window is None else Window(**window),
+                camera=None if camera is None else StripCamera(**camera),
+                exposure=data.get("exposure"),
+                tone=data.get("tone", "shoulder"),
+                metered=data.get("metered"),
             )
         except RequestError:
             raise
@@ -214,34 +280,91 @@ def equirect_pixel_directions(width: int, rows: np.ndarray, columns: np.ndarray)
     return np.stack(np.broadcast_arrays(rays.x, rays.y, rays.z), axis=-1)
 
 
-class SkyRenderer(RowBandRenderer):
-    """Rows of an equirect (or its window) or of one cube ``face``, top to bottom in bands."""
+def horizon_coverage(
+    height: Callable[[np.ndarray, np.ndarray], np.ndarray], rows: np.ndarray, columns: np.ndarray
+) -> np.ndarray:
+    """(R, C) fraction of each pixel ``rows`` x ``columns`` above the horizon: its alpha over a
+    transparent ground. ``height(r, c)`` is a function of fractional pixel coordinates (centres
+    at i + 0.5) with the sign of the view's up component that is linear in them across the
+    horizon (``SkyRenderer.height``). The coverage of a box pixel by a straight edge is then
+    1/2 + h / (|dh/dc| + |dh/dr|), the differences over the pixel's width and height, clipped
+    to 0..1: a function of the pixel alone, exact for a level horizon."""
+    r = np.asarray(rows, dtype=np.float64)[:, None] + 0.5
+    c = np.asarray(columns, dtype=np.float64)[None, :] + 0.5
+    centre = np.broadcast_to(height(r, c), (r.shape[0], c.shape[1]))
+    spread = np.abs(height(r, c + 0.5) - height(r, c - 0.5))
+    spread = np.broadcast_to(spread + np.abs(height(r + 0.5, c) - height(r - 0.5, c)), centre.shape)
+    ratio = np.divide(centre, spread, out=np.where(centre >= 0.0, 1.0, -1.0), where=spread > 0)
+    alpha = np.clip(0.5 + ratio, 0.0, 1.0)
+    alpha[alpha < 1e-9] = 0.0  # a horizon on a pixel's edge (an equirect's): no rounding dust
+    alpha[alpha > 1.0 - 1e-9] = 1.0
+    return alpha
 
-    def __init__(self, layers: PreparedLayers, face: str | None = None) -> None:
+
+def _level(rays: Rays, lift: np.ndarray) -> Rays:
+    """``rays`` with the rows ``lift`` turned to the horizon at their azimuth (y = 0)."""
+    y, x, z = rays.y.copy(), rays.x.copy(), rays.z.copy()
+    across = np.hypot(x[lift], z[lift])
+    x[lift] /= across
+    z[lift] /= across
+    y[lift] = 0.0
+    return Rays(y, x, z)
+
+
+class SkyRenderer(RowBandRenderer):
+    """Rows of an equirect (or its window), of one cube ``face`` or of a matte strip (or its
+    window), top to bottom in bands; with ``alpha`` (a recipe without ground) RGBA rows."""
+
+    def __init__(
+        self, layers: PreparedLayers, face: str | None = None, *, alpha: bool = False
+    ) -> None:
         self.layers, self.recipe, self.face = layers, layers.recipe, face
         r = self.recipe
-        if (face is None) != (r.projection == "equirect"):
-            raise RequestError("a cube face renders cube recipes; equirect ones have none")
+        if (face is None) == (r.projection == "cube"):
+            raise RequestError("a cube face renders cube recipes; other projections have none")
+        if alpha and r.composition.ground.kind != "none":
+            raise RequestError("only a sky without ground (--ground none) has an alpha channel")
+        self.alpha = alpha
         win = r.window
         self.rows = (win.y, win.y + win.height) if win else (0, r.height)
-        self.columns = (
-            np.mod(np.arange(win.x, win.x + win.width), r.width) if win else np.arange(r.width)
-        )
+        wraps = r.projection == "equirect" or (r.camera is not None and r.camera.wraps)
+        columns = np.arange(win.x, win.x + win.width) if win else np.arange(r.width)
+        self.columns = np.mod(columns, r.width) if wraps else columns
         self.band_rows = max(1, BAND_PIXELS // len(self.columns))
 
     @property
     def output_shape(self) -> tuple[int, int, int]:
-        return self.rows[1] - self.rows[0], len(self.columns), 3
+        return self.rows[1] - self.rows[0], len(self.columns), 4 if self.alpha else 3
+
+    def band_shape(self, index: int) -> tuple[int, int, int]:
+        top, bottom = self.band_range(index)
+        return bottom - top, len(self.columns), self.output_shape[2]
 
     @property
     def total_tiles(self) -> int:
         return (0 if self.layers.ready else self.layers.tiles) + self.band_count
 
     def rays(self, rows: np.ndarray) -> Rays:
+        r = self.recipe
+        if r.camera is not None:
+            return strip_rays(r.projection, r.camera, r.width, rows, self.columns)
         if self.face is None:
-            return equirect_rays(self.recipe.width, rows, self.columns)
-        d = face_pixel_directions(self.face, self.recipe.width, rows)
+            return equirect_rays(r.width, rows, self.columns)
+        d = face_pixel_directions(self.face, r.width, rows)
         return Rays.of(d.reshape(-1, 3))
+
+    def height(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """A function of fractional pixel coordinates (centres at i + 0.5) with the sign of the
+        view's up component, linear in them across the horizon: the elevation (equirect), the
+        unnormalised direction's up component (cube faces) or ``strip_height``."""
+        r = self.recipe
+        if r.camera is not None:
+            return strip_height(r.projection, r.camera, r.width, rows, columns)
+        if self.face is None:
+            return 0.5 * math.pi - np.asarray(rows) * (math.pi / r.height)
+        major, right, down = (axis[1] for axis in FACES[self.face])
+        u, v = columns * (2.0 / r.width) - 1.0, rows * (2.0 / r.width) - 1.0
+        return major + u * right + v * down
 
     def render_band(
         self,
@@ -253,8 +376,19 @@ class SkyRenderer(RowBandRenderer):
         if cancel is not None and cancel():
             raise Cancelled("render cancelled")
         top, bottom = self.band_range(index)
-        band = sky.radiance_of(self.rays(np.arange(top, bottom)), self.recipe.pixel_rad)
-        band = band.reshape(bottom - top, len(self.columns), 3)
+        rows = np.arange(top, bottom)
+        rays = self.rays(rows)
+        shape = (bottom - top, len(self.columns))
+        if self.alpha:
+            alpha = horizon_coverage(self.height, rows, self.columns)
+            # a pixel partly above the horizon shows the sky just above it (straight colour)
+            lift = (rays.y[:, 0] < 0.0) & (alpha.reshape(rays.shape).max(axis=1) > 0.0)
+            if lift.any():
+                rays = _level(rays, lift)
+        band = sky.radiance_of(rays, self.recipe.pixel_rad).reshape(*shape, 3)
+        if self.alpha:
+            band[alpha == 0.0] = 0.0
+            band = np.concatenate((band, alpha.astype(np.float32)[..., None]), axis=-1)
         if tiles_done is not None:
             tiles_done(1)
         return band
@@ -285,6 +419,44 @@ def face_paths(path: str | os.PathLike) -> dict[str, Path]:
     return {face: path.with_name(f"{path.stem}_{face}{path.suffix}") for face in FACES}
 
 
+def tone_map(radiance: np.ndarray, exposure: float, tone: str = "shoulder") -> np.ndarray:
+    """Display values (linear, 0..1, float32) of linear ``radiance`` (..., 3) exposed by
+    ``exposure`` stops: ``standard`` clips at 1; ``shoulder`` equals it up to ``KNEE`` and then
+    rolls off as KNEE + (1 - KNEE)(1 - exp(-(x - KNEE) / (1 - KNEE))), smooth at the knee and
+    reaching 1 only at infinity (per channel, so the brightest light turns white)."""
+    x = np.asarray(radiance, dtype=np.float32) * np.float32(2.0**exposure)
+    if tone == "standard":
+        return np.clip(x, 0.0, 1.0)
+    if tone != "shoulder":
+        raise RequestError(f"unknown tone {tone!r}: use {' or '.join(TONES)}")
+    x = np.maximum(x, 0.0)
+    room = np.float32(1.0 - KNEE)
+    rolled = np.float32(KNEE) + room * -np.expm1(-(x - np.float32(KNEE)) / room)
+    return np.where(x <= KNEE, x, rolled).astype(np.float32)
+
+
+def meter(sky: ComposedSky) -> float:
+    """The exposure (stops) that makes the sky's key mid-grey (``MID_GREY``): the key is the
+    log-average luminance of the upper hemisphere (clouds included, the disc left out), each
+    direction weighted by its solid angle. It depends on the composition alone, so every
+    output of one sky (equirect, faces, strips looking anywhere) gets the same exposure."""
+    c = sky.composition
+    clear_of_disc = dataclasses.replace(c, sky=dataclasses.replace(c.sky, sun_disc=False))
+    dome = ComposedSky(clear_of_disc, sky.ground_texture, sky.cloud_texture)
+    columns, rows = METER_SIZE
+    elevation = (np.arange(rows) + 0.5) * (0.5 * math.pi / rows)
+    azimuth = (np.arange(columns) + 0.5) * (2.0 * math.pi / columns)
+    across = np.cos(elevation)[:, None]
+    rays = Rays(
+        np.sin(elevation)[:, None].copy(), across * np.sin(azimuth), across * np.cos(azimuth)
+    )
+    radiance = dome.radiance_of(rays, 2.0 * math.pi / columns)
+    luminance = np.maximum(radiance.astype(np.float64) @ REC709_LUMINANCE, 1e-9)
+    weight = np.broadcast_to(across, luminance.shape)
+    key = math.exp(float((weight * np.log(luminance)).sum() / weight.sum()))
+    return round(math.log2(MID_GREY / key), 3)
+
+
 def render_sky_to_file(
     recipe: SkyRecipe,
     path: str | os.PathLike,
@@ -294,16 +466,20 @@ def render_sky_to_file(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> tuple[list[Path], SunLight]:
-    """Render a composed sky into ``path`` (an equirect) or six ``face_paths(path)`` (a cube),
-    atomically: on a failure or cancellation no file of this call is left. Returns the files and
-    the matching Sun lamp (dimmed by any cloud before the sun), which each file records too."""
+    """Render a composed sky into ``path`` (an equirect or a strip) or six ``face_paths(path)``
+    (a cube), atomically: on a failure or cancellation no file of this call is left. Returns the
+    files and the matching Sun lamp (dimmed by any cloud before the sun), which each file
+    records too. Without ground the files have an alpha channel; 8/16-bit ones are exposed
+    (the recipe's ``exposure``, else the meter's, then recorded in their recipe as
+    ``metered``) and tone-mapped."""
     path = Path(path)
     layers = PreparedLayers(recipe, device)
     depth = _bit_depth(path, layers.recipe, bit_depth)
     faces = face_paths(path) if recipe.projection == "cube" else {None: path}
     for target in faces.values():
         check_output(target, depth)
-    renderers = {face: SkyRenderer(layers, face) for face in faces}
+    alpha = recipe.composition.ground.kind == "none"
+    renderers = {face: SkyRenderer(layers, face, alpha=alpha) for face in faces}
     total = layers.tiles + sum(r.band_count for r in renderers.values())
     done = 0.0
 
@@ -313,15 +489,24 @@ def render_sky_to_file(
         if progress is not None:
             progress(done, total)
 
-    lamp = layers.sky(tick, cancel).sun_lamp()
-    metadata = {SKY_KEY: layers.recipe.to_json(), LAMP_KEY: lamp_json(lamp), "Software": SOFTWARE}
+    sky = layers.sky(tick, cancel)
+    lamp = sky.sun_lamp()
+    display = holds_display_values(path, depth)
+    if display and layers.recipe.exposure is None and layers.recipe.metered is None:
+        layers.recipe = layers.recipe.replace(metered=meter(sky))
+    final = layers.recipe
+    metadata = {SKY_KEY: final.to_json(), LAMP_KEY: lamp_json(lamp), "Software": SOFTWARE}
     written: list[Path] = []
     try:
         for face, target in faces.items():
             renderer = renderers[face]
             height, width, _ = renderer.output_shape
-            with open_image_writer(target, width, height, bit_depth=depth, metadata=metadata) as w:
+            with open_image_writer(
+                target, width, height, bit_depth=depth, metadata=metadata, alpha=alpha
+            ) as w:
                 for band in renderer.bands(increments(tick), cancel):
+                    if display:
+                        band[..., :3] = tone_map(band[..., :3], final.exposure_stops, final.tone)
                     w.write_rows(band)
                     del band
             written.append(target)
@@ -333,14 +518,20 @@ def render_sky_to_file(
 
 
 def render_sky_array(
-    recipe: SkyRecipe, *, device: str = "cpu", cancel: CancelFn | None = None
+    recipe: SkyRecipe,
+    *,
+    device: str = "cpu",
+    cancel: CancelFn | None = None,
+    alpha: bool = False,
 ) -> np.ndarray:
-    """The equirect (or its window) as (h, w, 3), or the cube as (6, N, N, 3) in ``FACES``
-    order: float32 linear radiance."""
+    """The equirect or strip (or its window) as (h, w, 3), or the cube as (6, N, N, 3) in
+    ``FACES`` order: float32 linear radiance; with ``alpha`` (a sky without ground) a fourth
+    channel, the coverage, and straight colour at the horizon, as its files hold."""
     layers = PreparedLayers(recipe, device)
-    if recipe.projection == "equirect":
-        return SkyRenderer(layers).render(cancel=cancel)
-    return np.stack([SkyRenderer(layers, face).render(cancel=cancel) for face in FACES])
+    if recipe.projection != "cube":
+        return SkyRenderer(layers, alpha=alpha).render(cancel=cancel)
+    faces = [SkyRenderer(layers, face, alpha=alpha).render(cancel=cancel) for face in FACES]
+    return np.stack(faces)
 
 
 def read_sky_recipe(path: str | os.PathLike) -> SkyRecipe:
