@@ -4,6 +4,7 @@ far ground fades into haze; the lamp points at the disc; an EXR with the disc ke
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -232,3 +233,45 @@ def test_clouds_are_not_streaked(tmp_path):
         )
         ratio = streak_ratio(render_sky_array(SkyRecipe(comp, width=256)))
         assert REAL_SKY_STREAK_RANGE[0] <= ratio <= REAL_SKY_STREAK_RANGE[1], ratio
+
+
+def test_cover_is_the_fraction_of_the_layer_that_is_cloud():
+    from generator.sky.layers import cloud_texture, overcast_veil
+
+    density = np.zeros((64, 64, 3), dtype=np.float32)
+    density[8:20, 8:30] = 0.5  # a model's tile: one cloud, exact zeros everywhere else
+    density[12:16, 12:20] = 0.9
+    grown = []
+    for cover in (0.1, 0.3, 0.6, 0.9):
+        settings = CloudSettings("map.png", cover=cover, tile=64, period_m=3000.0)
+        thickness = cloud_texture(density, settings).levels[0][..., 0]
+        cloud = thickness > overcast_veil(cover)
+        assert abs(cloud.mean() - cover) <= 1 / 64**2, "cover is exact, even past the zeros"
+        assert cloud[12:16, 12:20].all(), "the densest part is cloud at every cover"
+        grown.append(cloud)
+    assert all((a <= b).all() for a, b in itertools.pairwise(grown)), "more cover grows clouds"
+
+
+def test_an_overcast_deck_lights_the_ground_with_grey_light():
+    from generator.sky.compose import ComposedSky
+    from generator.sky.layers import cloud_texture
+
+    rng = np.random.default_rng(1)
+    density = np.repeat(rng.uniform(size=(64, 64, 1)).astype(np.float32), 3, axis=-1)
+    sky = SkySettings(sun_elevation=35.0, sun_disc=False)
+
+    def composed(cover: float) -> ComposedSky:
+        clouds = CloudSettings("map.png", cover=cover, tile=64, period_m=3000.0)
+        comp = SkyComposition(sky=sky, clouds=clouds, ground=GroundSettings("#808080"))
+        return ComposedSky(comp, None, cloud_texture(density, clouds))
+
+    clear = composed(0.0)
+    lamp = clear.sun_lamp()
+    clear_global = float(lamp.irradiance.mean()) * math.sin(math.radians(35.0))
+    clear_global += float(clear.sky_irradiance.mean())
+    overcast = composed(1.0)
+    assert overcast.sun_lamp().strength < 1e-3 * lamp.strength, "no sun through the deck"
+    light = overcast.sky_irradiance
+    assert float(light.mean()) > float(clear.sky_irradiance.mean()), "the deck is bright"
+    assert float(light.mean()) < 0.6 * clear_global, "but passes less than the clear day"
+    assert light.max() / light.min() < 1.2, "and its light is grey, not the blue sky's"

@@ -270,11 +270,14 @@ class Rays:
 
 def azimuth_from_sun(x: np.ndarray, z: np.ndarray, settings: SkySettings) -> np.ndarray:
     """Angles in radians (0..pi, float32) between the vertical planes of directions with
-    horizontal components ``x``, ``z`` and of the sun."""
+    horizontal components ``x``, ``z`` and of the sun. A vertical direction (the zenith or
+    nadir, where x and z are rounding noise) has no vertical plane: it gets 0, so every pixel
+    of a pole row reads the tables alike."""
     az = math.radians(settings.sun_azimuth)
     sun_x, sun_z = np.float32(math.sin(az)), np.float32(math.cos(az))
     x, z = x.astype(np.float32), z.astype(np.float32)
-    return np.abs(np.arctan2(x * sun_z - z * sun_x, x * sun_x + z * sun_z))
+    angle = np.abs(np.arctan2(x * sun_z - z * sun_x, x * sun_x + z * sun_z))
+    return np.where(np.abs(x) + np.abs(z) < 1e-9, np.float32(0.0), angle)
 
 
 def clear_rows(rays: Rays, settings: SkySettings, pixel_deg: float | None = None) -> np.ndarray:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -59,10 +59,15 @@ a grazing view does not see through hundreds of them."""
 PHASE_LOBES = ((0.8, 0.75), (-0.25, 0.25))
 """(g, weight) of the Henyey-Greenstein lobes: a strong forward glow, some back-scatter."""
 SIDES = 0.5
-"""Light a cloud's sides take from a low sun, per unit of what its top takes from one
-overhead: clouds are about as deep as wide, so at sunset they are lit, not black."""
+"""Light an isolated cloud's sides take from a low sun, per unit of what its top takes from
+one overhead: clouds are about as deep as wide, so at sunset they are lit, not black. Scaled
+by the clear fraction (1 - cover): in a closed deck no side faces the sun."""
 ASYMMETRY = 0.85
 """Mean cosine of a water cloud's scattering, for its diffuse transmission."""
+HEMISPHERE = (128, 256)
+"""Elevations x azimuths at which the clouded sky's light on the ground is integrated, each
+direction reading the layer at its finest level (a filtered, mean thickness would turn broken
+cloud into a bright, even veil)."""
 SUN_TABLE = 1024
 SUN_TABLE_LOW = -0.3
 """The sunlight at the layer is tabulated for local sun cosines from this to 1."""
@@ -127,6 +132,9 @@ class ComposedSky:
             self.cloud_sky = (self.air.sky_irradiance / np.pi).astype(np.float32)
             self.ground_sun = (sunlit * albedo).astype(np.float32)
             self.ground_sky = (self.air.sky_irradiance * albedo).astype(np.float32)
+        self.sky_irradiance = self.air.sky_irradiance.astype(np.float32)
+        if self.cloud_texture is not None:
+            self.sky_irradiance = self._clouded_irradiance()
 
     def radiance(self, directions: np.ndarray, pixel_rad: float) -> np.ndarray:
         """(..., 3) float32 linear Rec. 709 radiance toward unit ``directions`` (..., 3) of an
@@ -195,11 +203,25 @@ class ComposedSky:
             tau = self._thickness(x + reach * sun_x, z + reach * sun_z, footprint)
             shade = np.exp(-np.minimum(tau / np.float32(max(sun_up, 0.05)), np.float32(80.0)))
             sunlit = sunlit * shade[..., None]
-        sky_light = self.air.sky_irradiance.astype(np.float32)
-        surface = albedo / np.float32(np.pi) * (sunlit + sky_light)
+        surface = albedo / np.float32(np.pi) * (sunlit + self.sky_irradiance)
         azimuth = azimuth_from_sun(rays.x, rays.z, self.composition.sky)
         added, kept = self.ground_paths(azimuth, distance)
         return added + kept * surface
+
+    def _clouded_irradiance(self) -> np.ndarray:
+        """(3,) irradiance of a horizontal plane from the clouded sky without the sun's disc,
+        summed over a grid of directions above the eye: an overcast deck lights the ground with
+        its own grey light, broken cloud adds its bright sides to the clear sky's."""
+        rows, columns = HEMISPHERE
+        elevation = (np.arange(rows) + 0.5) * (np.pi / 2 / rows)
+        azimuth = (np.arange(columns) + 0.5) * (2 * np.pi / columns)
+        e, a = np.meshgrid(elevation, azimuth, indexing="ij")
+        directions = np.stack([np.cos(e) * np.sin(a), np.sin(e), np.cos(e) * np.cos(a)], -1)
+        rays = Rays.of(directions.reshape(-1, 3))
+        clear = clear_rows(rays, replace(self.composition.sky, sun_disc=False))
+        seen = self._clouded(rays, clear, 1e-6).reshape(rows, columns, 3)
+        weight = (np.sin(e) * np.cos(e))[..., None] * (np.pi / 2 / rows) * (2 * np.pi / columns)
+        return (seen * weight).sum(axis=(0, 1)).astype(np.float32)
 
     def _thickness(self, x: np.ndarray, z: np.ndarray, footprint: np.ndarray) -> np.ndarray:
         return self.cloud_texture.sample(x, z, footprint)[..., 0]
@@ -232,7 +254,8 @@ class ComposedSky:
         scattered = (diffuse - np.exp(-tau))[..., None]
         single = (henyey_greenstein(cosine) * slanted * np.exp(-slanted))[..., None]
         across = np.sqrt(np.maximum(1.0 - np.square(sun_up), 0.0))
-        lit = (np.maximum(sun_up, 0.0) + np.float32(SIDES) * across)[..., None] / np.float32(np.pi)
+        sides = np.float32(SIDES * (1.0 - self.clouds.cover))
+        lit = (np.maximum(sun_up, 0.0) + sides * across)[..., None] / np.float32(np.pi)
         cloud = sunlight * (single + scattered * lit)
         cloud += self.cloud_sky * scattered
         # the ground below a cloud is lit through it: a thick cloud's base is not lit from below

@@ -182,19 +182,45 @@ def ground_texture(tile: np.ndarray, settings: GroundSettings) -> PlaneTexture:
     return PlaneTexture(tile * np.float32(settings.albedo / max(mean, 1e-6)), settings.period_m)
 
 
-def cover_threshold(density: np.ndarray, cover: float) -> float:
-    """The density above which a tile is cloud at ``cover``, the fraction of the layer that is
-    cloud: the tile's (1 - cover) quantile, so cover means the same for a sparse tile and a
-    dense one (0.3 broken, 0.6 mostly cloudy), lowered by cover / 4 so that at 1 every point is
-    cloud of some thickness (overcast)."""
-    return float(np.quantile(density, 1.0 - cover)) - 0.25 * cover
+OVERCAST_VEIL = 8.0
+"""Optical thickness of the even deck that cover 1 lays under the layer's own clouds: enough
+(e^-8 of the sun through it) that no blue shows through an overcast sky."""
 
 
-def cover_thickness(density: np.ndarray, threshold: float) -> np.ndarray:
-    """Optical thickness from density (0..1): zero up to ``threshold``, the rest stretched to
-    0..``TAU_MAX``."""
-    span = max(1.0 - threshold, 1e-6)
-    return TAU_MAX * np.clip((density - threshold) / span, 0.0, 1.0)
+def cover_density(density: np.ndarray) -> np.ndarray:
+    """Density with its ties broken by nearness to cloud: 0.8 of itself plus 0.2 of itself
+    blurred (periodically, so the tile stays seamless) over a 32nd of the tile. A model's tile
+    is often exactly 0 over most of its gaps, and a quantile of tied zeros cannot grow the
+    clouds past them; with the blur, more cover grows the clouds outward from their edges, as
+    clouds grow."""
+    size = density.shape[0]
+    sigma = size / 32.0
+    frequencies = np.fft.fftfreq(size)
+    kernel = np.exp(-2.0 * (np.pi * sigma) ** 2 * frequencies**2)
+    blurred = np.fft.irfft2(
+        np.fft.rfft2(density) * kernel[:, None] * kernel[None, : size // 2 + 1], s=density.shape
+    )
+    return (0.8 * density + 0.2 * blurred).astype(np.float32)
+
+
+def overcast_veil(cover: float) -> float:
+    """Optical thickness of an even veil over the whole layer: none up to cover 0.5, rising
+    as the cube of the rest to ``OVERCAST_VEIL`` at cover 1, so that 0.75 only dims the gaps'
+    blue (thickness 1) and 1 is a closed deck."""
+    return OVERCAST_VEIL * max(0.0, (cover - 0.5) / 0.5) ** 3
+
+
+def cover_thickness(density: np.ndarray, cover: float) -> np.ndarray:
+    """Optical thickness at ``cover``, the fraction of the layer that is cloud, from the rank
+    of each texel's density: the densest ``cover`` of the tile is cloud, its thickness
+    growing as the square of the rank within the cloud to ``TAU_MAX`` (thin, bright edges
+    around thick cores), plus the overcast veil. By rank, cover means the same for a sparse
+    tile and a dense one, and exactly: 0.3 broken, 0.6 mostly cloudy."""
+    order = np.argsort(density, axis=None, kind="stable")
+    rank = np.empty(density.size, dtype=np.float32)
+    rank[order] = (np.arange(density.size, dtype=np.float32) + 0.5) / density.size
+    within = np.clip((rank.reshape(density.shape) - (1.0 - cover)) / max(cover, 1e-6), 0.0, 1.0)
+    return (overcast_veil(cover) + TAU_MAX * within**2).astype(np.float32)
 
 
 def cloud_texture(tile: np.ndarray, settings: CloudSettings) -> PlaneTexture:
@@ -203,6 +229,6 @@ def cloud_texture(tile: np.ndarray, settings: CloudSettings) -> PlaneTexture:
     then sees the mean extinction of the clouds and gaps it covers (a hazy band of cloud
     toward the horizon at any cover), not a thresholded mean density (which was clear at low
     cover and solid at high cover)."""
-    density = density_from_linear(tile)
-    thickness = cover_thickness(density, cover_threshold(density, settings.cover))
+    density = cover_density(density_from_linear(tile))
+    thickness = cover_thickness(density, settings.cover)
     return PlaneTexture(thickness[..., None], settings.period_m)
