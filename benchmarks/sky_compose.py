@@ -5,6 +5,8 @@ machine's load hides. Run:
 
     python benchmarks/sky_compose.py                          # clear sky over the terrain
     python benchmarks/sky_compose.py --clouds CLOUDS.safetensors --widths 4096 16384
+    python benchmarks/sky_compose.py --no-disc --widths 16384  # half-float EXR, as for Blender
+    python benchmarks/sky_compose.py --strip --widths 16384    # a 16384 x 2048 matte, 8-bit PNG
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from pathlib import Path
 from render_scaling import _rss_anon_kib
 
 
-def measure(width: int, clouds: str | None) -> dict:
+def measure(width: int, clouds: str | None, disc: bool = True, strip: bool = False) -> dict:
     """Runs in the child: one render to a file; seconds and peak anonymous memory."""
     from generator.sky.atmosphere import SkySettings
     from generator.sky.compose import SkyComposition
     from generator.sky.layers import CloudSettings
     from generator.sky.skyfile import SkyRecipe, render_sky_to_file
+    from generator.sky.strip import StripCamera
 
     peak = [0]
     done = threading.Event()
@@ -38,15 +41,16 @@ def measure(width: int, clouds: str | None) -> dict:
 
     threading.Thread(target=sample, daemon=True).start()
     composition = SkyComposition(
-        sky=SkySettings(sun_elevation=30.0),
+        sky=SkySettings(sun_elevation=30.0, sun_disc=disc),
         clouds=None if clouds is None else CloudSettings(clouds, cover=0.5),
     )
+    recipe, name = SkyRecipe(composition, width=width), "sky.exr"
+    if strip:
+        camera = StripCamera(height=width // 8, fov=120.0, horizon=0.6)
+        recipe, name = recipe.replace(projection="cylindrical", camera=camera), "matte.png"
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        render_sky_to_file(
-            SkyRecipe(composition, width=width),
-            Path(folder) / "sky.exr",
-        )
+        render_sky_to_file(recipe, Path(folder) / name)
     seconds = time.perf_counter() - start
     done.set()
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -62,14 +66,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--widths", type=int, nargs="+", default=[2048, 4096, 8192, 16384])
     parser.add_argument("--clouds", help="a cloud model (torus-wrapping) for a layer at cover 0.5")
+    parser.add_argument("--no-disc", action="store_true", help="no disc: a half-float EXR")
+    parser.add_argument("--strip", action="store_true", help="a width x width/8 matte strip, PNG")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child, args.clouds)))
+        print(json.dumps(measure(args.child, args.clouds, not args.no_disc, args.strip)))
         return
     for width in args.widths:
         command = [sys.executable, __file__, "--child", str(width)]
         command += ["--clouds", args.clouds] if args.clouds else []
+        command += ["--no-disc"] * args.no_disc + ["--strip"] * args.strip
         result = subprocess.run(command, capture_output=True, text=True, check=True)
         print(result.stdout.strip(), flush=True)
 

@@ -283,3 +283,63 @@ def json_of(path) -> dict:
     import json
 
     return json.loads(read_metadata(path)[SKY_KEY])
+
+
+@pytest.mark.parametrize(("bit_depth", "alpha"), [(16, False), (32, False), (32, True)])
+def test_fast_exrs_are_read_by_openexr_and_blender(tmp_path, bit_depth, alpha):
+    import OpenEXR
+
+    image = rgba(width=37, height=21) * 3
+    image[:4] = 0.5  # compressible rows as well as noise
+    image[0, 0, :3] = 1e6
+    if not alpha:
+        image = image[..., :3]
+    path = tmp_path / "fast.exr"
+    with open_image_writer(path, 37, 21, bit_depth=bit_depth, alpha=alpha, fast=True) as w:
+        w.write_rows(image[:5])
+        w.write_rows(image[5:])
+    with OpenEXR.File(str(path), separate_channels=True) as exr:
+        compression = exr.header()["compression"]
+        red = exr.channels()["R"].pixels
+    assert compression == (OpenEXR.ZIP_COMPRESSION if bit_depth == 16 else OpenEXR.NO_COMPRESSION)
+    expected = image[..., :3] * (image[..., 3:] if alpha else 1)
+    if bit_depth == 16:
+        expected = np.clip(expected, -65504, 65504).astype(np.float16)
+    np.testing.assert_array_equal(red, expected[..., 0])
+    bpy = pytest.importorskip("bpy")
+    loaded = bpy.data.images.load(str(path))
+    try:
+        assert tuple(loaded.size) == (37, 21) and loaded.channels == 4
+        pixels = np.array(loaded.pixels[:], dtype=np.float32).reshape(21, 37, 4)[::-1]
+        np.testing.assert_allclose(pixels[1:, :, 0], expected[1:, :, 0], rtol=1e-3)
+    finally:
+        bpy.data.images.remove(loaded)
+
+
+def test_a_model_tile_is_drawn_once_for_the_renders_of_one_sky(tmp_path, monkeypatch):
+    from conftest import make_model_file
+
+    import generator.sky.skyfile as skyfile
+
+    flat = {"vertical": False, "horizontal_conditioning": False, "rgb_scale": 0.5}
+    model = str(make_model_file(tmp_path / "ground.safetensors", seed=4, **flat))
+    ground = GroundSettings(model, tile=64, period_m=20.0)
+    drawn = []
+    real = skyfile.model_tile
+
+    def counting(*args, **kwargs):
+        drawn.append(args[1:4])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(skyfile, "model_tile", counting)
+    monkeypatch.setattr(skyfile, "_tile_cache", type(skyfile._tile_cache)())
+    noon = SkyRecipe(SkyComposition(SkySettings(sun_elevation=60.0), ground=ground), width=64)
+    first = render_sky_array(noon)
+    dusk = noon.replace(composition=SkyComposition(SkySettings(sun_elevation=5.0), ground=ground))
+    render_sky_array(dusk)
+    render_sky_array(strip(composition=dusk.composition))
+    assert len(drawn) == 1
+    assert skyfile.PreparedLayers(noon).tiles == 0  # nothing left to draw: no progress units
+    monkeypatch.setattr(skyfile, "_tile_cache", type(skyfile._tile_cache)())
+    np.testing.assert_array_equal(render_sky_array(noon), first)  # drawn afresh: the same
+    assert len(drawn) == 2

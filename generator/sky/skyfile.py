@@ -20,10 +20,12 @@ recipe so a re-render matches. Float files (EXR, 32-bit TIFF) hold radiance in B
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import math
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,9 +186,47 @@ class SkyRecipe:
         return dataclasses.replace(self, **changes)
 
 
+TILE_CACHE_SIZE = 4
+"""Model tiles kept in memory (a 2048-px tile is 48 MiB and ~10 CPU s to draw): a sky re-rendered
+in one process with another sun, cover, exposure or output (the add-on, a strip after its
+equirect) draws its ground and clouds once."""
+_tile_cache: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDict()
+_tile_lock = threading.Lock()
+
+
+def _tile_key(model: LoadedModel, seed: int, styles: tuple[int, ...], size: int) -> tuple:
+    device = next(model.generator.parameters()).device
+    return model.hash, str(device), seed, tuple(styles), size
+
+
+def cached_tile(
+    model: LoadedModel,
+    seed: int,
+    styles: tuple[int, ...],
+    size: int,
+    tiles_done: Callable[[float], None] | None = None,
+    cancel: CancelFn | None = None,
+) -> np.ndarray:
+    """``model_tile``, drawn once per process for the last ``TILE_CACHE_SIZE`` kinds of tile:
+    the same array (read-only) as drawing it again, the model and device being the same."""
+    key = _tile_key(model, seed, styles, size)
+    with _tile_lock:
+        if key in _tile_cache:
+            _tile_cache.move_to_end(key)
+            return _tile_cache[key]
+    tile = model_tile(model, seed, styles, size, tiles_done, cancel)
+    tile.setflags(write=False)
+    with _tile_lock:
+        _tile_cache[key] = tile
+        while len(_tile_cache) > TILE_CACHE_SIZE:
+            _tile_cache.popitem(last=False)
+    return tile
+
+
 class PreparedLayers:
     """Loads the recipe's models (checking hashes) at once, so mistakes fail before a file is
-    opened; renders their tiles and builds the composition on first use."""
+    opened; draws their tiles (or takes them from ``cached_tile``) and builds the composition
+    on first use."""
 
     def __init__(self, recipe: SkyRecipe, device: str = "cpu") -> None:
         composition = recipe.composition
@@ -215,12 +255,20 @@ class PreparedLayers:
         """Whether the tiles are rendered and the composition built."""
         return self._sky is not None
 
+    def _tile_settings(self, name: str) -> tuple[int, tuple[int, ...], int]:
+        layer = getattr(self.recipe.composition, name)
+        return layer.seed, layer.styles, layer.tile
+
     @property
     def tiles(self) -> int:
-        """Progress units of the layers' tiles."""
-        c = self.recipe.composition
-        sizes = {"ground": c.ground.tile, "clouds": c.clouds.tile if c.clouds else 0}
-        return sum(tile_count(m, sizes[name]) for name, m in self.models.items())
+        """Progress units of the layers' tiles still to draw."""
+        total = 0
+        for name, model in self.models.items():
+            seed, styles, size = self._tile_settings(name)
+            with _tile_lock:
+                cached = _tile_key(model, seed, styles, size) in _tile_cache
+            total += 0 if cached else tile_count(model, size)
+        return total
 
     def sky(
         self, tiles_done: Callable[[float], None] | None = None, cancel: CancelFn | None = None
@@ -229,17 +277,13 @@ class PreparedLayers:
             c = self.recipe.composition
             textures = {}
             if "ground" in self.models:
-                g = c.ground
-                tile = model_tile(
-                    self.models["ground"], g.seed, g.styles, g.tile, tiles_done, cancel
-                )
-                textures["ground_texture"] = ground_texture(tile, g)
+                settings = self._tile_settings("ground")
+                tile = cached_tile(self.models["ground"], *settings, tiles_done, cancel)
+                textures["ground_texture"] = ground_texture(tile, c.ground)
             if "clouds" in self.models:
-                k = c.clouds
-                tile = model_tile(
-                    self.models["clouds"], k.seed, k.styles, k.tile, tiles_done, cancel
-                )
-                textures["cloud_texture"] = cloud_texture(tile, k)
+                settings = self._tile_settings("clouds")
+                tile = cached_tile(self.models["clouds"], *settings, tiles_done, cancel)
+                textures["cloud_texture"] = cloud_texture(tile, c.clouds)
             if self.cloud_map is not None:
                 textures["cloud_texture"] = cloud_texture(self.cloud_map, c.clouds)
             self._sky = ComposedSky(c, **textures)
@@ -502,7 +546,7 @@ def render_sky_to_file(
             renderer = renderers[face]
             height, width, _ = renderer.output_shape
             with open_image_writer(
-                target, width, height, bit_depth=depth, metadata=metadata, alpha=alpha
+                target, width, height, bit_depth=depth, metadata=metadata, alpha=alpha, fast=True
             ) as w:
                 for band in renderer.bands(increments(tick), cancel):
                     if display:
