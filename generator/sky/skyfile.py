@@ -14,8 +14,9 @@ at the horizon the fraction of the pixel above it (``horizon_coverage``, a funct
 alone), the colour there that of the sky just above the horizon (straight; OpenEXR premultiplies
 it). 8- and 16-bit files (PNG, TIFF) hold display values: the radiance times 2^exposure through
 a tone curve (``tone_map``); the exposure is the recipe's, or the sky's meter reading
-(``meter``: its key, the log-average luminance of the sky dome, made mid-grey), recorded in the
-recipe so a re-render matches. Float files (EXR, 32-bit TIFF) hold radiance in Blender's units.
+(``meter``: the key of its clear atmosphere, the log-average luminance of the dome, made
+mid-grey), recorded in the recipe so a re-render matches. Float files (EXR, 32-bit TIFF) hold
+radiance in Blender's units.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ bright sky by the sun and sunlit clouds keep some gradation instead of a flat wh
 KNEE = 0.6
 """Where the shoulder begins (linear, 0.8 in sRGB): below it ``shoulder`` equals ``standard``."""
 MID_GREY = 0.18
-"""What the meter makes of the sky's key (the log-average luminance of its dome)."""
+"""What the meter makes of the clear sky's key (the log-average luminance of its dome)."""
 METER_SIZE = (128, 32)
 """Azimuths x elevations of the upper hemisphere the meter reads."""
 BAND_PIXELS = 1 << 20
@@ -480,13 +481,18 @@ def tone_map(radiance: np.ndarray, exposure: float, tone: str = "shoulder") -> n
 
 
 def meter(sky: ComposedSky) -> float:
-    """The exposure (stops) that makes the sky's key mid-grey (``MID_GREY``): the key is the
-    log-average luminance of the upper hemisphere (clouds included, the disc left out), each
-    direction weighted by its solid angle. It depends on the composition alone, so every
-    output of one sky (equirect, faces, strips looking anywhere) gets the same exposure."""
+    """The exposure (stops) that makes the key of the sky's clear atmosphere mid-grey
+    (``MID_GREY``): the log-average luminance of its upper hemisphere, the disc and the clouds
+    left out, each direction weighted by its solid angle. It depends on the air and the sun
+    alone, so every output of one sky (equirect, faces, strips looking anywhere) and every
+    cloud cover get the same exposure, and clouds show as bright as they are against the
+    clear sky. With the sun high it is within half a stop of a grey card's incident reading
+    (the add-on's scene exposure); with the sun low it is darker, keeping the glow's colour."""
     c = sky.composition
-    clear_of_disc = dataclasses.replace(c, sky=dataclasses.replace(c.sky, sun_disc=False))
-    dome = ComposedSky(clear_of_disc, sky.ground_texture, sky.cloud_texture)
+    clear = SkyComposition(
+        sky=dataclasses.replace(c.sky, sun_disc=False), ground=GroundSettings("none")
+    )
+    dome = ComposedSky(clear)
     columns, rows = METER_SIZE
     elevation = (np.arange(rows) + 0.5) * (0.5 * math.pi / rows)
     azimuth = (np.arange(columns) + 0.5) * (2.0 * math.pi / columns)
