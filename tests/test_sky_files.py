@@ -343,3 +343,22 @@ def test_a_model_tile_is_drawn_once_for_the_renders_of_one_sky(tmp_path, monkeyp
     monkeypatch.setattr(skyfile, "_tile_cache", type(skyfile._tile_cache)())
     np.testing.assert_array_equal(render_sky_array(noon), first)  # drawn afresh: the same
     assert len(drawn) == 2
+
+
+def test_a_cancelled_transparent_strip_leaves_no_file(tmp_path, monkeypatch):
+    import generator.sky.skyfile as skyfile
+    from generator.errors import Cancelled
+
+    monkeypatch.setattr(skyfile, "BAND_PIXELS", 96 * 4)
+    calls = []
+
+    def cancel() -> bool:
+        calls.append(1)
+        return len(calls) > 3  # after a few bands were written
+
+    path = tmp_path / "matte.exr"
+    with pytest.raises(Cancelled):
+        render_sky_to_file(strip(), path, cancel=cancel)
+    assert list(tmp_path.iterdir()) == []
+    render_sky_to_file(strip(), path)
+    assert read_image(path, alpha=True).shape == (40, 96, 4)
