@@ -1,6 +1,6 @@
 """Super-resolution benchmark: the stage's throughput and the end-to-end time of big skies.
 
-    python benchmarks/superres.py                       # the bundled sky model
+    python benchmarks/superres.py                       # the bundled learned sky, sky-360
     python benchmarks/superres.py --model my-sky.safetensors --repeats 3
 
 Each sky render runs in a fresh process (its peak anonymous memory does not carry over), with
@@ -60,7 +60,9 @@ def stage_throughput(model_path: str, repeats: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="sky", help="a sky model with a stage (default: sky)")
+    parser.add_argument(
+        "--model", default="sky-360", help="a sky model with a stage (default: sky-360)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()

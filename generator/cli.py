@@ -11,7 +11,14 @@ from pathlib import Path
 
 import torch
 
-from generator.bundled import SUFFIX, bundled_models, resolve_model_path
+from generator.bundled import (
+    LEARNED_SKY,
+    SUFFIX,
+    bundled_models,
+    bundled_recipes,
+    is_sky_recipe,
+    resolve_model_path,
+)
 from generator.config import PRESETS, ModelConfig
 from generator.device import DEVICES, resolve_device
 from generator.errors import BackdropError, RequestError
@@ -37,7 +44,7 @@ from generator.recipe import (
 )
 from generator.render import DEFAULT_BATCH, DEFAULT_TILE, PRECISIONS
 from generator.sky.command import add_sky_command, run_sky
-from generator.sky.skyfile import SKY_KEY
+from generator.sky.skyfile import SKY_KEY, read_sky_recipe
 
 NO_SUPERRES_HELP = (
     "skies above the model's native scale and flat canvases with --scale > 1: plain cubic "
@@ -45,12 +52,19 @@ NO_SUPERRES_HELP = (
 )
 SKY_WIDTH = 4096
 """Default width of a sky model's 360-degree render (4096 x 2048, what Blender users expect)."""
+COMPOSED_RENDER_FLAGS = ("width", "seed", "sun", "window", "bit_depth", "device", "quiet")
+"""The render flags a composed sky (``--model sky``) takes: ``python -m generator sky`` has the
+same ones and more; the others (canvas, styles, tiling, precision) belong to learned models."""
 
 EXAMPLES = """examples:
-  a 4096x2048 HDR sky for Blender's World with the bundled sky model (equirect, wraps):
+  a 4096x2048 HDR equirect sky for Blender's World: the bundled composed sky (a physical atmosphere,
+  learned clouds, terrain ground; its Sun lamp is printed and stored in the file):
     python -m generator render --model sky --out sky.exr
-  another sky, 8192 wide, with a sun 30 degrees right of centre and 25 degrees up:
+  another sky, 8192 wide, other clouds and ground, the sun 30 degrees right of centre, 25 up:
     python -m generator render --model sky --seed 7 --width 8192 --sun 30,25 --out sky7.exr
+  the learned whole-sphere sky model (a model of 360-degree panoramas, as one trains on one's
+  own), with a sun disc:
+    python -m generator render --model sky-360 --sun 30,25 --out learned.exr
   a tileable ground texture with the bundled terrain model:
     python -m generator render --model terrain --wrap xy --width 2048 --height 2048 \\
         --out ground.png
@@ -107,7 +121,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help=f"model file (.safetensors) or a bundled model: {', '.join(bundled_models())}",
+        help=f"model file (.safetensors) or a bundled name: {', '.join(bundled_models())} "
+        f"({', '.join(bundled_recipes()) or 'none'}: a composed sky, see 'sky')",
     )
     parser.add_argument(
         "--out", required=True, type=Path, help=f"output image: {SUPPORTED_FORMATS}"
@@ -398,6 +413,10 @@ def _recipe_with_changes(args: argparse.Namespace) -> Recipe:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
+    model_file = resolve_model_path(args.model)
+    if is_sky_recipe(model_file):
+        return _render_composed(args, model_file)
+
     def recipe_for(model) -> Recipe:
         if args.recipe is not None:
             return _recipe_with_changes(args)
@@ -412,6 +431,44 @@ def _cmd_render(args: argparse.Namespace) -> int:
         return recipe.replace(sun=args.sun)
 
     return _render(args, recipe_for)
+
+
+def _render_composed(args: argparse.Namespace, recipe_file: Path) -> int:
+    """``render --model sky``: the composed sky of a sky recipe (the bundled ``sky``, or any
+    ``.json`` sky recipe), rendered exactly as ``sky --recipe FILE`` with the same flags."""
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name, value in vars(args).items()
+        if name not in (*COMPOSED_RENDER_FLAGS, "command", "model", "out", "equirect")
+        and value is not None
+        and value is not False
+    ]
+    if given:
+        raise RequestError(
+            f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to {args.model}, "
+            f"a composed sky: it takes --width, --seed, --sun AZ,EL, --window and --bit-depth "
+            f"('python -m generator sky --recipe {args.model}' has every setting; the learned "
+            f"whole-sphere sky is '{LEARNED_SKY}')"
+        )
+    if world()[1] > 1:
+        raise RequestError("a composed sky renders in one process: start it without torchrun")
+    argv = ["sky", "--recipe", str(recipe_file), "--out", str(args.out), "--device", args.device]
+    if args.sun is not None:
+        if (args.sun.stops, args.sun.size) != (Sun.stops, Sun.size):
+            raise RequestError(
+                f"a composed sky's sun is physical: give --sun AZ,EL (its size and brightness "
+                f"come from the atmosphere: 'python -m generator sky --recipe {args.model}')"
+            )
+        argv += ["--sun", f"{args.sun.azimuth!r},{args.sun.elevation!r}"]
+    if args.window is not None:
+        w = args.window
+        argv += ["--window", f"{w.x},{w.y},{w.width},{w.height}"]
+    for name in ("width", "seed", "bit_depth"):
+        if getattr(args, name) is not None:
+            argv += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    if args.quiet:
+        argv.append("--quiet")
+    return _cmd_sky(build_parser().parse_args(argv))
 
 
 def _cmd_outpaint(args: argparse.Namespace) -> int:
@@ -461,15 +518,60 @@ def _cmd_extend(args: argparse.Namespace) -> int:
     return _render(args, lambda model: bigger)
 
 
+def _describe_composed(name: str, path: Path) -> dict[str, object]:
+    """What ``info`` says of a composed sky's recipe (the bundled ``sky``)."""
+    recipe = read_sky_recipe(path)
+    c = recipe.composition
+    sky, clouds, ground = c.sky, c.clouds, c.ground
+    parts = [
+        f"a physical atmosphere, the sun {sky.sun_elevation:g} deg up and {sky.sun_azimuth:g} "
+        f"deg right of the image's centre ({'with' if sky.sun_disc else 'without'} its disc; "
+        "the matching Sun lamp is printed and stored in the file)",
+        "no clouds"
+        if clouds is None
+        else f"a cloud layer drawn by {clouds.model!r} at cover {clouds.cover:g}",
+        f"the ground: {ground.source!r}",
+    ]
+    return {
+        "name": name,
+        "path": str(path),
+        "kind": "composed sky (a sky recipe)",
+        "description": f"A 360-degree sky composed of {', '.join(parts)}.",
+        "usage": f"python -m generator render --model {name} --out sky.exr  (--sun AZ,EL, --seed "
+        f"S, --width W); every setting: python -m generator sky --recipe {name} --help",
+        "recipe": json.loads(recipe.to_json()),
+    }
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     model_file = resolve_model_path(args.path)
     if model_file.suffix.lower() == SUFFIX:  # a model file, or a bundled model's name
-        print(json.dumps(describe(load_model(model_file)), indent=2))
+        summary = describe(load_model(model_file))
+        meta = summary["metadata"]
+        recorded, name = meta.get("name"), str(args.path)
+        if name in bundled_models() and recorded not in (None, name):  # bundled under a new name
+            meta["name"], meta["renamed_from"] = name, recorded
+            if isinstance(meta.get("usage"), str):
+                meta["usage"] = meta["usage"].replace(f"--model {recorded} ", f"--model {name} ")
+        print(json.dumps(summary, indent=2))
+    elif is_sky_recipe(model_file) and model_file.is_file() and model_file != args.path:
+        print(json.dumps(_describe_composed(str(args.path), model_file), indent=2))
+    elif args.path.suffix.lower() == ".json" and "composition" in _json_keys(args.path):
+        print(json.dumps(json.loads(read_sky_recipe(args.path).to_json()), indent=2))
     elif args.path.suffix.lower() != ".json" and SKY_KEY in read_metadata(args.path):
         print(json.dumps(json.loads(read_metadata(args.path)[SKY_KEY]), indent=2))
     else:
         print(json.dumps(json.loads(read_recipe(args.path).to_json()), indent=2))
     return 0
+
+
+def _json_keys(path: Path) -> set[str]:
+    """The top-level keys of a JSON file (none if it is not a JSON object)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return set()
+    return set(data) if isinstance(data, dict) else set()
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
@@ -481,6 +583,10 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_sky(args: argparse.Namespace) -> int:
+    if args.recipe is not None and not args.recipe.exists():
+        found = resolve_model_path(args.recipe)  # a bundled composed sky by name: --recipe sky
+        if is_sky_recipe(found) and found.is_file():
+            args.recipe = found
     bar = _ProgressBar(not args.quiet, unit="step")
     try:
         return run_sky(args, bar.update)

@@ -13,7 +13,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from generator.atomicfile import write_atomically
-from generator.bundled import resolve_model_path, unknown_model_hint
+from generator.bundled import LEARNED_SKY, is_sky_recipe, resolve_model_path, unknown_model_hint
 from generator.config import ModelConfig
 from generator.device import resolve_device
 from generator.errors import ModelError, OutputError
@@ -86,15 +86,28 @@ def write_safetensors(
     write_atomically(path, save(tensors, metadata=metadata))
 
 
+def not_a_learned_model(given: str | os.PathLike) -> str:
+    """The one line for a composed sky's recipe (the bundled ``sky``) where a learned model is
+    needed: outpainting, extending, fine-tuning, ``render --recipe``."""
+    return (
+        f"{given} is a composed sky (a sky recipe: 'python -m generator sky --recipe {given}'), "
+        f"not a learned model; this needs a learned model, e.g. the bundled whole-sphere sky "
+        f"'{LEARNED_SKY}'"
+    )
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
-    """Read and validate a model file, or a bundled model by name (``"sky"``); every failure is
-    one ``ModelError`` line. ``device`` as a name ("auto", "cuda", ...) is checked as the command
-    line checks it (a ``RequestError`` if unknown or missing)."""
+    """Read and validate a model file, or a bundled model by name (``"terrain"``); every failure
+    is one ``ModelError`` line (a composed sky's recipe, the bundled ``sky``, is not a model).
+    ``device`` as a name ("auto", "cuda", ...) is checked as the command line checks it (a
+    ``RequestError`` if unknown or missing)."""
     if isinstance(device, str):
         device = resolve_device(device)
     given, path = path, resolve_model_path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}{unknown_model_hint(given)}")
+    if is_sky_recipe(path):
+        raise ModelError(not_a_learned_model(given))
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             metadata = dict(handle.metadata() or {})

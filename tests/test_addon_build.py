@@ -92,6 +92,9 @@ def test_generator_wheel_carries_the_package_with_a_valid_record(built_zip, tmp_
                 assert digest == f"sha256={build_tool._digest(data)}" and int(size) == len(data)
     sources = {p.relative_to(ROOT).as_posix() for p in (ROOT / "generator").rglob("*.py")}
     assert sources <= names
+    bundled = {p.relative_to(ROOT).as_posix() for p in (ROOT / "generator" / "models").iterdir()}
+    assert "generator/models/sky.json" in bundled  # the composed default sky's recipe
+    assert bundled <= names
     assert not any(n.startswith(("trainer/", "tests/", "addon/")) for n in names)
 
 

@@ -75,8 +75,8 @@ def project_metadata() -> dict:
 
 
 def build_generator_wheel(dest: Path) -> Path:
-    """The ``generator`` package as a py3-none-any wheel (sources and the bundled models,
-    reproducible bytes).
+    """The ``generator`` package as a py3-none-any wheel (sources, the bundled models and composed
+    skies' recipes, reproducible bytes).
 
     Blender installs an extension's wheels into a site-packages of its own, so inside Blender the
     add-on imports ``generator`` (and finds its bundled models) exactly as from this repository.
@@ -87,7 +87,7 @@ def build_generator_wheel(dest: Path) -> Path:
     requires = "".join(f"Requires-Dist: {r}\n" for r in project.get("dependencies", ()))
     files: dict[str, bytes] = {
         path.relative_to(ROOT).as_posix(): path.read_bytes()
-        for pattern in ("*.py", "models/*.safetensors")
+        for pattern in ("*.py", "models/*.safetensors", "models/*.json")
         for path in sorted((ROOT / "generator").rglob(pattern))
     }
     files[f"{info}/METADATA"] = (

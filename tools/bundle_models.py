@@ -1,18 +1,22 @@
 """Export the default models from their training runs into ``generator/models/``, measured.
 
-    python tools/bundle_models.py                          # sky and terrain
-    python tools/bundle_models.py sky --samples 8          # one model, a quicker measurement
+    python tools/bundle_models.py                          # sky-360, terrain and clouds
+    python tools/bundle_models.py sky-360 --samples 8      # one model, a quicker measurement
+    python tools/bundle_models.py clouds --run clouds=RUN  # the cloud layer model from RUN
     python tools/bundle_models.py --only-if-better         # keep a bundled file measured better
     python tools/bundle_models.py terrain --run terrain=training/terrain-tuned --only-if-better
     python tools/bundle_models.py terrain --run terrain=RUN/snapshots/step-0003000.safetensors
     python tools/bundle_models.py --remeasure              # re-record the bundled files' figures
 
-Each model is the moving average of its run's generator (``training/NAME``), with the
-super-resolution stage of ``training/NAME-sr`` inside when that run exists. It is measured as it
-ships (stage included) with ``trainer.evaluate`` against the reserved images of its kind (never
-trained on) and the training images as the baseline, and the file's metadata records what it was
-trained on (sources, licences, credits from ``data/manifest.csv``), for how long, its native scale
-and the measured quality. The assembled data comes from ``python tools/assemble_data.py``.
+Each model is the moving average of its run's generator (``training/RUN``: the model's name, or
+``sky`` for ``sky-360``), with the super-resolution stage of ``training/RUN-sr`` inside when that
+run exists. The bundled ``sky`` is no model: it is a composed sky's recipe
+(``generator/models/sky.json``) naming the ``clouds`` and ``terrain`` models by name. Each model is
+measured as it ships (stage included) with ``trainer.evaluate`` against the reserved images of its
+kind (never trained on) and the training images as the baseline, and the file's metadata records
+what it was trained on (sources, licences, credits from ``data/manifest.csv``), for how long, its
+native scale and the measured quality. The assembled data comes from
+``python tools/assemble_data.py``.
 """
 
 from __future__ import annotations
@@ -53,20 +57,31 @@ class Bundle:
     """Generated frames per measure: on 32 the terrain's 1x ratio ranged 1.15-2.79 between seed
     sets, so 128; the sky's 512x256 frames cost 8x a terrain frame's at 8x, so 64 (6.5 minutes
     on two cores), where its 3 reserved panoramas limit the measure anyway."""
+    run: str = ""
+    """Training run folder under ``training/`` (default: the bundled name)."""
 
 
 BUNDLES = {
-    "sky": Bundle(
+    "sky-360": Bundle(
         "sky",
-        "360-degree HDR skies: equirect 2:1, log2 radiance, wraps horizontally, soft poles.",
-        "python -m generator render --model sky --out sky.exr  (--sun 30,25 adds a sun disc)",
+        "Learned whole-sphere 360-degree HDR skies: equirect 2:1, log2 radiance, wraps "
+        "horizontally, soft poles. The default sky ('sky') is a composed one.",
+        "python -m generator render --model sky-360 --out sky.exr  (--sun 30,25 adds a sun disc)",
         samples=64,
+        run="sky",
     ),
     "terrain": Bundle(
         "terrain",
         "Tileable top-down ground textures (grass, rock, dirt, sand, snow): wrap xy.",
         "python -m generator render --model terrain --wrap xy --width 2048 --height 2048 "
         "--out ground.png",
+        samples=128,
+    ),
+    "clouds": Bundle(
+        "clouds",
+        "Cloud layer density (grey: the density) for composed skies: tileable, wrap xy. The "
+        "bundled sky ('sky') draws its clouds with it.",
+        "python -m generator sky --clouds clouds --cover 0.4 --out sky.exr",
         samples=128,
     ),
 }
@@ -98,7 +113,8 @@ def bundle(
     measured again alongside (figures recorded by an older evaluator are not comparable) and
     whichever measures better is written back with today's figures."""
     spec = BUNDLES[name]
-    run, stage_run = run or ROOT / "training" / name, ROOT / "training" / f"{name}-sr"
+    folder = spec.run or name
+    run, stage_run = run or ROOT / "training" / folder, ROOT / "training" / f"{folder}-sr"
     with tempfile.TemporaryDirectory() as scratch:
         draft = run if run.is_file() else Path(scratch) / f"{name}.safetensors"
         if not run.is_file():  # a snapshot file is that step's export already
@@ -196,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="assembled data folder")
     parser.add_argument(
         "--samples", type=positive_count,
-        help="generated frames per measure (default: sky 64, terrain 128)",
+        help="generated frames per measure (default: sky-360 64, terrain and clouds 128)",
     )  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
@@ -212,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--run", action="append", default=[], metavar="NAME=PATH",
         help="take NAME from this run folder, or from one of its snapshots/*.safetensors, "
-        "instead of training/NAME (e.g. a fine-tuned run)",
+        "instead of training/NAME (sky-360: training/sky; e.g. a fine-tuned run)",
     )  # fmt: skip
     args = parser.parse_args(argv)
     runs = dict(item.partition("=")[::2] for item in args.run)

@@ -7,9 +7,10 @@
 Every picture comes from a recipe in ``GALLERY`` (fixed seeds, no picking): a 360-degree sky with a
 sun, the same sky lighting a small scene in Cycles (headless Blender from the ``bpy`` wheel), a
 16384 x 2048 matte strip (the sky model's horizon band drawn 8x larger), a terrain tile repeated
-3 x 3 and a panorama fusing three sky styles. Full-size renders go to a temporary folder; the
-gallery keeps small JPEG previews (tone-mapped: Reinhard, then sRGB) and each render's recipe as
-JSON beside its preview.
+3 x 3 and a panorama fusing three sky styles. The skies are the learned whole-sphere model's,
+``sky-360`` (the default sky until it became a composed one, ``generator/models/sky.json``).
+Full-size renders go to a temporary folder; the gallery keeps small JPEG previews (tone-mapped:
+Reinhard, then sRGB) and each render's recipe as JSON beside its preview.
 """
 
 from __future__ import annotations
@@ -54,11 +55,14 @@ class Shot:
     sun: Sun | None = None
 
 
+SKY = "sky-360"
+"""The learned whole-sphere sky (the composed default ``sky`` is no model)."""
+
 GALLERY = (
-    Shot("sky", "sky", 4096, 2048, 1024, seed=1, wrap="x", projection="equirect", sun=Sun(-45, 35)),
-    Shot("matte-strip", "sky", 16384, 2048, 2048, seed=2, scale=8),
+    Shot("sky", SKY, 4096, 2048, 1024, seed=1, wrap="x", projection="equirect", sun=Sun(-45, 35)),
+    Shot("matte-strip", SKY, 16384, 2048, 2048, seed=2, scale=8),
     Shot("terrain-3x3", "terrain", 512, 512, 768, seed=3, wrap="xy", repeat=3, suffix=".png"),
-    Shot("fusion", "sky", 4096, 2048, 1024, wrap="x", projection="equirect", styles=(4, 9, 12)),
+    Shot("fusion", SKY, 4096, 2048, 1024, wrap="x", projection="equirect", styles=(4, 9, 12)),
 )
 
 

@@ -87,7 +87,8 @@ def add_sky_command(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", required=True, type=Path, help=f"output image: {SUPPORTED_FORMATS}")
-    p.add_argument("--recipe", type=Path, help="start from the recipe of a sky we made (or .json)")
+    p.add_argument("--recipe", type=Path, help="start from the recipe of a sky we made (or "
+                   ".json), or 'sky': the bundled default sky")  # fmt: skip
     p.add_argument("--sun", type=_pair, metavar="AZ,EL", help="sun azimuth (right of the image's "
                    "centre) and elevation, degrees (default 0,30)")  # fmt: skip
     p.add_argument("--time", help="the sun of a moment: ISO date and time (UTC unless zoned)")
