@@ -53,6 +53,12 @@ CHUNK = 1 << 18
 BLOCK = 1 << 16
 """Pixels per block of rows a thread computes: arrays that stay in cache; results do not
 depend on it."""
+CLOUD_DEPTH_M = 300.0
+"""Depth of the cloud layer: a ray rising at a low angle crosses it over a long horizontal
+stretch, where the clouds it passes hide the gaps between them (toward the horizon, broken
+cloud closes into a deck, as it does in photographs)."""
+DEPTH_TAPS = 12
+"""Samples along a ray's way through the layer, where that way is longer than its footprint."""
 MAX_SLANT = 4.0
 """Longest path through the layer, in layer thicknesses: clouds are about as deep as wide, so
 a grazing view does not see through hundreds of them."""
@@ -223,6 +229,39 @@ class ComposedSky:
         weight = (np.sin(e) * np.cos(e))[..., None] * (np.pi / 2 / rows) * (2 * np.pi / columns)
         return (seen * weight).sum(axis=(0, 1)).astype(np.float32)
 
+    def _through_layer(
+        self,
+        metres: np.ndarray,
+        x: np.ndarray,
+        z: np.ndarray,
+        up: np.ndarray,
+        facing: np.ndarray,
+        footprint: np.ndarray,
+    ) -> np.ndarray:
+        """Mean optical thickness along each ray's way through the layer's depth (rows of one
+        elevation share the number of samples and their spacing): near the zenith one sample at
+        the layer, toward the horizon up to ``DEPTH_TAPS`` spread over the stretch the ray
+        crosses, weighted by a sine window (no hard first or last sample, which drew clouds as
+        boxes) and each filtered over half its share of it, so distant clouds merge along the
+        line of sight as they do seen edge-on."""
+        across = np.sqrt(np.maximum(1.0 - np.square(facing), 0.0))
+        stretch = CLOUD_DEPTH_M * across / np.maximum(facing, 1e-3)  # horizontal, per row
+        taps = np.clip(np.ceil(stretch / np.maximum(footprint, 1e-9)), 1, DEPTH_TAPS)
+        count = int(taps.max())
+        if count == 1:
+            return self._thickness(metres * x, metres * z, footprint)
+        horizontal = np.sqrt(np.maximum(1.0 - np.square(up), 1e-12))
+        total = np.zeros(x.shape, dtype=np.float32)
+        weights = np.zeros(taps.shape, dtype=np.float32)
+        spread = np.maximum(footprint, 0.5 * stretch / taps)
+        for tap in range(count):
+            position = np.minimum(tap + 0.5, taps - 0.5) / taps  # 0..1 through the layer
+            weight = ((tap < taps) * np.sin(np.pi * position)).astype(np.float32)
+            along = metres + (stretch * position / horizontal).astype(np.float32)
+            total += self._thickness(along * x, along * z, spread) * weight
+            weights += weight
+        return total / weights
+
     def _thickness(self, x: np.ndarray, z: np.ndarray, footprint: np.ndarray) -> np.ndarray:
         return self.cloud_texture.sample(x, z, footprint)[..., 0]
 
@@ -236,7 +275,7 @@ class ComposedSky:
         footprint = metres * pixel_rad / np.sqrt(facing)
         metres32 = metres.astype(np.float32)
         x32, z32 = rays.x.astype(np.float32), rays.z.astype(np.float32)
-        tau = self._thickness(metres32 * x32, metres32 * z32, footprint)
+        tau = self._through_layer(metres32, x32, z32, rays.y, facing, footprint)
         slanted = tau * np.minimum(1.0 / facing, MAX_SLANT).astype(np.float32)
         alpha = (1.0 - np.exp(-slanted))[..., None]
         sun = self.sun.astype(np.float32)

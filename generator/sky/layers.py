@@ -33,9 +33,11 @@ COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 TILE_SIZES = (64, 128, 256, 512, 1024, 2048, 4096)
 ModelLoader = Callable[[str], LoadedModel]
 TilesDone = Callable[[float], None]
-TAU_MAX = 48.0
-"""Optical thickness of the densest cloud (a thick cumulus: its base transmits about a tenth
-of the light that falls on it, and is grey beside its thin, bright edges)."""
+TAU_MAX = 12.0
+"""Optical thickness of the densest cloud: its base passes about half the light that falls on
+it (diffusely). Real cumulus are thicker, and darker below, but a flat layer cannot show the
+sunlit sides that make them read as white: with thicker cores every cloud became a grey blob
+with a bright rim."""
 
 
 def _check_tile(tile: int, period_m: float, problems: list[str], what: str) -> None:

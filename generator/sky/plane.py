@@ -3,10 +3,11 @@
 The learned layers of a composed sky (the ground, the clouds) are periodic tiles rendered once by
 a torus-wrapping model (``wrap xy``: exact, seamless) and laid on a plane in metres. Toward the
 horizon one pixel covers a large patch of the plane, so a pixel reads a mip pyramid of the tile
-(2 x 2 box averages, periodic at every level) at the level of its footprint, trilinearly: far
-away the texture tends to its mean instead of shimmering, and the tile's repetition fades with
-its detail. Sampling is element-wise and addressed by plane position, so a pixel's value depends
-only on its position and footprint, never on the band, tile or face that asks.
+(each level the last halved through a (1, 3, 3, 1) filter, periodic) at the level of its
+footprint, trilinearly: far away the texture tends to its mean instead of shimmering, and the
+tile's repetition fades with its detail. Sampling is element-wise and addressed by plane
+position, so a pixel's value depends only on its position and footprint, never on the band,
+tile or face that asks.
 """
 
 from __future__ import annotations
@@ -14,13 +15,21 @@ from __future__ import annotations
 import numpy as np
 
 
+def _halve(t: np.ndarray, axis: int) -> np.ndarray:
+    """Every second texel along ``axis``, filtered by (1, 3, 3, 1) / 8 around the pair it
+    replaces (periodically): centred where a 2 x 2 average is, but without its blocks, which
+    bilinear magnification of a coarse level otherwise shows as square clouds."""
+    pair = np.roll(t, -1, axis) + t
+    wide = np.roll(t, 1, axis) + np.roll(t, -2, axis)
+    return np.take(0.375 * pair + 0.125 * wide, np.arange(0, t.shape[axis], 2), axis=axis)
+
+
 def _pyramid(tile: np.ndarray) -> list[np.ndarray]:
-    """Level 0 is ``tile``; each next level averages 2 x 2 texels, down to one texel."""
+    """Level 0 is ``tile``; each next level halves the last both ways, down to one texel."""
     levels = [np.ascontiguousarray(tile, dtype=np.float32)]
     while levels[-1].shape[0] > 1:
         t = levels[-1].astype(np.float64)
-        half = 0.25 * (t[0::2, 0::2] + t[1::2, 0::2] + t[0::2, 1::2] + t[1::2, 1::2])
-        levels.append(half.astype(np.float32))
+        levels.append(_halve(_halve(t, 0), 1).astype(np.float32))
     return levels
 
 
