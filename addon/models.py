@@ -57,6 +57,14 @@ class ModelEntry:
     """Whether the model sees vertical position (a scene with an up); None: header unreadable."""
     clouds: bool = False
     """Whether it draws cloud density (``generator.sky.cloudmap``) rather than a picture."""
+    name: str = ""
+    """A bundled model of the generator's: its name, which the generator resolves."""
+
+    @property
+    def reference(self) -> str:
+        """How a composed sky's recipe names it: a bundled model by name, so that the recipe
+        finds it on another machine (its own copy, checked by hash), else the file's path."""
+        return self.name or self.path
 
     def can_make(self, kind: str) -> bool:
         """Unreadable files are offered everywhere: generating with one says what is wrong."""
@@ -101,17 +109,41 @@ def _model_folders() -> list[Path]:
     return [f for f in folders if f.is_dir()]
 
 
+FIRST = ("sky-360", "sky", "terrain", "clouds")
+"""Bundled models in menu order: the whole-sphere sky model first (the Learned Panorama's and a
+learned matte's default), then the ground and the cloud layer's."""
+RENAMED = {"sky": "sky-360"}
+"""Bundled models' former names: a .blend that chose the learned ``sky`` model before it was
+renamed (``sky`` is now the bundled composition recipe, not a network) finds ``sky-360``."""
+
+
 def bundled_models() -> list[ModelEntry]:
-    """The default models (sky first: it is what a new World wants), one entry per name."""
-    found: dict[str, Path] = {}
+    """The default models (the learned sky first), one entry per name."""
+    found: dict[str, tuple[Path, bool]] = {}
     for folder in _model_folders():
+        ours = folder == MODELS_DIR
         for path in sorted(folder.glob("*.safetensors")):
-            found.setdefault(path.stem, path.resolve())
-    names = sorted(found, key=lambda n: (n != "sky", n))
+            found.setdefault(path.stem, (path.resolve(), ours))
+    order = {name: index for index, name in enumerate(FIRST)}
+    names = sorted(found, key=lambda n: (order.get(n, len(FIRST)), n))
     return [
-        ModelEntry(n, str(found[n]), n.replace("_", " ").title(), True, *read_header(found[n]))
+        ModelEntry(
+            n,
+            str(found[n][0]),
+            n.replace("_", " ").replace("-", " ").title(),
+            True,
+            *read_header(found[n][0]),
+            name="" if found[n][1] else n,
+        )
         for n in names
     ]
+
+
+def _current(key: str, entries: Sequence[ModelEntry]) -> str:
+    """``key``, or the new name of a renamed bundled model when no model has the old one."""
+    if key in RENAMED and all(e.key != key for e in entries):
+        return RENAMED[key]
+    return key
 
 
 CACHE_SECONDS = 2.0
@@ -148,6 +180,7 @@ def _find_models(user_paths: Sequence[str]) -> list[ModelEntry]:
 def is_missing(key: str, entries: Sequence[ModelEntry]) -> bool:
     """A choice whose file is gone (deleted, moved, or on another machine): said, never
     silently replaced by another model."""
+    key = _current(key, entries)
     return bool(key) and all(e.key != key for e in entries) and not Path(key).is_file()
 
 
@@ -155,6 +188,7 @@ def chosen_model(kind: str, key: str, entries: Sequence[ModelEntry]) -> ModelEnt
     """The entry ``key`` names for ``kind``; with no key (a new scene), or one that is no longer
     offered (removed from the list), the kind's default: the first model that can make it."""
     offered = [e for e in entries if e.can_make(kind)]
+    key = _current(key, entries)
     if is_missing(key, entries):
         raise ModelChoiceError(
             f"The {KIND_LABELS[kind]} model file {key} is missing (moved or deleted): choose "
@@ -206,6 +240,7 @@ def menu_items(kind: str, key: str, entries: Sequence[ModelEntry]) -> list[tuple
 def menu_index(kind: str, key: str, entries: Sequence[ModelEntry]) -> int:
     """The menu item showing ``key``: itself, or the kind's default (always an item)."""
     items = menu_items(kind, key, entries)
+    key = _current(key, entries)
     try:
         shown = key if is_missing(key, entries) else chosen_model(kind, key, entries).key
     except ModelChoiceError:

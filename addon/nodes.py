@@ -24,6 +24,8 @@ TERRAIN_BSDF = "EB Terrain BSDF"
 MATTE_COORDS = "EB Matte Coordinates"
 MATTE_TEXTURE = "EB Matte Texture"
 MATTE_EMISSION = "EB Matte Emission"
+MATTE_TRANSPARENT = "EB Matte Transparent"
+MATTE_MIX = "EB Matte Alpha"
 OUTPUT = "EB Output"
 
 
@@ -164,7 +166,9 @@ def set_terrain_tiling(
 
 
 def build_matte_material(obj: bpy.types.Object, image: bpy.types.Image) -> bpy.types.Material:
-    """UV -> Image Texture (clamped) -> Emission: the painting shows as is, whatever the lights."""
+    """UV -> Image Texture (clamped) -> Emission, mixed with Transparent by the image's alpha:
+    the painting shows as is, whatever the lights, and a strip without ground (an alpha
+    channel) lets what stands behind it show below its horizon."""
     material = obj.active_material
     if material is None or material.get(TAG) != "matte":
         material = _own_material(f"EB Matte {obj.name}", "matte")
@@ -172,11 +176,17 @@ def build_matte_material(obj: bpy.types.Object, image: bpy.types.Image) -> bpy.t
     output = _output(tree, "ShaderNodeOutputMaterial")
     coords = _node(tree, MATTE_COORDS, "ShaderNodeTexCoord", _left_of(output, 800))
     texture = _node(tree, MATTE_TEXTURE, "ShaderNodeTexImage", _left_of(output, 550))
-    emission = _node(tree, MATTE_EMISSION, "ShaderNodeEmission", _left_of(output, 250))
+    emission = _node(tree, MATTE_EMISSION, "ShaderNodeEmission", _left_of(output, 400))
+    below = (output.location.x - 400, output.location.y - 150)
+    clear = _node(tree, MATTE_TRANSPARENT, "ShaderNodeBsdfTransparent", below)
+    mix = _node(tree, MATTE_MIX, "ShaderNodeMixShader", _left_of(output, 200))
     texture.image = image
     texture.extension = "EXTEND"
     _link(tree, coords.outputs["UV"], texture.inputs["Vector"])
     _link(tree, texture.outputs["Color"], emission.inputs["Color"])
-    _link(tree, emission.outputs["Emission"], output.inputs["Surface"])
+    _link(tree, texture.outputs["Alpha"], mix.inputs["Fac"])
+    _link(tree, clear.outputs["BSDF"], mix.inputs[1])
+    _link(tree, emission.outputs["Emission"], mix.inputs[2])
+    _link(tree, mix.outputs["Shader"], output.inputs["Surface"])
     _assign(obj, material)
     return material

@@ -25,6 +25,7 @@ from .backend import (
     ProgressFn,
     RenderRequest,
     check_model,
+    guarded,
     run_outpaint,
     run_request,
 )
@@ -33,11 +34,15 @@ from .models import CLOUDS_PRESET, KIND_LABELS, NO_MODEL_HELP, ModelChoiceError,
 from .physical import (
     Moment,
     PhysicalSkyRequest,
+    SkyRecipeRequest,
+    StripView,
     daylight_exposure,
+    is_sky_file,
     run_physical_sky,
+    run_sky_recipe,
     sun_lamp_of,
 )
-from .placement import place_matte_plane
+from .placement import camera_heading, place_matte_plane, place_strip_backdrop
 from .preferences import (
     ADDON_ID,
     OutputFolderError,
@@ -52,6 +57,7 @@ KIND_ITEMS = (
     ("TERRAIN", "Terrain", "A tileable texture in a material on the active object"),
     ("MATTE", "Matte Painting", "An extra-wide strip, optionally on a camera-facing plane"),
 )
+STRIP_FORMAT = {"PNG8": "png8", "EXR": "exr", "PNG16": "png16"}
 
 
 PHYSICAL_HELP = {
@@ -59,6 +65,11 @@ PHYSICAL_HELP = {
     "seconds, then the chosen size replaces it (EXR; the sun's disc is in the image only with "
     "Sun Lamp off)",
     True: "Preview: the physical sky at 1024x512 in the World, with its Sun lamp",
+}
+STRIP_HELP = {
+    False: "Generate: the physical sky through the matte camera, a 1024-pixel-wide preview on "
+    "the backdrop first, then the full strip replaces it (8-bit PNG by default)",
+    True: "Preview: the physical sky through the matte camera, 1024 pixels wide, on the backdrop",
 }
 
 
@@ -242,6 +253,8 @@ class EB_OT_generate(_JobOperator, Operator):
         what = dict((k, d) for k, _n, d in KIND_ITEMS)[properties.kind]
         if properties.kind == "SKY" and settings(context).sky_source == "PHYSICAL":
             return PHYSICAL_HELP[properties.preview]
+        if properties.kind == "MATTE" and settings(context).matte_source == "PHYSICAL":
+            return STRIP_HELP[properties.preview]
         if properties.preview:
             return (
                 f"Preview: the same settings on a small canvas (at most 512 pixels), placed like "
@@ -253,8 +266,12 @@ class EB_OT_generate(_JobOperator, Operator):
         props = settings(context)
         self._scene_name = context.scene.name
         self._physical = self.kind == "SKY" and props.sky_source == "PHYSICAL"
+        self._strip = None
         if self._physical:
             return self._physical_request(context)
+        if self.kind == "MATTE" and props.matte_source == "PHYSICAL":
+            self._strip = self._strip_view(context)
+            return self._physical_request(context, self._strip)
         if self.kind == "TERRAIN":
             obj = context.active_object
             if obj is None or obj.type != "MESH":
@@ -280,12 +297,38 @@ class EB_OT_generate(_JobOperator, Operator):
             sun=props.sun(),
         )
 
-    def _physical_request(self, context: bpy.types.Context) -> PhysicalSkyRequest:
-        """The physical sky the panel describes; a cloud layer only with a cloud model."""
+    def _strip_view(self, context: bpy.types.Context) -> StripView:
+        """The Matte panel's strip of the physical sky, centred where the camera looks."""
+        props = settings(context)
+        heading = props.matte_heading
+        if props.matte_face_camera:
+            heading = camera_heading(context.scene, props.rotation)
+        view = StripView(
+            width=props.matte_width,
+            height=props.matte_height,
+            camera=props.matte_camera.lower(),
+            fov=round(props.matte_fov, 4),  # the panel's float32s as a person typed them
+            horizon=round(props.matte_horizon, 4),
+            heading=round(heading, 4),
+            file_format=STRIP_FORMAT[props.matte_format],
+            exposure=round(props.matte_exposure, 3),
+            tone=props.matte_tone.lower(),
+        )
+        try:
+            view.check()
+        except JobFailed as err:
+            raise SetupError(str(err)) from None
+        return view
+
+    def _physical_request(
+        self, context: bpy.types.Context, strip: StripView | None = None
+    ) -> PhysicalSkyRequest:
+        """The physical sky the panel describes (or its ``strip``); a cloud layer only with a
+        cloud model. Bundled models are named, so the recipe finds them on another machine."""
         props = settings(context)
         cloud_model = ""
         if props.cloud_cover > 0.0 and props.has_model_for("clouds", context):
-            cloud_model = props.model_for("clouds", context).path
+            cloud_model = props.model_for("clouds", context).reference
         moment = None
         if props.sun_mode == "PLACE":
             moment = Moment(
@@ -307,11 +350,12 @@ class EB_OT_generate(_JobOperator, Operator):
             cloud_styles=props.style_seeds() or (props.cloud_style,),
             seed=props.seed,
             ground=ground,
-            ground_model=props.model_for("ground", context).path if ground == "model" else "",
+            ground_model=props.model_for("ground", context).reference if ground == "model" else "",
             ground_colour=tuple(props.ground_colour),
             device=props.device.lower(),
             preview=self.preview,
             quick_first=self._in_worker,
+            strip=strip,
         )
 
     def work(self, request: RenderRequest | PhysicalSkyRequest) -> jobs.Work:
@@ -324,7 +368,19 @@ class EB_OT_generate(_JobOperator, Operator):
         return sky
 
     def show_offered(self, context: bpy.types.Context, path: Path) -> None:
-        self._place_sky(context, path)
+        if self._strip is not None:
+            self._place_strip(context, path)
+        else:
+            self._place_sky(context, path)
+
+    def _place_strip(self, context: bpy.types.Context, path: Path) -> bpy.types.Image:
+        """The strip on its backdrop (when asked): at its true angles from the camera."""
+        scene = bpy.data.scenes.get(self._scene_name) or context.scene
+        props = scene.endless_backdrops
+        image = load_image(path)
+        if props.matte_plane:
+            place_strip_backdrop(scene, image, self._strip, props.matte_distance, props.rotation)
+        return image
 
     def _place_sky(self, context: bpy.types.Context, path: Path) -> bpy.types.Image:
         """The sky in the World; a physical one with its Sun lamp, or its disc and no lamp."""
@@ -347,6 +403,8 @@ class EB_OT_generate(_JobOperator, Operator):
         props = scene.endless_backdrops
         if self.kind == "SKY":
             image = self._place_sky(context, path)
+        elif self._strip is not None:
+            image = self._place_strip(context, path)
         else:
             image = load_image(path)
             if self.kind == "TERRAIN":
@@ -385,6 +443,8 @@ class EB_OT_regenerate(_JobOperator, Operator):
             raise SetupError("Choose an image generated by Endless Backdrops (saved to a file)")
         self._source_name = image.name
         self._scene_name = context.scene.name
+        self._composed = False
+        self._strip_format = STRIP_FORMAT[props.matte_format]
         return RenderRequest(
             kind=None,
             model_paths=_all_model_paths(context),
@@ -395,6 +455,26 @@ class EB_OT_regenerate(_JobOperator, Operator):
             scale=int(props.recipe_scale),
         )
 
+    def work(self, request: RenderRequest) -> jobs.Work:
+        """A composed sky's recipe (physical sky, matte strip) or a learned render's: which
+        one the file holds is read in the worker (it imports the generator)."""
+
+        def regenerate(progress: ProgressFn, cancel: CancelFn) -> Path:
+            check = functools.partial(is_sky_file, request.recipe_path)
+            if not guarded(lambda *_: check(), None, None, None):
+                return run_request(request, progress, cancel)
+            self._composed = True
+            again = SkyRecipeRequest(
+                recipe_path=request.recipe_path,
+                out_dir=request.out_dir,
+                scale=request.scale,
+                strip_format=self._strip_format,
+                device=request.device,
+            )
+            return run_sky_recipe(again, progress, cancel)
+
+        return regenerate
+
     def apply(self, context: bpy.types.Context, path: Path) -> str:
         image = load_image(path)
         old = bpy.data.images.get(self._source_name)
@@ -402,7 +482,27 @@ class EB_OT_regenerate(_JobOperator, Operator):
             old.user_remap(image)
         scene = bpy.data.scenes.get(self._scene_name) or context.scene
         scene.endless_backdrops.recipe_image = image
+        if self._composed:
+            self._relight(scene, path)
         return f"Saved {path}"
+
+    @staticmethod
+    def _relight(scene: bpy.types.Scene, path: Path) -> None:
+        """A 360-degree composed sky brings its Sun lamp (or, with the disc in the image, none
+        of ours) and, with Set Exposure, its exposure, as Generate does; a strip lights
+        nothing."""
+        from generator import read_sky_recipe
+
+        props = scene.endless_backdrops
+        recipe = read_sky_recipe(path)
+        if recipe.camera is not None:
+            return
+        if recipe.composition.sky.sun_disc:
+            sunlamp.remove_sun_lamp(scene)
+        else:
+            sunlamp.place_sun_lamp(scene, sun_lamp_of(path), props.rotation)
+        if props.auto_exposure:
+            scene.view_settings.exposure = daylight_exposure(path)
 
 
 class EB_OT_extend_image(_JobOperator, Operator):

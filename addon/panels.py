@@ -96,6 +96,14 @@ def draw_sky(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
 def _draw_physical(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     """Sun, air, clouds, ground and the Sun lamp of the physical sky."""
     props = settings(context)
+    draw_composition(layout, context)
+    layout.prop(props, "use_sun_lamp")
+    layout.prop(props, "auto_exposure")
+
+
+def draw_composition(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    """What the Sky and the Matte share of the physical sky: sun, air, clouds and ground."""
+    props = settings(context)
     layout.prop(props, "sun_mode", expand=True)
     col = layout.column(align=True)
     if props.sun_mode == "ANGLES":
@@ -124,8 +132,8 @@ def _draw_physical(layout: bpy.types.UILayout, context: bpy.types.Context) -> No
         _model_menu(layout, context, "ground")
     elif props.ground_source == "COLOUR":
         layout.prop(props, "ground_colour")
-    layout.prop(props, "use_sun_lamp")
-    layout.prop(props, "auto_exposure")
+    elif props.ground_source == "NONE":
+        layout.label(text="Transparent below the horizon (alpha)", icon="INFO")
 
 
 def draw_terrain(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
@@ -142,11 +150,33 @@ def draw_terrain(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
 
 def draw_matte(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     props = settings(context)
-    _model_menu(layout, context, "matte")
+    layout.prop(props, "matte_source", expand=True)
+    physical = props.matte_source == "PHYSICAL"
+    if physical:
+        layout.prop(props, "matte_camera", expand=True)
+        col = layout.column(align=True)
+        col.prop(props, "matte_fov")
+        col.prop(props, "matte_horizon")
+        col.prop(props, "matte_face_camera")
+        row = col.row()
+        row.enabled = not props.matte_face_camera
+        row.prop(props, "matte_heading")
+    else:
+        _model_menu(layout, context, "matte")
     col = layout.column(align=True)
     col.prop(props, "matte_width")
     col.prop(props, "matte_height")
-    layout.prop(props, "detail")
+    if physical:
+        layout.prop(props, "matte_format", expand=True)
+        col = layout.column(align=True)
+        col.enabled = props.matte_format != "EXR"
+        col.prop(props, "matte_exposure")
+        col.prop(props, "matte_tone", expand=True)
+        box = layout.box()
+        box.label(text="Sun, air, clouds and ground (shared with the Sky)")
+        draw_composition(box, context)
+    else:
+        layout.prop(props, "detail")
     layout.prop(props, "matte_plane")
     if props.matte_plane:
         layout.prop(props, "matte_distance")

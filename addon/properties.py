@@ -214,7 +214,12 @@ class EB_Settings(PropertyGroup):
         items=(
             ("MODEL", "Terrain", "Textured by a terrain model (Ground Model)"),
             ("COLOUR", "Colour", "A plain colour"),
-            ("NONE", "None", "Black below the horizon, for compositing"),
+            (
+                "NONE",
+                "None",
+                "Transparent below the horizon, for compositing: the file has an alpha channel "
+                "(the World shows black there)",
+            ),
         ),
         default="MODEL",
     )
@@ -281,17 +286,123 @@ class EB_Settings(PropertyGroup):
         default="1",
         description="How large the scene is drawn (previews always show the native scale)",
     )
-    matte_width: IntProperty(name="Width", min=8, max=262144, default=16384)
+    matte_width: IntProperty(name="Width", min=8, max=262144, default=8192)
     matte_height: IntProperty(name="Height", min=8, max=65536, default=2048)
     matte_plane: BoolProperty(
-        name="Background Plane", default=True, description="Place it on a camera-facing plane"
+        name="Background Plane",
+        default=True,
+        description="Show it on a backdrop facing the camera: for the physical sky a curved "
+        "wall around the camera (cylindrical) or a plane (perspective) on which the strip "
+        "appears at its true angles, the horizon at the camera's eye level",
     )
     matte_distance: FloatProperty(
         name="Distance",
         min=0.01,
         default=100.0,
         subtype="DISTANCE",
-        description="How far in front of the camera the plane stands",
+        description="How far from the camera the backdrop stands",
+    )
+    matte_source: EnumProperty(
+        name="Matte",
+        items=(
+            (
+                "PHYSICAL",
+                "Physical Sky",
+                "The composed sky (the Sky's sun, air, clouds and ground) seen through a "
+                "cylindrical or perspective camera",
+            ),
+            (
+                "LEARNED",
+                "Learned Model",
+                "A flat strip painted by a model with a horizon (the Model menu): for your own "
+                "models",
+            ),
+        ),
+        default="PHYSICAL",
+    )
+    matte_camera: EnumProperty(
+        name="Camera",
+        items=(
+            (
+                "CYLINDRICAL",
+                "Cylindrical",
+                "Columns even in angle: any field of view, 360 degrees wraps as a cyclorama",
+            ),
+            ("PERSPECTIVE", "Perspective", "A pinhole camera: straight lines stay straight"),
+        ),
+        default="CYLINDRICAL",
+    )
+    matte_fov: FloatProperty(
+        name="Field of View",
+        min=1.0,
+        max=360.0,
+        default=120.0,
+        precision=1,
+        description="Degrees across the strip (360: a whole cyclorama whose ends meet; "
+        "perspective: under 170)",
+    )
+    matte_horizon: FloatProperty(
+        name="Horizon",
+        min=0.0,
+        max=1.0,
+        default=0.6,
+        subtype="FACTOR",
+        description="Where the horizon lies, as a fraction of the height from the top",
+    )
+    matte_face_camera: BoolProperty(
+        name="Face the Camera",
+        default=True,
+        description="Centre the strip where the active camera looks, so its sun stands where "
+        "the World's and the Sun lamp's does; off: the Heading below",
+    )
+    matte_heading: FloatProperty(
+        name="Heading",
+        min=-180.0,
+        max=180.0,
+        default=0.0,
+        description="The azimuth the strip's centre faces, degrees right of the sky's centre "
+        "(the World's +X)",
+    )
+    matte_format: EnumProperty(
+        name="File",
+        items=(
+            (
+                "PNG8",
+                "PNG 8-bit",
+                "Exposed by the sky's light meter through a soft shoulder: a picture, small",
+            ),
+            (
+                "EXR",
+                "EXR Half",
+                "Radiance in Blender's units (half float; 32-bit where the "
+                "sun's disc is in view): for compositing and relighting",
+            ),
+            (
+                "PNG16",
+                "PNG 16-bit",
+                "Like the 8-bit PNG with finer steps; about 2-3 times larger",
+            ),
+        ),
+        default="PNG8",
+    )
+    matte_exposure: FloatProperty(
+        name="Exposure",
+        min=-10.0,
+        max=10.0,
+        default=0.0,
+        description="PNG: stops brighter (+) or darker (-) than the sky's light meter reading",
+    )
+    matte_tone: EnumProperty(
+        name="Tone",
+        items=(
+            (
+                "SHOULDER",
+                "Shoulder",
+                "A soft roll-off above 0.8 (sRGB): bright clouds keep their shape",
+            ),
+            ("STANDARD", "Standard", "A plain clip at white, as Blender's Standard view"),
+        ),
+        default="SHOULDER",
     )
 
     preview_image: PointerProperty(type=bpy.types.Image, name="Preview")

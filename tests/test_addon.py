@@ -31,6 +31,15 @@ from generator import read_recipe
 from generator.imagefile import read_image
 from generator.modelfile import file_hash
 
+LEARNED_SKY = next(
+    name
+    for name in ("sky-360", "sky")
+    if (
+        Path(addon_models.__file__).parents[1] / "generator/models" / f"{name}.safetensors"
+    ).exists()
+)
+"""The bundled whole-sphere sky model: ``sky-360`` since ``sky`` names the composition."""
+
 
 @pytest.fixture(scope="module")
 def model_files(tmp_path_factory):
@@ -63,6 +72,7 @@ def blender(tmp_path, model_files):
     props.terrain_model = str(model_files.flat)
     props.device = "CPU"
     props.sky_source = "LEARNED"  # the panorama models' path; the physical sky: test_addon_sky
+    props.matte_source = "LEARNED"  # the learned strip; the physical one: test_addon_matte
     props.sky_resolution = "CUSTOM"
     props.sky_width = 128
     props.terrain_size = 64
@@ -117,15 +127,21 @@ def test_register_and_unregister_twice():
 
 def test_a_new_scene_reads_a_model_for_every_kind_without_warnings(untouched, capfd):
     props = untouched.props
-    assert (props.sky_model, props.terrain_model, props.matte_model) == ("sky", "terrain", "sky")
+    assert (props.sky_model, props.terrain_model, props.matte_model) == (
+        LEARNED_SKY,
+        "terrain",
+        LEARNED_SKY,
+    )
+    assert props.clouds_model == "clouds" and props.ground_model == "terrain"
     assert "matches no enum" not in "".join(capfd.readouterr())
 
 
 def test_generate_on_an_untouched_scene_works_for_every_kind(untouched):
     """Only the sizes are made small; every other setting, the models included, is as new (the
-    Sky kind's default, the physical sky, is tested in test_addon_sky.py)."""
+    Sky and Matte kinds' default, the physical sky, is tested in test_addon_sky.py and
+    test_addon_matte.py)."""
     props = untouched.props
-    props.sky_source = "LEARNED"
+    props.sky_source = props.matte_source = "LEARNED"
     props.sky_resolution, props.sky_width = "CUSTOM", 128
     props.terrain_size = 64
     props.matte_width, props.matte_height = 128, 32
@@ -135,7 +151,8 @@ def test_generate_on_an_untouched_scene_works_for_every_kind(untouched):
         assert bpy.ops.endless_backdrops.generate(kind=kind) == {"FINISHED"}
         made[kind] = read_recipe(bpy.path.abspath(props.recipe_image.filepath)).model_hash
     bundled = {Path(e.path).stem: file_hash(e.path) for e in addon_models.bundled_models()}
-    assert made == {"SKY": bundled["sky"], "TERRAIN": bundled["terrain"], "MATTE": bundled["sky"]}
+    sky, terrain = bundled[LEARNED_SKY], bundled["terrain"]
+    assert made == {"SKY": sky, "TERRAIN": terrain, "MATTE": sky}
 
 
 def test_generate_sky_builds_the_world_node_setup(blender):
@@ -435,7 +452,7 @@ def test_corrupt_model_is_a_one_line_report(blender, tmp_path):
 def test_bundled_models_are_offered_first_sky_on_top(blender):
     entries = addon_preferences.listed_models(bpy.context)
     bundled = [e for e in entries if e.bundled]
-    assert [Path(e.path).stem for e in bundled[:2]] == ["sky", "terrain"]
+    assert [Path(e.path).stem for e in bundled[:2]] == [LEARNED_SKY, "terrain"]
     assert entries[: len(bundled)] == bundled
 
 

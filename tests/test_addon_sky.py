@@ -73,7 +73,9 @@ def test_generate_on_an_untouched_scene_makes_a_physical_sky_lit_by_its_sun_lamp
 ):
     props = untouched.props
     assert props.sky_source == "PHYSICAL" and props.use_sun_lamp
+    assert props.clouds_model == "clouds" and props.cloud_cover > 0.0
     props.sky_resolution, props.sky_width = "CUSTOM", 128
+    props.cloud_cover = 0.0  # the bundled clouds may veil the sun: its clear light is metered here
     assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}
 
     path = sky_file(props)
@@ -130,6 +132,7 @@ def test_regenerating_reuses_our_lamp_and_leaves_the_users_light_alone(untouched
 def test_without_the_sun_lamp_the_disc_is_in_the_image(untouched):  # noqa: F811
     props = untouched.props
     props.sky_resolution, props.sky_width, props.ground_source = "CUSTOM", 256, "NONE"
+    props.cloud_cover = 0.0  # no cloud before the disc
     bpy.ops.endless_backdrops.generate(kind="SKY")
     assert len(our_lamps()) == 1
     props.use_sun_lamp, props.auto_exposure = False, False
@@ -168,18 +171,23 @@ def test_time_and_place_give_the_sun_of_solar_position(untouched):  # noqa: F811
     assert "\n" not in str(raised.value).strip()
 
 
-def test_clouds_wait_for_a_cloud_model_then_draw_with_it(untouched, tmp_path):  # noqa: F811
+def test_clouds_come_from_the_bundled_cloud_model_or_the_users(
+    untouched,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+):
     from test_addon import FakeLayout
 
     from addon import panels
 
     props = untouched.props
     props.sky_resolution, props.sky_width, props.ground_source = "CUSTOM", 64, "NONE"
-    log: list[str] = []
-    panels.draw_sky(FakeLayout(log), bpy.context)
-    assert "label No cloud model yet: the sky stays clear" in log
+    bundled = next(e for e in addon_models.bundled_models() if e.key == "clouds")
+    assert props.clouds_model == "clouds" and props.cloud_cover > 0.0
     assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}
-    assert read_sky_recipe(sky_file(props)).composition.clouds is None
+    layer = read_sky_recipe(sky_file(props)).composition.clouds
+    assert layer.model == "clouds", "named, so the recipe finds it on another machine"
+    assert layer.model_hash == file_hash(bundled.path)
 
     clouds = make_model_file(
         tmp_path / "clouds.safetensors", vertical=False, seed=5, extra={"preset": "clouds"}
@@ -189,10 +197,21 @@ def test_clouds_wait_for_a_cloud_model_then_draw_with_it(untouched, tmp_path):  
     assert props.ground_model == props.terrain_model == "terrain", "clouds are no ground"
     props.cloud_cover, props.cloud_style = 0.6, 9
     assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}
-
     layer = read_sky_recipe(sky_file(props)).composition.clouds
     assert (layer.model, layer.styles) == (str(clouds), (9,)) and layer.cover == pytest.approx(0.6)
     assert layer.model_hash == file_hash(clouds)
+
+    # An installation without a cloud model (a trimmed build): the sky stays clear, and says so.
+    without = [e for e in addon_models.bundled_models() if e.key != "clouds"]
+    monkeypatch.setattr(addon_models, "bundled_models", lambda: without)
+    monkeypatch.setattr(addon_models, "_cached", None)
+    untouched_prefs = bpy.context.preferences.addons["addon"].preferences
+    untouched_prefs.model_paths.clear()
+    log: list[str] = []
+    panels.draw_sky(FakeLayout(log), bpy.context)
+    assert "label No cloud model yet: the sky stays clear" in log
+    assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}
+    assert read_sky_recipe(sky_file(props)).composition.clouds is None
 
 
 def test_the_quick_sky_is_offered_before_the_full_one(tmp_path, monkeypatch):
