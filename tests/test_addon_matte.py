@@ -350,3 +350,36 @@ def test_the_bundled_names_in_the_menus(new_scene, monkeypatch):
     assert props.sky_model == props.matte_model == LEARNED_SKY
     assert props.model_for("sky").path == entries[LEARNED_SKY].path
     assert file_hash(props.model_for("clouds").path) == file_hash(clouds.path)
+
+
+def test_the_matte_panel_draws_its_controls(new_scene):
+    from test_addon import FakeLayout
+
+    from addon import panels
+
+    props = new_scene.props
+    log: list[str] = []
+    panels.draw_matte(FakeLayout(log), bpy.context)
+    expected = [
+        "matte_source",
+        "matte_camera",
+        "matte_fov",
+        "matte_horizon",
+        "matte_face_camera",
+        "matte_heading",
+        "matte_width",
+        "matte_height",
+        "matte_format",
+        "matte_exposure",
+        "matte_tone",
+        "sun_azimuth",
+        "cloud_cover",
+        "ground_source",
+        "matte_plane",
+    ]
+    assert {f"prop {name}" for name in expected} <= set(log)
+    assert "prop use_sun_lamp" not in log, "a matte has no lamp"
+    log.clear()
+    props.matte_source = "LEARNED"
+    panels.draw_matte(FakeLayout(log), bpy.context)
+    assert "prop matte_model" in log and "prop matte_fov" not in log
