@@ -165,7 +165,9 @@ def set_terrain_tiling(
         mapping.inputs["Scale"].default_value = (tiling, tiling, 1.0)
 
 
-def build_matte_material(obj: bpy.types.Object, image: bpy.types.Image) -> bpy.types.Material:
+def build_matte_material(
+    obj: bpy.types.Object, image: bpy.types.Image, interpolation: str = "Linear"
+) -> bpy.types.Material:
     """UV -> Image Texture (clamped) -> Emission, mixed with Transparent by the image's alpha:
     the painting shows as is, whatever the lights, and a strip without ground (an alpha
     channel) lets what stands behind it show below its horizon."""
@@ -182,6 +184,7 @@ def build_matte_material(obj: bpy.types.Object, image: bpy.types.Image) -> bpy.t
     mix = _node(tree, MATTE_MIX, "ShaderNodeMixShader", _left_of(output, 200))
     texture.image = image
     texture.extension = "EXTEND"
+    texture.interpolation = interpolation
     _link(tree, coords.outputs["UV"], texture.inputs["Vector"])
     _link(tree, texture.outputs["Color"], emission.inputs["Color"])
     _link(tree, texture.outputs["Alpha"], mix.inputs["Fac"])

@@ -66,6 +66,10 @@ def _set_quad(mesh: bpy.types.Mesh, width: float, height: float) -> None:
 
 SEGMENT_DEGREES = 3.0
 """The curved backdrop's facets: a chord of 3 degrees strays 0.03% from the true cylinder."""
+CURVED_INTERPOLATION = "Cubic"
+"""The strip's texture filter on our backdrop: with Linear, Eevee (seen headless, software
+OpenGL) drew one-pixel vertical lines of the wrong texels at two places on the curved wall
+(a mip level jumping); Cubic draws none, and Cycles shows the same either way."""
 
 
 def camera_heading(scene: bpy.types.Scene, rotation: float) -> float:
@@ -117,7 +121,7 @@ def place_strip_backdrop(
             uv.data[loop_index].uv = coords
     mesh.update()
     obj.matrix_world = Matrix.Translation(eye)
-    build_matte_material(obj, image)
+    build_matte_material(obj, image, CURVED_INTERPOLATION)
     return obj
 
 

@@ -204,6 +204,8 @@ def test_a_360_degree_strip_is_a_closed_cyclorama(new_scene):
     vertices = our_backdrop().data.vertices
     first, last = vertices[0].co, vertices[len(vertices) - 2].co
     assert (first - last).length < 1e-4, "the ends meet"
+    texture = our_backdrop().active_material.node_tree.nodes[nodes.MATTE_TEXTURE]
+    assert texture.interpolation == "Cubic", "Linear drew stray lines on the wall in Eevee"
 
 
 def test_ground_none_makes_a_transparent_strip_and_an_alpha_sky_in_the_world(new_scene, tmp_path):
