@@ -20,9 +20,10 @@ LICENCES = {
     "CC-BY-SA-3.0",
     "CC-BY-SA-4.0",
     "GPL-2.0-or-later",
+    "LAL-1.3",
     "LGPL-3.0-only",
 }
-KINDS = {"sky-hdri", "sky-cubemap", "clouds", "terrain", "landscape"}
+KINDS = {"sky-hdri", "sky-cubemap", "clouds", "terrain", "landscape", "horizon"}
 HEX64 = re.compile(r"[0-9a-f]{64}")
 REQUIRED_HOLDOUTS = {
     "validation/sky/hdri/courtyard.exr",
@@ -34,6 +35,8 @@ REQUIRED_HOLDOUTS = {
     "validation/sky/cubemap/sunset_2.png",
     "validation/clouds/stratus_2_centre.png",
     "validation/clouds/stormy_centre.png",
+    "validation/horizon/stellarium_guereins.png",
+    "validation/horizon/torcs_wheel-2.png",
 }
 
 
@@ -85,6 +88,54 @@ def test_share_alike_sources_are_credited(rows):
         if row.source_package == "0ad-data":
             assert row.licence == "CC-BY-SA-3.0"
             assert "Wildfire Games" in row.attribution
+
+
+def test_horizon_bands_sources_splits_and_licences(rows):
+    horizon = [row for row in rows if row.kind == "horizon"]
+    by_package: dict[str, int] = {}
+    for row in horizon:
+        by_package[row.source_package] = by_package.get(row.source_package, 0) + 1
+        assert row.path.startswith(f"{row.split}/horizon/") and row.path.endswith(".png"), row
+    # 4 Stellarium panoramas, 3 TORCS track backgrounds, 2 wallpapers (see data/README.md).
+    assert by_package == {
+        "stellarium-data": 4,
+        "torcs-data": 3,
+        "plasma-workspace-wallpapers": 1,
+        "lomiri-wallpapers-16.04": 1,
+    }
+    assert sum(row.split == "validation" for row in horizon) == 2
+    for row in horizon:
+        if row.source_package == "stellarium-data":
+            assert row.licence == "GPL-2.0-or-later" and "Stellarium" in row.attribution
+        if row.source_package == "torcs-data":
+            assert row.licence in {"GPL-2.0-or-later", "LAL-1.3"} and "TORCS" in row.attribution
+        assert row.source_version == assemble.PACKAGES[row.source_package], row
+
+
+def test_a_wallpaper_band_shares_its_photo_split_licence_and_credit(rows):
+    photos = {(r.source_package, r.source_path): r for r in rows if r.kind == "landscape"}
+    bands = [r for r in rows if r.kind == "horizon" and r.source_package in assemble.LANDSCAPES]
+    assert bands
+    for band in bands:
+        photo = photos[(band.source_package, band.source_path)]
+        assert (band.split, band.licence, band.attribution) == (
+            photo.split,
+            photo.licence,
+            photo.attribution,
+        )
+
+
+def test_horizon_tables_name_only_reviewed_wallpapers():
+    bands = load_tool("horizon_bands")
+    reviewed = bands.WALLPAPER_BANDS.keys() | bands.WALLPAPER_EXCLUDED.keys()
+    assert not bands.WALLPAPER_BANDS.keys() & bands.WALLPAPER_EXCLUDED.keys()
+    kept_photos = {
+        (package, name) for package, table in assemble.LANDSCAPES.items() for name in table
+    }
+    assert reviewed == kept_photos  # every kept landscape photo was looked at for a band
+    assert not bands.TORCS_BACKGROUNDS.keys() & bands.TORCS_EXCLUDED.keys()
+    assert set(bands.HDRI_EXCLUDED) == assemble.HDRIS.keys() | assemble.HDRI_EXCLUDED.keys()
+    assert assemble.PACKAGES.items() >= bands.HORIZON_PACKAGES.items()
 
 
 def test_terrain_rules():
@@ -182,6 +233,26 @@ def test_png_output_is_reproducible(tmp_path):
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
     with Image.open(tmp_path / "a.png") as image:
         assert assemble.sha256_pixels(np.asarray(image)) == first[1]
+
+
+def test_rgba_png_output_and_check(tmp_path):
+    pixels = np.random.default_rng(1).integers(0, 256, (8, 12, 4), dtype=np.uint8)
+    out = tmp_path / "data"
+    sha, pixel_sha = assemble.write_png(pixels, out / "train/horizon/a.png")
+    with Image.open(out / "train/horizon/a.png") as image:
+        assert image.mode == "RGBA"
+        assert assemble.sha256_pixels(np.asarray(image)) == pixel_sha
+    row = assemble.Row(
+        "train/horizon/a.png", "train", "horizon", sha, pixel_sha, "p", "1", "a", "CC0-1.0", "x"
+    )
+    manifest = tmp_path / "manifest.csv"
+    assemble.write_manifest([row], manifest)
+    Image.fromarray(pixels, "RGBA").save(out / "train/horizon/a.png", compress_level=0)
+    assert assemble.check(out, manifest) == []  # same RGBA pixels, other bytes
+    changed = pixels.copy()
+    changed[..., 3] ^= 1  # the alpha alone differs
+    Image.fromarray(changed, "RGBA").save(out / "train/horizon/a.png")
+    assert assemble.check(out, manifest) == ["differs: train/horizon/a.png"]
 
 
 def test_check_finds_missing_changed_and_extra_files(tmp_path):

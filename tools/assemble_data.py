@@ -5,13 +5,14 @@
     python tools/assemble_data.py --out DIR --check        # verify DIR against data/manifest.csv
 
 Sources (data/README.md has licences, attribution and the hold-out rules): the CC0 Poly Haven
-HDRIs inside the ``bpy`` wheel, and three Debian packages fetched with ``apt-get download`` into
+HDRIs inside the ``bpy`` wheel, and Debian packages fetched with ``apt-get download`` into
 ``--cache`` (sky boxes and ground textures of 0 A.D., landscape photographs of three wallpaper
-sets), and cloud-density tiles made from the sky boxes and one wallpaper that looks up at the
-sky (``tools/cloud_tiles.py``). Every kept or dropped image is named in a table here or caught
-by a stated rule, so the same packages always give the same files; ``data/manifest.csv``
-(rewritten by each assembly and committed) pins each output file's SHA-256, and ``--check``
-compares a folder against it.
+sets), cloud-density tiles made from the sky boxes and one wallpaper that looks up at the sky
+(``tools/cloud_tiles.py``), and RGBA horizon bands of Stellarium's landscapes, TORCS's track
+backgrounds and two wallpapers (``tools/horizon_bands.py``). Every kept or dropped image is
+named in a table here or caught by a stated rule, so the same packages always give the same
+files; ``data/manifest.csv`` (rewritten by each assembly and committed) pins each output file's
+SHA-256, and ``--check`` compares a folder against it.
 
 Decoded images are written as PNG. The manifest also holds a hash of their decoded pixels, so a
 Pillow/zlib build that compresses differently still verifies (the pixels are what matters).
@@ -42,6 +43,8 @@ sys.path.insert(0, str(ROOT))
 
 from generator.imagefile import srgb_to_linear  # noqa: E402
 from tools.cloud_tiles import layer_tile, photo_tile  # noqa: E402
+from tools.horizon_bands import HDRI_EXCLUDED as HORIZON_HDRI_EXCLUDED  # noqa: E402
+from tools.horizon_bands import HORIZON_PACKAGES, ZERO_AD_SKY_REASON, horizon_bands  # noqa: E402
 
 MANIFEST = ROOT / "data" / "manifest.csv"
 DEFAULT_OUT = Path("~/.cache/endless-backdrops/data").expanduser()
@@ -53,8 +56,11 @@ PACKAGES = {
     "plasma-workspace-wallpapers": "4:5.27.5-2",
     "mate-backgrounds": "1.26.0-1",
     "lomiri-wallpapers-16.04": "20.04.0-2",
+    **HORIZON_PACKAGES,
 }
-"""Debian bookworm versions the manifest was made from; another version means new hashes."""
+"""Debian bookworm versions the manifest was made from; another version means new hashes. The
+horizon bands' own packages (Stellarium's landscapes, TORCS's track backgrounds) are pinned in
+``tools/horizon_bands.py``."""
 
 # --- Poly Haven HDRIs in the bpy wheel (CC0, see licence.txt beside them) -------------------------
 HDRIS = {
@@ -384,9 +390,11 @@ def sha256_pixels(pixels: np.ndarray) -> str:
 
 
 def write_png(pixels: np.ndarray, path: Path) -> tuple[str, str]:
-    """Write uint8 RGB as a PNG with fixed settings (no metadata); returns (file, pixel) hashes."""
+    """Write uint8 RGB or RGBA as a PNG with fixed settings (no metadata); returns (file, pixel)
+    hashes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels, "RGB").save(path, format="PNG", compress_level=6)
+    mode = {3: "RGB", 4: "RGBA"}[pixels.shape[2]]
+    Image.fromarray(pixels, mode).save(path, format="PNG", compress_level=6)
     return sha256_file(path), sha256_pixels(pixels)
 
 
@@ -757,6 +765,45 @@ def landscape_rows(cache: Path, out: Path, report: Report) -> Iterator[Row]:
             )
 
 
+def horizon_rows(cache: Path, out: Path, report: Report) -> Iterator[Row]:
+    """Horizon bands (``tools/horizon_bands.py``): RGBA, alpha = land; the reviewed panoramas
+    without a band (bpy HDRIs, 0 A.D. sky boxes) recorded as excluded."""
+    for name, reason in sorted(HORIZON_HDRI_EXCLUDED.items()):
+        report.drop("bpy horizon", name, reason)
+    zero_ad = unpacked("0ad-data", cache, members=(ZERO_AD_ZIP,))
+    with zipfile.ZipFile(zero_ad / ZERO_AD_ZIP) as archive:
+        for sky in zero_ad_sky_names(archive):
+            report.drop("0ad-data horizon", sky, ZERO_AD_SKY_REASON)
+
+    def photo(package: str, name: str) -> tuple[Path, str, str, str, str]:
+        root = unpacked(package, cache)
+        source = wallpaper_candidates(package, root)[name]
+        split, licence, attribution = LANDSCAPES[package][name]
+        return root / source, source, split, licence, attribution
+
+    def unpack(package: str, members: tuple[str, ...]) -> Path:
+        return unpacked(package, cache, members)
+
+    try:
+        for band in horizon_bands(unpack, report.drop, photo):
+            sha, pixel_sha = write_png(band.pixels, out / band.path)
+            report.keep(f"{band.package} horizon")
+            yield Row(
+                path=band.path,
+                split=band.split,
+                kind="horizon",
+                sha256=sha,
+                pixels_sha256=pixel_sha,
+                source_package=band.package,
+                source_version=PACKAGES[band.package],
+                source_path=band.source_path,
+                licence=band.licence,
+                attribution=band.attribution,
+            )
+    except ValueError as error:  # a package's landscapes differ from the reviewed tables
+        raise AssemblyError(str(error)) from error
+
+
 # --- Manifest -------------------------------------------------------------------------------------
 def write_manifest(rows: list[Row], path: Path) -> None:
     """The manifest, sorted by output path, with Unix line ends."""
@@ -801,7 +848,8 @@ def _same_pixels(path: Path, expected: str) -> bool:
     if not expected:
         return False
     with Image.open(path) as image:
-        return sha256_pixels(np.asarray(image.convert("RGB"))) == expected
+        mode = "RGBA" if "A" in image.getbands() else "RGB"
+        return sha256_pixels(np.asarray(image.convert(mode))) == expected
 
 
 def assemble(out: Path, cache: Path, manifest: Path) -> list[Row]:
@@ -815,6 +863,7 @@ def assemble(out: Path, cache: Path, manifest: Path) -> list[Row]:
         rows += terrain_rows(archive, out, report)
     rows += landscape_rows(cache, out, report)
     rows += cloud_photo_rows(cache, out, report)
+    rows += horizon_rows(cache, out, report)
     write_manifest(rows, manifest)
     with (out / "excluded.csv").open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle, lineterminator="\n").writerows(
