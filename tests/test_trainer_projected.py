@@ -9,11 +9,13 @@ import pytest
 import torch
 
 from generator import Generator
+from trainer import augment as diffaugment
 from trainer import pretrained
 from trainer.cli import main as trainer_main
 from trainer.config import PRESETS
-from trainer.projected import ProjectedDiscriminator, backbone_input
+from trainer.projected import ColorJudge, ProjectedDiscriminator, backbone_input
 from trainer.synthesis import generate_patches
+from trainer.train import _r1_scores, build_models, train
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
 TERRAIN = PRESETS["terrain"].model
@@ -124,3 +126,66 @@ def test_gradients_reach_the_generator_through_the_frozen_network():
     reached = [p.grad for p in generator.parameters() if p.grad is not None]
     assert reached and any(g.abs().sum() > 0 for g in reached)
     assert all(p.grad is not None for p in d.parameters())
+
+
+def test_the_color_judge_is_a_small_pixel_judge_that_passes_gradients_to_the_generator():
+    torch.manual_seed(0)
+    model = PRESETS["tiny"].model
+    generator = Generator(model)
+    d = ProjectedDiscriminator(model, 64, 8, 32, 0, color_judge=True)
+    assert isinstance(d.color, ColorJudge) and _discriminator().color is None
+    judge = sum(p.numel() for p in d.color.parameters())
+    assert 0 < judge < sum(p.numel() for p in d.parameters()) / 4
+    for side in (16, 64):  # a map of logits, 1/4 of the side across
+        assert d.color(torch.zeros(2, 3, side, side)).shape == (2, (side // 4) ** 2)
+    zg = torch.randn(2, model.zg_dim)
+    fake, _ = generate_patches(generator, zg, torch.tensor([0, 2]), torch.tensor([0, 1]), 16)
+    torch.nn.functional.softplus(-d.color(fake)).mean().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.parameters())
+    # A colour cast alone changes its verdict: it reads colour from the pixels.
+    grey = torch.zeros(1, 3, 16, 16)
+    cast = grey + torch.tensor([0.5, 0.5, -0.5]).reshape(1, 3, 1, 1)
+    assert not torch.allclose(d.color(grey), d.color(cast))
+
+
+def test_the_color_judge_sees_the_patches_without_the_colour_transform(monkeypatch, tmp_path):
+    """The projected judges see DiffAugment's colour transform; the colour judge sees the same
+    run's real and fake patches without it (translation and cutout still apply)."""
+    marked = 100.0  # a stand-in colour transform no patch could come near
+    monkeypatch.setitem(diffaugment.TRANSFORMS, "color", lambda x: x + marked)
+    seen = {"projected": [], "judge": []}
+    project, judge = ProjectedDiscriminator.project, ColorJudge.forward
+    monkeypatch.setattr(
+        ProjectedDiscriminator, "project",
+        lambda self, images: seen["projected"].append(images.detach()) or project(self, images),
+    )  # fmt: skip
+    monkeypatch.setattr(
+        ColorJudge, "forward",
+        lambda self, images: seen["judge"].append(images.detach()) or judge(self, images),
+    )  # fmt: skip
+    settings = {"steps": 2, "workers": 0, "sample_every": 1000, "checkpoint_minutes": 1000.0,
+                "discriminator": "projected", "projected_side": 32, "r1_every": 1,
+                "augment": ["color", "translation", "cutout"]}  # fmt: skip
+    config = PRESETS["tiny"].with_overrides(settings)
+    assert config.color_judge and config.lazy_r1
+    train(config, PHOTOS, tmp_path / "run", show_progress=False)
+    # Per step: D's real and fake, R1's real, G's fake.
+    assert len(seen["judge"]) == 2 * 4 and len(seen["projected"]) == 2 * 3
+    assert all(images.max() > marked - 10 for images in seen["projected"])
+    assert all(images.abs().max() < marked / 2 for images in seen["judge"])
+
+
+def test_r1_regularises_the_colour_judges_mean_logit_and_not_the_projected_judges():
+    """Its loss averages over its map, so R1 takes the mean's gradient: on the sum, R1 grew as
+    many times stronger as logits see a pixel and held the judge at chance on the terrain."""
+    settings = {"discriminator": "projected", "projected_side": 32, "augment": []}
+    config = PRESETS["tiny"].with_overrides(settings)
+    models = build_models(config, torch.device("cpu"))
+    real = torch.rand(4, 3, 16, 16) * 2 - 1
+    scores = _r1_scores(models, config, real)
+    assert scores.shape == (4,)
+    assert torch.allclose(scores, models.discriminator.color(real).mean(dim=1))
+    patch = PRESETS["tiny"].with_overrides({"augment": []})
+    patch_models = build_models(patch, torch.device("cpu"))
+    logits, _ = patch_models.discriminator(real)
+    assert torch.equal(_r1_scores(patch_models, patch, real), logits)

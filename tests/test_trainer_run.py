@@ -19,7 +19,7 @@ import torch.multiprocessing as mp
 
 from generator import load_model, new_recipe, render_array
 from trainer.augment import POLICIES
-from trainer.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from trainer.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from trainer.cli import main as trainer_main
 from trainer.config import PRESETS, ConfigError, TrainConfig
 from trainer.train import ema_beta, starting_point, train
@@ -94,8 +94,9 @@ def test_stopped_run_resumes_bit_for_bit(tmp_path):
 
 def test_a_projected_run_keeps_its_seeded_projections_and_resumes_bit_for_bit(tmp_path):
     """The projected D's random projections come from the run's seed and travel in the
-    checkpoint; it has no R1 (its log says 0), and its vertical-position head still learns."""
-    settings = {"discriminator": "projected", "projected_side": 32}
+    checkpoint, as does its colour judge (with lazy R1 and its own Adam rate); the projected
+    judges have no R1, and the vertical-position head still learns."""
+    settings = {"discriminator": "projected", "projected_side": 32, "r1_every": 2}
     train(tiny(steps=4, **settings), PHOTOS, tmp_path / "straight", show_progress=False)
     train(tiny(steps=2, **settings), PHOTOS, tmp_path / "stopped", show_progress=False)
     train(tiny(steps=4, **settings), PHOTOS, tmp_path / "stopped", resume=True, show_progress=False)
@@ -106,17 +107,50 @@ def test_a_projected_run_keeps_its_seeded_projections_and_resumes_bit_for_bit(tm
     mixing = [key for key in straight if key.startswith("d.mix_")]
     assert len(mixing) == 7 and not any(key.startswith("d.backbone") for key in straight)
     assert not any(torch.equal(straight[key], other[key]) for key in mixing)
+    assert any(key.startswith("d.color.") for key in straight)
+    _, meta = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)
+    projected, judge = meta["opt_d_groups"]
+    assert judge["lr"] == pytest.approx(projected["lr"] * 2 / 3)  # lazy R1 every 2 steps
+    rows = (tmp_path / "straight" / "log.csv").read_text().splitlines()
+    names = rows[0].split(",")
+    for row in rows[1:]:
+        values = dict(zip(names, map(float, row.split(",")), strict=True))
+        assert values["r1"] > 0 and values["color_judge"] > 0 and values["coord_real"] > 0
+
+
+def test_a_projected_run_recorded_before_the_colour_judge_resumes_without_it(tmp_path):
+    """Its checkpoint's settings lack ``color_judge_weight``: it resumes as it was trained, bit
+    for bit, with no colour judge and no R1."""
+    settings = {"discriminator": "projected", "projected_side": 32, "color_judge_weight": 0.0}
+    train(tiny(steps=4, **settings), PHOTOS, tmp_path / "straight", show_progress=False)
+    train(tiny(steps=2, **settings), PHOTOS, tmp_path / "stopped", show_progress=False)
+    path = tmp_path / "stopped" / CHECKPOINT_NAME
+    tensors, meta = load_checkpoint(path)
+    recorded = json.loads(meta["config"])
+    del recorded["color_judge_weight"]
+    meta["config"] = json.dumps(recorded)
+    save_checkpoint(path, tensors, meta)
+    before = TrainConfig.from_json(meta["config"])
+    assert before.discriminator == "projected" and not before.color_judge
+    assert not before.lazy_r1
+    train(before.with_overrides({"steps": 4}), PHOTOS, tmp_path / "stopped", resume=True,
+          show_progress=False)  # fmt: skip
+    straight = _state(tmp_path / "straight")
+    _assert_same_state(straight, _state(tmp_path / "stopped"))
+    assert not any(key.startswith("d.color.") for key in straight)
     rows = (tmp_path / "straight" / "log.csv").read_text().splitlines()
     names = rows[0].split(",")
     assert all(float(row.split(",")[names.index("r1")]) == 0 for row in rows[1:])
-    assert all(float(row.split(",")[names.index("coord_real")]) > 0 for row in rows[1:])
 
 
 def test_runs_recorded_before_the_choice_of_discriminator_keep_the_patch_one():
     recorded = json.loads(PRESETS["terrain"].to_json())
     assert recorded["discriminator"] == "projected"  # new runs
-    del recorded["discriminator"]
-    assert TrainConfig.from_json(json.dumps(recorded)).discriminator == "patch"
+    assert recorded["color_judge_weight"] > 0 and PRESETS["terrain"].color_judge
+    del recorded["discriminator"], recorded["color_judge_weight"]
+    before = TrainConfig.from_json(json.dumps(recorded))
+    assert before.discriminator == "patch" and before.lazy_r1 and not before.color_judge
+    assert not PRESETS["tiny"].color_judge  # the patch D has no colour judge
 
 
 def test_sigkill_at_any_moment_resumes_from_the_last_good_checkpoint(tmp_path):
@@ -271,6 +305,7 @@ def test_start_from_a_model_file_fine_tunes_its_generator_with_its_settings(tmp_
     config = json.loads(meta["config"])
     assert config["r1_gamma"] == 3.0 and config["lr"] == 0  # the file's settings, then ours
     assert config["discriminator"] == "projected"  # D starts afresh: today's default
+    assert config["color_judge_weight"] == TrainConfig.color_judge_weight > 0
     assert meta["started_from"]["hash"] == model.hash and meta["started_from"]["steps"] == 2
     tuned_path = tmp_path / "tuned.safetensors"  # a fine-tune of a fine-tune keeps the lineage
     assert trainer_main(["export", str(tuned), "--out", str(tuned_path)]) == 0

@@ -35,8 +35,8 @@ class TrainConfig:
     betas: tuple[float, float] = (0.0, 0.99)
     r1_gamma: float = 1.0
     r1_every: int = 16
-    """Lazy R1 on the ``patch`` discriminator; the ``projected`` one goes without
-    (``trainer.projected``)."""
+    """Lazy R1 on the ``patch`` discriminator and on the ``projected`` one's colour judge; the
+    projected judges go without (``trainer.projected``)."""
     pl_weight: float = 2.0
     pl_every: int = 4
     diversity_weight: float = 0.1
@@ -96,6 +96,13 @@ class TrainConfig:
     oversaturated colours, ``training/README.md``);
     ``patch``: StyleGAN2's residual discriminator, learning its own features (runs recorded
     before the choice existed, and ``tiny``, which keeps tests fast)."""
+    color_judge_weight: float = 1.0
+    """With the ``projected`` discriminator: weight of a small pixel-space judge beside its
+    judges (``trainer.projected.ColorJudge``), which sees patches without DiffAugment's colour
+    transform and so teaches colour, which the frozen ImageNet features behind that transform do
+    not (``training/README.md``, "teaching the projected discriminator colour"); it has lazy R1
+    (``r1_gamma``, ``r1_every``). 0 = off, as in projected runs recorded before it existed.
+    Ignored by the ``patch`` discriminator, which learns its own features from the pixels."""
     projected_side: int = 128
     """Side in px the projected discriminator resizes patches to before the pretrained network
     (its features are then 1/4 to 1/32 of that): 128 costs about what the patch discriminator
@@ -150,6 +157,8 @@ class TrainConfig:
             problems.append("steps must be >= 1")
         if self.discriminator not in DISCRIMINATORS:
             problems.append(f"discriminator must be one of {', '.join(DISCRIMINATORS)}")
+        if not self.color_judge_weight >= 0:
+            problems.append("color_judge_weight must be >= 0")
         if self.projected_side < 32:
             problems.append("projected_side must be >= 32 (the network's coarsest scale is 1/32)")
         unknown = sorted(set(self.augment) - set(POLICIES))
@@ -160,8 +169,14 @@ class TrainConfig:
 
     @property
     def lazy_r1(self) -> bool:
-        """Whether D's updates include lazy R1 (see ``r1_every``)."""
-        return self.discriminator == "patch"
+        """Whether D's updates include lazy R1 (see ``r1_every``): on the whole ``patch``
+        discriminator, on the ``projected`` one's colour judge only."""
+        return self.discriminator == "patch" or self.color_judge
+
+    @property
+    def color_judge(self) -> bool:
+        """Whether the projected discriminator has its pixel-space colour judge."""
+        return self.discriminator == "projected" and self.color_judge_weight > 0
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -171,6 +186,7 @@ class TrainConfig:
         values = json.loads(text)
         values.setdefault("ema_rampup", 0.0)  # runs recorded before the ramp-up averaged without
         values.setdefault("discriminator", "patch")  # and before the projected D, with this one
+        values.setdefault("color_judge_weight", 0.0)  # and before its colour judge, without
         return cls(**values)
 
     def with_overrides(self, overrides: dict[str, Any]) -> TrainConfig:

@@ -15,6 +15,14 @@ network's sRGB range (log-HDR ones with the Reinhard curve ``trainer.evaluate`` 
 resized to ``side`` px. R1 is not applied (Projected GAN drops it: the frozen features and
 spectrally normalised heads keep D smooth, and R1 would need a double backward through the
 pretrained network).
+
+ImageNet features do not teach colour, though: behind DiffAugment's colour transform (which
+scales saturation by 0-2 and shifts brightness for real and fake alike) the projected judges
+let terrain samples drift to saturated yellow, red and magenta no photo has
+(``training/README.md``). A small pixel-space judge (``ColorJudge``, ``TrainConfig.
+color_judge_weight``) therefore sits beside them: it sees the patches as G drew them, without
+the colour transform (translation and cutout still), learns its own features, and has lazy R1
+as the patch discriminator does.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from generator.colorspace import model_range
 from generator.config import ModelConfig
+from generator.layers import leaky_relu_gain
+from trainer.discriminator import DownConv, EqualConv2d
 from trainer.efficientnet import FEATURE_CHANNELS, EfficientNetLiteFeatures
 from trainer.pretrained import efficientnet_lite0_state
 
@@ -86,6 +96,29 @@ class ScaleDiscriminator(nn.Module):
         return self.logits(hidden).flatten(1), hidden.mean(dim=(2, 3))
 
 
+class ColorJudge(nn.Module):
+    """A pixel-space judge of colour and fine grain: per-pixel colour features (1x1), a 3x3
+    layer, two blurred stride-2 layers, a map of logits (a 64-px patch gives 16 x 16, each
+    seeing ~20 px). It sees raw model values (not clipped as the projected path's are), so
+    values beyond what a render shows are also told apart from the photos'."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.from_rgb = EqualConv2d(3, width, 1)
+        self.conv = EqualConv2d(width, width, 3)
+        self.down = nn.ModuleList(
+            [DownConv(width, 2 * width, 3), DownConv(2 * width, 2 * width, 3)]
+        )
+        self.logits = EqualConv2d(2 * width, 1, 1)
+
+    def forward(self, images: Tensor) -> Tensor:
+        """(N, 3, h, w) model-space patches -> logits (N, k)."""
+        x = leaky_relu_gain(self.conv(leaky_relu_gain(self.from_rgb(images))))
+        for layer in self.down:
+            x = leaky_relu_gain(layer(x))
+        return self.logits(x).flatten(1)
+
+
 class ProjectedDiscriminator(nn.Module):
     """Patch -> (realness logits (N, k) over scales and places, predicted vertical position)."""
 
@@ -96,6 +129,7 @@ class ProjectedDiscriminator(nn.Module):
         base_width: int,
         max_width: int,
         seed: int,
+        color_judge: bool = False,
     ) -> None:
         super().__init__()
         self.model, self.side = model, side
@@ -113,6 +147,8 @@ class ProjectedDiscriminator(nn.Module):
             ScaleDiscriminator(w, s, max_width) for w, s in zip(widths, sides, strict=True)
         )
         self.position = nn.Linear(sum(judge.width for judge in self.judges), 1)
+        # Last, so the projected judges start as they did before the colour judge existed.
+        self.color = ColorJudge(base_width) if color_judge else None
 
     def project(self, images: Tensor) -> list[Tensor]:
         """The fixed part: tone map, resize, pretrained features, random cross-channel and

@@ -49,7 +49,7 @@ from trainer.synthesis import generate_patches, patch_position
 log = logging.getLogger("trainer")
 LOSS_NAMES = (
     "d_loss", "g_loss", "r1", "pl", "diversity", "coord_real", "coord_fake", "layout", "color",
-    "zoom", "contrast",
+    "zoom", "contrast", "color_judge",
 )  # fmt: skip
 COLOR_PAIRS = 1024
 """Pairs of real patches whose mean colours ``color_weight`` compares with (drawn at the start)."""
@@ -117,7 +117,11 @@ def starting_point(source: Path, preset: TrainConfig) -> StartingPoint:
     else:
         settings = dataclasses.replace(preset, model=model.config)
     # A model file holds no D: the new run's starts afresh, so it may as well be today's default.
-    settings = dataclasses.replace(settings, discriminator=TrainConfig.discriminator)
+    settings = dataclasses.replace(
+        settings,
+        discriminator=TrainConfig.discriminator,
+        color_judge_weight=TrainConfig.color_judge_weight,
+    )
     weights = model.generator.state_dict()
     tensors = {f"{net}.{key}": value for net in ("g", "ema") for key, value in weights.items()}
     origin = {"model": str(model.path), "hash": model.hash}
@@ -158,12 +162,21 @@ def build_models(config: TrainConfig, device: torch.device) -> Models:
         betas = (config.betas[0] ** ratio, config.betas[1] ** ratio)
         return torch.optim.Adam(parameters, lr=config.lr * ratio, betas=betas)
 
+    if config.color_judge:  # lazy R1 on the colour judge only: its own rate and betas
+        judge = discriminator.color.parameters()
+        projected = [
+            p for name, p in discriminator.named_parameters() if not name.startswith("color.")
+        ]
+        opt_d = adam(projected, None)
+        opt_d.add_param_group(adam(list(judge), config.r1_every).param_groups[0])
+    else:
+        opt_d = adam(list(discriminator.parameters()), config.r1_every if config.lazy_r1 else None)
     return Models(
         generator,
         discriminator,
         ema,
         adam(trainable_parameters(generator, config.freeze), config.pl_every),
-        adam(list(discriminator.parameters()), config.r1_every if config.lazy_r1 else None),
+        opt_d,
     )
 
 
@@ -173,7 +186,7 @@ def _discriminator(config: TrainConfig) -> Discriminator | ProjectedDiscriminato
     if config.discriminator == "projected":
         return ProjectedDiscriminator(
             config.model, config.projected_side, config.d_base_width, config.d_max_width,
-            config.seed,
+            config.seed, color_judge=config.color_judge,
         )  # fmt: skip
     return Discriminator(config.patch, config.d_base_width, config.d_max_width)
 
@@ -333,6 +346,10 @@ def _train(
             coord_real = losses.coordinate_loss(real_pos.float(), target)
             coord_fake = losses.coordinate_loss(fake_pos.float(), target)
             total = d_loss + config.coord_weight * (coord_real + coord_fake)
+            if config.color_judge:  # the pixels as drawn: no colour transform
+                judged = _color_judge_loss(models, config, real, fake.float())
+                total = total + config.color_judge_weight * judged
+                values["color_judge"] += judged.item() / rounds
             if config.zoom_weight > 0:  # a fake of no frame position: D's logit only
                 zoom_logits = _zoomed_logits(models, config, micro, device, train_g=False)
                 zoom_loss = losses.d_fake_loss(zoom_logits)
@@ -345,8 +362,7 @@ def _train(
             values["r1"] = 0.0
             for real, _, _ in micro_batches:
                 real = real.detach().requires_grad_(True)
-                real_logits, _ = models.discriminator(augment(real, config.augment))
-                r1 = losses.r1_penalty(real_logits, real)
+                r1 = losses.r1_penalty(_r1_scores(models, config, real), real)
                 ((config.r1_gamma / 2 * config.r1_every * r1) / rounds).backward()
                 values["r1"] += r1.item() / rounds
         dist.average_gradients(models.discriminator)
@@ -379,6 +395,12 @@ def _train(
             )
             diversity = losses.diversity_loss(fake[:half], fake[half:], zl[:half], zl[half:])
             total = g_loss + config.coord_weight * coord + config.diversity_weight * diversity
+            if config.color_judge:
+                with _autocast(config, device):
+                    judged = models.discriminator.color(augment(fake, _judge_policy(config)))
+                total = total + config.color_judge_weight * losses.g_nonsaturating_loss(
+                    judged.float()
+                )
             if models.source is not None:
                 layout = losses.layout_loss(fake, before.float(), config.model.pixels_per_cell)
                 total = total + config.layout_weight * layout
@@ -539,6 +561,34 @@ def _color_patches(generator: Generator, config: TrainConfig, device: torch.devi
     return patches
 
 
+def _judge_policy(config: TrainConfig) -> tuple[str, ...]:
+    """DiffAugment for the colour judge: the run's, without the colour transform."""
+    return tuple(name for name in config.augment if name != "color")
+
+
+def _r1_scores(models: Models, config: TrainConfig, real: torch.Tensor) -> torch.Tensor:
+    """What lazy R1 regularises: the ``patch`` discriminator's logit, or the colour judge's
+    mean logit over its map (the projected judges go without, ``trainer.projected``). The mean,
+    as its loss averages over the map: the sum's gradient would be as many times larger as
+    logits see a pixel (~25), and R1 on it ~600 times stronger; so held, the judge learnt
+    next to nothing in 300 terrain steps (logits of real and fake 0.2 apart)."""
+    if config.color_judge:
+        return models.discriminator.color(augment(real, _judge_policy(config))).mean(dim=1)
+    logits, _ = models.discriminator(augment(real, config.augment))
+    return logits
+
+
+def _color_judge_loss(
+    models: Models, config: TrainConfig, real: torch.Tensor, fake: torch.Tensor
+) -> torch.Tensor:
+    """The colour judge's logistic loss on a micro-batch (``TrainConfig.color_judge_weight``)."""
+    policy = _judge_policy(config)
+    with _autocast(config, device=real.device):
+        real_logits = models.discriminator.color(augment(real, policy))
+        fake_logits = models.discriminator.color(augment(fake, policy))
+    return losses.d_logistic_loss(real_logits.float(), fake_logits.float())
+
+
 def _zoomed_logits(
     models: Models, config: TrainConfig, micro: int, device: torch.device, *, train_g: bool
 ) -> torch.Tensor:
@@ -669,9 +719,11 @@ def _save(
 
 def _check_shapes(start: StartingPoint, config: TrainConfig) -> None:
     """The new run's networks must have the shapes of those it starts from."""
-    shaped = ("model", "patch", "discriminator", "projected_side", "d_base_width", "d_max_width")
+    shaped = ("model", "patch", "discriminator", "projected_side", "d_base_width", "d_max_width",
+              "color_judge")  # fmt: skip
     fixed = shaped if start.has_discriminator else ("model",)
     differ = [name for name in fixed if getattr(start.settings, name) != getattr(config, name)]
+    differ = ["color_judge_weight (0 or not)" if n == "color_judge" else n for n in differ]
     if differ:
         source = start.origin.get("run") or start.origin["model"]
         raise ConfigError(
