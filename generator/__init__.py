@@ -18,6 +18,7 @@ from generator.output import read_recipe, render_array, render_to_file
 from generator.recipe import Recipe, Style, Sun, Window, extended, new_recipe
 from generator.render import CanvasRenderer
 from generator.sky.compose import SkyComposition
+from generator.sky.horizon import HorizonSettings
 from generator.sky.layers import CloudSettings, GroundSettings
 from generator.sky.skyfile import (
     SkyRecipe,
@@ -39,6 +40,7 @@ __all__ = [
     "CloudSettings",
     "Generator",
     "GroundSettings",
+    "HorizonSettings",
     "LoadedModel",
     "ModelConfig",
     "ModelError",

@@ -18,6 +18,7 @@ from generator.imagefile import SUPPORTED_FORMATS, holds_display_values
 from generator.recipe import Window
 from generator.render import ProgressFn
 from generator.sky.atmosphere import SkySettings, SunLight
+from generator.sky.horizon import HorizonSettings
 from generator.sky.layers import CloudSettings
 from generator.sky.skyfile import TONES, SkyRecipe, read_sky_recipe, render_sky_to_file
 from generator.sky.strip import STRIP_PROJECTIONS, StripCamera
@@ -40,6 +41,13 @@ EXAMPLES = """examples:
   the same through a perspective camera turned 40 degrees right, one stop brighter:
     python -m generator sky --strip 4096x1024 --camera perspective --fov 70 --heading 40 \
         --horizon 0.7 --exposure +1 --out plate.png
+  a landscape at the horizon: a band image (RGBA, land opaque, sky transparent, 360 degrees
+  wide, its horizon at its middle row) 3 km away, its centre facing 90 degrees right; then two
+  bands, the far one (20 km) hazier behind the near one:
+    python -m generator sky --strip 8192x1024 --horizon-band hills.png --band-heading 90 \
+        --clouds clouds --cover 0.35 --out landscape.png
+    python -m generator sky --strip 8192x1024 --horizon-band far.png near.png \
+        --band-distance 20000 2000 --out layers.png
 """
 
 
@@ -103,6 +111,14 @@ def add_sky_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cloud-period", type=float, help="metres before the clouds repeat (30000)")
     p.add_argument("--cloud-styles", type=int, nargs="+", metavar="SEED",
                    help="cloud styles; two or more: a weather front across the layer")  # fmt: skip
+    p.add_argument("--horizon-band", nargs="+", metavar="FILE", help="landscape bands at the "
+                   "horizon: RGBA images (land opaque, sky transparent) 360 degrees wide, the "
+                   "horizon at the middle row; 'none' removes a recipe's")  # fmt: skip
+    p.add_argument("--band-distance", type=float, nargs="+", metavar="M", help="each band's "
+                   "distance from the eye, m: the haze in front of it (3000)")  # fmt: skip
+    p.add_argument("--band-heading", type=float, nargs="+", metavar="DEG", help="the azimuth "
+                   "each band's centre column faces, degrees right of the image's centre "
+                   "(0)")  # fmt: skip
     p.add_argument("--ground", help="a terrain model (default 'terrain'), '#rrggbb' or 'none'")
     p.add_argument("--ground-period", type=float, help="metres before the ground repeats (12)")
     p.add_argument("--albedo", type=float, help="the terrain's mean albedo (0.2)")
@@ -186,7 +202,8 @@ def sky_recipe(args: argparse.Namespace) -> SkyRecipe:
     if "source" in ground_changes:
         ground_changes["model_hash"] = ""
     ground = dataclasses.replace(c.ground, **ground_changes)
-    composition = dataclasses.replace(c, sky=sky, clouds=clouds, ground=ground)
+    horizon = _horizon(args, c.horizon)
+    composition = dataclasses.replace(c, sky=sky, clouds=clouds, ground=ground, horizon=horizon)
     changes = _given(width=args.width, window=args.window, tone=args.tone)
     if args.exposure is not None:
         changes["exposure"] = None if args.exposure == "auto" else args.exposure
@@ -198,6 +215,33 @@ def sky_recipe(args: argparse.Namespace) -> SkyRecipe:
     if {"width", "projection", "camera"} & changes.keys():
         changes.setdefault("window", None)
     return base.replace(composition=composition, **changes)
+
+
+def _horizon(
+    args: argparse.Namespace, bands: tuple[HorizonSettings, ...]
+) -> tuple[HorizonSettings, ...]:
+    """The horizon bands ``--horizon-band`` and its distance and heading flags ask for: new
+    bands, or the recipe's with the flags given; one value of a flag applies to every band."""
+    if args.horizon_band is not None:
+        if args.horizon_band == ["none"]:
+            bands = ()
+        else:
+            bands = tuple(HorizonSettings(path) for path in args.horizon_band)
+    changes = {"distance_m": args.band_distance, "heading": args.band_heading}
+    for name, values in changes.items():
+        if values is None:
+            continue
+        flag = "--band-" + name.split("_")[0]
+        if not bands:
+            raise RequestError(f"{flag} needs a horizon band: --horizon-band FILE")
+        if len(values) not in (1, len(bands)):
+            raise RequestError(f"{flag}: give one value, or one per band ({len(bands)})")
+        values = values * len(bands) if len(values) == 1 else values
+        bands = tuple(
+            dataclasses.replace(band, **{name: value})
+            for band, value in zip(bands, values, strict=True)
+        )
+    return bands
 
 
 def _strip_changes(args: argparse.Namespace, base: SkyRecipe) -> dict:

@@ -21,6 +21,9 @@ arithmetic a lone direction gets, and the pixels in float32.
   bases), the sky's light from above and the ground's from below. Where thin, the clear sky shows
   through: alpha = 1 - exp(-tau). The air between the eye and the layer hazes it toward the
   horizon. Cover 0 draws no layer: the clear sky exactly.
+- Horizon bands (``generator.sky.horizon``): landscape images standing around the eye at their
+  distance, their land lit as reflectance by the sun (through the clouds' shadow) and the sky,
+  hazed by the air in front, composited over all of the above by their alpha, far to near.
 """
 
 from __future__ import annotations
@@ -43,6 +46,14 @@ from generator.sky.atmosphere import (
     clear_rows,
     direction,
     sun_light,
+)
+from generator.sky.horizon import (
+    FACING,
+    FILL_FARTHER,
+    BandPaths,
+    HorizonBand,
+    HorizonSettings,
+    band_distance,
 )
 from generator.sky.layers import CloudSettings, GroundSettings
 from generator.sky.plane import PlaneTexture
@@ -81,11 +92,16 @@ SUN_TABLE_LOW = -0.3
 
 @dataclass(frozen=True)
 class SkyComposition:
-    """What a composed sky is made of: the air and sun, an optional cloud layer, the ground."""
+    """What a composed sky is made of: the air and sun, an optional cloud layer, the ground,
+    and landscape bands at the horizon (any number, at their distances)."""
 
     sky: SkySettings = field(default_factory=SkySettings)
     clouds: CloudSettings | None = None
     ground: GroundSettings = field(default_factory=GroundSettings)
+    horizon: tuple[HorizonSettings, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "horizon", tuple(self.horizon))
 
 
 def henyey_greenstein(cosine: np.ndarray) -> np.ndarray:
@@ -102,6 +118,8 @@ class ComposedSky:
 
     ``ground_texture`` (albedo) and ``cloud_texture`` (optical thickness) come from
     ``generator.sky.layers``; None for a plain-colour or no ground, and for no clouds.
+    ``horizon_bands`` are the composition's bands prepared (``generator.sky.horizon``), in
+    the order of ``composition.horizon``.
     """
 
     def __init__(
@@ -109,6 +127,7 @@ class ComposedSky:
         composition: SkyComposition,
         ground_texture: PlaneTexture | None = None,
         cloud_texture: PlaneTexture | None = None,
+        horizon_bands: tuple[HorizonBand, ...] = (),
     ) -> None:
         self.composition = composition
         sky, ground, clouds = composition.sky, composition.ground, composition.clouds
@@ -141,6 +160,17 @@ class ComposedSky:
         self.sky_irradiance = self.air.sky_irradiance.astype(np.float32)
         if self.cloud_texture is not None:
             self.sky_irradiance = self._clouded_irradiance()
+        if len(horizon_bands) != len(composition.horizon):
+            raise ValueError("one prepared band per horizon band of the composition")
+        # far to near, each over what lies behind it
+        self.bands = tuple(sorted(horizon_bands, key=lambda b: -b.settings.distance_m))
+        if self.bands:
+            self.band_shade = self._mean_shade()
+            self.band_ground = self.air.paths(-self.eye_km)
+            self.band_paths = tuple(
+                BandPaths(self.air, sky, b.settings.distance_m / 1000.0, b.top_deg + 1.0)
+                for b in self.bands
+            )
 
     def radiance(self, directions: np.ndarray, pixel_rad: float) -> np.ndarray:
         """(..., 3) float32 linear Rec. 709 radiance toward unit ``directions`` (..., 3) of an
@@ -154,11 +184,12 @@ class ComposedSky:
             out[start : start + CHUNK] = self.radiance_of(rays, pixel_rad)[:, 0]
         return out.reshape(directions.shape)
 
-    def radiance_of(self, rays: Rays, pixel_rad: float) -> np.ndarray:
+    def radiance_of(self, rays: Rays, pixel_rad: float, horizon: bool = True) -> np.ndarray:
         """(R, C, 3) float32 radiance toward ``rays``, in blocks of rows spread over
         ``torch.get_num_threads()`` threads (numpy lets go of the interpreter in its loops):
         every value is computed by its row alone, so neither the blocks nor the thread count
-        change it."""
+        change it. ``horizon`` False leaves the horizon bands out (``horizon_over`` adds them
+        to a sky with an alpha channel)."""
         rows, columns = rays.shape
         step = max(1, BLOCK // columns)
         starts = range(0, rows, step)
@@ -166,7 +197,7 @@ class ComposedSky:
 
         def block(start: int) -> None:
             part = slice(start, start + step)
-            self._block(rays.take(part), pixel_rad, out[part])
+            self._block(rays.take(part), pixel_rad, out[part], horizon)
 
         threads = min(torch.get_num_threads(), len(starts))
         if threads <= 1:
@@ -177,7 +208,7 @@ class ComposedSky:
                 list(pool.map(block, starts))
         return out
 
-    def _block(self, rays: Rays, pixel_rad: float, out: np.ndarray) -> None:
+    def _block(self, rays: Rays, pixel_rad: float, out: np.ndarray, horizon: bool = True) -> None:
         """Fills ``out`` (R, C, 3) with the radiance toward ``rays``."""
         below = rays.y[:, 0] < 0.0
         up, down = np.nonzero(~below)[0], np.nonzero(below)[0]
@@ -190,6 +221,97 @@ class ComposedSky:
             if self.clouds is not None:
                 sky = self._clouded(seen, sky, pixel_rad)
             out[up] = sky
+        if horizon and self.bands:
+            self.horizon_over(rays, pixel_rad, out)
+
+    def horizon_over(
+        self, rays: Rays, pixel_rad: float, out: np.ndarray, coverage: np.ndarray | None = None
+    ) -> None:
+        """Composites the horizon bands, far to near, over ``out`` (R, C, 3), the radiance toward
+        ``rays``, in place. With ``coverage`` (R, C; a sky without ground: its alpha) ``out`` is
+        straight colour over that coverage, and both are updated: the land is opaque where the
+        band is. Where a band's alpha is 0 nothing changes, bit for bit."""
+        for band, paths in zip(self.bands, self.band_paths, strict=True):
+            rows = band.rows(rays, pixel_rad)
+            if not rows.size:
+                continue
+            seen = rays.take(rows)
+            sampled = band.sample(seen, pixel_rad)
+            alpha = sampled[..., 3]
+            hit = alpha > 0.0
+            if not hit.any():
+                continue
+            land = self._band_light(band, paths, seen, sampled)  # premultiplied
+            behind = out[rows]
+            a = alpha[..., None]
+            if coverage is None:
+                mixed = behind * (1.0 - a) + land
+            else:
+                cover = coverage[rows]
+                total = cover + alpha * (1.0 - cover)
+                premultiplied = behind * (cover * (1.0 - alpha))[..., None] + land
+                mixed = premultiplied / np.maximum(total, 1e-12)[..., None]
+                coverage[rows] = np.where(hit, total, cover)
+            out[rows] = np.where(hit[..., None], mixed, behind)
+
+    def _mean_shade(self) -> float:
+        """The share of the sun's light that reaches the land under the clouds, on average
+        over the cloud layer: the mean of e^(-tau / sin(sun elevation)) over the tile. The bands
+        are lit evenly by it (cloud shadows drawn from each pixel's place on the land ran in
+        streaks along the band's rows or columns)."""
+        if self.cloud_texture is None or self.sun[1] <= 0.0:
+            return 1.0
+        tau = self.cloud_texture.levels[0][..., 0].astype(np.float64)
+        slant = max(float(self.sun[1]), 0.05)
+        return float(np.exp(-np.minimum(tau / slant, 80.0)).mean())
+
+    def _band_light(
+        self,
+        band: HorizonBand,
+        paths: BandPaths,
+        rays: Rays,
+        sampled: np.ndarray,
+    ) -> np.ndarray:
+        """(R, C, 3) premultiplied radiance of a band's land toward ``rays``: its colour (times
+        the gain) as reflectance, lit by the sun on a surface leaning toward the eye (dimmed by
+        the clouds' mean shadow) and by the sky and the ground, seen through the air in
+        front."""
+        s = band.settings
+        reflectance = sampled[..., :3] * np.float32(s.gain)
+        alpha, filled = sampled[..., 3:4], sampled[..., 4:5]
+        x, z = rays.x.astype(np.float32), rays.z.astype(np.float32)
+        across = np.maximum(np.sqrt(x * x + z * z), np.float32(1e-9))
+        sun = self.sun.astype(np.float32)
+        toward_sun = (x * sun[0] + z * sun[2]) / across  # the view's horizontal part vs the sun's
+        norm = np.float32(1.0 / math.sqrt(1.0 + FACING * FACING))
+        facing = np.maximum(sun[1] - np.float32(FACING) * toward_sun, 0.0) * norm
+        up = norm  # the normal's vertical component
+        sun_irradiance = self.lamp.irradiance.astype(np.float32)
+        direct = facing[..., None] * (sun_irradiance * np.float32(self.band_shade))
+        horizontal = sun_irradiance * np.float32(max(float(self.sun[1]), 0.0))
+        bounce = self.ground_albedo * (horizontal + self.sky_irradiance)
+        diffuse = self.sky_irradiance * np.float32(0.5 * (1 + up)) + bounce * np.float32(
+            0.5 * (1 - up)
+        )
+        surface = reflectance / np.float32(np.pi) * (direct + diffuse)
+        azimuth = azimuth_from_sun(rays.x, rays.z, self.composition.sky)
+        elevation = np.degrees(np.arcsin(np.clip(rays.y, -1.0, 1.0)))
+        added, kept = paths(azimuth, elevation)
+        below = rays.y[:, 0] < 0.0
+        if not below.any():
+            return added * alpha + kept * surface
+        # the land below the horizon, nearer: the ground's table; the far land filling the
+        # band's gaps there, farther
+        distance = band_distance(rays.y, s.distance_m / 1000.0)[below]  # km, per row
+        near_added, near_kept = self.band_ground(azimuth[below], distance)
+        added[below], kept[below] = near_added, near_kept
+        far = np.full_like(distance, s.distance_m / 1000.0 * FILL_FARTHER)
+        far_added, far_kept = self.band_ground(azimuth[below], far)
+        share = np.zeros_like(alpha)
+        share[below] = filled[below] / np.maximum(alpha[below], np.float32(1e-6))
+        added[below] += (far_added - added[below]) * share[below]
+        kept[below] += (far_kept - kept[below]) * share[below]
+        return added * alpha + kept * surface
 
     def _ground(self, rays: Rays, pixel_rad: float) -> np.ndarray:
         distance = surface_distance(rays.y, self.air.radius, -self.eye_km)

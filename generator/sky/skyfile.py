@@ -42,6 +42,7 @@ from generator.render import CancelFn, ProgressFn, RowBandRenderer
 from generator.sky.atmosphere import Rays, SkySettings, SunLight
 from generator.sky.compose import ComposedSky, SkyComposition
 from generator.sky.cubemap import FACES, face_pixel_directions
+from generator.sky.horizon import HorizonBand, HorizonSettings, read_band
 from generator.sky.layers import (
     CloudSettings,
     GroundSettings,
@@ -58,8 +59,9 @@ from generator.sky.strip import STRIP_PROJECTIONS, StripCamera, strip_height, st
 SKY_KEY = "endless-backdrops:sky"
 LAMP_KEY = "endless-backdrops:sun-lamp"
 SOFTWARE = "Endless Backdrops"
-SKY_VERSION = 2
-"""2: matte strips (``camera``), the exposure and tone of 8/16-bit files."""
+SKY_VERSION = 3
+"""2: matte strips (``camera``), the exposure and tone of 8/16-bit files. 3: horizon bands
+(``composition.horizon``): an older reader would drop them silently, so it refuses."""
 PROJECTIONS = ("equirect", "cube", *STRIP_PROJECTIONS)
 TONES = ("shoulder", "standard")
 """How 8/16-bit files map exposed radiance to 0..1: ``standard`` clips at 1 (Blender's Standard
@@ -166,6 +168,7 @@ class SkyRecipe:
                 sky=SkySettings(**parts["sky"]),
                 clouds=None if clouds is None else CloudSettings(**clouds),
                 ground=GroundSettings(**parts["ground"]),
+                horizon=tuple(HorizonSettings(**band) for band in parts.get("horizon", ())),
             )
             window, camera = data.get("window"), data.get("camera")
             return cls(
@@ -246,8 +249,24 @@ class PreparedLayers:
         elif clouds is not None and clouds.cover > 0.0:
             self.models["clouds"] = _load(clouds.model, clouds.model_hash, device)
             clouds = dataclasses.replace(clouds, model_hash=self.models["clouds"].hash)
+        self.band_images: list[np.ndarray] = []
+        horizon = []
+        for band in composition.horizon:
+            if band.kind == "model":
+                raise RequestError(
+                    f"a horizon band from a learned landscape model ({band.source!r}) is not "
+                    "available yet: give a band image (an RGBA PNG, land opaque, sky "
+                    "transparent, the horizon at its middle row)"
+                )
+            pixels, digest = read_band(band.source)
+            _check_hash(band.source, band.source_hash, digest, "horizon band")
+            HorizonBand(pixels[:2], band)  # a band wider than 360 degrees fails now
+            self.band_images.append(pixels)
+            horizon.append(dataclasses.replace(band, source_hash=digest))
         self.recipe = recipe.replace(
-            composition=dataclasses.replace(composition, ground=ground, clouds=clouds)
+            composition=dataclasses.replace(
+                composition, ground=ground, clouds=clouds, horizon=tuple(horizon)
+            )
         )
         self._sky: ComposedSky | None = None
 
@@ -287,7 +306,11 @@ class PreparedLayers:
                 textures["cloud_texture"] = cloud_texture(tile, c.clouds)
             if self.cloud_map is not None:
                 textures["cloud_texture"] = cloud_texture(self.cloud_map, c.clouds)
-            self._sky = ComposedSky(c, **textures)
+            bands = tuple(
+                HorizonBand(pixels, band)
+                for pixels, band in zip(self.band_images, c.horizon, strict=True)
+            )
+            self._sky = ComposedSky(c, **textures, horizon_bands=bands)
         return self._sky
 
 
@@ -422,18 +445,23 @@ class SkyRenderer(RowBandRenderer):
             raise Cancelled("render cancelled")
         top, bottom = self.band_range(index)
         rows = np.arange(top, bottom)
-        rays = self.rays(rows)
+        rays = seen = self.rays(rows)
         shape = (bottom - top, len(self.columns))
-        if self.alpha:
+        if not self.alpha:
+            band = sky.radiance_of(rays, self.recipe.pixel_rad).reshape(*shape, 3)
+        else:
             alpha = horizon_coverage(self.height, rows, self.columns)
             # a pixel partly above the horizon shows the sky just above it (straight colour)
             lift = (rays.y[:, 0] < 0.0) & (alpha.reshape(rays.shape).max(axis=1) > 0.0)
             if lift.any():
-                rays = _level(rays, lift)
-        band = sky.radiance_of(rays, self.recipe.pixel_rad).reshape(*shape, 3)
-        if self.alpha:
-            band[alpha == 0.0] = 0.0
-            band = np.concatenate((band, alpha.astype(np.float32)[..., None]), axis=-1)
+                seen = _level(rays, lift)
+            colour = sky.radiance_of(seen, self.recipe.pixel_rad, horizon=False)
+            alpha = alpha.reshape(rays.shape)
+            colour[alpha == 0.0] = 0.0
+            if sky.bands:  # the land over the sky: straight colour, its alpha added
+                sky.horizon_over(rays, self.recipe.pixel_rad, colour, alpha)
+            band = np.concatenate((colour, alpha.astype(np.float32)[..., None]), axis=-1)
+            band = band.reshape(*shape, 4)
         if tiles_done is not None:
             tiles_done(1)
         return band
