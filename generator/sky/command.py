@@ -39,14 +39,14 @@ EXAMPLES = """examples:
     python -m generator sky --strip 8192x1024 --fov 120 --horizon 0.6 --out matte.png
     python -m generator sky --strip 16384x2048 --fov 360 --ground none --out cyclorama.png
   the same through a perspective camera turned 40 degrees right, one stop brighter:
-    python -m generator sky --strip 4096x1024 --camera perspective --fov 70 --heading 40 \
+    python -m generator sky --strip 4096x1024 --camera perspective --fov 70 --heading 40 \\
         --horizon 0.7 --exposure +1 --out plate.png
   a landscape at the horizon: a band image (RGBA, land opaque, sky transparent, 360 degrees
   wide, its horizon at its middle row) 3 km away, its centre facing 90 degrees right; then two
   bands, the far one (20 km) hazier behind the near one:
-    python -m generator sky --strip 8192x1024 --horizon-band hills.png --band-heading 90 \
+    python -m generator sky --strip 8192x1024 --horizon-band hills.png --band-heading 90 \\
         --clouds clouds --cover 0.35 --out landscape.png
-    python -m generator sky --strip 8192x1024 --horizon-band far.png near.png \
+    python -m generator sky --strip 8192x1024 --horizon-band far.png near.png \\
         --band-distance 20000 2000 --out layers.png
 """
 
