@@ -88,8 +88,10 @@ def save_preview(linear: np.ndarray, path: Path, width: int, repeat: int = 1) ->
     )
 
 
-def cycles_scene(sky: Path, out: Path, samples: int = 32) -> None:
-    """Render three objects on a ground plane lit only by the sky (World), with Cycles."""
+def cycles_scene(sky: Path, out: Path, samples: int = 32, lamp: dict | None = None) -> None:
+    """Render three objects on a ground plane lit by the sky (World) and, if given, the Sun
+    lamp a composed sky file records (its direction in the sky's frame: y up, z toward the
+    image's centre column, which Blender's equirect mapping shows toward +X, x toward -Y)."""
     import bpy
 
     addon_utils = importlib.import_module("addon_utils")  # on the path once bpy is imported
@@ -107,6 +109,15 @@ def cycles_scene(sky: Path, out: Path, samples: int = 32) -> None:
     scene.view_settings.exposure = math.log2(0.18 / max(mean, 1e-6))
     links.new(env.outputs["Color"], nodes["Background"].inputs["Color"])
     scene.world = world
+    if lamp is not None:
+        sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", "SUN"))
+        sun.data.energy, sun.data.color = lamp["strength"], lamp["colour"]
+        sun.data.angle = math.radians(lamp["angular_diameter"])
+        x, y, z = lamp["direction"]
+        mathutils = importlib.import_module("mathutils")
+        sun.rotation_mode = "QUATERNION"
+        sun.rotation_quaternion = mathutils.Vector((z, -x, y)).to_track_quat("Z", "Y")
+        scene.collection.objects.link(sun)
 
     def material(name: str, color, roughness: float, metallic: float = 0.0):
         mat = bpy.data.materials.new(name)

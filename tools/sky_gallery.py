@@ -1,0 +1,208 @@
+"""The composed sky's gallery and measures: 8 seeds x {clear, broken, overcast} x {noon, sunset}
+beside the reserved real panoramas, and how far the upper hemisphere is from real skies.
+
+    python tools/sky_gallery.py --data /work/data            # docs/gallery/sky-grid.jpg + numbers
+    python tools/sky_gallery.py --data DIR --clouds my.safetensors --out /tmp/grid.jpg
+    python tools/sky_gallery.py --cycles-only    # docs/gallery/composed-sky-cycles.jpg
+
+The Cycles picture is the bundled sky (``generator/models/sky.json``) without its disc, lighting
+a small scene as the World together with the Sun lamp the file records.
+
+Every sky is rendered as a user gets it: ``render_sky_to_file`` to an 8-bit PNG, exposed by the
+sky's own meter. Real panoramas (``DIR/{train,validation}/sky``: 4:1 upper-hemisphere sky boxes
+and 2:1 HDRIs) are brought to the same display space: boxes as they are, HDRIs through the same
+meter rule and tone curve. Each upper hemisphere becomes four 128 x 128 frames (one per quarter
+of azimuth). Printed: KID (Inception, with its standard error) and SWD of our frames against the
+reserved real frames, each beside the same measure of the training panoramas' frames against
+them (the real-vs-real baseline, equal frame counts for SWD), and the streak ratio of each sky.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from generator.imagefile import linear_to_srgb, read_image, srgb_to_linear  # noqa: E402
+from generator.sky import SkySettings  # noqa: E402
+from generator.sky.compose import SkyComposition  # noqa: E402
+from generator.sky.layers import CloudSettings, GroundSettings  # noqa: E402
+from generator.sky.skyfile import MID_GREY, SkyRecipe, render_sky_to_file, tone_map  # noqa: E402
+from generator.sky.spectrum import REC709_LUMINANCE  # noqa: E402
+from trainer.evaluate import swd  # noqa: E402
+from trainer.kid import inception_features, kid  # noqa: E402
+
+COVERS = {"clear": 0.0, "broken": 0.35, "overcast": 0.9}
+SUNS = {"noon": (30.0, 55.0), "sunset": (30.0, 3.0)}
+SEEDS = range(8)
+WIDTH = 512
+FRAME = 128
+THUMB = 256
+
+
+def composition(cover: float, sun: tuple[float, float], seed: int, clouds: str) -> SkyComposition:
+    """The bundled composition's parts at one cover, sun and seed."""
+    azimuth, elevation = sun
+    layer = CloudSettings(clouds, cover=cover, seed=seed) if cover > 0 else None
+    return SkyComposition(
+        sky=SkySettings(sun_elevation=elevation, sun_azimuth=azimuth, sun_disc=False),
+        clouds=layer,
+        ground=GroundSettings("terrain"),
+    )
+
+
+def render_display(comp: SkyComposition, folder: Path, name: str) -> np.ndarray:
+    """(H, W, 3) float32 display values in 0..1 of the 8-bit PNG a user gets."""
+    path = folder / f"{name}.png"
+    render_sky_to_file(SkyRecipe(comp, width=WIDTH), path)
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+
+
+def quarters(upper: np.ndarray) -> list[np.ndarray]:
+    """Four FRAME x FRAME frames of a (h, 4h, 3) upper hemisphere, one per quarter of azimuth."""
+    image = Image.fromarray((np.clip(upper, 0, 1) * 255).astype(np.uint8))
+    image = image.resize((4 * FRAME, FRAME), Image.Resampling.LANCZOS)
+    pixels = np.asarray(image, dtype=np.float32) / 255.0
+    return [pixels[:, i * FRAME : (i + 1) * FRAME] for i in range(4)]
+
+
+def real_upper(path: Path) -> np.ndarray:
+    """A real panorama's upper hemisphere in display values (h, 4h, 3)."""
+    if path.suffix.lower() != ".exr":
+        pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+        if pixels.shape[1] >= 4 * pixels.shape[0]:  # a 4:1 sky box: the upper hemisphere
+            return pixels
+        return pixels[: pixels.shape[0] // 2]
+    linear = read_image(path)[..., :3].astype(np.float32)
+    upper = linear[: linear.shape[0] // 2]
+    luminance = np.maximum(upper.astype(np.float64) @ REC709_LUMINANCE, 1e-9)
+    weight = np.sin((np.arange(len(upper)) + 0.5) / len(upper) * math.pi / 2)[:, None]
+    weight = np.broadcast_to(weight, luminance.shape)
+    key = math.exp(float((np.log(luminance) * weight).sum() / weight.sum()))
+    exposure = math.log2(MID_GREY / key)
+    return linear_to_srgb(tone_map(upper, exposure)).astype(np.float32)
+
+
+def real_frames(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Frames and thumbnails of every panorama under ``folder`` (sky boxes and HDRIs)."""
+    frames, thumbs = [], []
+    for path in sorted(folder.glob("*/*")):
+        upper = real_upper(path)
+        frames += quarters(upper)
+        thumbs.append(upper)
+    return frames, thumbs
+
+
+def streak_ratio(display: np.ndarray) -> float:
+    """Horizontal over vertical gradient energy of log luminance, elevations 10..60 degrees."""
+    linear = srgb_to_linear(np.clip(display, 0, 1)) @ REC709_LUMINANCE
+    log = np.log(np.maximum(linear, 1e-4))
+    per_degree = display.shape[1] / 360.0
+    band = log[round(30 * per_degree) : round(80 * per_degree)]
+    across = np.diff(band, axis=1, append=band[:, :1])
+    return float(np.square(across).mean() / np.square(np.diff(band, axis=0)).mean())
+
+
+def thumbnail(pixels: np.ndarray, width: int = THUMB) -> Image.Image:
+    image = Image.fromarray((np.clip(pixels, 0, 1) * 255).astype(np.uint8))
+    return image.resize((width, round(width * pixels.shape[0] / pixels.shape[1])))
+
+
+def cycles_picture(out: Path, samples: int) -> None:
+    """The bundled composition without its disc in Blender's World, plus its Sun lamp."""
+    from gallery import cycles_scene
+
+    from generator.bundled import bundled_recipes
+    from generator.imagefile import read_metadata
+    from generator.sky.skyfile import LAMP_KEY, read_sky_recipe
+
+    recipe = read_sky_recipe(bundled_recipes()["sky"])
+    sky = dataclasses.replace(recipe.composition.sky, sun_disc=False)
+    recipe = recipe.replace(composition=dataclasses.replace(recipe.composition, sky=sky))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sky.exr"
+        render_sky_to_file(recipe.replace(width=2048), path)
+        lamp = json.loads(read_metadata(path)[LAMP_KEY])
+        cycles_scene(path, out, samples, lamp=lamp)
+    print(f"wrote {out}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, help="assembled data folder (for the grid)")
+    parser.add_argument("--clouds", default="clouds", help="the cloud model (bundled 'clouds')")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "gallery" / "sky-grid.jpg")
+    parser.add_argument("--cycles-only", action="store_true", help="only the Cycles picture")
+    parser.add_argument("--samples", type=int, default=32, help="Cycles samples per pixel")
+    args = parser.parse_args(argv)
+    if args.cycles_only:
+        cycles_picture(ROOT / "docs" / "gallery" / "composed-sky-cycles.jpg", args.samples)
+        return
+    torch.manual_seed(0)
+
+    ours: dict[tuple[str, str], list[np.ndarray]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for sun_name, sun in SUNS.items():
+            for cover_name, cover in COVERS.items():
+                ours[sun_name, cover_name] = [
+                    render_display(composition(cover, sun, seed, args.clouds), Path(tmp), "s")
+                    for seed in SEEDS
+                ]
+                print(f"rendered {cover_name} {sun_name}", flush=True)
+    reserved, reserved_thumbs = real_frames(args.data / "validation" / "sky")
+    train, _ = real_frames(args.data / "train" / "sky")
+
+    rows = [
+        np.concatenate([np.asarray(thumbnail(sky)) for sky in skies], axis=1)
+        for skies in ours.values()
+    ]
+    real_row = np.concatenate([np.asarray(thumbnail(t, 2 * THUMB)) for t in reserved_thumbs], 1)
+    width = rows[0].shape[1]
+    pad = np.zeros((real_row.shape[0], width - real_row.shape[1], 3), dtype=np.uint8)
+    sheet = np.concatenate([*rows, np.concatenate([real_row, pad], axis=1)], axis=0)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sheet).save(args.out, quality=85)
+    print(f"wrote {args.out}: rows {', '.join(f'{c} {s}' for s, c in ours)}; reserved real last")
+
+    streaks = {f"{c} {s}": np.median([streak_ratio(x) for x in v]) for (s, c), v in ours.items()}
+    print("streak ratio (median of 8 seeds; real sky boxes 0.18-0.54):")
+    for name, value in streaks.items():
+        print(f"  {name}: {value:.2f}")
+    our_frames = np.stack(
+        [f for skies in ours.values() for sky in skies for f in quarters(sky[: len(sky) // 2])]
+    )
+    reserved_frames, train_frames = np.stack(reserved), np.stack(train)
+    features = {k: inception_features(v) for k, v in (("ours", our_frames),
+                ("reserved", reserved_frames), ("train", train_frames))}  # fmt: skip
+    ours_kid = kid(features["ours"], features["reserved"])
+    real_kid = kid(features["train"], features["reserved"])
+    print(f"KID vs reserved: ours {ours_kid.value:.3f} ± {ours_kid.error:.3f}, "
+          f"training panoramas {real_kid.value:.3f} ± {real_kid.error:.3f}")  # fmt: skip
+    rng = np.random.default_rng(0)
+    count = min(len(our_frames), len(train_frames))
+    ours_swd = np.mean([
+        swd(our_frames[rng.permutation(len(our_frames))[:count]], reserved_frames, seed=d)
+        for d in range(4)
+    ])  # fmt: skip
+    real_swd = np.mean([
+        swd(train_frames[rng.permutation(len(train_frames))[:count]], reserved_frames, seed=d)
+        for d in range(4)
+    ])  # fmt: skip
+    print(f"SWD vs reserved ({count} frames): ours {ours_swd:.3f}, training panoramas "
+          f"{real_swd:.3f}, ratio {ours_swd / real_swd:.2f} (goal <= 1.3)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
