@@ -71,6 +71,10 @@ KNEE = 0.6
 """Where the shoulder begins (linear, 0.8 in sRGB): below it ``shoulder`` equals ``standard``."""
 MID_GREY = 0.18
 """What the meter makes of the clear sky's key (the log-average luminance of its dome)."""
+CLOUDED_KEY = 0.4
+"""Where the meter puts the key of a clouded dome at most (linear): an overcast deck shows
+light grey, not white, while broken cloud over blue sky (whose key stays lower) keeps the clear
+sky's exposure."""
 METER_SIZE = (128, 32)
 """Azimuths x elevations of the upper hemisphere the meter reads."""
 BAND_PIXELS = 1 << 20
@@ -508,19 +512,9 @@ def tone_map(radiance: np.ndarray, exposure: float, tone: str = "shoulder") -> n
     return np.where(x <= KNEE, x, rolled).astype(np.float32)
 
 
-def meter(sky: ComposedSky) -> float:
-    """The exposure (stops) that makes the key of the sky's clear atmosphere mid-grey
-    (``MID_GREY``): the log-average luminance of its upper hemisphere, the disc and the clouds
-    left out, each direction weighted by its solid angle. It depends on the air and the sun
-    alone, so every output of one sky (equirect, faces, strips looking anywhere) and every
-    cloud cover get the same exposure, and clouds show as bright as they are against the
-    clear sky. With the sun high it is within half a stop of a grey card's incident reading
-    (the add-on's scene exposure); with the sun low it is darker, keeping the glow's colour."""
-    c = sky.composition
-    clear = SkyComposition(
-        sky=dataclasses.replace(c.sky, sun_disc=False), ground=GroundSettings("none")
-    )
-    dome = ComposedSky(clear)
+def _dome_luminance(sky: ComposedSky) -> tuple[np.ndarray, np.ndarray]:
+    """Luminance of ``sky``'s upper hemisphere on the meter's grid, and each direction's weight
+    (its solid angle)."""
     columns, rows = METER_SIZE
     elevation = (np.arange(rows) + 0.5) * (0.5 * math.pi / rows)
     azimuth = (np.arange(columns) + 0.5) * (2.0 * math.pi / columns)
@@ -528,11 +522,35 @@ def meter(sky: ComposedSky) -> float:
     rays = Rays(
         np.sin(elevation)[:, None].copy(), across * np.sin(azimuth), across * np.cos(azimuth)
     )
-    radiance = dome.radiance_of(rays, 2.0 * math.pi / columns)
+    radiance = sky.radiance_of(rays, 2.0 * math.pi / columns)
     luminance = np.maximum(radiance.astype(np.float64) @ REC709_LUMINANCE, 1e-9)
-    weight = np.broadcast_to(across, luminance.shape)
+    return luminance, np.broadcast_to(across, luminance.shape)
+
+
+def meter(sky: ComposedSky) -> float:
+    """The exposure (stops) that makes the key of the sky's clear atmosphere mid-grey
+    (``MID_GREY``): the log-average luminance of its upper hemisphere, the disc and the clouds
+    left out, each direction weighted by its solid angle. It depends on the air and the sun
+    alone, so every output of one sky (equirect, faces, strips looking anywhere) and most
+    cloud covers get the same exposure, and clouds show as bright as they are against the
+    clear sky. With the sun high it is within half a stop of a grey card's incident reading
+    (the add-on's scene exposure); with the sun low it is darker, keeping the glow's colour.
+    Where the clouds would make the dome as a whole bright (an overcast deck, which would be
+    white), it is lowered until the clouded dome's key lands at ``CLOUDED_KEY``: a light
+    grey, as a camera shows a cloud deck."""
+    c = sky.composition
+    clear = SkyComposition(
+        sky=dataclasses.replace(c.sky, sun_disc=False), ground=GroundSettings("none")
+    )
+    luminance, weight = _dome_luminance(ComposedSky(clear))
     key = math.exp(float((weight * np.log(luminance)).sum() / weight.sum()))
-    return round(math.log2(MID_GREY / key), 3)
+    exposure = math.log2(MID_GREY / key)
+    if sky.cloud_texture is not None:
+        clouded = dataclasses.replace(clear, clouds=c.clouds)
+        luminance, weight = _dome_luminance(ComposedSky(clouded, None, sky.cloud_texture))
+        clouded_key = math.exp(float((weight * np.log(luminance)).sum() / weight.sum()))
+        exposure = min(exposure, math.log2(CLOUDED_KEY / clouded_key))
+    return round(exposure, 3)
 
 
 def render_sky_to_file(
