@@ -76,7 +76,7 @@ class RenderRequest:
     detail: str = "1"
     """Flat canvases: the scene drawn 1, 2, 4 or 8 times larger, or "AUTO" (``auto_scale``)."""
     sun: tuple[float, float, float] | None = None
-    """(azimuth, elevation, stops) of a sun disc (``generator.recipe.Sun``); skies only."""
+    """(azimuth, elevation, stops) of a sun disc (``generator.files.recipe.Sun``); skies only."""
 
 
 def can_make(kind: str, horizon: bool) -> bool:
@@ -218,7 +218,7 @@ def _load(path: str, device: torch.device) -> LoadedModel:
 
 def _model_for(model_hash: str, candidates: Sequence[str]) -> str:
     """The candidate model file whose hash the recipe names."""
-    from generator.modelfile import file_hash
+    from generator.files import file_hash
 
     for path in candidates:
         try:
@@ -235,7 +235,7 @@ def _model_for(model_hash: str, candidates: Sequence[str]) -> str:
 def fresh_recipe(model: LoadedModel, request: RenderRequest) -> Recipe:
     """The canvas a panel asks for; previews are the same settings on a small canvas."""
     from generator import new_recipe
-    from generator.recipe import Sun
+    from generator.files import Sun
 
     if request.kind not in KINDS:
         raise JobFailed(f"unknown backdrop kind {request.kind!r}")
@@ -285,7 +285,7 @@ def _check_whole_cells(kind: str, size: int, ppc: int) -> None:
 
 
 def _detail_scale(model: LoadedModel, detail: str, width: int, height: int, wrap: str) -> int:
-    from generator.recipe import auto_scale
+    from generator.files import auto_scale
 
     if detail == "AUTO":
         return auto_scale(model.config, width, height, wrap)
@@ -401,9 +401,8 @@ def _outpaint(
     request: OutpaintRequest, progress: ProgressFn | None, cancel: CancelFn | None
 ) -> Path:
     from generator import new_recipe
-    from generator.inversion import QUALITY_STEPS, InversionSettings
-    from generator.outpaint import outpaint_to_file, place_photo
-    from generator.photo import read_photo
+    from generator.files import read_photo
+    from generator.rendering import QUALITY_STEPS, InversionSettings, outpaint_to_file, place_photo
 
     model = _load(
         request.model_paths[0] if request.model_paths else "", torch_device(request.device)

@@ -1,7 +1,7 @@
 """Hidden partial files that a killed Blender left in the output folder, removed by a later render.
 
 The generator writes each image to a hidden ``.NAME.XXXXXXXX.partial`` beside it and renames it
-once complete (``generator.atomicfile``), so a Blender killed mid-render (SIGKILL, SIGTERM, a
+once complete (``generator.files.atomicfile``), so a Blender killed mid-render (SIGKILL, SIGTERM, a
 crash) leaves that file behind, and nothing else ever removes it. Every render holds a shared lock
 on its output folder while it writes; a render that can first take the lock exclusively knows
 that no other render (of any Blender) is writing there, so every partial of our naming is a dead
@@ -23,7 +23,7 @@ except ImportError:  # Windows
     fcntl = None
 
 PARTIAL_NAME = re.compile(r"\..+\.(exr|png)\.[0-9a-f]{8}\.partial")
-"""``generator.atomicfile``'s hidden name for an image the add-on writes (EXR or PNG)."""
+"""``generator.files.atomicfile``'s hidden name for an image the add-on writes (EXR or PNG)."""
 SUBFOLDERS = ("", "previews")
 """Where in the output folder renders write (``backend.output_path``)."""
 

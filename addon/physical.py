@@ -164,7 +164,7 @@ air, clouds and ground."""
 def base_composition():
     """The bundled ``sky`` recipe's composition, or the generator's defaults without one."""
     from generator import SkyComposition, read_sky_recipe
-    from generator.bundled import MODELS_DIR
+    from generator.files import MODELS_DIR
 
     path = MODELS_DIR / f"{BUNDLED_SKY}.json"
     if not path.is_file():
@@ -178,7 +178,7 @@ def sky_recipe(
     """The generator's recipe for ``request`` at ``width`` (an equirect), or of ``strip`` (its
     own size): the layers' tile follows the equirect's width, or the strip's ``sphere_width``."""
     from generator import CloudSettings, SkyComposition, SkyRecipe, StripCamera
-    from generator.imagefile import linear_to_srgb
+    from generator.files import linear_to_srgb
     from generator.sky import SkySettings
 
     if strip is not None:
@@ -243,7 +243,7 @@ def _without_disc(composition):
 
 def _sun_in_view(recipe: SkyRecipe) -> bool:
     """Whether the sun's disc (with a margin of its size and three pixels) falls inside a strip."""
-    from generator.sky.strip import perspective_directions
+    from generator.sky import perspective_directions
 
     sky, camera = recipe.composition.sky, recipe.camera
     if sky.sun_elevation < -1.0:
@@ -348,7 +348,7 @@ def _exposed(recipe: SkyRecipe, stops: float, device: str) -> SkyRecipe:
     render that follows."""
     if not stops:
         return recipe
-    from generator.sky.skyfile import PreparedLayers, meter
+    from generator.sky import PreparedLayers, meter
 
     sky = PreparedLayers(recipe, device).sky()
     return recipe.replace(exposure=round(meter(sky) + stops, 3))
@@ -392,8 +392,8 @@ class SkyRecipeRequest:
 def is_sky_file(path: str | Path) -> bool:
     """Whether an image file carries a composed-sky recipe (worker side: imports the
     generator)."""
-    from generator.imagefile import read_metadata
-    from generator.sky.skyfile import SKY_KEY
+    from generator.files import read_metadata
+    from generator.sky import SKY_KEY
 
     try:
         return SKY_KEY in read_metadata(path)
@@ -439,8 +439,8 @@ def _rerender(
 def sun_lamp_of(path: str | Path) -> dict:
     """The Sun lamp a sky file records: direction (the sky's frame), angular_diameter
     (degrees), colour, strength (W/m^2)."""
-    from generator.imagefile import read_metadata
-    from generator.sky.skyfile import LAMP_KEY
+    from generator.files import read_metadata
+    from generator.sky import LAMP_KEY
 
     return json.loads(read_metadata(path)[LAMP_KEY])
 

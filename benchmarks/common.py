@@ -15,12 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def model_config(preset: str):
-    """``tiny``/``paper`` from generator.config, ``cpu`` from the trainer's presets."""
+    """``tiny``/``paper`` from generator.network.config, ``cpu`` from the trainer's presets."""
     if preset == "cpu":
         from trainer.config import PRESETS as TRAIN_PRESETS
 
         return TRAIN_PRESETS["cpu"].model
-    from generator.config import PRESETS
+    from generator.network.config import PRESETS
 
     return PRESETS[preset]
 

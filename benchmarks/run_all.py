@@ -56,10 +56,10 @@ def child_render(job: dict) -> dict:
     """One timed render (after a small warm-up render), to a file or to nowhere."""
     import contextlib
 
-    from generator.layers import reference_path
-    from generator.output import render_to_file, with_precision
-    from generator.planning import macs_per_pixel
-    from generator.render import CanvasRenderer
+    from generator.network.layers import reference_path
+    from generator.rendering.output import render_to_file, with_precision
+    from generator.rendering.planning import macs_per_pixel
+    from generator.rendering.render import CanvasRenderer
 
     model, recipe = _load(job)
     _levers_off(job)
@@ -99,10 +99,10 @@ def _levers_off(job: dict) -> None:
     import numpy as np
     import torch
 
-    import generator.imagefile as imagefile
-    import generator.latents as latents
-    import generator.layers as layers
-    import generator.render as render
+    import generator.files.imagefile as imagefile
+    import generator.network.latents as latents
+    import generator.network.layers as layers
+    import generator.rendering.render as render
 
     if job.get("nchw"):
         layers.channels_last = lambda x: x.contiguous()
@@ -139,8 +139,8 @@ def child_roofline(job: dict) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from generator.planning import tile_layers
-    from generator.render import CanvasRenderer
+    from generator.rendering.planning import tile_layers
+    from generator.rendering.render import CanvasRenderer
 
     model, recipe = _load(job)
     renderer = CanvasRenderer(model, recipe, memory_budget_mib=job.get("budget"))
@@ -171,7 +171,7 @@ def child_roofline(job: dict) -> dict:
     # The same convolutions as the renderer runs them: one single-threaded stream per thread.
     from concurrent.futures import ThreadPoolExecutor
 
-    from generator.workers import single_threaded_kernels
+    from generator.rendering.workers import single_threaded_kernels
 
     streams = torch.get_num_threads()
 
@@ -201,8 +201,8 @@ def child_roofline(job: dict) -> dict:
 
 def child_eta(job: dict) -> dict:
     """A streamed render whose progress estimates are logged, then judged against the truth."""
-    from generator.output import render_to_file
-    from generator.progress import ProgressEstimate
+    from generator.rendering.output import render_to_file
+    from generator.rendering.progress import ProgressEstimate
 
     model, recipe = _load(job)
     log = []

@@ -43,7 +43,7 @@ def child(job: dict) -> dict:
 
 def stage_throughput(model_path: str, repeats: int) -> float:
     from generator import load_model
-    from generator.superres import upscale
+    from generator.network.superres import upscale
 
     model = load_model(model_path)
     if model.superres is None:

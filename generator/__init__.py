@@ -7,28 +7,45 @@ The Python API used by scripts and the Blender add-on::
     recipe = new_recipe(model.config, model.hash, 4096, 2048, seed=7, wrap="x",
                         projection="equirect")
     render_to_file(model, recipe, "sky.exr", progress=print)
+
+The public API is this package and its rooms' ``__init__`` (``generator.network``,
+``generator.files``, ``generator.rendering``, ``generator.sky``): see docs/how-it-works.md,
+"Layout".
 """
 
-from generator.config import PRESETS, ModelConfig
 from generator.device import resolve_device
 from generator.errors import BackdropError, Cancelled, ModelError, OutputError, RequestError
-from generator.model import Generator
-from generator.modelfile import LoadedModel, load_model, save_model
-from generator.output import read_recipe, render_array, render_to_file
-from generator.recipe import Recipe, Style, Sun, Window, extended, new_recipe
-from generator.render import CanvasRenderer
-from generator.sky.compose import SkyComposition
-from generator.sky.horizon import HorizonSettings
-from generator.sky.layers import CloudSettings, GroundSettings
-from generator.sky.skyfile import (
+from generator.files import (
+    LoadedModel,
+    Recipe,
+    Style,
+    Sun,
+    Window,
+    extended,
+    load_model,
+    new_recipe,
+    save_model,
+)
+from generator.network import PRESETS, Generator, ModelConfig
+from generator.rendering import (
+    CanvasRenderer,
+    make_renderer,
+    read_recipe,
+    render_array,
+    render_to_file,
+)
+from generator.sky import (
+    CloudSettings,
+    GroundSettings,
+    HorizonSettings,
+    SkyComposition,
     SkyRecipe,
+    StripCamera,
     read_sky_recipe,
     render_sky_array,
     render_sky_to_file,
     tone_map,
 )
-from generator.sky.strip import StripCamera
-from generator.sphere import make_renderer
 
 __version__ = "0.1.0"
 

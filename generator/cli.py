@@ -11,7 +11,9 @@ from pathlib import Path
 
 import torch
 
-from generator.bundled import (
+from generator.device import DEVICES, resolve_device
+from generator.errors import BackdropError, RequestError
+from generator.files.bundled import (
     LEARNED_SKY,
     SUFFIX,
     bundled_models,
@@ -19,20 +21,10 @@ from generator.bundled import (
     is_sky_recipe,
     resolve_model_path,
 )
-from generator.config import PRESETS, ModelConfig
-from generator.device import DEVICES, resolve_device
-from generator.errors import BackdropError, RequestError
-from generator.imagefile import SUPPORTED_FORMATS, read_metadata
-from generator.inversion import QUALITY_STEPS, InversionSettings
-from generator.model import Generator
-from generator.modelfile import describe, load_model, save_model
-from generator.outpaint import outpaint_to_file, place_photo
-from generator.output import read_recipe, render_to_file
-from generator.parallel import local_device, process_group, render_to_file_parallel, world
-from generator.photo import read_photo
-from generator.planning import DEFAULT_BUDGET_MIB
-from generator.progress import ProgressEstimate, format_seconds
-from generator.recipe import (
+from generator.files.imagefile import SUPPORTED_FORMATS, read_metadata
+from generator.files.modelfile import describe, load_model, save_model
+from generator.files.photo import read_photo
+from generator.files.recipe import (
     SCALES,
     WRAP_MODES,
     Recipe,
@@ -42,7 +34,15 @@ from generator.recipe import (
     extended,
     new_recipe,
 )
-from generator.render import DEFAULT_BATCH, DEFAULT_TILE, PRECISIONS
+from generator.network.config import PRESETS, ModelConfig
+from generator.network.model import Generator
+from generator.rendering.inversion import QUALITY_STEPS, InversionSettings
+from generator.rendering.outpaint import outpaint_to_file, place_photo
+from generator.rendering.output import read_recipe, render_to_file
+from generator.rendering.parallel import local_device, process_group, render_to_file_parallel, world
+from generator.rendering.planning import DEFAULT_BUDGET_MIB
+from generator.rendering.progress import ProgressEstimate, format_seconds
+from generator.rendering.render import DEFAULT_BATCH, DEFAULT_TILE, PRECISIONS
 from generator.sky.command import add_sky_command, run_sky
 from generator.sky.skyfile import SKY_KEY, read_sky_recipe
 

@@ -28,8 +28,8 @@ from addon import backend, nodes, operators
 from addon import models as addon_models
 from addon import preferences as addon_preferences
 from generator import read_recipe
-from generator.imagefile import read_image
-from generator.modelfile import file_hash
+from generator.files.imagefile import read_image
+from generator.files.modelfile import file_hash
 
 LEARNED_SKY = next(
     name
@@ -818,7 +818,7 @@ def test_extend_image_outpaints_the_photo_and_keeps_its_pixels(blender, tmp_path
     assert recipe.local_latents is not None and recipe.extra["outpaint"]["photo"] == photo.name
     p = recipe.extra["outpaint"]
     f = p["feather"]
-    from generator.photo import read_photo
+    from generator.files.photo import read_photo
 
     inner = result[p["y"] + f : p["y"] + p["height"] - f, p["x"] + f : p["x"] + p["width"] - f]
     np.testing.assert_allclose(inner, read_photo(photo)[f:-f, f:-f], atol=2e-3)  # half floats

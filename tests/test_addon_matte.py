@@ -22,8 +22,8 @@ from test_addon import LEARNED_SKY, files_in
 from addon import models as addon_models
 from addon import nodes, operators, physical, sunlamp
 from generator import read_sky_recipe
-from generator.imagefile import read_image
-from generator.modelfile import file_hash
+from generator.files.imagefile import read_image
+from generator.files.modelfile import file_hash
 from generator.sky.strip import strip_rays
 
 

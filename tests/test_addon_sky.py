@@ -21,8 +21,8 @@ from test_addon import files_in, untouched  # noqa: F401 (a fixture)
 from addon import models as addon_models
 from addon import nodes, physical, sunlamp
 from generator import GroundSettings, read_sky_recipe, render_sky_to_file
-from generator.imagefile import read_image
-from generator.modelfile import file_hash
+from generator.files.imagefile import read_image
+from generator.files.modelfile import file_hash
 from generator.sky import solar_position
 
 

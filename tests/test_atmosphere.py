@@ -11,7 +11,7 @@ import bpy
 import numpy as np
 import pytest
 
-from generator.imagefile import read_image
+from generator.files.imagefile import read_image
 from generator.sky import SkySettings, clear_sky, direction, equirect_directions, sun_light
 from generator.sky.spectrum import REC709_LUMINANCE
 

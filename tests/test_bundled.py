@@ -15,17 +15,17 @@ import pytest
 from conftest import load_tool
 
 from generator import ModelError, load_model
-from generator.bundled import (
+from generator.cli import main as generator_main
+from generator.files.bundled import (
     LEARNED_SKY,
     SUFFIX,
     bundled_models,
     bundled_recipes,
     resolve_model_path,
 )
-from generator.cli import main as generator_main
-from generator.imagefile import read_image, read_metadata
-from generator.modelfile import file_hash
-from generator.recipe import RECIPE_KEY, Recipe
+from generator.files.imagefile import read_image, read_metadata
+from generator.files.modelfile import file_hash
+from generator.files.recipe import RECIPE_KEY, Recipe
 from generator.sky.atmosphere import sun_light
 from generator.sky.skyfile import LAMP_KEY, SKY_KEY, SkyRecipe, read_sky_recipe
 

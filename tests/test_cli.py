@@ -13,8 +13,8 @@ import torch
 
 from generator import extended, load_model, read_recipe, render_array
 from generator.cli import main
-from generator.imagefile import read_image
-from generator.render import PRECISION_TOLERANCE
+from generator.files.imagefile import read_image
+from generator.rendering.render import PRECISION_TOLERANCE
 
 
 def run(capsys, *argv):

@@ -8,7 +8,7 @@ import numpy as np
 from conftest import load_tool
 from PIL import Image
 
-from generator.imagefile import srgb_to_linear
+from generator.files.imagefile import srgb_to_linear
 from trainer.config import PRESETS
 
 tiles = load_tool("cloud_tiles")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from generator.imagefile import srgb_to_linear
+from generator.files.imagefile import srgb_to_linear
 from generator.sky.cloudmap import density_from_linear, density_from_photo, density_to_image
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from generator import PRESETS, Generator
-from generator.geometry import Rect, output_span, required_latent_span
+from generator.network.geometry import Rect, output_span, required_latent_span
 
 
 class _Fields:

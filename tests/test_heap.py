@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from generator import heap
+from generator.rendering import heap
 
 
 class _RecordingLibc:

@@ -14,10 +14,10 @@ import pytest
 import tifffile
 from PIL import Image
 
-from generator import imagefile
-from generator.atomicfile import PartialFile
 from generator.errors import BackdropError, OutputError
-from generator.imagefile import (
+from generator.files import imagefile
+from generator.files.atomicfile import PartialFile
+from generator.files.imagefile import (
     SUPPORTED_FORMATS,
     linear_to_srgb,
     open_image_writer,

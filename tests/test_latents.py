@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from generator.latents import (
+from generator.network.latents import (
     _SECOND_UNIFORM,
     BLOCK,
     NormalField,

@@ -11,7 +11,7 @@ from safetensors import safe_open
 
 from generator import ModelConfig, ModelError, load_model
 from generator.errors import OutputError, RequestError
-from generator.modelfile import file_hash, save_model
+from generator.files.modelfile import file_hash, save_model
 
 
 def test_round_trip_keeps_config_weights_and_hash(tiny_model_path, tiny_model):

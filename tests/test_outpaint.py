@@ -10,13 +10,13 @@ from PIL import Image
 
 from generator import load_model, new_recipe, read_recipe, render_array
 from generator.cli import main as generator_main
-from generator.colorspace import linear_to_model
-from generator.geometry import required_latent_span
-from generator.imagefile import linear_to_srgb, read_image
-from generator.inversion import InversionSettings, invert
-from generator.outpaint import OUTPAINT_KEY, outpaint_to_file, photo_mask, place_photo
-from generator.photo import read_photo
-from generator.recipe import Style
+from generator.files.colorspace import linear_to_model
+from generator.files.imagefile import linear_to_srgb, read_image
+from generator.files.photo import read_photo
+from generator.files.recipe import Style
+from generator.network.geometry import required_latent_span
+from generator.rendering.inversion import InversionSettings, invert
+from generator.rendering.outpaint import OUTPAINT_KEY, outpaint_to_file, photo_mask, place_photo
 
 TOL = 1e-5
 PHOTO = (12, 32, 24, 32)  # top, left, height, width in the 96 x 48 canvas
@@ -204,7 +204,7 @@ def test_a_bad_output_path_fails_before_the_inversion(tame, scene, tmp_path, cap
     def never(*args, **kwargs):
         raise AssertionError("inverted before checking the output path")
 
-    monkeypatch.setattr("generator.outpaint.invert_photo", never)
+    monkeypatch.setattr("generator.rendering.outpaint.invert_photo", never)
     args = [photo, "--model", tame.path, "--width", 96, "--height", 48]
     for name, message in (("missing/out.exr", "does not exist"), ("out.bmp", ".png")):
         assert outpaint(args, tmp_path, name) == 2
@@ -235,7 +235,7 @@ def test_a_photo_too_large_to_decode_safely_is_one_line(tame, tmp_path, capsys, 
 def test_the_multi_band_blend_keeps_texture_across_the_edge(tame):
     """Edge = generated, interior = photo, and between them the detail of neither is averaged
     away (a cross-fade of two unrelated textures halves their variance mid-ramp)."""
-    from generator.outpaint import blend_photo
+    from generator.rendering.outpaint import blend_photo
 
     rng = np.random.default_rng(2)
     photo = rng.random((64, 64, 3)).astype(np.float32)

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from generator import Cancelled, CanvasRenderer, RequestError, new_recipe, read_recipe, render_array
-from generator.geometry import Rect
-from generator.latents import BLOCK, NormalField, _rng
-from generator.layers import ModulatedConv, reference_path
-from generator.output import render_to_file
-from generator.planning import (
+from generator.network.geometry import Rect
+from generator.network.latents import BLOCK, NormalField, _rng
+from generator.network.layers import ModulatedConv, reference_path
+from generator.rendering.output import render_to_file
+from generator.rendering.planning import (
     MIN_TILE_CELLS,
     layer_shapes,
     macs_per_pixel,
@@ -21,8 +21,8 @@ from generator.planning import (
     tile_bytes,
     tile_macs,
 )
-from generator.progress import ProgressEstimate, format_seconds
-from generator.render import PRECISION_TOLERANCE
+from generator.rendering.progress import ProgressEstimate, format_seconds
+from generator.rendering.render import PRECISION_TOLERANCE
 
 TOL = 1e-5
 
@@ -208,7 +208,7 @@ def test_tiles_of_a_band_run_side_by_side_with_one_threaded_kernels(
 def test_a_second_render_in_the_process_also_gets_side_by_side_workers(two_threads):
     """The one-thread setting of a running render is process-wide: a render started meanwhile
     (another add-on job, a script) counts the threads that render found, not one."""
-    from generator.workers import cpu_workers, single_threaded_kernels
+    from generator.rendering.workers import cpu_workers, single_threaded_kernels
 
     cpu = torch.device("cpu")
     with single_threaded_kernels():

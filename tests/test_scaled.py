@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import generator.scaled as scaled
+import generator.rendering.scaled as scaled
 from generator import Window, extended, new_recipe, render_array
-from generator.colorspace import linear_to_model, model_to_linear
 from generator.errors import RequestError
-from generator.resample import resample_rows
+from generator.files.colorspace import linear_to_model, model_to_linear
+from generator.rendering.resample import resample_rows
 
 TOL = 1e-5
 
@@ -59,7 +59,7 @@ def test_a_sky_takes_its_scale_from_its_width(sphere_model):
 
 
 def test_auto_scale_fits_the_frame_to_a_matte_height_or_a_tile_width(tiny_model):
-    from generator.recipe import auto_scale
+    from generator.files.recipe import auto_scale
 
     cfg = tiny_model.config  # frame 64 x 32 px
     assert auto_scale(cfg, 4096, 32) == 1

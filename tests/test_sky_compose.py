@@ -12,8 +12,8 @@ import pytest
 from conftest import make_model_file
 
 from generator.errors import RequestError
-from generator.imagefile import read_image, read_metadata
-from generator.recipe import Window
+from generator.files.imagefile import read_image, read_metadata
+from generator.files.recipe import Window
 from generator.sky import SkySettings, clear_sky, direction, sun_light
 from generator.sky.compose import SkyComposition
 from generator.sky.cubemap import FACES, face_directions

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import generator.imagefile as imagefile
+import generator.files.imagefile as imagefile
 from generator.errors import OutputError, RequestError
-from generator.imagefile import open_image_writer, read_image, read_metadata
-from generator.recipe import Window
+from generator.files.imagefile import open_image_writer, read_image, read_metadata
+from generator.files.recipe import Window
 from generator.sky import SkySettings
 from generator.sky.compose import SkyComposition
 from generator.sky.layers import GroundSettings

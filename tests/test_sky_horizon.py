@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from generator.errors import RequestError
-from generator.imagefile import read_image
-from generator.recipe import Window
+from generator.files.imagefile import read_image
+from generator.files.recipe import Window
 from generator.sky import SkySettings
 from generator.sky.atmosphere import Rays
 from generator.sky.compose import SkyComposition

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from generator import Window, new_recipe, render_array
-from generator.colorspace import linear_to_model
-from generator.resample import axis_weights, resample_rows
-from generator.sphere import SphereRenderer, make_renderer, native_sphere_recipe
+from generator.files.colorspace import linear_to_model
+from generator.rendering.pick import make_renderer
+from generator.rendering.resample import axis_weights, resample_rows
+from generator.rendering.sphere import SphereRenderer, native_sphere_recipe
 
 TOL = 1e-5
 
@@ -68,7 +69,7 @@ def test_a_sky_model_draws_its_native_sphere_at_any_size(sphere_model):
 def test_sky_windows_and_bands_are_crops_of_the_whole(sphere_model, width, monkeypatch):
     recipe = sky_recipe(sphere_model, width)
     whole = render_array(sphere_model, recipe, tile=16)
-    monkeypatch.setattr("generator.sphere.BAND_PIXELS", width * 5)  # many small bands
+    monkeypatch.setattr("generator.rendering.sphere.BAND_PIXELS", width * 5)  # many small bands
     banded = render_array(sphere_model, recipe, tile=24)
     assert np.abs(banded - whole).max() <= TOL
     window = Window(width - 10, 3, 30, 20)  # crosses the 360-degree seam

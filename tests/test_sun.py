@@ -8,9 +8,9 @@ import pytest
 from generator import CanvasRenderer, Window, make_renderer, read_recipe, render_array
 from generator.cli import main
 from generator.errors import RequestError
-from generator.imagefile import read_image
-from generator.recipe import Recipe, Sun, new_recipe
-from generator.sun import sun_radiance
+from generator.files.imagefile import read_image
+from generator.files.recipe import Recipe, Sun, new_recipe
+from generator.rendering.sun import sun_radiance
 
 
 def sky(model, width, sun=None, **kw):

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-import generator.superres as superres
+import generator.network.superres as superres
 from generator import Window, load_model, new_recipe, render_array, save_model
-from generator.resample import resample_rows
-from generator.superres import SuperResConfig, SuperResolution, upscale
+from generator.network.superres import SuperResConfig, SuperResolution, upscale
+from generator.rendering.resample import resample_rows
 from trainer.cli import main as trainer_main
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
@@ -102,7 +102,7 @@ def test_evaluate_sr_reports_consistency_detail_and_speed(sky_with_stage, capsys
 
 
 def test_progress_counts_the_stage_and_ends_at_the_total(sky_with_stage):
-    from generator.sphere import make_renderer
+    from generator.rendering.pick import make_renderer
 
     model = sky_with_stage
     recipe = new_recipe(model.config, model.hash, 256, 128, wrap="x", projection="equirect")

@@ -13,10 +13,10 @@ import tifffile
 import torch
 from PIL import Image, ImageOps
 
-from generator.colorspace import linear_to_model
-from generator.config import PRESETS
-from generator.imagefile import open_image_writer, srgb_to_linear
-from generator.photo import ImageReadError, load_linear
+from generator.files.colorspace import linear_to_model
+from generator.files.imagefile import open_image_writer, srgb_to_linear
+from generator.files.photo import ImageReadError, load_linear
+from generator.network.config import PRESETS
 from trainer.data import (
     DataError,
     PatchDataset,

@@ -41,7 +41,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from generator.imagefile import srgb_to_linear  # noqa: E402
+from generator.files import srgb_to_linear  # noqa: E402
 from tools.cloud_tiles import layer_tile, photo_tile  # noqa: E402
 from tools.horizon_bands import HDRI_EXCLUDED as HORIZON_HDRI_EXCLUDED  # noqa: E402
 from tools.horizon_bands import HORIZON_PACKAGES, ZERO_AD_SKY_REASON, horizon_bands  # noqa: E402

@@ -34,8 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from generator.bundled import MODELS_DIR  # noqa: E402
-from generator.modelfile import LoadedModel, load_model, save_model  # noqa: E402
+from generator.files import MODELS_DIR, LoadedModel, load_model, save_model  # noqa: E402
 from trainer.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from trainer.cli import positive_count  # noqa: E402
 from trainer.evaluate import evaluate  # noqa: E402

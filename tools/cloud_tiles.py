@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from generator.photo import IMAGE_EXTENSIONS, ImageReadError, load_linear, resize_linear
-from generator.sky.cloudmap import density_from_photo, density_to_image
+from generator.files import IMAGE_EXTENSIONS, ImageReadError, load_linear, resize_linear
+from generator.sky import density_from_photo, density_to_image
 
 TILE = 512
 """Side of a tile in px: the zenith then has 0.34° per px, the sampling of a 256-px cube face."""

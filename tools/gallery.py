@@ -30,8 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from generator import load_model, new_recipe, render_to_file  # noqa: E402
-from generator.imagefile import read_image  # noqa: E402
-from generator.recipe import Sun  # noqa: E402
+from generator.files import Sun, read_image  # noqa: E402
 from trainer.evaluate import display  # noqa: E402
 
 OUT = ROOT / "docs" / "gallery"

@@ -35,12 +35,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from generator.imagefile import linear_to_srgb, read_image, srgb_to_linear  # noqa: E402
-from generator.sky import SkySettings  # noqa: E402
-from generator.sky.compose import SkyComposition  # noqa: E402
-from generator.sky.layers import CloudSettings, GroundSettings  # noqa: E402
-from generator.sky.skyfile import MID_GREY, SkyRecipe, render_sky_to_file, tone_map  # noqa: E402
-from generator.sky.spectrum import REC709_LUMINANCE  # noqa: E402
+from generator.files import linear_to_srgb, read_image, srgb_to_linear  # noqa: E402
+from generator.sky import (  # noqa: E402
+    MID_GREY,
+    REC709_LUMINANCE,
+    CloudSettings,
+    GroundSettings,
+    SkyComposition,
+    SkyRecipe,
+    SkySettings,
+    render_sky_to_file,
+    tone_map,
+)
 from trainer.evaluate import swd  # noqa: E402
 from trainer.kid import inception_features, kid  # noqa: E402
 
@@ -124,9 +130,8 @@ def cycles_picture(out: Path, samples: int) -> None:
     """The bundled composition without its disc in Blender's World, plus its Sun lamp."""
     from gallery import cycles_scene
 
-    from generator.bundled import bundled_recipes
-    from generator.imagefile import read_metadata
-    from generator.sky.skyfile import LAMP_KEY, read_sky_recipe
+    from generator.files import bundled_recipes, read_metadata
+    from generator.sky import LAMP_KEY, read_sky_recipe
 
     recipe = read_sky_recipe(bundled_recipes()["sky"])
     sky = dataclasses.replace(recipe.composition.sky, sun_disc=False)

@@ -15,8 +15,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import Tensor
 
-from generator.errors import BackdropError
-from generator.modelfile import write_safetensors
+from generator import BackdropError
+from generator.files import write_safetensors
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 FORMAT_NAME = "endless-backdrops-checkpoint"

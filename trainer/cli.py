@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from generator.errors import BackdropError
+from generator import BackdropError
 from trainer.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from trainer.config import PRESETS, ConfigError, TrainConfig
 
@@ -263,7 +263,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from generator.modelfile import load_model
+    from generator.files import load_model
     from trainer.evaluate import evaluate, report_json
 
     model = load_model(args.model)
@@ -278,7 +278,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_evaluate_outpaint(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from generator.modelfile import load_model
+    from generator.files import load_model
     from trainer.outpaint_quality import evaluate_outpaint
 
     model = load_model(args.model)
@@ -323,7 +323,7 @@ def _cmd_export_sr(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate_sr(args: argparse.Namespace) -> int:
-    from generator.modelfile import load_model
+    from generator.files import load_model
     from trainer.superres_quality import evaluate_superres
 
     model = load_model(args.model)

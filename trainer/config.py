@@ -7,9 +7,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.config import PRESETS as MODEL_PRESETS
-from generator.config import ModelConfig
-from generator.errors import BackdropError
+from generator import BackdropError
+from generator.network import PRESETS as MODEL_PRESETS
+from generator.network import ModelConfig
 from trainer.augment import POLICIES
 
 DISCRIMINATORS = ("projected", "patch")

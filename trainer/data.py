@@ -26,16 +26,16 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from generator.colorspace import linear_to_model
-from generator.config import ModelConfig
-from generator.errors import BackdropError
-from generator.photo import (
+from generator import BackdropError
+from generator.files import (
     IMAGE_EXTENSIONS,
     ImageReadError,
     decoded_size,
+    linear_to_model,
     load_linear,
     resize_linear,
 )
+from generator.network import ModelConfig
 
 log = logging.getLogger("trainer.data")
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from generator.layers import EqualLinear, leaky_relu_gain
+from generator.network import EqualLinear, leaky_relu_gain
 
 
 class EqualConv2d(nn.Module):

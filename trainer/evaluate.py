@@ -19,7 +19,7 @@
 - Seams, wrap seam, poles and repetition are each the mean over ``canvases`` canvases (seeds).
 - HDR range (HDR models): stops between the median and the 99.9th percentile, and between the
   median and the brightest pixel, of equirect skies at twice the native width, without and with
-  a sun (``generator.sun``), next to the reserved HDR panoramas' own figures.
+  a sun (``generator.rendering.sun``), next to the reserved HDR panoramas' own figures.
 
 All images are compared in a tone-mapped display space, so LDR and HDR models are measured alike.
 Sky models whose frame is the whole sphere are compared on the upper hemisphere (zenith to
@@ -38,12 +38,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generator.imagefile import linear_to_srgb, read_image
-from generator.modelfile import LoadedModel
-from generator.output import render_array
-from generator.photo import load_linear
-from generator.recipe import Sun, new_recipe
-from generator.sun import add_sun
+from generator.files import LoadedModel, Sun, linear_to_srgb, load_linear, new_recipe, read_image
+from generator.rendering import add_sun, render_array
 from trainer.data import center_frame, scan_folder, upper_hemisphere
 from trainer.kid import FID_MIN_SAMPLES, fid, inception_features, kid
 from trainer.losses import laplacian_levels
@@ -58,7 +54,7 @@ REFERENCE_DRAWS = 16
 photos measured 0.035-0.077 (sets of 32: 0.050-0.163), so means of 4 still varied by 15%."""
 HDR_SUN = Sun(azimuth=0.0, elevation=35.0)
 HDR_FILES = (".exr",)
-"""The HDR format the project reads (``generator.imagefile.read_image``)."""
+"""The HDR format the project reads (``generator.files.imagefile.read_image``)."""
 
 
 def display(linear: np.ndarray) -> np.ndarray:
@@ -467,7 +463,8 @@ def hdr_ranges(model: LoadedModel, real: Path, seeds: int = 4) -> dict[str, list
         for s in range(seeds)
     ]
     rows, cols = np.arange(height), np.arange(width)
-    ranges = {  # the sun adds its light to the sky (generator.sun): no second render needed
+    # the sun adds its light to the sky (generator.rendering.sun): no second render needed
+    ranges = {
         "generated": [hdr_range(sky) for sky in skies],
         "generated with a sun": [
             hdr_range(add_sun(sky, HDR_SUN, rows, cols, width, height)) for sky in skies

@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from generator.config import ModelConfig
-from generator.model import Generator
-from generator.modelfile import save_model
+from generator.files import save_model
+from generator.network import Generator, ModelConfig
 from trainer.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_module
 from trainer.config import TrainConfig
 

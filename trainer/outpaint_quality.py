@@ -21,11 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from generator.imagefile import read_image
-from generator.inversion import InversionSettings
-from generator.modelfile import LoadedModel
-from generator.outpaint import outpaint_to_file, place_photo
-from generator.recipe import new_recipe
+from generator.files import LoadedModel, new_recipe, read_image
+from generator.rendering import InversionSettings, outpaint_to_file, place_photo
 from trainer.evaluate import display, linear_frames, load_frames, reference_swd, swd
 
 

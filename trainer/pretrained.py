@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from generator.errors import BackdropError
+from generator import BackdropError
 
 INSTALL = "pip install 'endless-backdrops[train]'"
 

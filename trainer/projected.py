@@ -32,9 +32,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from generator.colorspace import model_range
-from generator.config import ModelConfig
-from generator.layers import leaky_relu_gain
+from generator.files import model_range
+from generator.network import ModelConfig, leaky_relu_gain
 from trainer.discriminator import DownConv, EqualConv2d
 from trainer.efficientnet import FEATURE_CHANNELS, EfficientNetLiteFeatures
 from trainer.pretrained import efficientnet_lite0_state
@@ -55,7 +54,7 @@ def srgb_encode(linear: Tensor) -> Tensor:
 def backbone_input(images: Tensor, model: ModelConfig) -> Tensor:
     """Model-space patches to EfficientNet-Lite's input, (v - 127) / 128 for sRGB v in 0-255.
 
-    Values are clipped to what a render shows (``generator.colorspace.model_range``), with the
+    Values are clipped to what a render shows (``generator.files.colorspace.model_range``), with the
     gradient passed straight through: unclipped, G drifted to values of -6 to 5 within 500
     terrain steps, which the frozen network's ReLU6 saturates on and so stops judging (and
     which render as flat yellow). sRGB models already work in sRGB ([-1, 1]); log-HDR ones are

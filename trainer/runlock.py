@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import IO
 
-from generator.errors import BackdropError
+from generator import BackdropError
 
 LOCK_NAME = ".trainer.lock"
 

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from generator.imagefile import open_image_writer
-from generator.model import Generator
-from generator.modelfile import LoadedModel
-from generator.output import render_array
-from generator.recipe import new_recipe
+from generator.files import LoadedModel, new_recipe, open_image_writer
+from generator.network import Generator
+from generator.rendering import render_array
 
 GRID_SEEDS = tuple(range(8))
 GRID_COLUMNS = 4

@@ -21,11 +21,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generator.colorspace import linear_to_model
-from generator.errors import BackdropError
-from generator.modelfile import LoadedModel, load_model, save_model
-from generator.photo import load_linear, resize_linear
-from generator.superres import SuperResConfig, SuperResolution
+from generator import BackdropError
+from generator.files import (
+    LoadedModel,
+    linear_to_model,
+    load_linear,
+    load_model,
+    resize_linear,
+    save_model,
+)
+from generator.network import SuperResConfig, SuperResolution
 from trainer import losses
 from trainer.augment import augment
 from trainer.checkpoint import (

@@ -19,11 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from generator.modelfile import LoadedModel
-from generator.output import render_array
-from generator.photo import load_linear
-from generator.recipe import new_recipe
-from generator.superres import upscale
+from generator.files import LoadedModel, load_linear, new_recipe
+from generator.network import upscale
+from generator.rendering import render_array
 from trainer.data import scan_folder, upper_hemisphere
 from trainer.evaluate import display, reference_swd, swd
 

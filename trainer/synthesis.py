@@ -10,10 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from generator.config import ModelConfig
-from generator.coordinates import encode_coordinates
-from generator.geometry import Rect, required_latent_span
-from generator.model import Generator
+from generator.network import Generator, ModelConfig, Rect, encode_coordinates, required_latent_span
 
 
 class TrainingFields:

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from generator.model import Generator
-from generator.modelfile import load_model
+from generator.files import load_model
+from generator.network import Generator
 from trainer import losses
 from trainer.augment import augment
 from trainer.checkpoint import (

@@ -8,7 +8,7 @@ the disc: a disc-free sky plus that lamp lights a scene as the sky with its disc
 Units are Blender's Sky Texture's (``generator.sky.spectrum``): a scene exposed for Blender's
 Multiple Scattering sky is exposed right for this one. As in Blender, the disc's centre has the
 radiance of a uniform disc carrying the transmitted solar irradiance, darkened toward the limb
-(``generator.sun.LIMB_DARKENING``) without renormalising, so disc and lamp deliver
+(``generator.rendering.sun.LIMB_DARKENING``) without renormalising, so disc and lamp deliver
 (1 - u / 3) = 0.8 of the transmitted solar irradiance; the sky itself is lit by all of it.
 
 Directions are unit vectors (x, y, z): y up, z toward azimuth 0 (the centre column of the
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from generator.errors import RequestError
+from generator.rendering.sun import LIMB_DARKENING, MIN_RADIUS_PIXELS
 from generator.sky.aerial import SurfacePaths
 from generator.sky.medium import EARTH_RADIUS_KM, Medium
 from generator.sky.spectrum import SOLAR_IRRADIANCE, to_rec709
@@ -35,7 +36,6 @@ from generator.sky.tables import (
     Transmittance,
     bilinear,
 )
-from generator.sun import LIMB_DARKENING, MIN_RADIUS_PIXELS
 
 DISC_FRACTION = 1.0 - LIMB_DARKENING / 3.0
 """Share of the transmitted solar irradiance the limb-darkened disc (and its lamp) delivers."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from generator.imagefile import linear_to_srgb
+from generator.files.imagefile import linear_to_srgb
 
 CLEAR_RATIO = 0.30
 """Red/blue ratio (linear) at or below which a sky pixel is clear. Clouds scatter all

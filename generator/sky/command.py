@@ -14,9 +14,9 @@ from pathlib import Path
 
 from generator.device import DEVICES
 from generator.errors import RequestError
-from generator.imagefile import SUPPORTED_FORMATS, holds_display_values
-from generator.recipe import Window
-from generator.render import ProgressFn
+from generator.files.imagefile import SUPPORTED_FORMATS, holds_display_values
+from generator.files.recipe import Window
+from generator.rendering.render import ProgressFn
 from generator.sky.atmosphere import SkySettings, SunLight
 from generator.sky.horizon import HorizonSettings
 from generator.sky.layers import CloudSettings

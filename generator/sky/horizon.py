@@ -42,8 +42,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from generator.errors import RequestError
-from generator.imagefile import srgb_to_linear
-from generator.photo import IMAGE_EXTENSIONS
+from generator.files.imagefile import srgb_to_linear
+from generator.files.photo import IMAGE_EXTENSIONS
 from generator.sky.atmosphere import Atmosphere, Rays, SkySettings, _air
 from generator.sky.spectrum import SOLAR_IRRADIANCE, to_rec709
 from generator.sky.tables import bilinear, march

@@ -18,16 +18,16 @@ import numpy as np
 import torch
 
 from generator.errors import RequestError
-from generator.imagefile import srgb_to_linear
-from generator.modelfile import LoadedModel
-from generator.photo import IMAGE_EXTENSIONS, ImageReadError, load_linear, resize_linear
-from generator.progress import increments
-from generator.recipe import new_recipe
-from generator.render import CancelFn
+from generator.files.imagefile import srgb_to_linear
+from generator.files.modelfile import LoadedModel
+from generator.files.photo import IMAGE_EXTENSIONS, ImageReadError, load_linear, resize_linear
+from generator.files.recipe import new_recipe
+from generator.rendering.pick import make_renderer
+from generator.rendering.progress import increments
+from generator.rendering.render import CancelFn
 from generator.sky.cloudmap import density_from_linear
 from generator.sky.plane import PlaneTexture
 from generator.sky.spectrum import REC709_LUMINANCE
-from generator.sphere import make_renderer
 
 COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 TILE_SIZES = (64, 128, 256, 512, 1024, 2048, 4096)

@@ -5,7 +5,7 @@ A ``SkyRecipe`` holds the composition and the output (an equirect of ``width`` x
 six cube faces of ``width``, or a ``width`` x ``camera.height`` matte strip seen through a
 cylindrical or perspective ``camera``, ``generator.sky.strip``), and the models' hashes once
 rendered, so ``--recipe`` re-renders it exactly. Files are streamed by row bands and atomic
-(``generator.imagefile``); each carries the recipe and the matching Sun lamp. An EXR with the
+(``generator.files.imagefile``); each carries the recipe and the matching Sun lamp. An EXR with the
 sun's disc is 32-bit float by default: the disc is ~10^6 in these units and half float stops at
 65504.
 
@@ -34,11 +34,16 @@ from pathlib import Path
 import numpy as np
 
 from generator.errors import BackdropError, Cancelled, RequestError
-from generator.imagefile import check_output, holds_display_values, open_image_writer, read_metadata
-from generator.modelfile import LoadedModel, load_model
-from generator.progress import increments
-from generator.recipe import MAX_SIDE, Window
-from generator.render import CancelFn, ProgressFn, RowBandRenderer
+from generator.files.imagefile import (
+    check_output,
+    holds_display_values,
+    open_image_writer,
+    read_metadata,
+)
+from generator.files.modelfile import LoadedModel, load_model
+from generator.files.recipe import MAX_SIDE, Window
+from generator.rendering.progress import increments
+from generator.rendering.render import CancelFn, ProgressFn, RowBandRenderer
 from generator.sky.atmosphere import Rays, SkySettings, SunLight
 from generator.sky.compose import ComposedSky, SkyComposition
 from generator.sky.cubemap import FACES, face_pixel_directions

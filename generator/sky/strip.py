@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from generator.errors import RequestError
-from generator.recipe import MAX_SIDE
+from generator.files.recipe import MAX_SIDE
 from generator.sky.atmosphere import Rays
 
 STRIP_PROJECTIONS = ("cylindrical", "perspective")

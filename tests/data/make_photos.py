@@ -15,7 +15,7 @@ import bpy
 import numpy as np
 from PIL import Image
 
-from generator.imagefile import linear_to_srgb, open_image_writer, read_image
+from generator.files.imagefile import linear_to_srgb, open_image_writer, read_image
 
 HERE = Path(__file__).parent / "photos"
 SCENES = ("city", "forest", "sunrise", "sunset", "night")

@@ -44,7 +44,8 @@ class ModelConfig:
     """Width, in latent cells, of the full training image (the default canvas width)."""
     sphere: bool = False
     """The native frame is the whole sphere (trained on 2:1 equirect panoramas): an equirect
-    render draws that frame and resamples it to the requested size (``generator.sphere``)."""
+    render draws that frame and resamples it to the requested size
+    (``generator.rendering.sphere``)."""
     vertical_conditioning: bool = True
     """Whether Gs sees the vertical coordinate. Models without it can tile on a torus."""
     horizontal_conditioning: bool = True

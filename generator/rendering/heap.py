@@ -17,7 +17,7 @@ import contextlib
 import ctypes
 import platform
 
-from generator.shared_setting import SharedSetting
+from generator.rendering.shared_setting import SharedSetting
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from generator.config import ModelConfig
+from generator.network.config import ModelConfig
 
 
 def coordinate_period(config: ModelConfig, wrap_cells: int | None) -> float:

@@ -6,11 +6,11 @@ and every position-dependent input is looked up by global position, the result i
 the tile size, batch, order or window. Rows come out in bands (one tile row at a time), so a file
 writer can stream them and memory stays bounded by a band, not the canvas.
 
-Unless given, the tile size comes from a memory budget (``generator.planning``): the largest tile
-whose working memory plus one output band fits, since a larger tile recomputes less halo. The plan
-depends only on the model, the canvas and the budget, so every run cuts a canvas the same way.
-``precision`` 'bf16' (CPU or CUDA) or 'fp16' (CUDA, MPS) runs the convolutions in autocast; tiles
-then agree within ``PRECISION_TOLERANCE`` instead of fp32's 1e-5.
+Unless given, the tile size comes from a memory budget (``generator.rendering.planning``): the
+largest tile whose working memory plus one output band fits, since a larger tile recomputes less
+halo. The plan depends only on the model, the canvas and the budget, so every run cuts a canvas the
+same way. ``precision`` 'bf16' (CPU or CUDA) or 'fp16' (CUDA, MPS) runs the convolutions in
+autocast; tiles then agree within ``PRECISION_TOLERANCE`` instead of fp32's 1e-5.
 """
 
 from __future__ import annotations
@@ -28,14 +28,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from generator.colorspace import model_to_linear
-from generator.config import ModelConfig
-from generator.coordinates import coordinate_period, encode_coordinates
 from generator.errors import Cancelled, RequestError
-from generator.fusion import fusion_weights
-from generator.geometry import Rect, required_latent_span
-from generator.heap import kept_heap
-from generator.latents import (
+from generator.files.colorspace import model_to_linear
+from generator.files.modelfile import LoadedModel
+from generator.files.recipe import Recipe, Style
+from generator.network.config import ModelConfig
+from generator.network.coordinates import coordinate_period, encode_coordinates
+from generator.network.fusion import fusion_weights
+from generator.network.geometry import Rect, required_latent_span
+from generator.network.latents import (
     LOCAL_LATENT_STREAM,
     NOISE_STREAM_BASE,
     NormalField,
@@ -43,11 +44,10 @@ from generator.latents import (
     global_latent,
     position_normals,
 )
-from generator.modelfile import LoadedModel
-from generator.planning import plan_tiles, synthesis_layer_progress, tiles_in_flight
-from generator.poles import soften_poles
-from generator.recipe import Recipe, Style
-from generator.workers import TilePool, abandon, cpu_workers, run_all, wait_all
+from generator.rendering.heap import kept_heap
+from generator.rendering.planning import plan_tiles, synthesis_layer_progress, tiles_in_flight
+from generator.rendering.poles import soften_poles
+from generator.rendering.workers import TilePool, abandon, cpu_workers, run_all, wait_all
 
 DEFAULT_TILE: int | None = None
 """None: chosen from the memory budget (``planning.plan_tiles``)."""

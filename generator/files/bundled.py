@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-MODELS_DIR = Path(__file__).resolve().parent / "models"
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 SUFFIX = ".safetensors"
 """A learned model's file."""
 RECIPE_SUFFIX = ".json"

@@ -4,13 +4,14 @@ A sphere model (``ModelConfig.sphere``) was trained on whole equirect panoramas,
 frame already is the full sphere: a bigger equirect canvas at native scale would only repeat the
 sky, it could not add detail. An equirect request is therefore drawn as the native frame (exactly
 tiled, wrapped horizontally), doubled by the model's super-resolution stage while the request is
-at least twice as wide (``generator.superres``: new detail, still exact and wrapped), and
+at least twice as wide (``generator.network.superres``: new detail, still exact and wrapped), and
 resampled to the requested size in the model's own space (log radiance for HDR models, so no
 negative light), band by band; the poles are softened at the output's resolution and the
-recipe's sun, if any, is added (``generator.sun``). Any band or window equals the same pixels
-of the whole output.
+recipe's sun, if any, is added (``generator.rendering.sun``). Any band or window equals the same
+pixels of the whole output.
 
-``make_renderer`` picks this or the plain ``CanvasRenderer``; both offer the same interface.
+``generator.rendering.pick.make_renderer`` picks this renderer for a sky model's equirect recipe;
+it offers the same interface as the other two.
 """
 
 from __future__ import annotations
@@ -19,23 +20,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from generator.colorspace import linear_to_model, model_to_linear
 from generator.errors import Cancelled, RequestError
-from generator.modelfile import LoadedModel
-from generator.poles import soften_poles
-from generator.progress import increments
-from generator.recipe import Recipe
-from generator.render import (
-    BandRenderer,
-    CancelFn,
-    CanvasRenderer,
-    RowBandRenderer,
-    is_sphere_request,
-)
-from generator.resample import resample_rows
-from generator.scaled import ScaledRenderer
-from generator.sun import add_sun
-from generator.superres import band_count, upscale
+from generator.files.colorspace import linear_to_model, model_to_linear
+from generator.files.modelfile import LoadedModel
+from generator.files.recipe import Recipe
+from generator.network.superres import band_count, upscale
+from generator.rendering.poles import soften_poles
+from generator.rendering.progress import increments
+from generator.rendering.render import CancelFn, CanvasRenderer, RowBandRenderer, is_sphere_request
+from generator.rendering.resample import resample_rows
+from generator.rendering.sun import add_sun
 
 BAND_PIXELS = 1 << 21
 """Output pixels per band (24 MiB of float32 RGB): memory stays flat for any output size."""
@@ -144,14 +138,3 @@ class SphereRenderer(RowBandRenderer):
         if tiles_done is not None:
             tiles_done(1)
         return band
-
-
-def make_renderer(model: LoadedModel, recipe: Recipe, **options) -> BandRenderer:
-    """The renderer for this model and recipe; ``options`` are ``CanvasRenderer``'s."""
-    if is_sphere_request(model, recipe):
-        return SphereRenderer(model, recipe, **options)
-    if recipe.sun is not None:
-        raise RequestError("a sun is drawn into 360-degree skies of sky models only")
-    if recipe.scale > 1:
-        return ScaledRenderer(model, recipe, **options)
-    return CanvasRenderer(model, recipe, **options)

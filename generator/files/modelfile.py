@@ -12,13 +12,18 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
-from generator.atomicfile import write_atomically
-from generator.bundled import LEARNED_SKY, is_sky_recipe, resolve_model_path, unknown_model_hint
-from generator.config import ModelConfig
 from generator.device import resolve_device
 from generator.errors import ModelError, OutputError
-from generator.model import Generator
-from generator.superres import SuperResConfig, SuperResolution
+from generator.files.atomicfile import write_atomically
+from generator.files.bundled import (
+    LEARNED_SKY,
+    is_sky_recipe,
+    resolve_model_path,
+    unknown_model_hint,
+)
+from generator.network.config import ModelConfig
+from generator.network.model import Generator
+from generator.network.superres import SuperResConfig, SuperResolution
 
 SUPERRES_PREFIX = "superres."
 SUPERRES_CONFIG_KEY = "superres_config"
@@ -81,7 +86,7 @@ def save_model(
 def write_safetensors(
     path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]
 ) -> None:
-    """A safetensors file written all or nothing (``generator.atomicfile``): a kill while a
+    """A safetensors file written all or nothing (``generator.files.atomicfile``): a kill while a
     model or checkpoint is saved leaves the previous file intact."""
     write_atomically(path, save(tensors, metadata=metadata))
 

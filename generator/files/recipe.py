@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from generator.config import ModelConfig
 from generator.errors import RequestError
+from generator.network.config import ModelConfig
 
 RECIPE_KEY = "endless-backdrops:recipe"
 RECIPE_VERSION = 1
@@ -98,7 +98,7 @@ class LatentPatch:
 
 @dataclass(frozen=True)
 class Sun:
-    """A sun disc added to a 360-degree sky (see ``generator.sun``).
+    """A sun disc added to a 360-degree sky (see ``generator.rendering.sun``).
 
     ``azimuth`` in degrees from the image's centre column, positive to the right; ``elevation``
     in degrees above the horizon; ``stops``: the disc's radiance is 2 ** stops (the sky model's

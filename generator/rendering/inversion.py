@@ -24,12 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from generator.colorspace import model_range
 from generator.errors import Cancelled, RequestError
-from generator.geometry import Rect, required_latent_span
-from generator.modelfile import LoadedModel
-from generator.recipe import LatentPatch, Recipe, Style
-from generator.render import CanvasRenderer
+from generator.files.colorspace import model_range
+from generator.files.modelfile import LoadedModel
+from generator.files.recipe import LatentPatch, Recipe, Style
+from generator.network.geometry import Rect, required_latent_span
+from generator.rendering.render import CanvasRenderer
 
 QUALITY_STEPS = {"fast": 100, "default": 300, "best": 1000}
 PYRAMID_LEVELS = 4

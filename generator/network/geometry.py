@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator.config import ModelConfig
+from generator.network.config import ModelConfig
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ from typing import BinaryIO, TypeVar
 import numpy as np
 import tifffile
 
-from generator.atomicfile import PartialFile
 from generator.errors import BackdropError, OutputError
+from generator.files.atomicfile import PartialFile
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from generator.recipe import Sun
+from generator.files.recipe import Sun
 
 MIN_RADIUS_PIXELS = 1.5
 LIMB_DARKENING = 0.6

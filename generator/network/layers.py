@@ -2,7 +2,7 @@
 
 Every spatial op is a *valid* operation: it never pads, so each output depends only on inputs that
 really exist, and a pixel's value does not depend on where a tile boundary falls. The shrink each op
-causes is mirrored exactly by ``generator.geometry``.
+causes is mirrored exactly by ``generator.network.geometry``.
 
 Modulation uses the "scale the input, convolve, demodulate" form, which accepts a style per sample
 (``(B, C, 1, 1)``) or per pixel (``(B, C, h, w)``, for spatial style fusion) with one code path.

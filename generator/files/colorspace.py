@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from generator.config import ModelConfig
-from generator.imagefile import linear_to_srgb, srgb_to_linear
+from generator.files.imagefile import linear_to_srgb, srgb_to_linear
+from generator.network.config import ModelConfig
 
 LOG_FLOOR_STOPS = -24.0
 """Darkest radiance a log model represents (2**-24): black pixels map here, not to -inf."""

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from generator.errors import BackdropError
-from generator.imagefile import read_image, srgb_to_linear
+from generator.files.imagefile import read_image, srgb_to_linear
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".exr"})
 HALF_MAX = 65504.0

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import torch
 
-from generator.shared_setting import SharedSetting
+from generator.rendering.shared_setting import SharedSetting
 
 T = TypeVar("T")
 

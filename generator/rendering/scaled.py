@@ -15,12 +15,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from generator.colorspace import linear_to_model, model_to_linear
 from generator.errors import Cancelled, RequestError
-from generator.modelfile import LoadedModel
-from generator.recipe import Recipe, Window
-from generator.render import CancelFn, CanvasRenderer, RowBandRenderer
-from generator.superres import SuperResolution, cubic_stage, upscale_region
+from generator.files.colorspace import linear_to_model, model_to_linear
+from generator.files.modelfile import LoadedModel
+from generator.files.recipe import Recipe, Window
+from generator.network.superres import SuperResolution, cubic_stage, upscale_region
+from generator.rendering.render import CancelFn, CanvasRenderer, RowBandRenderer
 
 BAND_PIXELS = 1 << 21
 """Output pixels per band (24 MiB of float32 RGB)."""

@@ -19,9 +19,9 @@ from typing import Protocol
 import torch
 from torch import Tensor, nn
 
-from generator.config import ModelConfig
-from generator.geometry import Rect
-from generator.layers import MappingNetwork, StyledLayer, ToRGB, crop, upsample2x_valid
+from generator.network.config import ModelConfig
+from generator.network.geometry import Rect
+from generator.network.layers import MappingNetwork, StyledLayer, ToRGB, crop, upsample2x_valid
 
 
 class PositionFields(Protocol):

@@ -22,15 +22,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generator.colorspace import linear_to_model
 from generator.errors import RequestError
-from generator.imagefile import check_output
-from generator.inversion import DEFAULT_SETTINGS, Inversion, InversionSettings, invert
-from generator.modelfile import LoadedModel, file_hash
-from generator.output import render_array, render_to_file
-from generator.recipe import Recipe, Window
-from generator.resample import resample_rows
-from generator.sphere import is_sphere_request, native_sphere_recipe
+from generator.files.colorspace import linear_to_model
+from generator.files.imagefile import check_output
+from generator.files.modelfile import LoadedModel, file_hash
+from generator.files.recipe import Recipe, Window
+from generator.rendering.inversion import DEFAULT_SETTINGS, Inversion, InversionSettings, invert
+from generator.rendering.output import render_array, render_to_file
+from generator.rendering.resample import resample_rows
+from generator.rendering.sphere import is_sphere_request, native_sphere_recipe
 
 OUTPAINT_KEY = "outpaint"
 """Where the recipe's ``extra`` records the photo (name, hash, placement) and the inversion."""

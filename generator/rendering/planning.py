@@ -2,8 +2,8 @@
 
 The network is padding-free, so a tile of ``t`` latent cells is computed from a larger latent span
 (the context the receptive field needs) and every layer's extent follows from the same rect
-arithmetic as the forward pass (``generator.geometry``). From these extents we count the dense
-convolutions' multiply-adds (for GFLOP/s figures and the halo overhead) and estimate the peak
+arithmetic as the forward pass (``generator.network.geometry``). From these extents we count the
+dense convolutions' multiply-adds (for GFLOP/s figures and the halo overhead) and estimate the peak
 memory of a batch, which is how the renderer picks its tile size from a memory budget.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from generator.config import ModelConfig
-from generator.geometry import Rect, required_latent_span
+from generator.network.config import ModelConfig
+from generator.network.geometry import Rect, required_latent_span
 
 MIB = 1 << 20
 DEFAULT_BUDGET_MIB = {"cpu": 768, "cuda": 4096, "mps": 2048}
@@ -33,8 +33,8 @@ CACHE_FRIENDLY_BYTES = 32 * MIB
 CACHE_PENALTY_PER_DOUBLING = 0.08
 """On a CPU, time per multiply-add grows by about this much each time the largest feature map
 of a tile doubles beyond CACHE_FRIENDLY_BYTES (measured: 2-core AVX-512 machine, ``cpu`` preset,
-2048x1024, two workers, freed maps kept in the heap (``generator.heap``): tiles of 256 / 512 /
-1024 px, largest maps 9 / 35 / 136 MB, ran at 1.00 / 1.00-1.05 / 0.86 of the per-FLOP speed.
+2048x1024, two workers, freed maps kept in the heap (``generator.rendering.heap``): tiles of 256 /
+512 / 1024 px, largest maps 9 / 35 / 136 MB, ran at 1.00 / 1.00-1.05 / 0.86 of the per-FLOP speed.
 Before the heap was kept, page faults made it 1.00 / 0.84 / 0.72, and the threshold was 8 MiB)."""
 FORWARD_OVERHEAD_MACS = 100_000_000
 """Fixed cost of one forward pass (Python, small ops, position lookups; ~3 ms on a CPU core),

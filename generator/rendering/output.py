@@ -9,11 +9,17 @@ from pathlib import Path
 import numpy as np
 
 from generator.errors import BackdropError, RequestError
-from generator.imagefile import open_image_writer, read_metadata
-from generator.modelfile import LoadedModel
-from generator.recipe import RECIPE_KEY, Recipe
-from generator.render import DEFAULT_BATCH, DEFAULT_TILE, PRECISION_KEY, CancelFn, ProgressFn
-from generator.sphere import make_renderer
+from generator.files.imagefile import open_image_writer, read_metadata
+from generator.files.modelfile import LoadedModel
+from generator.files.recipe import RECIPE_KEY, Recipe
+from generator.rendering.pick import make_renderer
+from generator.rendering.render import (
+    DEFAULT_BATCH,
+    DEFAULT_TILE,
+    PRECISION_KEY,
+    CancelFn,
+    ProgressFn,
+)
 
 SOFTWARE = "Endless Backdrops"
 
@@ -31,8 +37,9 @@ def render_array(
 ) -> np.ndarray:
     """The recipe's canvas (or window) as a (h, w, 3) float32 linear-light array.
 
-    ``tile``/``batch`` None: chosen from ``memory_budget_mib`` (see ``generator.planning``).
-    ``precision`` None: the recipe's (fp32 unless it records another).
+    ``tile``/``batch`` None: chosen from ``memory_budget_mib`` (see
+    ``generator.rendering.planning``). ``precision`` None: the recipe's (fp32 unless it records
+    another).
     """
     renderer = make_renderer(
         model,

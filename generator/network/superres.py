@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from generator.errors import Cancelled, ModelError
-from generator.latents import periodic_range, position_normals
+from generator.network.latents import periodic_range, position_normals
 
 SUPERRES_STREAM_BASE = 64
 """Stage s of a canvas draws its noise from stream SUPERRES_STREAM_BASE + s."""

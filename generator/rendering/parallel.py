@@ -21,12 +21,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from generator.imagefile import open_image_writer
-from generator.modelfile import LoadedModel
-from generator.output import SOFTWARE, with_precision
-from generator.recipe import RECIPE_KEY, Recipe
-from generator.render import CancelFn, ProgressFn
-from generator.sphere import make_renderer
+from generator.files.imagefile import open_image_writer
+from generator.files.modelfile import LoadedModel
+from generator.files.recipe import RECIPE_KEY, Recipe
+from generator.rendering.output import SOFTWARE, with_precision
+from generator.rendering.pick import make_renderer
+from generator.rendering.render import CancelFn, ProgressFn
 
 IN_FLIGHT = 2
 """Bands a worker may have sent and rank 0 not yet received (bounds a worker's memory)."""
