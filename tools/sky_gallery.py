@@ -4,6 +4,12 @@ beside the reserved real panoramas, and how far the upper hemisphere is from rea
     python tools/sky_gallery.py --data /work/data            # docs/gallery/sky-grid.jpg + numbers
     python tools/sky_gallery.py --data DIR --clouds my.safetensors --out /tmp/grid.jpg
     python tools/sky_gallery.py --cycles-only    # docs/gallery/composed-sky-cycles.jpg
+    python tools/sky_gallery.py --strips BANDS   # docs/gallery/matte-strips.jpg
+
+``--strips`` takes a folder of horizon bands (``DATA/train/horizon``, ``tools/horizon_bands.py``)
+and renders four 8192 x 1024 matte strips (120 degrees, cylindrical; cloud seeds 0-3, two at
+noon and two toward a low sun) and a 360-degree cyclorama, each over one band, above the
+reserved bands (``DATA/validation/horizon``) composited over a flat sky.
 
 The Cycles picture is the bundled sky (``generator/models/sky.json``) without its disc, lighting
 a small scene as the World together with the Sun lamp the file records.
@@ -41,9 +47,11 @@ from generator.sky import (  # noqa: E402
     REC709_LUMINANCE,
     CloudSettings,
     GroundSettings,
+    HorizonSettings,
     SkyComposition,
     SkyRecipe,
     SkySettings,
+    StripCamera,
     render_sky_to_file,
     tone_map,
 )
@@ -144,6 +152,45 @@ def cycles_picture(out: Path, samples: int) -> None:
     print(f"wrote {out}")
 
 
+STRIPS = (  # band, cloud seed, sun (azimuth, elevation), cover
+    ("stellarium_grossmugl", 0, (-50.0, 30.0), 0.3),
+    ("stellarium_garching", 1, (20.0, 45.0), 0.4),
+    ("torcs_corkscrew", 2, (160.0, 8.0), 0.35),
+    ("stellarium_hurricane", 3, (-150.0, 12.0), 0.25),
+)
+
+
+def strip_sheet(bands: Path, reserved: Path, clouds: str, out: Path) -> None:
+    """Four matte strips and a cyclorama over the bands, above the reserved bands."""
+    previews = []
+    with tempfile.TemporaryDirectory() as tmp:
+        shots = [(*shot, 120.0, 8192) for shot in STRIPS]
+        shots.append(("stellarium_garching", 4, (60.0, 35.0), 0.35, 360.0, 8192))
+        for band, seed, (azimuth, elevation), cover, fov, width in shots:
+            comp = dataclasses.replace(
+                composition(cover, (azimuth, elevation), seed, clouds),
+                horizon=(HorizonSettings(str(bands / f"{band}.png")),),
+            )
+            height = 1024 if fov < 360 else 512
+            camera = StripCamera(height=height, fov=fov, horizon=0.62)
+            path = Path(tmp) / "strip.png"
+            render_sky_to_file(
+                SkyRecipe(comp, width=width, projection="cylindrical", camera=camera), path
+            )
+            image = Image.open(path).convert("RGB")
+            previews.append(image.resize((2048, round(2048 * height / width))))
+            print(f"rendered {band} ({fov:.0f} degrees)", flush=True)
+    for path in sorted(reserved.glob("*.png")):
+        band = np.asarray(Image.open(path).convert("RGBA"), dtype=np.float32) / 255.0
+        sky = np.array([0.55, 0.68, 0.86], dtype=np.float32)
+        flat = band[..., :3] * band[..., 3:] + sky * (1.0 - band[..., 3:])
+        image = Image.fromarray((flat * 255).astype(np.uint8))
+        previews.append(image.resize((2048, round(2048 * band.shape[0] / band.shape[1]))))
+    sheet = np.concatenate([np.asarray(p) for p in previews], axis=0)
+    Image.fromarray(sheet).save(out, quality=85, optimize=True)
+    print(f"wrote {out}: 4 strips, a cyclorama, then the reserved bands")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, help="assembled data folder (for the grid)")
@@ -151,7 +198,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "gallery" / "sky-grid.jpg")
     parser.add_argument("--cycles-only", action="store_true", help="only the Cycles picture")
     parser.add_argument("--samples", type=int, default=32, help="Cycles samples per pixel")
+    parser.add_argument("--strips", type=Path, help="horizon bands: render the strip sheet")
     args = parser.parse_args(argv)
+    if args.strips is not None:
+        reserved = args.strips.parent.parent / "validation" / "horizon"
+        strip_sheet(args.strips, reserved, args.clouds, ROOT / "docs/gallery/matte-strips.jpg")
+        return
     if args.cycles_only:
         cycles_picture(ROOT / "docs" / "gallery" / "composed-sky-cycles.jpg", args.samples)
         return
