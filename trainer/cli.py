@@ -22,7 +22,7 @@ EXAMPLES = """examples:
   python -m trainer train --data photos/ --out runs/coast --preset cpu
   python -m trainer train --resume runs/coast                 # continue where it stopped
   python -m trainer train --start-from runs/coast --data more/ --out runs/coast2 --set lr=0.001
-  python -m trainer train --start-from sky --data my_skies/ --out runs/my-sky   # fine-tune
+  python -m trainer train --start-from sky-360 --data my_skies/ --out runs/my-sky   # fine-tune
   python -m trainer train --data my_photos/ --out runs/mine --hours 1 --start-from terrain
   python -m trainer train --data textures/ --out runs/ground --no-vertical   # tileable on a torus
   python -m trainer export runs/coast --out coast.safetensors
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--start-from", type=Path, metavar="RUN_DIR|MODEL",
         help="begin a new run (--out) from another run's networks, or a model file's (a bundled "
-        "model's name too: --start-from sky), with its settings except those given here",
+        "model's name too: --start-from sky-360), with its settings except those given here",
     )  # fmt: skip
     train.add_argument(
         "--preset",
