@@ -44,6 +44,30 @@ def surface_distance(up: np.ndarray, radius: float, height_km: float) -> np.ndar
     return -radius * up + np.sqrt(np.square(radius * up) + top * top - radius * radius)
 
 
+def path_table(
+    medium: Medium,
+    transmittance: Transmittance,
+    multiple: MultipleScattering,
+    radius: float,
+    up: np.ndarray,
+    length: np.ndarray,
+    sun_elevation: float,
+    azimuths: int,
+) -> np.ndarray:
+    """(rows, ``azimuths``, 6) float32 table of the light the air scatters into paths of
+    ``length`` km from the observer at ``radius`` km with zenith cosines ``up`` (rows, 1), and
+    their transmittance, in linear Rec. 709 per unit of solar irradiance's colour, at azimuths
+    from the sun even over 0..pi, the sun ``sun_elevation`` radians up."""
+    azimuth = np.linspace(0.0, np.pi, azimuths)[None, :]
+    sideways = np.sqrt(np.maximum(1.0 - np.square(up), 0.0))
+    sun_up, sun_across = np.sin(sun_elevation), np.cos(sun_elevation)
+    to_sun = sideways * np.cos(azimuth) * sun_across + up * sun_up
+    light, through = march(medium, transmittance, multiple, radius, up, to_sun, sun_up, length)
+    added = np.maximum(to_rec709(light * SOLAR_IRRADIANCE), 0.0)
+    kept = np.maximum(to_rec709(through * SOLAR_IRRADIANCE) / _WHITE, 0.0)
+    return np.concatenate([added, kept], axis=-1).astype(np.float32)
+
+
 class SurfacePaths:
     """Table of (in-scattered light, transmittance) in linear Rec. 709 per unit of solar
     irradiance's colour, for the paths from the observer at ``radius`` km to the surface at
@@ -65,17 +89,12 @@ class SurfacePaths:
         with np.errstate(divide="ignore"):
             distance = NEAR_KM * v / (1.0 - v)
         up = self._cosine(distance)[:, None]
-        azimuth = np.linspace(0.0, np.pi, AZIMUTHS)[None, :]
-        sideways = np.sqrt(np.maximum(1.0 - np.square(up), 0.0))
-        sun_up, sun_across = np.sin(sun_elevation), np.cos(sun_elevation)
-        to_sun = sideways * np.cos(azimuth) * sun_across + up * sun_up
         hits, ground = ground_hit(radius, up)
         cap = np.where(hits, ground, distance_to_top(radius, up))
         length = np.minimum(distance[:, None], cap)
-        light, through = march(medium, transmittance, multiple, radius, up, to_sun, sun_up, length)
-        added = np.maximum(to_rec709(light * SOLAR_IRRADIANCE), 0.0)
-        kept = np.maximum(to_rec709(through * SOLAR_IRRADIANCE) / _WHITE, 0.0)
-        self.table = np.concatenate([added, kept], axis=-1).astype(np.float32)
+        self.table = path_table(
+            medium, transmittance, multiple, radius, up, length, sun_elevation, AZIMUTHS
+        )
 
     @staticmethod
     def _v(distance: np.ndarray | float) -> np.ndarray | float:

@@ -157,8 +157,9 @@ class Atmosphere:
         ozone: float,
         ground_albedo: float,
     ) -> None:
-        medium, self.transmittance, multiple = _air(air, haze, ozone, ground_albedo)
-        self._air, self._elevation = (medium, multiple), math.radians(elevation)
+        self.medium, self.transmittance, self.multiple = _air(air, haze, ozone, ground_albedo)
+        medium, multiple = self.medium, self.multiple
+        self._elevation = math.radians(elevation)
         self._paths: dict[float, SurfacePaths] = {}
         self.radius = EARTH_RADIUS_KM + max(altitude, 1.0) / 1000.0
         self.view = SkyView(
@@ -185,9 +186,13 @@ class Atmosphere:
         """Aerial perspective toward the surface ``height_km`` above (> 0: a cloud layer) or
         below (< 0: the ground) the observer, built once per height."""
         if height_km not in self._paths:
-            medium, multiple = self._air
             self._paths[height_km] = SurfacePaths(
-                medium, self.transmittance, multiple, self.radius, self._elevation, height_km
+                self.medium,
+                self.transmittance,
+                self.multiple,
+                self.radius,
+                self._elevation,
+                height_km,
             )
         return self._paths[height_km]
 

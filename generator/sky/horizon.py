@@ -44,9 +44,10 @@ from PIL import Image, UnidentifiedImageError
 from generator.errors import RequestError
 from generator.files.imagefile import srgb_to_linear
 from generator.files.photo import IMAGE_EXTENSIONS
-from generator.sky.atmosphere import Atmosphere, Rays, SkySettings, _air
-from generator.sky.spectrum import SOLAR_IRRADIANCE, to_rec709
-from generator.sky.tables import bilinear, march
+from generator.sky.aerial import path_table
+from generator.sky.atmosphere import Atmosphere, Rays, SkySettings
+from generator.sky.plane import halve
+from generator.sky.tables import bilinear
 
 FADE_DEGREES = 1.0
 """The band's lowest degree fades into the ground plane below it (a band ends a few degrees
@@ -65,7 +66,6 @@ FILL_DEGREES = 6.0
 """Azimuths over which the far land under the band's gaps is averaged (a Gaussian's 2 sigma)."""
 FILL_FARTHER = 5.0
 """How much farther than the band the far land that fills its gaps below the horizon lies."""
-_WHITE = to_rec709(SOLAR_IRRADIANCE)
 
 
 @dataclass(frozen=True)
@@ -135,12 +135,10 @@ def read_band(path: str) -> tuple[np.ndarray, str]:
 
 def _halve(t: np.ndarray, axis: int, periodic: bool) -> np.ndarray:
     """Every second texel along ``axis``, filtered by (1, 3, 3, 1) / 8 around the pair it
-    replaces: periodically, or with transparent (zero) texels beyond the edges (an odd length
-    gains one)."""
+    replaces: periodically (as the plane textures' pyramids, ``plane.halve``), or with
+    transparent (zero) texels beyond the edges (an odd length gains one)."""
     if periodic:
-        pair = np.roll(t, -1, axis) + t
-        wide = np.roll(t, 1, axis) + np.roll(t, -2, axis)
-        return np.take(0.375 * pair + 0.125 * wide, np.arange(0, t.shape[axis], 2), axis=axis)
+        return halve(t, axis)
     n = t.shape[axis]
     pad = [(0, 0)] * t.ndim
     pad[axis] = (1, 2 + n % 2)
@@ -283,21 +281,14 @@ class BandPaths:
     def __init__(
         self, air: Atmosphere, sky: SkySettings, distance_km: float, top_deg: float
     ) -> None:
-        medium, transmittance, multiple = _air(sky.air, sky.haze, sky.ozone, sky.ground_albedo)
         self.top = max(top_deg, 1e-3)
         elevation = np.radians(np.linspace(0.0, self.top, PATH_ROWS))
         up = np.sin(elevation)[:, None]
         length = distance_km / np.cos(elevation)[:, None]
-        azimuth = np.linspace(0.0, np.pi, PATH_AZIMUTHS)[None, :]
-        sun = math.radians(sky.sun_elevation)
-        sideways = np.sqrt(np.maximum(1.0 - np.square(up), 0.0))
-        to_sun = sideways * np.cos(azimuth) * math.cos(sun) + up * math.sin(sun)
-        light, through = march(
-            medium, transmittance, multiple, air.radius, up, to_sun, math.sin(sun), length
-        )
-        added = np.maximum(to_rec709(light * SOLAR_IRRADIANCE), 0.0)
-        kept = np.maximum(to_rec709(through * SOLAR_IRRADIANCE) / _WHITE, 0.0)
-        self.table = np.concatenate([added, kept], axis=-1).astype(np.float32)
+        self.table = path_table(
+            air.medium, air.transmittance, air.multiple, air.radius, up, length,
+            math.radians(sky.sun_elevation), PATH_AZIMUTHS,
+        )  # fmt: skip
 
     def __call__(
         self, azimuth: np.ndarray, elevation_deg: np.ndarray

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def _halve(t: np.ndarray, axis: int) -> np.ndarray:
+def halve(t: np.ndarray, axis: int) -> np.ndarray:
     """Every second texel along ``axis``, filtered by (1, 3, 3, 1) / 8 around the pair it
     replaces (periodically): centred where a 2 x 2 average is, but without its blocks, which
     bilinear magnification of a coarse level otherwise shows as square clouds."""
@@ -29,7 +29,7 @@ def _pyramid(tile: np.ndarray) -> list[np.ndarray]:
     levels = [np.ascontiguousarray(tile, dtype=np.float32)]
     while levels[-1].shape[0] > 1:
         t = levels[-1].astype(np.float64)
-        levels.append(_halve(_halve(t, 0), 1).astype(np.float32))
+        levels.append(halve(halve(t, 0), 1).astype(np.float32))
     return levels
 
 
