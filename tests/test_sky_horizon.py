@@ -1,6 +1,7 @@
 """Horizon bands: a landscape image at the horizon is exact across windows, tiles and the
 360-degree wrap, its horizon row sits at the true horizon, its transparent sky changes nothing,
-a changed band file is refused, and a far band is hazier than a near one."""
+a changed band file is refused, and a far band is hazier than a near one. A landscape model
+with alpha draws a band that is used as an image is."""
 
 from __future__ import annotations
 
@@ -179,9 +180,10 @@ def test_the_recipe_keeps_the_band_and_a_changed_band_is_refused(tmp_path):
         PreparedLayers(again)
 
 
-def test_a_model_source_is_not_available_yet_and_bad_bands_are_refused(tmp_path):
-    with pytest.raises(RequestError, match="not available yet"):
-        PreparedLayers(strip(composition("landscape")))
+def test_an_rgb_model_and_bad_bands_are_refused_in_one_line(tmp_path, tiny_model_path):
+    with pytest.raises(RequestError, match="draws no alpha") as refused:
+        PreparedLayers(strip(composition(str(tiny_model_path))))
+    assert "\n" not in str(refused.value)
     Image.fromarray(np.zeros((8, 16, 3), dtype=np.uint8)).save(tmp_path / "rgb.png")
     with pytest.raises(RequestError, match="alpha"):
         PreparedLayers(strip(composition(str(tmp_path / "rgb.png"))))

@@ -2,7 +2,8 @@
 
 The same random colour, translation and cutout transforms are applied to every image the
 discriminator sees, real and generated, so it cannot memorise the few real photos, and gradients
-still reach the generator through them.
+still reach the generator through them. An alpha model's fourth channel (coverage) moves with
+the pixels but keeps its values: the colour transform changes the colour only.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ CUTOUT_RATIO = 0.5
 
 
 def color(x: Tensor) -> Tensor:
-    """Random brightness, saturation and contrast per image."""
+    """Random brightness, saturation and contrast per image (of RGB; alpha is left as it is)."""
+    if x.shape[1] == 4:
+        return torch.cat([color(x[:, :3]), x[:, 3:]], dim=1)
     b = x.shape[0]
     x = x + (torch.rand(b, 1, 1, 1, device=x.device) - 0.5)
     mean = x.mean(dim=1, keepdim=True)

@@ -86,6 +86,10 @@ class TrainConfig:
     """DiffAugment transforms applied to every image D sees: any of color, translation, cutout."""
     equirect: bool = False
     """Photos are 360-degree panoramas: no crop, circular horizontal shifts instead."""
+    bands: bool = False
+    """Photos are horizon bands (``tools/horizon_bands.py``: RGBA, horizon at the middle row, 8
+    px per degree): no crop, each taken at its own scale so its rows are the frame's rows;
+    360-degree ones shifted circularly (``trainer.data.PatchDataset``)."""
     panorama_top: float = 90.0
     """Elevation (degrees) of the top row of panoramas that are wider than 2:1, i.e. that do not
     cover the whole sphere. 90 fits upper-hemisphere sky boxes, which start at the zenith."""
@@ -156,6 +160,8 @@ class TrainConfig:
             problems.append("snapshot_every must be >= 0")
         if self.steps < 1:
             problems.append("steps must be >= 1")
+        if self.bands and self.equirect:
+            problems.append("bands and equirect exclude each other")
         if self.discriminator not in DISCRIMINATORS:
             problems.append(f"discriminator must be one of {', '.join(DISCRIMINATORS)}")
         if not self.color_judge_weight >= 0:
@@ -308,6 +314,25 @@ PRESETS: dict[str, TrainConfig] = {
         checkpoint_minutes=20.0,
     ),
 }
+
+# Landscape bands at the horizon for matte strips (``generator.sky.horizon``; data from
+# ``tools/horizon_bands.py``): RGBA (alpha = land, the sky left to the physical sky), 128-px
+# frames that are the bands' 16 degrees (8 px per degree, horizon at row 64) so the vertical
+# coordinate is the elevation, 64-px patches (8 degrees), no horizontal coordinate (a band has
+# no longitude; 360-degree ones wrap). 512 px (64 degrees) is a sample frame's width.
+PRESETS["landscape"] = dataclasses.replace(
+    PRESETS["terrain"],
+    model=dataclasses.replace(
+        CPU_MODEL,
+        native_height=16,
+        native_width=64,
+        vertical_conditioning=True,
+        horizontal_conditioning=False,
+        alpha=True,
+        extra={"preset": "landscape", "degrees_per_pixel": 0.125},
+    ),
+    bands=True,
+)
 
 # Cloud density on a horizontal layer (``generator.sky.cloudmap``; data from
 # ``tools/cloud_tiles.py``): a texture seen from below, so the terrain preset's torus model,

@@ -31,8 +31,8 @@ from generator.files import (
     IMAGE_EXTENSIONS,
     ImageReadError,
     decoded_size,
-    linear_to_model,
     load_linear,
+    output_to_model,
     resize_linear,
 )
 from generator.network import ModelConfig
@@ -46,6 +46,9 @@ LISTED_NAMES = 10
 _ORDER_STREAM = 1
 _ITEM_STREAM = 2
 _SEED_MASK = (1 << 64) - 1
+BAND_DEGREES = 16.0
+"""Degrees a horizon band's height spans (``tools/horizon_bands.py``: 8 above the horizon to 8
+below it), so a band ``360 / BAND_DEGREES`` times as wide as high goes all the way round."""
 
 
 class DataError(BackdropError):
@@ -206,9 +209,15 @@ class PatchDataset(Dataset):
     frame's rows for the elevations they cover: a 2:1 image is the whole sphere; a wider one
     (an upper-hemisphere sky box is 4:1) covers 360 * height / width degrees downwards from
     elevation ``panorama_top``, and its patches come only from those rows. Panoramas are shifted
-    circularly by whole latent cells (they are periodic). Then an optional horizontal flip, and a
-    patch at a random cell-aligned position. Each item is ``{"patch": (3, patch, patch) float32,
-    "top": int64, "left": int64}`` with top/left in latent cells of the frame.
+    circularly by whole latent cells (they are periodic). Horizon bands (``bands``, the images
+    ``tools/horizon_bands.py`` writes, their horizon at the middle row) are not cropped: each is
+    taken at its own scale (resized to the frame's height if it is not that high already), so
+    its rows are the frame's rows and the vertical position is the elevation; a band that goes
+    all the way round (``BAND_DEGREES``) is shifted circularly by whole cells, so its patches
+    cross its seam as they cross any other column. Then an optional horizontal flip, and a
+    patch at a random cell-aligned position. Each item is ``{"patch": (C, patch, patch)
+    float32, "top": int64, "left": int64}`` with top/left in latent cells of the frame; C is 4
+    for a model with alpha (the files' alpha kept as coverage, ``ModelConfig.alpha``), else 3.
     """
 
     def __init__(
@@ -218,6 +227,7 @@ class PatchDataset(Dataset):
         patch: int,
         *,
         equirect: bool = False,
+        bands: bool = False,
         panorama_top: float = 90.0,
         hflip: bool = False,
         crop_scale: tuple[float, float] = (0.5, 1.0),
@@ -239,6 +249,9 @@ class PatchDataset(Dataset):
         self.config = config
         self.patch = patch
         self.equirect = equirect
+        self.bands = bands
+        if bands and equirect:
+            raise ValueError("horizon bands are not equirect panoramas: choose one")
         if not -90.0 <= panorama_top <= 90.0:
             raise ValueError(f"panorama_top must be an elevation in [-90, 90], got {panorama_top}")
         self.panorama_top = float(panorama_top)
@@ -252,7 +265,7 @@ class PatchDataset(Dataset):
         self._reset_process_state()
 
     def _reset_process_state(self) -> None:
-        self._cache: OrderedDict[int, tuple[torch.Tensor, int]] = OrderedDict()
+        self._cache: OrderedDict[int, tuple[torch.Tensor, int, bool]] = OrderedDict()
         self._failed: set[int] = set()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -266,24 +279,31 @@ class PatchDataset(Dataset):
 
     def __getitem__(self, key: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed & _SEED_MASK, _ITEM_STREAM, int(key)])
-        source, first_row = self._source(int(key) % len(self.files))
+        source, first_row, wraps = self._source(int(key) % len(self.files))
         ppc = self.config.pixels_per_cell
+        max_left = self._max_left
         if self.equirect:
             shift = int(rng.integers(self.config.native_width)) * ppc
             frame = torch.roll(source, shift, dims=2)
             max_top = source.shape[1] // ppc - self.patch // ppc
+        elif self.bands:
+            frame = source
+            if wraps:
+                frame = torch.roll(source, int(rng.integers(source.shape[2] // ppc)) * ppc, dims=2)
+            max_top = self._max_top
+            max_left = source.shape[2] // ppc - self.patch // ppc
         else:
             frame = self._random_crop(source, rng)
             max_top = self._max_top
         if self.hflip and rng.random() < 0.5:
             frame = frame.flip(2)
         top = int(rng.integers(max_top + 1))
-        left = int(rng.integers(self._max_left + 1))
+        left = int(rng.integers(max_left + 1))
         y, x = top * ppc, left * ppc
         top += first_row
         patch = frame[:, y : y + self.patch, x : x + self.patch]
         return {
-            "patch": torch.from_numpy(linear_to_model(patch.numpy(), self.config)),
+            "patch": torch.from_numpy(output_to_model(patch.numpy(), self.config, axis=0)),
             "top": torch.tensor(top, dtype=torch.int64),
             "left": torch.tensor(left, dtype=torch.int64),
         }
@@ -300,11 +320,12 @@ class PatchDataset(Dataset):
         crop_w = min(width, max(1, round(full_w * side)))
         y = int(rng.integers(height - crop_h + 1))
         x = int(rng.integers(width - crop_w + 1))
-        return resize_linear(source[:, y : y + crop_h, x : x + crop_w], self.frame)
+        return _resize(source[:, y : y + crop_h, x : x + crop_w], self.frame)
 
-    def _source(self, index: int) -> tuple[torch.Tensor, int]:
-        """The image to crop from, (3, h, w) linear, and the frame's cell row of its first row
-        (0 except for partial panoramas); a file that fails now is skipped for good."""
+    def _source(self, index: int) -> tuple[torch.Tensor, int, bool]:
+        """The image to crop from, (C, h, w) linear, the frame's cell row of its first row (0
+        except for partial panoramas) and whether it is a horizon band that goes all the way
+        round; a file that fails now is skipped for good."""
         for step in range(len(self.files)):
             candidate = (index + step) % len(self.files)
             if candidate in self._failed:
@@ -316,7 +337,7 @@ class PatchDataset(Dataset):
                 log.warning("skipping %s from now on: %s", self.files[candidate], error.reason)
         raise DataError(f"none of the {len(self.files)} training images can be read any more")
 
-    def _cached(self, index: int) -> tuple[torch.Tensor, int]:
+    def _cached(self, index: int) -> tuple[torch.Tensor, int, bool]:
         """Decoded images stay in a per-process LRU cache (crops are drawn afterwards).
 
         Photos are kept at twice the frame's size (enough detail for crops down to a quarter of
@@ -329,19 +350,27 @@ class PatchDataset(Dataset):
             return cached
         frame_h, frame_w = self.frame
         box = (1, frame_w) if self.equirect else (2 * frame_h, 2 * frame_w)
-        pixels = load_linear(self.files[index], cover=box)
+        pixels = load_linear(
+            self.files[index], cover=None if self.bands else box, alpha=self.config.alpha
+        )
         source = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
-        first_row = 0
+        first_row, wraps = 0, False
         if self.equirect:
             first_row, rows = self._panorama_rows(*source.shape[1:])
-            source = resize_linear(source, (rows * self.config.pixels_per_cell, frame_w))
-        self._cache[index] = source, first_row
+            source = _resize(source, (rows * self.config.pixels_per_cell, frame_w))
+        elif self.bands:
+            height, width = source.shape[1:]
+            wraps = width == round(height * 360.0 / BAND_DEGREES)
+            ppc = self.config.pixels_per_cell
+            cells = max(self.patch // ppc, round(width * frame_h / height / ppc))
+            source = _resize(source, (frame_h, cells * ppc))
+        self._cache[index] = source, first_row, wraps
         while (
             len(self._cache) > 1
-            and sum(t.nbytes for t, _ in self._cache.values()) > self.cache_bytes
+            and sum(t.nbytes for t, _, _ in self._cache.values()) > self.cache_bytes
         ):
             self._cache.popitem(last=False)
-        return source, first_row
+        return source, first_row, wraps
 
     def _panorama_rows(self, height: int, width: int) -> tuple[int, int]:
         """(first cell row in the frame, cell rows) that a panorama of this size covers."""
@@ -350,6 +379,18 @@ class PatchDataset(Dataset):
         rows = min(cells, max(self.patch // self.config.pixels_per_cell, rows))
         first = round((90.0 - self.panorama_top) / 180.0 * cells)
         return min(first, cells - rows), rows
+
+
+def _resize(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``resize_linear`` of (C, h, w) linear pixels; with alpha (C = 4) premultiplied, so the
+    colour of transparent texels (often junk: the masked-out sky) does not bleed into land."""
+    if pixels.shape[0] != 4 or tuple(pixels.shape[1:]) == size:
+        return resize_linear(pixels, size)
+    alpha = pixels[3:]
+    resized = resize_linear(torch.cat([pixels[:3] * alpha, alpha]), size)
+    coverage = resized[3:].clamp(0.0, 1.0)
+    colour = resized[:3] / coverage.clamp_min(1e-6)
+    return torch.cat([torch.where(coverage > 0, colour, 0.0), coverage])
 
 
 # --- Loading ------------------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 """StyleGAN2's residual discriminator with InfinityGAN's auxiliary vertical-position head.
 
 Unlike the generator, the discriminator may pad: it judges whole patches and is never tiled.
+For a model with alpha it sees all four channels, the colour premultiplied by the coverage
+(``premultiplied``): land, its outline and how it fades, but not the colour a transparent pixel
+happens to hold, which shows nowhere (real bands hold junk there, the masked-out sky).
 """
 
 from __future__ import annotations
@@ -84,16 +87,29 @@ def minibatch_stddev(x: Tensor, group: int = 4) -> Tensor:
     return torch.cat([x, y], dim=1)
 
 
-class Discriminator(nn.Module):
-    """Patch -> (realness logit, predicted vertical position in the native frame)."""
+def premultiplied(images: Tensor) -> Tensor:
+    """RGBA model-space patches with their colour times the coverage ((alpha + 1) / 2, alpha
+    being 2 * coverage - 1): colour where there is land, 0 where there is none. RGB patches
+    are returned as they are."""
+    if images.shape[1] != 4:
+        return images
+    alpha = images[:, 3:]
+    return torch.cat([images[:, :3] * ((alpha + 1.0) * 0.5), alpha], dim=1)
 
-    def __init__(self, patch: int, base_width: int = 64, max_width: int = 512) -> None:
+
+class Discriminator(nn.Module):
+    """Patch -> (realness logit, predicted vertical position in the native frame); ``channels``
+    4 judges RGBA patches (``premultiplied``)."""
+
+    def __init__(
+        self, patch: int, base_width: int = 64, max_width: int = 512, channels: int = 3
+    ) -> None:
         super().__init__()
         widths, size = [base_width], patch
         while size > 6:
             widths.append(min(max_width, widths[-1] * 2))
             size = -(-size // 2)
-        self.from_rgb = EqualConv2d(3, widths[0], 1)
+        self.from_rgb = EqualConv2d(channels, widths[0], 1)
         self.blocks = nn.ModuleList(ResBlock(a, b) for a, b in itertools.pairwise(widths))
         top = widths[-1]
         self.final_conv = EqualConv2d(top + 1, top, 3)
@@ -103,7 +119,7 @@ class Discriminator(nn.Module):
         self.patch = patch
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        x = leaky_relu_gain(self.from_rgb(images))
+        x = leaky_relu_gain(self.from_rgb(premultiplied(images)))
         for block in self.blocks:
             x = block(x)
         x = leaky_relu_gain(self.final_conv(minibatch_stddev(x)))

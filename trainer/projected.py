@@ -23,6 +23,16 @@ let terrain samples drift to saturated yellow, red and magenta no photo has
 color_judge_weight``) therefore sits beside them: it sees the patches as G drew them, without
 the colour transform (translation and cutout still), learns its own features, and has lazy R1
 as the patch discriminator does.
+
+A model with alpha (a landscape band, ``ModelConfig.alpha``) draws land and leaves the sky to
+the physical sky, and both its judges must see the alpha sensibly. The pretrained network sees
+RGB only and knows photos, not cut-outs: it sees the land composited over a sky-like backdrop
+(``sky_backdrop``: a random vertical gradient of clear, hazy, overcast or evening sky colours,
+``over_backdrop``), the same backdrops for a step's real and fake patches, so the backdrop
+tells D nothing, while land that is too transparent, ragged or haloed shows against it as it
+would over the composed sky. The colour judge sees all four channels (the colour premultiplied,
+``trainer.discriminator.premultiplied``), so the coverage itself (how land fades, what share
+of a patch is land at each height) is judged in pixel space too, not only through a composite.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from generator.files import model_range
 from generator.network import ModelConfig, leaky_relu_gain
-from trainer.discriminator import DownConv, EqualConv2d
+from trainer.discriminator import DownConv, EqualConv2d, premultiplied
 from trainer.efficientnet import FEATURE_CHANNELS, EfficientNetLiteFeatures
 from trainer.pretrained import efficientnet_lite0_state
 
@@ -74,6 +84,31 @@ def _random_projection(inputs: int, outputs: int, generator: torch.Generator) ->
     return torch.randn(outputs, inputs, 1, 1, generator=generator) / inputs**0.5
 
 
+def sky_backdrop(count: int, side: int, device: torch.device) -> Tensor:
+    """(count, 3, side, side) sRGB model-space skies to show land against: per image a vertical
+    gradient from a zenith colour (between deep blue and overcast grey) at the top to a paler
+    horizon (toward haze, or toward an evening orange) at the bottom, at a random brightness."""
+    draws = torch.rand(count, 4, 1, 1, 1, device=device)
+    blue = torch.tensor([0.22, 0.42, 0.75], device=device)[:, None, None]
+    grey = torch.tensor([0.56, 0.58, 0.62], device=device)[:, None, None]
+    haze = torch.tensor([0.82, 0.86, 0.92], device=device)[:, None, None]
+    evening = torch.tensor([0.95, 0.72, 0.48], device=device)[:, None, None]
+    zenith = torch.lerp(blue, grey, draws[:, 0])
+    horizon = torch.lerp(torch.lerp(zenith, haze, 0.6), evening, draws[:, 1] * draws[:, 2])
+    rows = ((torch.arange(side, device=device) + 0.5) / side)[None, None, :, None]
+    sky = torch.lerp(zenith, horizon, rows.sqrt()) * (0.6 + 0.5 * draws[:, 3])
+    return sky.clamp(0.0, 1.0).expand(-1, -1, -1, side) * 2.0 - 1.0
+
+
+def over_backdrop(images: Tensor, backdrop: Tensor) -> Tensor:
+    """RGBA model-space patches composited over ``backdrop`` (RGB): what the pretrained network
+    judges. The coverage is clipped to [0, 1] with the gradient passed straight through, as
+    ``backbone_input`` clips colour (unclipped, G's alpha would drift beyond what renders)."""
+    coverage = (images[:, 3:] + 1.0) * 0.5
+    coverage = coverage + (coverage.clamp(0.0, 1.0) - coverage).detach()
+    return torch.lerp(backdrop, images[:, :3], coverage)
+
+
 class ScaleDiscriminator(nn.Module):
     """One scale's judge: strided 4x4 convolutions down to LOGIT_SIDE, then a logit map."""
 
@@ -101,9 +136,9 @@ class ColorJudge(nn.Module):
     seeing ~20 px). It sees raw model values (not clipped as the projected path's are), so
     values beyond what a render shows are also told apart from the photos'."""
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, channels: int = 3) -> None:
         super().__init__()
-        self.from_rgb = EqualConv2d(3, width, 1)
+        self.from_rgb = EqualConv2d(channels, width, 1)
         self.conv = EqualConv2d(width, width, 3)
         self.down = nn.ModuleList(
             [DownConv(width, 2 * width, 3), DownConv(2 * width, 2 * width, 3)]
@@ -111,8 +146,8 @@ class ColorJudge(nn.Module):
         self.logits = EqualConv2d(2 * width, 1, 1)
 
     def forward(self, images: Tensor) -> Tensor:
-        """(N, 3, h, w) model-space patches -> logits (N, k)."""
-        x = leaky_relu_gain(self.conv(leaky_relu_gain(self.from_rgb(images))))
+        """(N, C, h, w) model-space patches -> logits (N, k); RGBA ones premultiplied."""
+        x = leaky_relu_gain(self.conv(leaky_relu_gain(self.from_rgb(premultiplied(images)))))
         for layer in self.down:
             x = leaky_relu_gain(layer(x))
         return self.logits(x).flatten(1)
@@ -147,7 +182,7 @@ class ProjectedDiscriminator(nn.Module):
         )
         self.position = nn.Linear(sum(judge.width for judge in self.judges), 1)
         # Last, so the projected judges start as they did before the colour judge existed.
-        self.color = ColorJudge(base_width) if color_judge else None
+        self.color = ColorJudge(base_width, model.channels) if color_judge else None
 
     def project(self, images: Tensor) -> list[Tensor]:
         """The fixed part: tone map, resize, pretrained features, random cross-channel and

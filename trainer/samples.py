@@ -17,7 +17,7 @@ STRIP_FRAMES = 4
 
 def write_samples(generator: Generator, folder: Path, step: int) -> list[Path]:
     """A grid of full frames (fixed seeds, so runs are comparable over time) and a wide strip
-    that wraps horizontally, written as PNGs named by step."""
+    that wraps horizontally, written as PNGs named by step (RGBA for a model with alpha)."""
     folder.mkdir(parents=True, exist_ok=True)
     model = LoadedModel(generator, generator.config, hash="")
     config = generator.config
@@ -37,7 +37,8 @@ def write_samples(generator: Generator, folder: Path, step: int) -> list[Path]:
     paths = []
     for name, image in (("grid", grid), ("strip", strip)):
         path = folder / f"step-{step:07d}-{name}.png"
-        with open_image_writer(path, image.shape[1], image.shape[0]) as writer:
+        alpha = image.shape[2] == 4
+        with open_image_writer(path, image.shape[1], image.shape[0], alpha=alpha) as writer:
             writer.write_rows(image)
             writer.commit()
         paths.append(path)

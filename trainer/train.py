@@ -41,7 +41,7 @@ from trainer.data import PatchDataset, make_loader, scan_folder, stop_workers
 from trainer.discriminator import Discriminator
 from trainer.distributed import Distributed
 from trainer.export import export_run
-from trainer.projected import ProjectedDiscriminator
+from trainer.projected import ProjectedDiscriminator, over_backdrop, sky_backdrop
 from trainer.runlock import RunLock
 from trainer.samples import write_samples
 from trainer.synthesis import generate_patches, patch_position
@@ -188,7 +188,9 @@ def _discriminator(config: TrainConfig) -> Discriminator | ProjectedDiscriminato
             config.model, config.projected_side, config.d_base_width, config.d_max_width,
             config.seed, color_judge=config.color_judge,
         )  # fmt: skip
-    return Discriminator(config.patch, config.d_base_width, config.d_max_width)
+    return Discriminator(
+        config.patch, config.d_base_width, config.d_max_width, config.model.channels
+    )
 
 
 def trainable_parameters(generator: Generator, freeze: tuple[str, ...]) -> list[torch.nn.Parameter]:
@@ -286,7 +288,7 @@ def _train(
 
     scan = scan_folder(data_dir, min_side=config.patch, workers=config.workers)
     dataset = PatchDataset(
-        scan.good, config.model, config.patch, equirect=config.equirect,
+        scan.good, config.model, config.patch, equirect=config.equirect, bands=config.bands,
         panorama_top=config.panorama_top, hflip=config.hflip, seed=config.seed,
     )  # fmt: skip
     models = build_models(config, device)
@@ -339,9 +341,14 @@ def _train(
                     models.generator, _zg(micro, config, device), tops,
                     _random_lefts(micro, config, device), config.patch,
                 )  # fmt: skip
+            backdrop = _backdrop(config, micro, device)  # one for the real and the fake
             with _autocast(config, device):
-                real_logits, real_pos = models.discriminator(augment(real, config.augment))
-                fake_logits, fake_pos = models.discriminator(augment(fake.float(), config.augment))
+                real_logits, real_pos = models.discriminator(
+                    _seen(augment(real, config.augment), backdrop)
+                )
+                fake_logits, fake_pos = models.discriminator(
+                    _seen(augment(fake.float(), config.augment), backdrop)
+                )
             d_loss = losses.d_logistic_loss(real_logits.float(), fake_logits.float())
             coord_real = losses.coordinate_loss(real_pos.float(), target)
             coord_fake = losses.coordinate_loss(fake_pos.float(), target)
@@ -387,7 +394,9 @@ def _train(
                 fake, zl = generate_patches(
                     models.generator, zg, tops, lefts, config.patch, paired=True
                 )
-                fake_logits, fake_pos = models.discriminator(augment(fake, config.augment))
+                fake_logits, fake_pos = models.discriminator(
+                    _seen(augment(fake, config.augment), _backdrop(config, micro, device))
+                )
             fake = fake.float()
             g_loss = losses.g_nonsaturating_loss(fake_logits.float())
             coord = losses.coordinate_loss(
@@ -561,6 +570,19 @@ def _color_patches(generator: Generator, config: TrainConfig, device: torch.devi
     return patches
 
 
+def _backdrop(config: TrainConfig, count: int, device: torch.device) -> torch.Tensor | None:
+    """Skies for the projected D to see an alpha model's land against (``trainer.projected``),
+    or None where D sees the patches themselves (RGB models, the ``patch`` D: all 4 channels)."""
+    if not (config.model.alpha and config.discriminator == "projected"):
+        return None
+    return sky_backdrop(count, config.patch, device)
+
+
+def _seen(images: torch.Tensor, backdrop: torch.Tensor | None) -> torch.Tensor:
+    """What D's main judges see: the patches, or RGBA ones over ``backdrop``."""
+    return images if backdrop is None else over_backdrop(images, backdrop)
+
+
 def _judge_policy(config: TrainConfig) -> tuple[str, ...]:
     """DiffAugment for the colour judge: the run's, without the colour transform."""
     return tuple(name for name in config.augment if name != "color")
@@ -600,8 +622,9 @@ def _zoomed_logits(
     zoomed = _render_from_afar(
         models.generator, config, count, config.patch, device, train_g=train_g
     )
+    backdrop = _backdrop(config, count, device)
     with _autocast(config, device):
-        logits, _ = models.discriminator(augment(zoomed, config.augment))
+        logits, _ = models.discriminator(_seen(augment(zoomed, config.augment), backdrop))
     return logits.float()
 
 

@@ -9,7 +9,13 @@ file rebuilds its network), never the renderers.
 """
 
 from generator.files.bundled import MODELS_DIR, bundled_recipes
-from generator.files.colorspace import linear_to_model, model_range, model_to_linear
+from generator.files.colorspace import (
+    linear_to_model,
+    model_range,
+    model_to_linear,
+    model_to_output,
+    output_to_model,
+)
 from generator.files.imagefile import (
     linear_to_srgb,
     open_image_writer,
@@ -54,8 +60,10 @@ __all__ = [
     "load_model",
     "model_range",
     "model_to_linear",
+    "model_to_output",
     "new_recipe",
     "open_image_writer",
+    "output_to_model",
     "read_image",
     "read_metadata",
     "read_photo",

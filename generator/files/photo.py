@@ -4,7 +4,8 @@ Users hand us what their cameras and editors write: JPEG, WebP, 8/16-bit PNG and
 grey, CMYK, alpha), float TIFF and EXR. Every file is EXIF-oriented, sRGB-decoded to linear light
 at its full precision (Pillow alone would reduce 16-bit RGB to 8 bits) and made finite; every
 failure, including Pillow's decompression-bomb guard, is one short reason instead of a traceback.
-The trainer reads its folders with this, and ``outpaint`` its photo.
+The trainer reads its folders with this (keeping the alpha channel for models with alpha:
+horizon bands), and ``outpaint`` its photo.
 """
 
 from __future__ import annotations
@@ -64,9 +65,11 @@ def decoded_size(path: Path) -> tuple[int, int]:
 
 
 def load_linear(
-    path: str | os.PathLike[str], *, cover: tuple[int, int] | None = None
+    path: str | os.PathLike[str], *, cover: tuple[int, int] | None = None, alpha: bool = False
 ) -> np.ndarray:
-    """The image as float32 linear-light RGB of shape (height, width, 3), EXIF-oriented.
+    """The image as float32 linear-light RGB of shape (height, width, 3), EXIF-oriented; with
+    ``alpha`` (height, width, 4), straight colour and alpha in [0, 1] (1 where the file has
+    none).
 
     8- and 16-bit files are sRGB-decoded; EXR and float TIFF are linear already (NaN, infinity
     and negative values are made safe). With ``cover=(height, width)`` the image comes back
@@ -76,10 +79,23 @@ def load_linear(
     """
     source = Path(path)
     with _explained(source):
-        pixels = _to_linear(_decode(source, cover))
+        decoded = _decode(source, cover, alpha)
+        pixels = _to_linear(decoded[..., :3] if decoded.ndim == 3 else decoded)
+        if alpha:
+            pixels = np.concatenate([pixels, _alpha(decoded)], axis=-1)
     if cover is not None:
         pixels = _shrink_to_cover(pixels, cover)
     return pixels
+
+
+def _alpha(decoded: np.ndarray) -> np.ndarray:
+    """(h, w, 1) float32 alpha in [0, 1] of decoded samples: their fourth channel, else 1."""
+    if decoded.ndim < 3 or decoded.shape[2] < 4:
+        return np.ones((*decoded.shape[:2], 1), dtype=np.float32)
+    alpha = decoded[..., 3:].astype(np.float32)
+    if decoded.dtype.kind in "ui":
+        alpha /= np.iinfo(decoded.dtype).max
+    return np.clip(np.nan_to_num(alpha, nan=1.0), 0.0, 1.0)
 
 
 @contextlib.contextmanager
@@ -95,8 +111,10 @@ def _explained(path: Path) -> Iterator[None]:
         raise ImageReadError(path, _reason(error, path)) from error
 
 
-def _decode(path: Path, cover: tuple[int, int] | None) -> np.ndarray:
-    """Oriented (height, width[, channels]) samples: uint8/uint16 sRGB, or float32 linear."""
+def _decode(path: Path, cover: tuple[int, int] | None, alpha: bool = False) -> np.ndarray:
+    """Oriented (height, width[, channels]) samples: uint8/uint16 sRGB, or float32 linear; with
+    ``alpha`` a Pillow-decoded file keeps its alpha as a fourth channel (16-bit PNGs, EXR and
+    TIFF are read as RGB)."""
     with open(path, "rb") as stream:
         head = stream.read(32)
     if not head:
@@ -123,7 +141,7 @@ def _decode(path: Path, cover: tuple[int, int] | None) -> np.ndarray:
         elif image.mode == "F":
             pixels = np.asarray(image, dtype=np.float32)
         else:
-            pixels = np.asarray(image.convert("RGB"))
+            pixels = np.asarray(image.convert("RGBA" if alpha else "RGB"))
     return _orient(pixels, orientation)
 
 
@@ -231,7 +249,9 @@ def _shrink_to_cover(pixels: np.ndarray, cover: tuple[int, int]) -> np.ndarray:
 
 
 def resize_linear(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(3, h, w) to (3, *size); antialiased bilinear has no negative lobes, so no HDR ringing."""
+    """(C, h, w) to (C, *size); antialiased bilinear has no negative lobes, so no HDR ringing.
+    Colour and alpha are filtered alike: callers that mind colour bleeding from transparent
+    texels premultiply first."""
     if tuple(pixels.shape[1:]) == size:
         return pixels
     return F.interpolate(pixels[None], size=size, mode="bilinear", antialias=True)[0]

@@ -57,6 +57,12 @@ class ModelConfig:
     """For 'log' models: output 1.0 means ``log_stops`` stops (linear = 2 ** (out * log_stops))."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form notes (e.g. native scale, preset name) carried with the model."""
+    alpha: bool = False
+    """Gt draws a fourth channel, coverage (a landscape band's land over the sky it leaves to
+    the physical sky): in the model's space 2 * coverage - 1, on the colours' scale, so the
+    discriminators see all four channels alike; renders hold it as coverage in [0, 1]
+    (``generator.files.colorspace.model_to_output``). Left out of the JSON when off, so a
+    model file without it is the same file as before the setting existed."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "gt_channels", tuple(int(c) for c in self.gt_channels))
@@ -74,6 +80,8 @@ class ModelConfig:
             problems.append("native_height and native_width must be >= 1")
         if self.sphere and self.native_width != 2 * self.native_height:
             problems.append("a sphere model's native frame is 2:1 (native_width = 2 x height)")
+        if self.alpha and (self.sphere or self.color_space != "srgb"):
+            problems.append("a model with alpha draws land from photos: srgb, not a sphere")
         if self.color_space not in COLOR_SPACES:
             problems.append(f"color_space must be one of {', '.join(COLOR_SPACES)}")
         if problems:
@@ -99,8 +107,16 @@ class ModelConfig:
         """Coordinate channels concatenated at every Gs layer: (y), (sin x, cos x)."""
         return int(self.vertical_conditioning) + 2 * int(self.horizontal_conditioning)
 
+    @property
+    def channels(self) -> int:
+        """Output channels: RGB, or RGBA for a model with ``alpha``."""
+        return 4 if self.alpha else 3
+
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        data = dataclasses.asdict(self)
+        if not self.alpha:
+            del data["alpha"]
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ModelConfig:

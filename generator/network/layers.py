@@ -250,7 +250,8 @@ class StyledLayer(nn.Module):
 
 
 class ToRGB(nn.Module):
-    """Modulated 1x1 projection to RGB (no demodulation), added to the upsampled skip."""
+    """Modulated 1x1 projection to RGB (or RGBA, ``out_ch`` 4: an alpha model's), no
+    demodulation, added to the upsampled skip."""
 
     def __init__(self, in_ch: int, style_dim: int, out_ch: int = 3) -> None:
         super().__init__()
@@ -263,7 +264,7 @@ class ToRGB(nn.Module):
         return self.conv(x, style, style) + self.bias[None, :, None, None]
 
     def _forward_folded(self, x: Tensor, style: Tensor) -> Tensor:
-        """A 1x1 projection to 3 channels is a matrix product over channels-last pixels.
+        """A 1x1 projection to 3 (or 4) channels is a matrix product over channels-last pixels.
 
         Always in float32, also under autocast: the RGB sum of all stages is the output.
         """

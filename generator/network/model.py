@@ -79,11 +79,12 @@ class TextureSynthesizer(nn.Module):
         super().__init__()
         ch, w_dim = config.gt_channels, config.w_dim
         self.layers = nn.ModuleList([StyledLayer(config.gs_width, ch[0], 3, w_dim)])
-        self.to_rgb = nn.ModuleList([ToRGB(ch[0], w_dim)])
+        out = config.channels
+        self.to_rgb = nn.ModuleList([ToRGB(ch[0], w_dim, out)])
         for prev, cur in itertools.pairwise(ch):
             self.layers.append(StyledLayer(prev, cur, 3, w_dim, upsample=True))
             self.layers.append(StyledLayer(cur, cur, 3, w_dim))
-            self.to_rgb.append(ToRGB(cur, w_dim))
+            self.to_rgb.append(ToRGB(cur, w_dim, out))
 
     def forward(
         self, x: Tensor, w: Tensor, fields: PositionFields, rect: Rect
@@ -128,7 +129,8 @@ def _crop_style(style: Tensor, rect: Rect, out_rect: Rect) -> Tensor:
 
 
 class Generator(nn.Module):
-    """Gs + Gt + mapping: (zl, zg, position fields) -> RGB, all valid (padding-free).
+    """Gs + Gt + mapping: (zl, zg, position fields) -> RGB (RGBA with ``config.alpha``), all
+    valid (padding-free).
 
     ``zl`` covers ``rect`` at level 0 (usually ``Rect(0, 0, h, w)`` local to each sample) and
     ``zg`` holds one or more global latents per sample, ``(B, n_styles, zg_dim)``, mixed per

@@ -93,6 +93,8 @@ def invert_photo(
     """The recipe with latents that redraw ``photo`` (linear light) at ``placement``."""
     if recipe.window is not None:
         raise RequestError("outpaint renders the whole canvas: leave out the window")
+    if model.config.alpha:
+        raise RequestError("outpainting needs a model of whole photos, not one with alpha")
     target = linear_to_model(photo, model.config)
     if not is_sphere_request(model, recipe):
         return invert(model, recipe, target, placement.y, placement.x, settings, progress, cancel)

@@ -35,7 +35,8 @@ def render_array(
     precision: str | None = None,
     memory_budget_mib: float | None = None,
 ) -> np.ndarray:
-    """The recipe's canvas (or window) as a (h, w, 3) float32 linear-light array.
+    """The recipe's canvas (or window) as a (h, w, 3) float32 linear-light array ((h, w, 4),
+    coverage last, for a model with alpha).
 
     ``tile``/``batch`` None: chosen from ``memory_budget_mib`` (see
     ``generator.rendering.planning``). ``precision`` None: the recipe's (fp32 unless it records
@@ -78,6 +79,7 @@ def render_to_file(
     """Stream the render into ``path`` (format from its extension), atomically.
 
     The file appears only once it is complete; a failure or cancellation leaves nothing behind.
+    A model with alpha writes an alpha channel (its coverage).
     A ``precision`` other than the recipe's is recorded in the file's recipe. ``finish_band``,
     if given, edits each band (rows from its second argument on) before it is written.
     """
@@ -85,9 +87,11 @@ def render_to_file(
     renderer = make_renderer(
         model, recipe, tile=tile, batch=batch, memory_budget_mib=memory_budget_mib
     )
-    height, width, _ = renderer.output_shape
+    height, width, channels = renderer.output_shape
     metadata = {RECIPE_KEY: recipe.to_json(), "Software": SOFTWARE}
-    with open_image_writer(path, width, height, bit_depth=bit_depth, metadata=metadata) as writer:
+    with open_image_writer(
+        path, width, height, bit_depth=bit_depth, metadata=metadata, alpha=channels == 4
+    ) as writer:
         row = 0
         for band in renderer.bands(progress, cancel):
             if finish_band is not None:

@@ -91,11 +91,13 @@ def render_to_file_parallel(
         for request, _ in pending:
             request.wait()
         return None
-    height, width, _ = renderer.output_shape
+    height, width, channels = renderer.output_shape
     metadata = {RECIPE_KEY: recipe.to_json(), "Software": SOFTWARE}
     per_band = renderer.tiles_per_band
     done, total = 0, renderer.total_tiles
-    with open_image_writer(path, width, height, bit_depth=bit_depth, metadata=metadata) as writer:
+    with open_image_writer(
+        path, width, height, bit_depth=bit_depth, metadata=metadata, alpha=channels == 4
+    ) as writer:
         for index in range(renderer.band_count):
             owner = index % size
             if owner == 0:

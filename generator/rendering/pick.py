@@ -30,6 +30,10 @@ def make_renderer(model: LoadedModel, recipe: Recipe, **options) -> BandRenderer
         return SphereRenderer(model, recipe, **options)
     if recipe.sun is not None:
         raise RequestError("a sun is drawn into 360-degree skies of sky models only")
+    if recipe.scale > 1 and model.config.alpha:
+        raise RequestError(
+            "a model with alpha (a landscape band) renders at its native scale only: no scale"
+        )
     if recipe.scale > 1:
         return ScaledRenderer(model, recipe, **options)
     return CanvasRenderer(model, recipe, **options)

@@ -106,13 +106,13 @@ def layer_shapes(config: ModelConfig, rows: int, cols: int | None = None) -> lis
     out = rect.shrink(1)
     add("gt0", 0, width, ch[0], rect, out, 3)
     rect = out
-    add("rgb0", 0, ch[0], 3, rect, rect, 1)
+    add("rgb0", 0, ch[0], config.channels, rect, rect, 1)
     for stage in range(1, len(ch)):
         up = rect.upsampled().shrink(1)
         add(f"up{stage}", stage, ch[stage - 1], ch[stage], rect, up, 3, transposed=True)
         out = up.shrink(1)
         add(f"conv{stage}", stage, ch[stage], ch[stage], up, out, 3)
-        add(f"rgb{stage}", stage, ch[stage], 3, out, out, 1)
+        add(f"rgb{stage}", stage, ch[stage], config.channels, out, out, 1)
         rect = out
     return shapes
 

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from generator.errors import Cancelled, RequestError
-from generator.files.colorspace import model_to_linear
+from generator.files.colorspace import model_to_output
 from generator.files.modelfile import LoadedModel
 from generator.files.recipe import Recipe, Style
 from generator.network.config import ModelConfig
@@ -98,7 +98,8 @@ class BandRenderer:
     def bands(
         self, progress: ProgressFn | None = None, cancel: CancelFn | None = None
     ) -> Iterator[np.ndarray]:
-        """Linear-light float32 RGB rows of the window, one band at a time, top to bottom.
+        """Linear-light float32 RGB rows of the window (RGBA, coverage in [0, 1], for a model
+        with alpha), one band at a time, top to bottom.
 
         The next band is computed (on another thread, one band at a time) while the caller
         takes this one, so writing a file does not leave the cores idle between bands.
@@ -115,7 +116,7 @@ class BandRenderer:
     def render(
         self, progress: ProgressFn | None = None, cancel: CancelFn | None = None
     ) -> np.ndarray:
-        """The whole window as one (h, w, 3) float32 linear-light array."""
+        """The whole window as one (h, w, 3) (or (h, w, 4)) float32 linear-light array."""
         out = np.empty(self.output_shape, dtype=np.float32)
         row = 0
         for band in self.bands(progress, cancel):
@@ -158,7 +159,7 @@ class RowBandRenderer(BandRenderer):
 
     def band_shape(self, index: int) -> tuple[int, int, int]:
         top, bottom = self.band_range(index)
-        return bottom - top, self.output_shape[1], 3
+        return bottom - top, self.output_shape[1], self.output_shape[2]
 
 
 def is_sphere_request(model: LoadedModel, recipe: Recipe) -> bool:
@@ -283,7 +284,7 @@ class CanvasRenderer(BandRenderer):
     @property
     def output_shape(self) -> tuple[int, int, int]:
         width = self.region.width if self._columns is None else len(self._columns)
-        return self.region.height, width, 3
+        return self.region.height, width, self.config.channels
 
     @property
     def band_count(self) -> int:
@@ -304,7 +305,7 @@ class CanvasRenderer(BandRenderer):
     def band_shape(self, index: int) -> tuple[int, int, int]:
         """Shape of ``render_band(index)``'s result."""
         _, top, bottom = self.band_rows(index)
-        return bottom - top, self.output_shape[1], 3
+        return bottom - top, self.output_shape[1], self.config.channels
 
     @property
     def tiles_per_band(self) -> int:
@@ -417,7 +418,7 @@ class CanvasRenderer(BandRenderer):
         cancel: CancelFn | None = None,
         work_done: Callable[[float], None] | None = None,
     ) -> np.ndarray:
-        """(B, span, span, 3) linear pixels of the tiles starting at these latent cells."""
+        """(B, span, span, channels) linear pixels of the tiles starting at these latent cells."""
         n_rows, n_cols = self._context_size
         origins = np.array(
             [(row_cell - self._context_before, c - self._context_before) for c in col_cells]
@@ -436,7 +437,7 @@ class CanvasRenderer(BandRenderer):
         height, width = self.tile_shape
         offset = self._context_before * self.ppc - rect.top  # tile origin inside the output rect
         rgb = rgb[:, :, offset : offset + height, offset : offset + width]
-        return model_to_linear(rgb.permute(0, 2, 3, 1).float().cpu().numpy(), self.config)
+        return model_to_output(rgb.permute(0, 2, 3, 1).float().cpu().numpy(), self.config)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "fp32":
@@ -456,7 +457,9 @@ class _Band:
 
     def __init__(self, renderer: CanvasRenderer, index: int) -> None:
         self.row_cell, self.top, bottom = renderer.band_rows(index)
-        self.pixels = np.empty((bottom - self.top, renderer.region.width, 3), dtype=np.float32)
+        self.pixels = np.empty(
+            (bottom - self.top, renderer.region.width, renderer.config.channels), dtype=np.float32
+        )
         columns, batch = renderer._col_tiles, renderer.batch
         self.batches = [columns[first : first + batch] for first in range(0, len(columns), batch)]
 

@@ -48,6 +48,9 @@ EXAMPLES = """examples:
         --clouds clouds --cover 0.35 --out landscape.png
     python -m generator sky --strip 8192x1024 --horizon-band far.png near.png \\
         --band-distance 20000 2000 --out layers.png
+  a band drawn by a landscape model (trained with --preset landscape), seed 7:
+    python -m generator sky --strip 8192x1024 --horizon-band landscape.safetensors \
+        --band-seed 7 --out learned.png
 """
 
 
@@ -113,12 +116,15 @@ def add_sky_command(sub: argparse._SubParsersAction) -> None:
                    help="cloud styles; two or more: a weather front across the layer")  # fmt: skip
     p.add_argument("--horizon-band", nargs="+", metavar="FILE", help="landscape bands at the "
                    "horizon: RGBA images (land opaque, sky transparent) 360 degrees wide, the "
-                   "horizon at the middle row; 'none' removes a recipe's")  # fmt: skip
+                   "horizon at the middle row, or landscape models (with alpha) that draw "
+                   "one; 'none' removes a recipe's")  # fmt: skip
     p.add_argument("--band-distance", type=float, nargs="+", metavar="M", help="each band's "
                    "distance from the eye, m: the haze in front of it (3000)")  # fmt: skip
     p.add_argument("--band-heading", type=float, nargs="+", metavar="DEG", help="the azimuth "
                    "each band's centre column faces, degrees right of the image's centre "
                    "(0)")  # fmt: skip
+    p.add_argument("--band-seed", type=int, nargs="+", metavar="SEED", help="the seed each "
+                   "model band is drawn with (0)")  # fmt: skip
     p.add_argument("--ground", help="a terrain model (default 'terrain'), '#rrggbb' or 'none'")
     p.add_argument("--ground-period", type=float, help="metres before the ground repeats (12)")
     p.add_argument("--albedo", type=float, help="the terrain's mean albedo (0.2)")
@@ -220,14 +226,16 @@ def sky_recipe(args: argparse.Namespace) -> SkyRecipe:
 def _horizon(
     args: argparse.Namespace, bands: tuple[HorizonSettings, ...]
 ) -> tuple[HorizonSettings, ...]:
-    """The horizon bands ``--horizon-band`` and its distance and heading flags ask for: new
+    """The horizon bands ``--horizon-band`` and its distance, heading and seed flags ask for: new
     bands, or the recipe's with the flags given; one value of a flag applies to every band."""
     if args.horizon_band is not None:
         if args.horizon_band == ["none"]:
             bands = ()
         else:
             bands = tuple(HorizonSettings(path) for path in args.horizon_band)
-    changes = {"distance_m": args.band_distance, "heading": args.band_heading}
+    changes = {
+        "distance_m": args.band_distance, "heading": args.band_heading, "seed": args.band_seed,
+    }  # fmt: skip
     for name, values in changes.items():
         if values is None:
             continue

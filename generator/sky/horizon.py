@@ -27,8 +27,12 @@ the land that first shows below the gap (the far skyline, often already hazy in 
 averaged along the azimuth over ``FILL_DEGREES``, hazed as land ``FILL_FARTHER`` times as far
 as the band (a fifth channel of the pyramid keeps the filled share of each texel's alpha).
 
-A learned landscape model will be a second kind of source (``HorizonSettings.kind`` 'model');
-until one is trained such a source is refused.
+A learned landscape model is the second kind of source (``HorizonSettings.kind`` 'model': a
+bundled name or a model file with alpha, ``ModelConfig.alpha``, trained by ``python -m trainer
+train --preset landscape`` on such bands). It draws the band: its native frame's rows (the
+elevations it learned, horizon at the middle) all the way round at its own scale, wrapping in x
+(``band_model_size``), chosen by ``seed`` and ``styles`` as a cloud layer's tile is; the drawn
+RGBA band is then used exactly as a band image is.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from PIL import Image, UnidentifiedImageError
 
 from generator.errors import RequestError
 from generator.files.imagefile import srgb_to_linear
+from generator.files.modelfile import LoadedModel
 from generator.files.photo import IMAGE_EXTENSIONS
 from generator.sky.aerial import path_table
 from generator.sky.atmosphere import Atmosphere, Rays, SkySettings
@@ -66,18 +71,23 @@ FILL_DEGREES = 6.0
 """Azimuths over which the far land under the band's gaps is averaged (a Gaussian's 2 sigma)."""
 FILL_FARTHER = 5.0
 """How much farther than the band the far land that fills its gaps below the horizon lies."""
+BAND_DEGREES = 16.0
+"""Degrees a band image's height spans (``tools/horizon_bands.py``): the scale of a landscape
+model whose file does not record its own (``extra['degrees_per_pixel']``)."""
 
 
 @dataclass(frozen=True)
 class HorizonSettings:
     """A landscape band at the horizon: ``source`` a band image (RGBA, land opaque, sky
     transparent, horizon at its middle, 360 degrees wide unless ``degrees_per_pixel`` says
-    otherwise; a narrower band covers only its span around ``heading``) or, later, a learned
-    landscape model. It stands ``distance_m`` from the eye (the haze in front of it), its centre
-    column facing ``heading`` degrees right of the image's centre; its linear colour times
-    ``gain`` is the land's reflectance; ``fill`` makes its transparent pixels below the horizon
-    far land (the colour of the land below them, smoothed along the azimuth). ``source_hash``
-    is the image's SHA-256 once rendered."""
+    otherwise; a narrower band covers only its span around ``heading``) or a landscape model
+    with alpha (a name or path: it draws a 360-degree band, ``seed`` and ``styles`` choosing
+    it, at ``degrees_per_pixel`` or else its own scale). It stands ``distance_m`` from the eye
+    (the haze in front of it), its centre column facing ``heading`` degrees right of the
+    image's centre; its linear colour times ``gain`` is the land's reflectance; ``fill`` makes
+    its transparent pixels below the horizon far land (the colour of the land below them,
+    smoothed along the azimuth). ``source_hash`` is the image's (or model file's) SHA-256
+    once rendered."""
 
     source: str
     distance_m: float = 3000.0
@@ -86,8 +96,11 @@ class HorizonSettings:
     gain: float = 1.0
     fill: bool = True
     source_hash: str = ""
+    seed: int = 0
+    styles: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "styles", tuple(int(s) for s in self.styles))
         problems = []
         if not 10.0 <= self.distance_m <= 200000.0:
             problems.append("a horizon band's distance must be 10..200000 m")
@@ -102,8 +115,31 @@ class HorizonSettings:
 
     @property
     def kind(self) -> str:
-        """'image' (a band image) or 'model' (a learned landscape model, not available yet)."""
+        """'image' (a band image) or 'model' (a learned landscape model)."""
         return "image" if Path(self.source).suffix.lower() in IMAGE_EXTENSIONS else "model"
+
+
+def check_band_model(model: LoadedModel, source: str) -> None:
+    """A band's model must draw coverage (land over the sky it leaves): one line if not."""
+    if not model.config.alpha:
+        raise RequestError(
+            f"{source} draws no alpha (land over sky), so it cannot be a horizon band: give a "
+            "landscape model (python -m trainer train --preset landscape) or a band image"
+        )
+
+
+def band_model_size(model: LoadedModel, settings: HorizonSettings) -> tuple[int, int]:
+    """(height, width) px of the band a landscape model draws: its native frame's rows, and
+    whole latent cells all the way round at ``settings.degrees_per_pixel``, else the scale its
+    file records, else ``BAND_DEGREES`` over its frame's height. The band is then 360 degrees
+    over exactly its width (the cells' rounding changes its scale by under a cell's share)."""
+    config = model.config
+    height = config.native_frame[0]
+    degrees = settings.degrees_per_pixel or float(
+        config.extra.get("degrees_per_pixel", BAND_DEGREES / height)
+    )
+    cells = max(1, round(360.0 / degrees / config.pixels_per_cell))
+    return height, cells * config.pixels_per_cell
 
 
 def band_distance(up: np.ndarray, distance_km: float) -> np.ndarray:

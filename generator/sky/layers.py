@@ -2,8 +2,9 @@
 
 A layer's texture is one square tile rendered by a torus-wrapping model (``wrap xy``) with the
 exact patch renderer, so it repeats seamlessly every ``period_m`` metres on its plane; everything
-else (perspective, filtering, light) is the composition's. Settings are plain frozen dataclasses:
-they go into the recipe as they are.
+else (perspective, filtering, light) is the composition's. A landscape model's band at the
+horizon (``generator.sky.horizon``) is drawn the same way, wrapping in x only. Settings are
+plain frozen dataclasses: they go into the recipe as they are.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from generator.files.photo import IMAGE_EXTENSIONS, ImageReadError, load_linear,
 from generator.files.recipe import new_recipe
 from generator.rendering.pick import make_renderer
 from generator.rendering.progress import increments
-from generator.rendering.render import CancelFn
+from generator.rendering.render import BandRenderer, CancelFn
 from generator.sky.cloudmap import density_from_linear
 from generator.sky.plane import PlaneTexture
 from generator.sky.spectrum import REC709_LUMINANCE
@@ -141,19 +142,27 @@ def model_tile(
     size: int,
     tiles_done: TilesDone | None = None,
     cancel: CancelFn | None = None,
+    height: int | None = None,
 ) -> np.ndarray:
-    """(size, size, 3) linear tile of ``model`` wrapping in x and y: a seamless texture."""
-    recipe = new_recipe(
-        model.config, model.hash, size, size, seed=seed, wrap="xy", projection="flat",
-        style_seeds=styles,
-    )  # fmt: skip
-    return make_renderer(model, recipe).render(increments(tiles_done), cancel)
+    """(size, size, 3) linear tile of ``model`` wrapping in x and y: a seamless texture; with
+    ``height``, (height, size, C) wrapping in x only (a landscape band: its rows are the
+    model's frame, so it keeps its up; C is 4 for a model with alpha)."""
+    return _tile_renderer(model, seed, styles, size, height).render(increments(tiles_done), cancel)
 
 
-def tile_count(model: LoadedModel, size: int) -> int:
+def tile_count(model: LoadedModel, size: int, height: int | None = None) -> int:
     """Progress units of ``model_tile``."""
-    recipe = new_recipe(model.config, model.hash, size, size, wrap="xy", projection="flat")
-    return make_renderer(model, recipe).total_tiles
+    return _tile_renderer(model, 0, (), size, height).total_tiles
+
+
+def _tile_renderer(
+    model: LoadedModel, seed: int, styles: tuple[int, ...], size: int, height: int | None
+) -> BandRenderer:
+    recipe = new_recipe(
+        model.config, model.hash, size, size if height is None else height, seed=seed,
+        wrap="xy" if height is None else "x", projection="flat", style_seeds=styles,
+    )  # fmt: skip
+    return make_renderer(model, recipe)
 
 
 def is_image(source: str) -> bool:

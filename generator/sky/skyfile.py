@@ -47,7 +47,13 @@ from generator.rendering.render import CancelFn, ProgressFn, RowBandRenderer
 from generator.sky.atmosphere import Rays, SkySettings, SunLight
 from generator.sky.compose import ComposedSky, SkyComposition
 from generator.sky.cubemap import FACES, face_pixel_directions
-from generator.sky.horizon import HorizonBand, HorizonSettings, read_band
+from generator.sky.horizon import (
+    HorizonBand,
+    HorizonSettings,
+    band_model_size,
+    check_band_model,
+    read_band,
+)
 from generator.sky.layers import (
     CloudSettings,
     GroundSettings,
@@ -207,9 +213,11 @@ _tile_cache: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDic
 _tile_lock = threading.Lock()
 
 
-def _tile_key(model: LoadedModel, seed: int, styles: tuple[int, ...], size: int) -> tuple:
+def _tile_key(
+    model: LoadedModel, seed: int, styles: tuple[int, ...], size: int, height: int | None = None
+) -> tuple:
     device = next(model.generator.parameters()).device
-    return model.hash, str(device), seed, tuple(styles), size
+    return model.hash, str(device), seed, tuple(styles), size, height
 
 
 def cached_tile(
@@ -219,15 +227,17 @@ def cached_tile(
     size: int,
     tiles_done: Callable[[float], None] | None = None,
     cancel: CancelFn | None = None,
+    height: int | None = None,
 ) -> np.ndarray:
-    """``model_tile``, drawn once per process for the last ``TILE_CACHE_SIZE`` kinds of tile:
-    the same array (read-only) as drawing it again, the model and device being the same."""
-    key = _tile_key(model, seed, styles, size)
+    """``model_tile`` (a landscape band with ``height``), drawn once per process for the last
+    ``TILE_CACHE_SIZE`` kinds of tile: the same array (read-only) as drawing it again, the
+    model and device being the same."""
+    key = _tile_key(model, seed, styles, size, height)
     with _tile_lock:
         if key in _tile_cache:
             _tile_cache.move_to_end(key)
             return _tile_cache[key]
-    tile = model_tile(model, seed, styles, size, tiles_done, cancel)
+    tile = model_tile(model, seed, styles, size, tiles_done, cancel, height)
     tile.setflags(write=False)
     with _tile_lock:
         _tile_cache[key] = tile
@@ -258,15 +268,18 @@ class PreparedLayers:
         elif clouds is not None and clouds.cover > 0.0:
             self.models["clouds"] = _load(clouds.model, clouds.model_hash, device)
             clouds = dataclasses.replace(clouds, model_hash=self.models["clouds"].hash)
-        self.band_images: list[np.ndarray] = []
+        self.band_images: list[np.ndarray | None] = []
+        self.band_models: list[LoadedModel | None] = []
         horizon = []
         for band in composition.horizon:
             if band.kind == "model":
-                raise RequestError(
-                    f"a horizon band from a learned landscape model ({band.source!r}) is not "
-                    "available yet: give a band image (an RGBA PNG, land opaque, sky "
-                    "transparent, the horizon at its middle row)"
-                )
+                model = _load(band.source, band.source_hash, device)
+                check_band_model(model, band.source)
+                self.band_models.append(model)
+                self.band_images.append(None)
+                horizon.append(dataclasses.replace(band, source_hash=model.hash))
+                continue
+            self.band_models.append(None)
             pixels, digest = read_band(band.source)
             _check_hash(band.source, band.source_hash, digest, "horizon band")
             HorizonBand(pixels[:2], band)  # a band wider than 360 degrees fails now
@@ -297,6 +310,12 @@ class PreparedLayers:
             with _tile_lock:
                 cached = _tile_key(model, seed, styles, size) in _tile_cache
             total += 0 if cached else tile_count(model, size)
+        for model, band in zip(self.band_models, self.recipe.composition.horizon, strict=True):
+            if model is not None:
+                height, width = band_model_size(model, band)
+                with _tile_lock:
+                    cached = _tile_key(model, band.seed, band.styles, width, height) in _tile_cache
+                total += 0 if cached else tile_count(model, width, height)
         return total
 
     def sky(
@@ -315,12 +334,30 @@ class PreparedLayers:
                 textures["cloud_texture"] = cloud_texture(tile, c.clouds)
             if self.cloud_map is not None:
                 textures["cloud_texture"] = cloud_texture(self.cloud_map, c.clouds)
-            bands = tuple(
-                HorizonBand(pixels, band)
-                for pixels, band in zip(self.band_images, c.horizon, strict=True)
-            )
-            self._sky = ComposedSky(c, **textures, horizon_bands=bands)
+            bands = [
+                self._band(pixels, model, band, tiles_done, cancel)
+                for pixels, model, band in zip(
+                    self.band_images, self.band_models, c.horizon, strict=True
+                )
+            ]
+            self._sky = ComposedSky(c, **textures, horizon_bands=tuple(bands))
         return self._sky
+
+    @staticmethod
+    def _band(
+        pixels: np.ndarray | None,
+        model: LoadedModel | None,
+        band: HorizonSettings,
+        tiles_done: Callable[[float], None] | None,
+        cancel: CancelFn | None,
+    ) -> HorizonBand:
+        """A band image's band, or the 360-degree band a landscape model draws (at its scale:
+        exactly 360 degrees over the drawn width)."""
+        if model is None:
+            return HorizonBand(pixels, band)
+        height, width = band_model_size(model, band)
+        drawn = cached_tile(model, band.seed, band.styles, width, tiles_done, cancel, height)
+        return HorizonBand(drawn, dataclasses.replace(band, degrees_per_pixel=None))
 
 
 def _load(name: str, expected_hash: str, device: str) -> LoadedModel:
