@@ -10,8 +10,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from conftest import make_model_file
 from PIL import Image
 
+from generator import load_model, new_recipe, render_array
 from generator.errors import RequestError
 from generator.files.imagefile import read_image
 from generator.files.recipe import Window
@@ -209,6 +211,54 @@ def test_the_command_line_sets_bands(tmp_path, capsys):
     again = tmp_path / "n.png"
     assert main(["sky", "--recipe", str(out), "--horizon-band", "none", "--out", str(again)]) == 0
     assert read_sky_recipe(again).composition.horizon == ()
+
+
+# --- a landscape model as the source --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def land_model_path(tmp_path_factory) -> str:
+    """A tiny random landscape model with alpha: 32-px frames, 16 degrees at 0.5 per pixel."""
+    path = tmp_path_factory.mktemp("models") / "land.safetensors"
+    return str(make_model_file(path, seed=4, rgb_scale=0.5, alpha=True))
+
+
+def test_a_landscape_model_draws_a_band_exact_across_windows_and_the_wrap(land_model_path):
+    settings = HorizonSettings(land_model_path, seed=3, heading=20.0, distance_m=1500.0)
+    recipe = strip(composition(settings), width=200)
+    whole = render_sky_array(recipe)
+    assert np.abs(whole - render_sky_array(strip(composition(), width=200))).max() > 0.05
+    for x, y, w, h in ((190, 5, 20, 30), (37, 0, 50, 48)):
+        part = render_sky_array(recipe.replace(window=Window(x, y, w, h)))
+        np.testing.assert_array_equal(part, whole[y : y + h][:, np.arange(x, x + w) % 200])
+    # the band is the model's own render wrapping around 360 degrees, used as a band image is
+    layers = PreparedLayers(recipe)
+    (band,) = layers.sky().bands
+    model = load_model(land_model_path)
+    drawn = render_array(
+        model, new_recipe(model.config, model.hash, 720, 32, seed=3, wrap="x", projection="flat")
+    )
+    assert drawn.shape == (32, 720, 4) and band.wraps and band.degrees == 0.5
+    expected = HorizonBand(drawn, replace(settings, degrees_per_pixel=None))
+    np.testing.assert_array_equal(band.levels[0], expected.levels[0])
+    # the recipe names the model by its hash and keeps the seed; another seed, another band
+    (kept,) = layers.recipe.composition.horizon
+    assert (kept.source_hash, kept.seed) == (model.hash, 3)
+    assert SkyRecipe.from_json(layers.recipe.to_json()) == layers.recipe
+    other = render_sky_array(strip(composition(replace(settings, seed=4)), width=200))
+    assert np.abs(other - whole).max() > 0.01
+
+
+def test_the_command_line_draws_a_model_band_with_its_seed(tmp_path, land_model_path):
+    from generator.cli import main
+
+    out = tmp_path / "m.png"
+    args = ["sky", "--ground", "#6b5a44", "--strip", "64x16", "--fov", "360", "--quiet"]
+    assert (
+        main([*args, "--horizon-band", land_model_path, "--band-seed", "5", "--out", str(out)]) == 0
+    )
+    (band,) = read_sky_recipe(out).composition.horizon
+    assert band.seed == 5 and band.kind == "model"
 
 
 # --- haze ----------------------------------------------------------------------------------
