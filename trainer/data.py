@@ -46,9 +46,6 @@ LISTED_NAMES = 10
 _ORDER_STREAM = 1
 _ITEM_STREAM = 2
 _SEED_MASK = (1 << 64) - 1
-BAND_DEGREES = 16.0
-"""Degrees a horizon band's height spans (``tools/horizon_bands.py``: 8 above the horizon to 8
-below it), so a band ``360 / BAND_DEGREES`` times as wide as high goes all the way round."""
 
 
 class DataError(BackdropError):
@@ -213,8 +210,9 @@ class PatchDataset(Dataset):
     ``tools/horizon_bands.py`` writes, their horizon at the middle row) are not cropped: each is
     taken at its own scale (resized to the frame's height if it is not that high already), so
     its rows are the frame's rows and the vertical position is the elevation; a band that goes
-    all the way round (``BAND_DEGREES``) is shifted circularly by whole cells, so its patches
-    cross its seam as they cross any other column. Then an optional horizontal flip, and a
+    all the way round at the model's scale (``ModelConfig.degrees_per_pixel``: 22.5 times as
+    wide as high for the bands' 16 degrees) is shifted circularly by whole cells, so its
+    patches cross its seam as they cross any other column. Then an optional horizontal flip, and a
     patch at a random cell-aligned position. Each item is ``{"patch": (C, patch, patch)
     float32, "top": int64, "left": int64}`` with top/left in latent cells of the frame; C is 4
     for a model with alpha (the files' alpha kept as coverage, ``ModelConfig.alpha``), else 3.
@@ -360,7 +358,8 @@ class PatchDataset(Dataset):
             source = _resize(source, (rows * self.config.pixels_per_cell, frame_w))
         elif self.bands:
             height, width = source.shape[1:]
-            wraps = width == round(height * 360.0 / BAND_DEGREES)
+            span = width * frame_h / height * self.config.degrees_per_pixel
+            wraps = abs(span - 360.0) < 0.5 * self.config.degrees_per_pixel
             ppc = self.config.pixels_per_cell
             cells = max(self.patch // ppc, round(width * frame_h / height / ppc))
             source = _resize(source, (frame_h, cells * ppc))

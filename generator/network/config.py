@@ -13,6 +13,9 @@ from typing import Any
 from generator.errors import ModelError
 
 COLOR_SPACES = ("srgb", "log")
+BAND_DEGREES = 16.0
+"""Degrees a horizon band's height spans (``tools/horizon_bands.py``: 8 above the horizon to 8
+below): the scale of a landscape model whose config does not record its own."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,12 @@ class ModelConfig:
     def coord_channels(self) -> int:
         """Coordinate channels concatenated at every Gs layer: (y), (sin x, cos x)."""
         return int(self.vertical_conditioning) + 2 * int(self.horizontal_conditioning)
+
+    @property
+    def degrees_per_pixel(self) -> float:
+        """A landscape model's pixel as an angle (its bands' scale): ``extra`` records it, else
+        its native frame's height spans a horizon band's ``BAND_DEGREES``."""
+        return float(self.extra.get("degrees_per_pixel", BAND_DEGREES / self.native_frame[0]))
 
     @property
     def channels(self) -> int:

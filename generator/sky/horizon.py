@@ -71,9 +71,6 @@ FILL_DEGREES = 6.0
 """Azimuths over which the far land under the band's gaps is averaged (a Gaussian's 2 sigma)."""
 FILL_FARTHER = 5.0
 """How much farther than the band the far land that fills its gaps below the horizon lies."""
-BAND_DEGREES = 16.0
-"""Degrees a band image's height spans (``tools/horizon_bands.py``): the scale of a landscape
-model whose file does not record its own (``extra['degrees_per_pixel']``)."""
 
 
 @dataclass(frozen=True)
@@ -130,16 +127,13 @@ def check_band_model(model: LoadedModel, source: str) -> None:
 
 def band_model_size(model: LoadedModel, settings: HorizonSettings) -> tuple[int, int]:
     """(height, width) px of the band a landscape model draws: its native frame's rows, and
-    whole latent cells all the way round at ``settings.degrees_per_pixel``, else the scale its
-    file records, else ``BAND_DEGREES`` over its frame's height. The band is then 360 degrees
-    over exactly its width (the cells' rounding changes its scale by under a cell's share)."""
+    whole latent cells all the way round at ``settings.degrees_per_pixel``, else at the model's
+    own scale (``ModelConfig.degrees_per_pixel``). The band is then 360 degrees over exactly
+    its width (the cells' rounding changes its scale by under a cell's share)."""
     config = model.config
-    height = config.native_frame[0]
-    degrees = settings.degrees_per_pixel or float(
-        config.extra.get("degrees_per_pixel", BAND_DEGREES / height)
-    )
+    degrees = settings.degrees_per_pixel or config.degrees_per_pixel
     cells = max(1, round(360.0 / degrees / config.pixels_per_cell))
-    return height, cells * config.pixels_per_cell
+    return config.native_frame[0], cells * config.pixels_per_cell
 
 
 def band_distance(up: np.ndarray, distance_km: float) -> np.ndarray:
