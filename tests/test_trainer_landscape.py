@@ -133,9 +133,13 @@ def test_the_discriminators_judge_alpha_sensibly():
 def test_a_tiny_alpha_run_resumes_bit_for_bit_and_exports_an_rgba_model(
     bands, tmp_path, discriminator
 ):
+    """The projected run with every optional loss too: the colour and contrast losses count
+    premultiplied colour, the fakes seen from afar get their own skies behind them (drawn from
+    the saved random state)."""
     settings = {"discriminator": discriminator, "augment": list(POLICIES), "r1_every": 2}
     if discriminator == "projected":
-        settings["projected_side"] = 32
+        settings.update(projected_side=32, color_weight=1.0, zoom_weight=1.0, zoom=2)
+        settings.update(contrast_weight=1.0)
     train(tiny_landscape(**settings), bands, tmp_path / "straight", show_progress=False)
     train(tiny_landscape(steps=2, **settings), bands, tmp_path / "stopped", show_progress=False)
     train(tiny_landscape(**settings), bands, tmp_path / "stopped", resume=True, show_progress=False)

@@ -38,7 +38,7 @@ from trainer.checkpoint import (
 )
 from trainer.config import ConfigError, TrainConfig
 from trainer.data import PatchDataset, make_loader, scan_folder, stop_workers
-from trainer.discriminator import Discriminator
+from trainer.discriminator import Discriminator, premultiplied
 from trainer.distributed import Distributed
 from trainer.export import export_run
 from trainer.projected import ProjectedDiscriminator, over_backdrop, sky_backdrop
@@ -429,7 +429,7 @@ def _train(
                     models.generator, config, CONTRAST_IMAGES, _contrast_side(config), device,
                     train_g=True,
                 )  # fmt: skip
-                contrast = losses.contrast_loss(afar, real_contrast)
+                contrast = losses.contrast_loss(premultiplied(afar), real_contrast)
                 total = total + config.contrast_weight * contrast
                 values["contrast"] += contrast.item() / rounds
             (total / rounds).backward()
@@ -551,7 +551,9 @@ def _same_randomness(device: torch.device):
 
 def _pair_colors(patches: torch.Tensor) -> torch.Tensor:
     """Mean colour (N, 3) of each pair of patches: the halves of a paired batch share their
-    global latent, so each pair says what colour that image is, not what one spot of it is."""
+    global latent, so each pair says what colour that image is, not what one spot of it is.
+    RGBA patches count their colour premultiplied (transparent pixels hold no colour)."""
+    patches = premultiplied(patches)[:, :3]
     half = len(patches) // 2
     return (patches[:half].mean(dim=(2, 3)) + patches[half:].mean(dim=(2, 3))) / 2
 
@@ -658,7 +660,7 @@ def _real_contrast(dataset: PatchDataset, side: int, device: torch.device) -> to
     """Mean ``losses.band_contrast`` (bands, 3) of CONTRAST_PATCHES training patches cropped to
     ``side`` px: the detail photos carry at their finest scales."""
     patches = _reserved_patches(dataset, [2**40 + k for k in range(CONTRAST_PATCHES)], side)
-    return losses.band_contrast(patches, CONTRAST_BANDS).mean(dim=0).to(device)
+    return losses.band_contrast(premultiplied(patches), CONTRAST_BANDS).mean(dim=0).to(device)
 
 
 def _real_colors(dataset: PatchDataset, device: torch.device) -> torch.Tensor:
