@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import math
 import re
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ assemble = load_tool("assemble_data")
 
 LICENCES = {
     "CC0-1.0",
+    "CC-BY-3.0",
     "CC-BY-4.0",
     "CC-BY-SA-3.0",
     "CC-BY-SA-4.0",
@@ -136,6 +139,72 @@ def test_horizon_tables_name_only_reviewed_wallpapers():
     assert not bands.TORCS_BACKGROUNDS.keys() & bands.TORCS_EXCLUDED.keys()
     assert set(bands.HDRI_EXCLUDED) == assemble.HDRIS.keys() | assemble.HDRI_EXCLUDED.keys()
     assert assemble.PACKAGES.items() >= bands.HORIZON_PACKAGES.items()
+
+
+def test_cloud_tiles_sources_and_splits(rows):
+    clouds = [row for row in rows if row.kind == "clouds"]
+    by_package: dict[str, int] = {}
+    for row in clouds:
+        by_package[row.source_package] = by_package.get(row.source_package, 0) + 1
+        assert row.path.startswith(f"{row.split}/clouds/") and row.path.endswith(".png"), row
+        assert row.source_version == assemble.PACKAGES[row.source_package], row
+    # 14 0 A.D. sky boxes (2 reserved, as 5 windows each), 2 crops of Kite, 6 crops of two
+    # Trigger Rally sky photos, 2 crops of OpenClonk's Clouds2 (see data/README.md).
+    assert by_package == {
+        "0ad-data": 22,
+        "plasma-workspace-wallpapers": 2,
+        "trigger-rally-data": 6,
+        "openclonk-data": 2,
+    }
+    assert {row.path for row in clouds if row.split == "validation"} == {
+        f"validation/clouds/{sky}{suffix}.png"
+        for sky in ("stormy", "stratus_2")
+        for suffix in ("_centre", "_nw", "_ne", "_sw", "_se")
+    }
+    photo_crops = sum(len(crops) for _, crops, _, _ in assemble.CLOUD_PHOTOS.values())
+    assert photo_crops == sum(row.source_package != "0ad-data" for row in clouds)
+    for row in clouds:
+        if row.source_package == "trigger-rally-data":
+            assert row.licence == "GPL-2.0-or-later" and "Trigger Rally" in row.attribution
+        if row.source_package == "openclonk-data":
+            assert row.licence == "CC-BY-3.0" and "OpenClonk" in row.attribution
+
+
+def test_cloud_photo_crops_are_distinct_squares():
+    for (package, name), (_, crops, _, _) in assemble.CLOUD_PHOTOS.items():
+        assert package in assemble.CLOUD_PHOTO_PREFIX
+        boxes = list(crops.values())
+        for left, top, right, bottom in boxes:
+            assert right - left == bottom - top >= 400, (name, crops)
+        for i, a in enumerate(boxes):  # crops of one photo do not overlap: different clouds
+            for b in boxes[i + 1 :]:
+                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (name, a, b)
+
+
+def _c4group(files: dict[str, bytes | dict]) -> bytes:
+    """An unpacked Clonk group holding `files` (a dict value is a child group)."""
+    bodies = [_c4group(v) if isinstance(v, dict) else v for v in files.values()]
+    head = assemble.C4GROUP_ID.ljust(28, b"\0") + struct.pack("<iii", 1, 2, len(files))
+    head = assemble.c4group_scramble(head.ljust(assemble.C4GROUP_HEADER, b"\0"))
+    entries, offset = b"", 0
+    for (name, value), body in zip(files.items(), bodies, strict=True):
+        child = isinstance(value, dict)
+        entry = name.encode().ljust(260, b"\0") + struct.pack(
+            "<iiiii", 0, child, len(body), 0, offset
+        )
+        entries += entry.ljust(assemble.C4GROUP_ENTRY, b"\0")
+        offset += len(body)
+    return head + entries + b"".join(bodies)
+
+
+def test_read_c4group_flattens_child_groups():
+    raw = _c4group({"Sky.jpg": b"jpeg", "Scen.ocs": {"Title.txt": b"US:Sky", "Sky.png": b"png"}})
+    expected = {"Sky.jpg": b"jpeg", "Scen.ocs/Title.txt": b"US:Sky", "Scen.ocs/Sky.png": b"png"}
+    assert assemble.read_c4group(raw) == expected
+    packed = gzip.compress(raw)
+    assert assemble.read_c4group(b"\x1e\x8c" + packed[2:]) == expected  # Clonk's gzip magic
+    # The scrambling is its own inverse on whole triples.
+    assert assemble.c4group_scramble(assemble.c4group_scramble(b"abcdef")) == b"abcdef"
 
 
 def test_terrain_rules():

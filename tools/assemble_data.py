@@ -7,12 +7,13 @@
 Sources (data/README.md has licences, attribution and the hold-out rules): the CC0 Poly Haven
 HDRIs inside the ``bpy`` wheel, and Debian packages fetched with ``apt-get download`` into
 ``--cache`` (sky boxes and ground textures of 0 A.D., landscape photographs of three wallpaper
-sets), cloud-density tiles made from the sky boxes and one wallpaper that looks up at the sky
-(``tools/cloud_tiles.py``), and RGBA horizon bands of Stellarium's landscapes, TORCS's track
-backgrounds and two wallpapers (``tools/horizon_bands.py``). Every kept or dropped image is
-named in a table here or caught by a stated rule, so the same packages always give the same
-files; ``data/manifest.csv`` (rewritten by each assembly and committed) pins each output file's
-SHA-256, and ``--check`` compares a folder against it.
+sets), cloud-density tiles made from the sky boxes and from photos that look up at the sky (a
+wallpaper, Trigger Rally's and OpenClonk's sky textures; ``tools/cloud_tiles.py``), and RGBA
+horizon bands of Stellarium's landscapes, TORCS's track backgrounds and two wallpapers
+(``tools/horizon_bands.py``). Every kept or dropped image is named in a table here or caught by
+a stated rule, so the same packages always give the same files; ``data/manifest.csv``
+(rewritten by each assembly and committed) pins each output file's SHA-256, and ``--check``
+compares a folder against it.
 
 Decoded images are written as PNG. The manifest also holds a hash of their decoded pixels, so a
 Pillow/zlib build that compresses differently still verifies (the pixels are what matters).
@@ -22,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import hashlib
 import io
 import math
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -56,6 +59,8 @@ PACKAGES = {
     "plasma-workspace-wallpapers": "4:5.27.5-2",
     "mate-backgrounds": "1.26.0-1",
     "lomiri-wallpapers-16.04": "20.04.0-2",
+    "trigger-rally-data": "0.6.6.1-3",
+    "openclonk-data": "8.1-3",
     **HORIZON_PACKAGES,
 }
 """Debian bookworm versions the manifest was made from; another version means new hashes. The
@@ -77,6 +82,10 @@ HDRI_EXCLUDED = {"interior": "indoor (hotel room)", "studio": "indoor (photo stu
 # --- 0 A.D. (0ad-data, CC-BY-SA-3.0, Wildfire Games) ----------------------------------------------
 ZERO_AD_ZIP = "usr/share/games/0ad/mods/public/public.zip"
 ZERO_AD_CREDIT = "© Wildfire Games (0 A.D.), CC-BY-SA 3.0"
+TRIGGER_CREDIT = (
+    "Trigger Rally (trigger-rally-data: data.zip © Jasmine and Richard Langridge and "
+    "contributors, GPL-2+)"
+)
 SKIES = "art/textures/skies/"
 TERRAIN = "art/textures/terrain/types/"
 CACHED = ".cached.dds"
@@ -274,19 +283,88 @@ LANDSCAPE_EXCLUDED: dict[str, dict[str, str]] = {
     },
 }
 
-CLOUD_PHOTOS: dict[tuple[str, str], tuple[str, tuple[int, int, int, int], str, str]] = {
-    # (package, table name): (split, crop (left, top, right, bottom), licence, attribution)
-    # Kite looks up at cumulus and cirrus; the square left of the kite is sky only.
+Box = tuple[int, int, int, int]
+"""A crop (left, top, right, bottom) in source pixels."""
+CLOUD_PHOTOS: dict[tuple[str, str], tuple[str, dict[str, Box], str, str]] = {
+    # (package, name): (split, {output suffix: crop}, licence, attribution). Each crop is pure
+    # sky, chosen by looking; two crops of one photo show different clouds.
+    # Kite looks up at cumulus and cirrus: the square left of the kite, and the top right corner
+    # right of it (cumulus and cirrus, no kite string).
     ("plasma-workspace-wallpapers", "Kite"): (
         "train",
-        (0, 0, 1600, 1600),
+        {"": (0, 0, 1600, 1600), "_right": (1900, 0, 2560, 660)},
         KDE_LICENCE,
         "Risto Saukonpää, KDE wallpaper 'Kite'",
+    ),
+    # Trigger Rally's tileable sky textures: photographs of cumulus looking up. 'cloudy2' is
+    # mirrored left to right (columns x and 1023-x correlate 0.7-0.95 over the outer 300 px), so
+    # only its left half is used; 'cloudy3' is blended with its mirror over the outer ~64 px
+    # only, so its four quadrants are used (seams of the tiling lie on the quadrant edges).
+    ("trigger-rally-data", "textures/sky/cloudy2.jpg"): (
+        "train",
+        {"_nw": (0, 0, 512, 512), "_sw": (0, 512, 512, 1024)},
+        "GPL-2.0-or-later",
+        TRIGGER_CREDIT,
+    ),
+    ("trigger-rally-data", "textures/sky/cloudy3.jpg"): (
+        "train",
+        {
+            "_nw": (0, 0, 512, 512),
+            "_ne": (512, 0, 1024, 512),
+            "_sw": (0, 512, 512, 1024),
+            "_se": (512, 512, 1024, 1024),
+        },
+        "GPL-2.0-or-later",
+        TRIGGER_CREDIT,
+    ),
+    # OpenClonk's 'Clouds2': a tileable photograph of a grey cloud base looking up (1300x770).
+    # The left crop stops short of a column of cloned blobs near x = 500 (a seam of the tiling).
+    ("openclonk-data", "Graphics.ocg/Clouds2.jpg"): (
+        "train",
+        {"_left": (0, 150, 470, 620), "_right": (660, 129, 1300, 769)},
+        "CC-BY-3.0",
+        "The OpenClonk Team, texture 'Clouds2' (OpenClonk's Graphics.ocg/Authors.txt: textures "
+        "are CC BY 3.0 unless stated otherwise; no author is named for this one)",
     ),
 }
 """Photos looking up at clouds, cropped to pure sky; ``tools/cloud_tiles.py`` takes each crop
 as the layer seen from below (no reprojection: the camera's tilt and field of view are
 unknown)."""
+CLOUD_PHOTO_PREFIX = {"plasma-workspace-wallpapers": "", "trigger-rally-data": "trigger_"}
+CLOUD_PHOTO_PREFIX["openclonk-data"] = "openclonk_"
+TRIGGER_ZIP = "usr/share/games/trigger-rally/data.zip"
+TRIGGER_SKIES = "textures/sky/"
+_TRIGGER_PAINTED = "painted or procedural (soft noise, no photographic detail)"
+TRIGGER_SKY_EXCLUDED = {
+    "blue.jpg": "flat blue with small painted specks",
+    "cloudy.png": _TRIGGER_PAINTED,
+    "dark-blue.png": "solid colour",
+    "dark-clouds.png": _TRIGGER_PAINTED,
+    "dawn.jpg": _TRIGGER_PAINTED,
+    "gas-sky.png": _TRIGGER_PAINTED + ", orange gas",
+    "light-clouds.jpg": _TRIGGER_PAINTED,
+    "orange.png": _TRIGGER_PAINTED + ", orange",
+    "overcast-blue.jpg": _TRIGGER_PAINTED,
+    "overcast.jpg": _TRIGGER_PAINTED,
+    "stars.jpg": "star field",
+    "stormy.jpg": _TRIGGER_PAINTED,
+}
+"""Every other file in Trigger Rally's textures/sky/, looked at on a contact sheet."""
+OPENCLONK = "usr/share/games/openclonk"
+OPENCLONK_EXCLUDED = {
+    "Graphics.ocg/Clouds1.jpg": "flat blue with brush-like wisps: not clearly a photograph "
+    "(Patrick Hoesly)",
+    "Missions.ocf/Skylands.ocs/Sky.jpg": "Clouds2.jpg tinted dark blue",
+    "Defense.ocf/Windmill.ocs/Sky.jpg": "oblique wide-angle storm at sunset, HDR-toned: the "
+    "red/blue ratio reads its warm half as solid cloud",
+    "Worlds.ocf/Clonkomotive.ocs/Sky.jpg": "mountain photo under a posterising filter",
+    "Parkour.ocf/ShiverPeak.ocs/WinterMountains.jpg": "mountain photo under a posterising filter",
+    "Graphics.ocg/Loader1.jpg": "rendered loading screen",
+}
+"""OpenClonk's images of at least 700x500 px with sky in them (the rest are sprites, UI and
+material textures), each looked at; the groups are read with `read_c4group`."""
+OPENCLONK_GROUPS = ("Defense.ocf", "Graphics.ocg", "Missions.ocf", "Parkour.ocf", "Worlds.ocf")
+"""The group files unpacked from openclonk-data: those holding the images named above."""
 
 
 class AssemblyError(Exception):
@@ -622,28 +700,120 @@ def cloud_windows(tile: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def cloud_photo_rows(cache: Path, out: Path, report: Report) -> Iterator[Row]:
-    """Cloud-density tiles of the wallpapers that look up at the sky (CLOUD_PHOTOS)."""
-    for (package, name), (split, box, licence, attribution) in sorted(CLOUD_PHOTOS.items()):
-        root = unpacked(package, cache)
-        source = wallpaper_candidates(package, root)[name]
-        with Image.open(root / source) as image:
-            crop = np.asarray(image.convert("RGB").crop(box))
-        tile = photo_tile(srgb_to_linear(crop / 255.0))
-        path = f"{split}/clouds/{safe_name(Path(name).stem)}.png"
-        sha, pixels = write_png(tile, out / path)
-        report.keep(f"{package} clouds")
-        yield Row(
-            path=path,
-            split=split,
-            kind="clouds",
-            sha256=sha,
-            pixels_sha256=pixels,
-            source_package=package,
-            source_version=PACKAGES[package],
-            source_path=f"{source}:crop{box}",
-            licence=licence,
-            attribution=attribution,
+    """Cloud-density tiles of the photos that look up at the sky (CLOUD_PHOTOS)."""
+    trigger_skies = trigger_sky_names(cache)
+    kept = {name for package, name in CLOUD_PHOTOS if package == "trigger-rally-data"}
+    reviewed = {TRIGGER_SKIES + name for name in TRIGGER_SKY_EXCLUDED} | kept
+    if set(trigger_skies) != reviewed:
+        raise AssemblyError(
+            f"trigger-rally-data skies: unreviewed or gone {sorted(set(trigger_skies) ^ reviewed)}"
         )
+    for name, reason in sorted(TRIGGER_SKY_EXCLUDED.items()):
+        report.drop("trigger-rally-data clouds", TRIGGER_SKIES + name, reason)
+    openclonk = openclonk_files(cache)
+    for name, reason in sorted(OPENCLONK_EXCLUDED.items()):
+        if name not in openclonk:
+            raise AssemblyError(f"openclonk-data: {name} is gone")
+        report.drop("openclonk-data clouds", name, reason)
+    for (package, name), (split, crops, licence, attribution) in sorted(CLOUD_PHOTOS.items()):
+        data, source = cloud_photo_source(package, name, cache)
+        with Image.open(io.BytesIO(data)) as image:
+            rgb = image.convert("RGB")
+        stem = CLOUD_PHOTO_PREFIX[package] + safe_name(Path(name).stem)
+        for suffix, box in sorted(crops.items()):
+            crop = np.asarray(rgb.crop(box))
+            tile = photo_tile(srgb_to_linear(crop / 255.0))
+            path = f"{split}/clouds/{stem}{suffix}.png"
+            sha, pixels = write_png(tile, out / path)
+            report.keep(f"{package} clouds")
+            yield Row(
+                path=path,
+                split=split,
+                kind="clouds",
+                sha256=sha,
+                pixels_sha256=pixels,
+                source_package=package,
+                source_version=PACKAGES[package],
+                source_path=f"{source}:crop{box}",
+                licence=licence,
+                attribution=attribution,
+            )
+
+
+def cloud_photo_source(package: str, name: str, cache: Path) -> tuple[bytes, str]:
+    """The encoded image of a CLOUD_PHOTOS entry and its path inside the package."""
+    if package == "trigger-rally-data":
+        root = unpacked(package, cache, members=(TRIGGER_ZIP,))
+        with zipfile.ZipFile(root / TRIGGER_ZIP) as archive:
+            return archive.read(name), f"{TRIGGER_ZIP}:{name}"
+    if package == "openclonk-data":
+        group, _, member = name.partition("/")
+        return openclonk_files(cache)[name], f"{OPENCLONK}/{group}:{member}"
+    root = unpacked(package, cache)
+    source = wallpaper_candidates(package, root)[name]
+    return (root / source).read_bytes(), source
+
+
+def trigger_sky_names(cache: Path) -> list[str]:
+    """The image files in Trigger Rally's textures/sky/ (inside its data.zip)."""
+    root = unpacked("trigger-rally-data", cache, members=(TRIGGER_ZIP,))
+    with zipfile.ZipFile(root / TRIGGER_ZIP) as archive:
+        return sorted(
+            n for n in archive.namelist() if n.startswith(TRIGGER_SKIES) and n != TRIGGER_SKIES
+        )
+
+
+def openclonk_files(cache: Path) -> dict[str, bytes]:
+    """The files of OpenClonk's groups in OPENCLONK_GROUPS, keyed 'Group.ocg/path/name'."""
+    root = unpacked(
+        "openclonk-data", cache, members=tuple(f"{OPENCLONK}/{g}" for g in OPENCLONK_GROUPS)
+    )
+    files: dict[str, bytes] = {}
+    for group in OPENCLONK_GROUPS:
+        data = (root / OPENCLONK / group).read_bytes()
+        files |= {f"{group}/{name}": body for name, body in read_c4group(data).items()}
+    return files
+
+
+C4GROUP_HEADER = 204
+C4GROUP_ENTRY = 316
+C4GROUP_ID = b"RedWolf Design GrpFolder"
+
+
+def c4group_scramble(data: bytes) -> bytes:
+    """Clonk's scrambling of a group header: XOR 237, then bytes 0 and 2 of every triple
+    swapped (the entry table after the header is plain)."""
+    out = bytearray(b ^ 237 for b in data)
+    for i in range(0, len(out) - 2, 3):
+        out[i], out[i + 2] = out[i + 2], out[i]
+    return bytes(out)
+
+
+def read_c4group(data: bytes) -> dict[str, bytes]:
+    """The files of an OpenClonk group file (.ocg/.ocd/.ocf/.ocs), child groups flattened to
+    'child/name'. A packed group is gzip with its two magic bytes changed to 1e 8c."""
+    if data[:2] == b"\x1e\x8c":
+        data = gzip.decompress(b"\x1f\x8b" + data[2:])
+    return _c4group_entries(data, "")
+
+
+def _c4group_entries(data: bytes, prefix: str) -> dict[str, bytes]:
+    head = c4group_scramble(data[:C4GROUP_HEADER])
+    if not head.startswith(C4GROUP_ID):
+        raise AssemblyError(f"not a Clonk group: {prefix or 'top level'}")
+    (entries,) = struct.unpack_from("<i", head, 36)
+    base = C4GROUP_HEADER + entries * C4GROUP_ENTRY
+    files: dict[str, bytes] = {}
+    for k in range(entries):
+        at = C4GROUP_HEADER + k * C4GROUP_ENTRY
+        name = data[at : at + 260].split(b"\0")[0].decode("latin-1")
+        _packed, child, size, _reserved, offset = struct.unpack_from("<iiiii", data, at + 260)
+        body = data[base + offset : base + offset + size]
+        if child:
+            files |= _c4group_entries(body, f"{prefix}{name}/")
+        else:
+            files[prefix + name] = body
+    return files
 
 
 def terrain_drop_reason(name: str) -> str | None:
