@@ -112,6 +112,9 @@ def test_the_discriminators_judge_alpha_sensibly():
     repainted[:, :3] = torch.rand(4, 3, 16, 16)
     d = Discriminator(16, 8, 16, channels=4)
     torch.testing.assert_close(d(transparent)[0], d(repainted)[0])
+    beyond = transparent.clone()  # alpha beyond the range renders as transparent: judged so
+    beyond[:, 3] = -3.0
+    torch.testing.assert_close(d(transparent)[0], d(beyond)[0])
     opaque, opaque_repainted = transparent.clone(), repainted.clone()
     opaque[:, 3] = opaque_repainted[:, 3] = 1.0
     assert not torch.allclose(d(opaque)[0], d(opaque_repainted)[0])
@@ -124,6 +127,7 @@ def test_the_discriminators_judge_alpha_sensibly():
     torch.testing.assert_close(over_backdrop(transparent, backdrop), backdrop)
     beyond = (transparent - 0.5).requires_grad_(True)
     over_backdrop(beyond, backdrop).sum().backward()
+    premultiplied(beyond).sum().backward()
     assert beyond.grad[:, 3].abs().sum() > 0
     judge = ProjectedDiscriminator(tiny_landscape().model, 32, 8, 16, seed=0, color_judge=True)
     assert judge.color.from_rgb.weight.shape[1] == 4
