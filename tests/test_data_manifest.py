@@ -34,6 +34,9 @@ REQUIRED_HOLDOUTS = {
     "validation/landscape/kde_summer_1am.jpg",
     "validation/landscape/mate_Storm.jpg",
     "validation/landscape/lomiri_sunset_by_Aitzol_Berasategi.jpg",
+    "validation/landscape/lxqt_Valendas.png",
+    "validation/landscape/lxqt_beam.png",
+    "validation/landscape/lxqt_fog.jpg",
     "validation/sky/cubemap/stratus_2.png",
     "validation/sky/cubemap/sunset_2.png",
     "validation/clouds/stratus_2_centre.png",
@@ -99,12 +102,13 @@ def test_horizon_bands_sources_splits_and_licences(rows):
     for row in horizon:
         by_package[row.source_package] = by_package.get(row.source_package, 0) + 1
         assert row.path.startswith(f"{row.split}/horizon/") and row.path.endswith(".png"), row
-    # 4 Stellarium panoramas, 3 TORCS track backgrounds, 2 wallpapers (see data/README.md).
+    # 4 Stellarium panoramas, 3 TORCS track backgrounds, 4 wallpapers (see data/README.md).
     assert by_package == {
         "stellarium-data": 4,
         "torcs-data": 3,
         "plasma-workspace-wallpapers": 1,
         "lomiri-wallpapers-16.04": 1,
+        "lxqt-themes": 2,
     }
     assert sum(row.split == "validation" for row in horizon) == 2
     for row in horizon:

@@ -61,6 +61,7 @@ PACKAGES = {
     "lomiri-wallpapers-16.04": "20.04.0-2",
     "trigger-rally-data": "0.6.6.1-3",
     "openclonk-data": "8.1-3",
+    "lxqt-themes": "1.2.0-1",
     **HORIZON_PACKAGES,
 }
 """Debian bookworm versions the manifest was made from; another version means new hashes. The
@@ -182,6 +183,19 @@ TERRAIN_VALIDATION_EVERY = 6
 KDE_IMAGE = "usr/share/wallpapers/{}/contents/images/2560x1600.jpg"
 MATE_IMAGE = "usr/share/backgrounds/mate/{}"
 LOMIRI_IMAGE = "usr/share/backgrounds/{}"
+LXQT_IMAGE = "usr/share/lxqt/wallpapers/{}"
+WALLPAPER_PREFIX = {
+    "plasma-workspace-wallpapers": "kde",
+    "mate-backgrounds": "mate",
+    "lomiri-wallpapers-16.04": "lomiri",
+    "lxqt-themes": "lxqt",
+}
+"""Output file names of a package's wallpapers start with this."""
+LXQT_LICENCE = "CC-BY-SA-3.0"
+"""The wallpapers' own ``License`` file: "Copyright 2022: LXQt Project Team, Licensed under
+https://creativecommons.org/licenses/by-sa/3.0/" (Debian's copyright file has only 'Files: *'
+LGPL-2.1+ for the package)."""
+LXQT_STEFONARCH = "© 2022 LXQt Project Team, photo by stefonarch (standreas@riseup.net)"
 KDE_LICENCE = "LGPL-3.0-only"
 """Each kept wallpaper's metadata.json says 'LGPLv3' (Debian's copyright file: GPL-2+ for all)."""
 LANDSCAPES: dict[str, dict[str, tuple[str, str, str]]] = {
@@ -206,6 +220,15 @@ LANDSCAPES: dict[str, dict[str, tuple[str, str, str]]] = {
             "© 2018 Aitzol Berasategi",
         ),
         "sunset_by_Aitzol_Berasategi.jpg": ("validation", "CC-BY-4.0", "© 2018 Aitzol Berasategi"),
+    },
+    # LXQt's photographs: the two with a horizon band train; the three whose skyline the
+    # search cannot follow (haze, mist, fog) are reserved as whole photos.
+    "lxqt-themes": {
+        "after-the-rain.jpg": ("train", LXQT_LICENCE, LXQT_STEFONARCH),
+        "this-is-not-windows.jpg": ("train", LXQT_LICENCE, LXQT_STEFONARCH),
+        "Valendas.png": ("validation", LXQT_LICENCE, "© 2022 LXQt Project Team"),
+        "beam.png": ("validation", LXQT_LICENCE, LXQT_STEFONARCH),
+        "fog.jpg": ("validation", LXQT_LICENCE, LXQT_STEFONARCH),
     },
 }
 _ABSTRACT = "abstract art or render"
@@ -280,6 +303,27 @@ LANDSCAPE_EXCLUDED: dict[str, dict[str, str]] = {
         "greentock_by_Peter_Nerlich.jpg": "clock close-up",
         "seeding_by_Clements_Engelhardt.jpg": _MACRO,
         "umang_by_Abhishek_Mudgal.jpg": _ABSTRACT,
+    },
+    "lxqt-themes": {
+        "Butterfly-Kenneth-Wimer.jpg": _MACRO,
+        "appleflower.png": _MACRO,
+        "butterfly.png": _MACRO,
+        "cloud.png": "sky only, looking up, under a lens-blur effect",
+        "drop.png": _MACRO,
+        "flowers.png": _MACRO,
+        "kde-plasma.png": _ABSTRACT,
+        "lxqt-origami-green.png": "logo art",
+        "origami-bright-logo.png": "logo art",
+        "origami-dark.png": "logo art",
+        "origami-light.png": "logo art",
+        "plasma-logo-bright.png": "logo art",
+        "plasma-logo-dark.png": "logo art",
+        "plasma_arch.png": "logo art",
+        "simple_blue_widescreen.png": _ABSTRACT,
+        "triangles-logo.png": _ABSTRACT,
+        "triangles.png": _ABSTRACT,
+        "waves-logo.png": "logo art",
+        "waves-purple-logo.jpg": "logo art",
     },
 }
 
@@ -892,7 +936,7 @@ def wallpaper_candidates(package: str, root: Path) -> dict[str, str]:
     if package == "plasma-workspace-wallpapers":
         base = root / "usr/share/wallpapers"
         return {p.name: KDE_IMAGE.format(p.name) for p in base.iterdir() if p.is_dir()}
-    pattern = MATE_IMAGE if package == "mate-backgrounds" else LOMIRI_IMAGE
+    pattern = {"mate-backgrounds": MATE_IMAGE, "lxqt-themes": LXQT_IMAGE}.get(package, LOMIRI_IMAGE)
     base = root / pattern.format("")
     images = [p for p in base.rglob("*") if p.suffix.lower() in {".jpg", ".png"}]
     return {
@@ -902,7 +946,8 @@ def wallpaper_candidates(package: str, root: Path) -> dict[str, str]:
 
 
 def landscape_rows(cache: Path, out: Path, report: Report) -> Iterator[Row]:
-    """The landscape photographs of the wallpaper packages, copied as they are."""
+    """The landscape photographs of the wallpaper packages: JPEGs copied as they are, PNGs
+    decoded to RGB and written again (so that the manifest holds their pixel hash)."""
     for package, table in LANDSCAPES.items():
         root = unpacked(package, cache)
         candidates = wallpaper_candidates(package, root)
@@ -913,20 +958,23 @@ def landscape_rows(cache: Path, out: Path, report: Report) -> Iterator[Row]:
             raise AssemblyError(f"{package}: unreviewed {sorted(unlisted)}, gone {sorted(missing)}")
         for name, reason in sorted(excluded.items()):
             report.drop(package, name, reason)
-        prefix = {"plasma-workspace-wallpapers": "kde", "mate-backgrounds": "mate"}.get(
-            package, "lomiri"
-        )
+        prefix = WALLPAPER_PREFIX[package]
         for name, (split, licence, attribution) in sorted(table.items()):
             source = candidates[name]
             stem = safe_name(Path(name).stem)
             path = f"{split}/landscape/{prefix}_{stem}{Path(source).suffix}"
             report.keep(package)
+            if Path(source).suffix == ".png":
+                with Image.open(root / source) as image:
+                    sha, pixel_sha = write_png(np.asarray(image.convert("RGB")), out / path)
+            else:
+                sha, pixel_sha = copy_file(root / source, out / path), ""
             yield Row(
                 path=path,
                 split=split,
                 kind="landscape",
-                sha256=copy_file(root / source, out / path),
-                pixels_sha256="",
+                sha256=sha,
+                pixels_sha256=pixel_sha,
                 source_package=package,
                 source_version=PACKAGES[package],
                 source_path=source,

@@ -165,6 +165,8 @@ WALLPAPER_BANDS = {
     # (package, the assembler's table name): skyline window as fractions of the height
     ("plasma-workspace-wallpapers", "EveningGlow"): (0.20, 0.36),
     ("lomiri-wallpapers-16.04", "aitzgorri_by_Aitzol_Berasategi.jpg"): (0.08, 0.62),
+    ("lxqt-themes", "after-the-rain.jpg"): (0.66, 0.84),
+    ("lxqt-themes", "this-is-not-windows.jpg"): (0.50, 0.70),
 }
 """The split, licence and attribution are the assembler's for the same photo, so a reserved
 photo's band is reserved too."""
@@ -181,6 +183,10 @@ WALLPAPER_EXCLUDED = {
     "rock and snow lies on the ridge: the skyline search cut through the rock",
     ("lomiri-wallpapers-16.04", "sunset_by_Aitzol_Berasategi.jpg"): "the sun sits on the "
     "skyline: the skyline search dipped under its glare",
+    ("lxqt-themes", "Valendas.png"): "ridges fading into haze: the search took the far peaks on "
+    "the right and cut the pale ridges in the middle away",
+    ("lxqt-themes", "beam.png"): "mist lies on the hills: the search cut boxes through the mist",
+    ("lxqt-themes", "fog.jpg"): "a fog bank hides the hillside: no skyline",
 }
 
 # --- Reviewed panoramas without a band ------------------------------------------------------------
@@ -423,7 +429,11 @@ def wallpaper_bands(
     """
     for (package, name), reason in sorted(WALLPAPER_EXCLUDED.items()):
         drop(f"{package} horizon", name, reason)
-    prefix = {"plasma-workspace-wallpapers": "kde", "mate-backgrounds": "mate"}
+    prefix = {
+        "plasma-workspace-wallpapers": "kde",
+        "mate-backgrounds": "mate",
+        "lxqt-themes": "lxqt",
+    }
     for (package, name), window in sorted(WALLPAPER_BANDS.items()):
         file, source, split, licence, attribution = photo(package, name)
         stem = Path(name).stem.replace("/", "__").replace(" ", "_")
