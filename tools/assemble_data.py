@@ -341,7 +341,7 @@ CLOUD_PHOTOS: dict[tuple[str, str], tuple[str, dict[str, Box], str, str]] = {
         "Risto Saukonpää, KDE wallpaper 'Kite'",
     ),
     # Trigger Rally's tileable sky textures: photographs of cumulus looking up. 'cloudy2' is
-    # mirrored left to right (columns x and 1023-x correlate 0.7-0.95 over the outer 300 px), so
+    # mirrored left to right (columns x and 1023-x correlate 0.7-1.0 over the outer 260 px), so
     # only its left half is used; 'cloudy3' is blended with its mirror over the outer ~64 px
     # only, so its four quadrants are used (seams of the tiling lie on the quadrant edges).
     ("trigger-rally-data", "textures/sky/cloudy2.jpg"): (
