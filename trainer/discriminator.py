@@ -88,15 +88,14 @@ def minibatch_stddev(x: Tensor, group: int = 4) -> Tensor:
 
 
 def premultiplied(images: Tensor) -> Tensor:
-    """RGBA model-space patches as renders show them: the alpha clipped to [-1, 1] (coverage 0
-    to 1; the gradient passes straight through), the colour times the coverage (colour where
-    there is land, 0 where there is none). Clipped, G may overshoot to draw exactly opaque land
-    and exactly empty sky, as the bands hold them, where a judge of raw values would ask for
-    exactly 1 and -1. RGB patches are returned as they are."""
+    """RGBA model-space patches with their colour times the coverage ((alpha + 1) / 2, alpha
+    being 2 * coverage - 1): colour where there is land, 0 where there is none. The alpha stays
+    raw, as the colour judge sees raw colour: a judge that saw it clipped (the gradient passed
+    straight through) let G's alpha run below -1 without bound, to empty sky everywhere.
+    RGB patches are returned as they are."""
     if images.shape[1] != 4:
         return images
     alpha = images[:, 3:]
-    alpha = alpha + (alpha.clamp(-1.0, 1.0) - alpha).detach()
     return torch.cat([images[:, :3] * ((alpha + 1.0) * 0.5), alpha], dim=1)
 
 
