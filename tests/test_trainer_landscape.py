@@ -16,11 +16,11 @@ from generator.files import load_linear, output_to_model
 from trainer.augment import POLICIES, color
 from trainer.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from trainer.cli import main as trainer_main
-from trainer.config import PRESETS, ConfigError
+from trainer.config import PRESETS
 from trainer.data import PatchDataset, find_images
 from trainer.discriminator import Discriminator, premultiplied
 from trainer.projected import ProjectedDiscriminator, over_backdrop, sky_backdrop
-from trainer.train import _real_coverage, _row_coverage, train
+from trainer.train import train
 
 HEIGHT = 32  # the tiny preset's frame: 8 cells of 4 px
 ROUND = round(HEIGHT * 22.5)  # 360 degrees at the bands' 16 degrees per height
@@ -59,7 +59,7 @@ def tiny_landscape(**overrides):
 def test_the_landscape_preset_fits_horizon_bands():
     settings = PRESETS["landscape"]
     model = settings.model
-    assert model.alpha and settings.bands and settings.patch == 64 and settings.coverage_weight > 0
+    assert model.alpha and settings.bands and settings.patch == 64
     assert model.native_frame[0] == 128 and model.pixels_per_cell == 8  # 16 degrees at 8 px
     assert model.vertical_conditioning and not model.horizontal_conditioning
     assert model.extra["degrees_per_pixel"] == 0.125
@@ -130,35 +130,17 @@ def test_the_discriminators_judge_alpha_sensibly():
     assert judge.color.from_rgb.weight.shape[1] == 4
 
 
-def test_the_coverage_loss_matches_the_bands_coverage_row_by_row(bands):
-    """The real profile is the bands' land at each row of the frame (sky on top, land below);
-    a fake with that profile has no loss, one with empty sky a large one."""
-    settings = tiny_landscape(coverage_weight=1.0)
-    dataset = PatchDataset(find_images(bands), settings.model, 16, bands=True, seed=0)
-    profile = _real_coverage(dataset, settings, torch.device("cpu"))
-    assert profile.shape == (HEIGHT,)
-    assert profile[:8].max() < 0.05 and profile[-8:].min() > 0.95  # the synthetic skyline
-    patches = torch.zeros(2, 4, 8, 8)
-    patches[:, 3] = torch.linspace(-1.0, 1.0, 8)[:, None]
-    total, count = _row_coverage(patches, torch.tensor([0, 3]), settings)
-    assert count.tolist() == [1] * 8 + [0] * 4 + [1] * 8 + [0] * 12
-    torch.testing.assert_close(total[12:20], (torch.linspace(-1.0, 1.0, 8) + 1) / 2)
-    with pytest.raises(ConfigError, match="alpha"):
-        PRESETS["tiny"].with_overrides({"coverage_weight": 1.0})
-
-
 @pytest.mark.parametrize("discriminator", ["patch", "projected"])
 def test_a_tiny_alpha_run_resumes_bit_for_bit_and_exports_an_rgba_model(
     bands, tmp_path, discriminator
 ):
     """The projected run with every optional loss too: the colour and contrast losses count
     premultiplied colour, the fakes seen from afar get their own skies behind them (drawn from
-    the saved random state), the coverage loss's real profile is drawn once from reserved
-    keys."""
+    the saved random state)."""
     settings = {"discriminator": discriminator, "augment": list(POLICIES), "r1_every": 2}
     if discriminator == "projected":
         settings.update(projected_side=32, color_weight=1.0, zoom_weight=1.0, zoom=2)
-        settings.update(contrast_weight=1.0, coverage_weight=1.0)
+        settings.update(contrast_weight=1.0)
     train(tiny_landscape(**settings), bands, tmp_path / "straight", show_progress=False)
     train(tiny_landscape(steps=2, **settings), bands, tmp_path / "stopped", show_progress=False)
     train(tiny_landscape(**settings), bands, tmp_path / "stopped", resume=True, show_progress=False)

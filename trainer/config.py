@@ -52,13 +52,6 @@ class TrainConfig:
     small patches through colour augmentation, enforces weakly. 0 = off; 30 brought the
     bundled terrain's rare materials back in 500 steps (``training/README.md``, "where the 1x
     gap comes from")."""
-    coverage_weight: float = 0.0
-    """Models with alpha: weight of a loss that matches G's mean coverage at each row of the
-    frame (over many small patches a step) to the bands' (``trainer.train._coverage_loss``).
-    Only the mean per row, not each image, so land keeps sharp outlines. Without it G escaped
-    to empty sky: with bands' patches half sky, an all-transparent fake is exactly a real sky
-    patch, and 400 ``landscape`` steps ended at coverage 0.06 everywhere (also with coord_weight
-    10 and with 96-px patches that all hold the horizon). 0 = off."""
     zoom_weight: float = 0.0
     """Weight of D's and G's losses on zoomed-out fakes: patches rendered ``zoom`` x wider and
     taller (one global latent each) and averaged down to the patch size, judged against the
@@ -155,10 +148,6 @@ class TrainConfig:
             problems.append("layout_weight must be >= 0")
         if not self.color_weight >= 0:
             problems.append("color_weight must be >= 0")
-        if not self.coverage_weight >= 0:
-            problems.append("coverage_weight must be >= 0")
-        if self.coverage_weight > 0 and not self.model.alpha:
-            problems.append("coverage_weight needs a model with alpha (model.alpha)")
         if not self.zoom_weight >= 0:
             problems.append("zoom_weight must be >= 0")
         if not self.contrast_weight >= 0:
@@ -343,7 +332,6 @@ PRESETS["landscape"] = dataclasses.replace(
         extra={"preset": "landscape", "degrees_per_pixel": 0.125},
     ),
     bands=True,
-    coverage_weight=10.0,
 )
 
 # Cloud density on a horizontal layer (``generator.sky.cloudmap``; data from

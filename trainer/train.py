@@ -49,7 +49,7 @@ from trainer.synthesis import generate_patches, patch_position
 log = logging.getLogger("trainer")
 LOSS_NAMES = (
     "d_loss", "g_loss", "r1", "pl", "diversity", "coord_real", "coord_fake", "layout", "color",
-    "zoom", "contrast", "color_judge", "coverage",
+    "zoom", "contrast", "color_judge",
 )  # fmt: skip
 COLOR_PAIRS = 1024
 """Pairs of real patches whose mean colours ``color_weight`` compares with (drawn at the start)."""
@@ -58,8 +58,6 @@ COLOR_IMAGES = 32
 batch's 4 images a step its gradient was mostly sampling noise."""
 COLOR_CELLS = 2
 """Side of those patches in latent cells (the real ones are cropped to match)."""
-COVERAGE_PATCHES = 1024
-"""Training patches the bands' coverage at each row is averaged over (drawn at the start)."""
 CONTRAST_IMAGES = 4
 """Images per accumulation round that ``contrast_weight`` renders from afar."""
 CONTRAST_SIDE = 32
@@ -295,7 +293,6 @@ def _train(
     )  # fmt: skip
     models = build_models(config, device)
     real_colors = _real_colors(dataset, device) if config.color_weight > 0 else None
-    real_coverage = _real_coverage(dataset, config, device) if config.coverage_weight > 0 else None
     real_contrast = (
         _real_contrast(dataset, _contrast_side(config), device)
         if config.contrast_weight > 0
@@ -418,7 +415,7 @@ def _train(
                 total = total + config.layout_weight * layout
                 values["layout"] += layout.item() / rounds
             if real_colors is not None:
-                small, _ = _small_patches(models.generator, config, device)
+                small = _color_patches(models.generator, config, device)
                 color = losses.color_coverage_loss(_pair_colors(small.float()), real_colors)
                 total = total + config.color_weight * color
                 values["color"] += color.item() / rounds
@@ -427,10 +424,6 @@ def _train(
                 zoom_loss = losses.g_nonsaturating_loss(zoom_logits)
                 total = total + config.zoom_weight * zoom_loss
                 values["zoom"] += zoom_loss.item() / rounds
-            if real_coverage is not None:
-                coverage = _coverage_loss(models.generator, config, real_coverage, device)
-                total = total + config.coverage_weight * coverage
-                values["coverage"] += coverage.item() / rounds
             if real_contrast is not None:
                 afar = _render_from_afar(
                     models.generator, config, CONTRAST_IMAGES, _contrast_side(config), device,
@@ -565,12 +558,9 @@ def _pair_colors(patches: torch.Tensor) -> torch.Tensor:
     return (patches[:half].mean(dim=(2, 3)) + patches[half:].mean(dim=(2, 3))) / 2
 
 
-def _small_patches(
-    generator: Generator, config: TrainConfig, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _color_patches(generator: Generator, config: TrainConfig, device: torch.device) -> torch.Tensor:
     """A pair of COLOR_CELLS-cell patches at random places for each of COLOR_IMAGES global
-    latents (halves paired as in ``_pair_colors``): many images a step at a small cost. Returns
-    them and their top cells."""
+    latents (halves paired as in ``_pair_colors``): many images a step at a small cost."""
     model, count = config.model, 2 * COLOR_IMAGES
     zg = _zg(COLOR_IMAGES, config, device).repeat(2, 1)
     tops = torch.randint(0, model.native_height - COLOR_CELLS + 1, (count,), device=device)
@@ -579,48 +569,7 @@ def _small_patches(
         patches, _ = generate_patches(
             generator, zg, tops, lefts, COLOR_CELLS * model.pixels_per_cell
         )
-    return patches, tops
-
-
-def _row_coverage(
-    patches: torch.Tensor, tops: torch.Tensor, config: TrainConfig
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sum, count) per row of the frame of the RGBA patches' coverage, the patches' rows
-    placed by their top cells. Raw, not clipped to 0..1: clipped, a G whose alpha had run
-    beyond -1 got no gradient back from it."""
-    model = config.model
-    side = patches.shape[-2]
-    rows = tops.long()[:, None] * model.pixels_per_cell + torch.arange(side, device=tops.device)
-    coverage = ((patches[:, 3].float() + 1.0) * 0.5).mean(dim=2)
-    frame_rows = model.native_frame[0]
-    total = coverage.new_zeros(frame_rows).index_add(0, rows.flatten(), coverage.flatten())
-    count = coverage.new_zeros(frame_rows).index_add(
-        0, rows.flatten(), torch.ones_like(coverage.flatten())
-    )
-    return total, count
-
-
-def _real_coverage(
-    dataset: PatchDataset, config: TrainConfig, device: torch.device
-) -> torch.Tensor:
-    """Mean coverage at each row of the frame over COVERAGE_PATCHES training patches (keys
-    past any run's reach, as ``_reserved_patches``): how much of each elevation is land."""
-    items = [dataset[2**62 + 2**41 + key] for key in range(COVERAGE_PATCHES)]
-    patches = torch.stack([item["patch"] for item in items])
-    tops = torch.stack([item["top"] for item in items])
-    total, count = _row_coverage(patches, tops, config)
-    return (total / count.clamp_min(1.0)).to(device)
-
-
-def _coverage_loss(
-    generator: Generator, config: TrainConfig, real: torch.Tensor, device: torch.device
-) -> torch.Tensor:
-    """``coverage_weight``'s loss: the squared difference between G's mean coverage at each
-    row of the frame (over ``_small_patches``, rows they reach) and the bands' (``real``)."""
-    patches, tops = _small_patches(generator, config, device)
-    total, count = _row_coverage(patches, tops, config)
-    reached = count > 0
-    return (total[reached] / count[reached] - real[reached]).square().mean()
+    return patches
 
 
 def _backdrop(config: TrainConfig, count: int, device: torch.device) -> torch.Tensor | None:
