@@ -252,6 +252,18 @@ def test_cover_is_the_fraction_of_the_layer_that_is_cloud():
     assert all((a <= b).all() for a, b in itertools.pairwise(grown)), "more cover grows clouds"
 
 
+def test_cover_over_an_even_tile_draws_rounded_clouds_not_bands():
+    from generator.sky.layers import cloud_texture, overcast_veil
+
+    even = np.full((64, 64, 3), 0.9, dtype=np.float32)  # an overcast style's tile
+    settings = CloudSettings("map.png", cover=0.4, tile=64, period_m=3000.0)
+    cloud = cloud_texture(even, settings).levels[0][..., 0] > overcast_veil(0.4)
+    assert abs(cloud.mean() - 0.4) <= 1 / 64**2
+    rows, cols = cloud.mean(axis=1), cloud.mean(axis=0)
+    assert np.minimum(rows, 1 - rows).mean() > 0.1, "no rows filled in raster order"
+    assert np.minimum(cols, 1 - cols).mean() > 0.1
+
+
 def test_an_overcast_deck_lights_the_ground_with_grey_light():
     from generator.sky.compose import ComposedSky
     from generator.sky.layers import cloud_texture

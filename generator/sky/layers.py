@@ -198,20 +198,31 @@ OVERCAST_VEIL = 8.0
 (e^-8 of the sun through it) that no blue shows through an overcast sky."""
 
 
+TIE_BREAK = 1e-3
+"""Amplitude (in density) of the smooth noise that orders texels of equal density."""
+
+
+def periodic_blur(field: np.ndarray, sigma: float) -> np.ndarray:
+    """``field`` (square) blurred by a Gaussian of ``sigma`` texels, wrapping at its edges."""
+    frequencies = np.fft.fftfreq(field.shape[0])
+    kernel = np.exp(-2.0 * (np.pi * sigma) ** 2 * frequencies**2)
+    spectrum = np.fft.rfft2(field) * kernel[:, None] * kernel[None, : field.shape[0] // 2 + 1]
+    return np.fft.irfft2(spectrum, s=field.shape)
+
+
 def cover_density(density: np.ndarray) -> np.ndarray:
     """Density with its ties broken by nearness to cloud: 0.8 of itself plus 0.2 of itself
     blurred (periodically, so the tile stays seamless) over a 32nd of the tile. A model's tile
     is often exactly 0 over most of its gaps, and a quantile of tied zeros cannot grow the
     clouds past them; with the blur, more cover grows the clouds outward from their edges, as
-    clouds grow."""
+    clouds grow. Far from any cloud (where the blur is ~0) and on an even tile (an overcast
+    style), a faint, smooth, seamless noise field (fixed for the tile's size) orders the rest:
+    more cover then adds rounded clouds there, where raster order drew straight-edged bands."""
     size = density.shape[0]
-    sigma = size / 32.0
-    frequencies = np.fft.fftfreq(size)
-    kernel = np.exp(-2.0 * (np.pi * sigma) ** 2 * frequencies**2)
-    blurred = np.fft.irfft2(
-        np.fft.rfft2(density) * kernel[:, None] * kernel[None, : size // 2 + 1], s=density.shape
-    )
-    return (0.8 * density + 0.2 * blurred).astype(np.float32)
+    noise = periodic_blur(np.random.default_rng(size).standard_normal(density.shape), size / 16)
+    noise /= max(float(noise.std()), 1e-12)
+    blurred = periodic_blur(density, size / 32.0)
+    return (0.8 * density + 0.2 * blurred + TIE_BREAK * noise).astype(np.float32)
 
 
 def overcast_veil(cover: float) -> float:
