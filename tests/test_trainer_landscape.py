@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+import trainer.train as train_module
 from generator import load_model, new_recipe, render_array
 from generator.files import load_linear, output_to_model
 from trainer.augment import POLICIES, color
@@ -128,6 +129,58 @@ def test_the_discriminators_judge_alpha_sensibly():
     assert beyond.grad[:, 3].abs().sum() > 0
     judge = ProjectedDiscriminator(tiny_landscape().model, 32, 8, 16, seed=0, color_judge=True)
     assert judge.color.from_rgb.weight.shape[1] == 4
+
+
+LAND = (60, 90, 40)
+
+
+def tall_band_png(path: Path) -> np.ndarray:
+    """A band twice the frame's height: one flat land colour below a hard wavy skyline, white
+    under alpha 0 above it. Returns the land's linear RGBA."""
+    columns = np.arange(4 * HEIGHT)
+    skyline = HEIGHT - 5 + 5 * np.sin(4 * np.pi * columns / columns.size)
+    alpha = (np.arange(2 * HEIGHT)[:, None] >= skyline[None]).astype(np.float64)
+    rgb = np.where(alpha[..., None] > 0, np.array(LAND), 255.0)
+    rgba = np.concatenate([rgb, 255 * alpha[..., None]], axis=-1).astype(np.uint8)
+    Image.fromarray(rgba, "RGBA").save(path)
+    return load_linear(path, alpha=True)[-1, 0]
+
+
+def test_shrunk_bands_and_photos_keep_their_land_colour(tmp_path):
+    """Shrinking a band (the dataset's bands mode) or a photo (``load_linear``'s ``cover``)
+    filters the colour premultiplied: the white under alpha 0 tints no land pixel."""
+    land = tall_band_png(tmp_path / "tall.png")
+    shrunk = load_linear(tmp_path / "tall.png", cover=(HEIGHT, 2 * HEIGHT), alpha=True)
+    assert shrunk.shape == (HEIGHT, 2 * HEIGHT, 4)
+    edge = (shrunk[..., 3] > 0) & (shrunk[..., 3] < 1)
+    assert edge.sum() > 10  # the skyline's pixels mix land and sky
+    assert np.abs(shrunk[shrunk[..., 3] > 0][:, :3] - land[:3]).max() < 1e-5
+    config = tiny_landscape().model
+    dataset = PatchDataset([tmp_path / "tall.png"], config, 16, bands=True, hflip=False, seed=0)
+    expected = output_to_model(land, config)[:3]
+    partial = 0
+    for key in range(40):
+        patch = dataset[key]["patch"].numpy()
+        covered = patch[3] > -1.0
+        partial += int(((patch[3] > -1.0) & (patch[3] < 1.0)).sum())
+        assert np.abs(patch[:3, covered].T - expected).max() < 1e-4
+    assert partial > 0
+
+
+def test_fakes_seen_from_afar_average_colour_by_coverage(monkeypatch):
+    """The zoomed-out fakes (and so the contrast loss) average an RGBA render's colour weighted
+    by its coverage: bright colour under empty sky does not tint the land beside it."""
+    config = tiny_landscape(zoom=2)
+    wide = torch.full((1, 4, 8, 8), -1.0)
+    wide[:, 1] = 0.25  # land colour
+    wide[:, 3, :, ::2] = 1.0  # land in every other column, empty sky between
+    wide[:, :3, :, 1::2] = 1.0  # bright colour where nothing is drawn
+    monkeypatch.setattr(train_module, "generate_patches", lambda *args, **kw: (wide, None))
+    afar = train_module._render_from_afar(None, config, 1, 4, torch.device("cpu"), train_g=False)
+    torch.testing.assert_close(
+        afar[:, :3], torch.tensor([-1.0, 0.25, -1.0])[None, :, None, None].expand(1, 3, 4, 4)
+    )
+    torch.testing.assert_close(afar[:, 3], torch.zeros(1, 4, 4))  # half coverage
 
 
 @pytest.mark.parametrize("discriminator", ["patch", "projected"])

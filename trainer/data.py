@@ -318,7 +318,7 @@ class PatchDataset(Dataset):
         crop_w = min(width, max(1, round(full_w * side)))
         y = int(rng.integers(height - crop_h + 1))
         x = int(rng.integers(width - crop_w + 1))
-        return _resize(source[:, y : y + crop_h, x : x + crop_w], self.frame)
+        return resize_linear(source[:, y : y + crop_h, x : x + crop_w], self.frame)
 
     def _source(self, index: int) -> tuple[torch.Tensor, int, bool]:
         """The image to crop from, (C, h, w) linear, the frame's cell row of its first row (0
@@ -355,14 +355,14 @@ class PatchDataset(Dataset):
         first_row, wraps = 0, False
         if self.equirect:
             first_row, rows = self._panorama_rows(*source.shape[1:])
-            source = _resize(source, (rows * self.config.pixels_per_cell, frame_w))
+            source = resize_linear(source, (rows * self.config.pixels_per_cell, frame_w))
         elif self.bands:
             height, width = source.shape[1:]
             span = width * frame_h / height * self.config.degrees_per_pixel
             wraps = abs(span - 360.0) < 0.5 * self.config.degrees_per_pixel
             ppc = self.config.pixels_per_cell
             cells = max(self.patch // ppc, round(width * frame_h / height / ppc))
-            source = _resize(source, (frame_h, cells * ppc))
+            source = resize_linear(source, (frame_h, cells * ppc))
         self._cache[index] = source, first_row, wraps
         while (
             len(self._cache) > 1
@@ -378,18 +378,6 @@ class PatchDataset(Dataset):
         rows = min(cells, max(self.patch // self.config.pixels_per_cell, rows))
         first = round((90.0 - self.panorama_top) / 180.0 * cells)
         return min(first, cells - rows), rows
-
-
-def _resize(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``resize_linear`` of (C, h, w) linear pixels; with alpha (C = 4) premultiplied, so the
-    colour of transparent texels (often junk: the masked-out sky) does not bleed into land."""
-    if pixels.shape[0] != 4 or tuple(pixels.shape[1:]) == size:
-        return resize_linear(pixels, size)
-    alpha = pixels[3:]
-    resized = resize_linear(torch.cat([pixels[:3] * alpha, alpha]), size)
-    coverage = resized[3:].clamp(0.0, 1.0)
-    colour = resized[:3] / coverage.clamp_min(1e-6)
-    return torch.cat([torch.where(coverage > 0, colour, 0.0), coverage])
 
 
 # --- Loading ------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from generator.files import load_model
+from generator.files import filter_premultiplied, load_model
 from generator.network import Generator
 from trainer import losses
 from trainer.augment import augment
@@ -641,14 +641,27 @@ def _render_from_afar(
 ) -> torch.Tensor:
     """``count`` renders (fp32, one global latent each, at random places of the frame) covering
     ``config.zoom`` x ``side`` px, averaged down to ``side`` px: what G lays out over tens of
-    latent cells, seen from afar."""
+    latent cells, seen from afar. RGBA renders average their colour weighted by coverage, as
+    the bands are shrunk (``filter_premultiplied``), so colour under transparency is not seen."""
     tops = torch.randint(0, config.model.native_height, (count,), device=device)
     with torch.set_grad_enabled(train_g), _autocast(config, device):
         wide, _ = generate_patches(
             generator, _zg(count, config, device), tops,
             _random_lefts(count, config, device), config.zoom * side,
         )  # fmt: skip
-    return F.avg_pool2d(wide.float(), config.zoom)
+    return _average_down(wide.float(), config.zoom)
+
+
+def _average_down(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """``factor`` x ``factor`` means of model-space images; RGBA ones' colour premultiplied by
+    the coverage clipped to [0, 1] (G's may overshoot), their alpha averaged raw as D sees it."""
+    if images.shape[1] != 4:
+        return F.avg_pool2d(images, factor)
+    alpha = images[:, 3:]
+    colour, _ = filter_premultiplied(
+        images[:, :3], ((alpha + 1.0) * 0.5).clamp(0.0, 1.0), lambda x: F.avg_pool2d(x, factor)
+    )
+    return torch.cat([colour, F.avg_pool2d(alpha, factor)], dim=1)
 
 
 def _contrast_side(config: TrainConfig) -> int:

@@ -14,7 +14,7 @@ import contextlib
 import math
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 
@@ -250,11 +250,31 @@ def _shrink_to_cover(pixels: np.ndarray, cover: tuple[int, int]) -> np.ndarray:
 
 def resize_linear(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(C, h, w) to (C, *size); antialiased bilinear has no negative lobes, so no HDR ringing.
-    Colour and alpha are filtered alike: callers that mind colour bleeding from transparent
-    texels premultiply first."""
+    With alpha (C = 4, straight colour) the colour is filtered premultiplied
+    (``filter_premultiplied``): a transparent texel's colour, often junk, does not bleed."""
     if tuple(pixels.shape[1:]) == size:
         return pixels
-    return F.interpolate(pixels[None], size=size, mode="bilinear", antialias=True)[0]
+
+    def resize(values: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(values[None], size=size, mode="bilinear", antialias=True)[0]
+
+    if pixels.shape[0] != 4:
+        return resize(pixels)
+    colour, coverage = filter_premultiplied(pixels[:3], pixels[3:], resize)
+    return torch.cat([colour, coverage])
+
+
+def filter_premultiplied(
+    colour: torch.Tensor, coverage: torch.Tensor, linear: Callable[[torch.Tensor], torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A linear filter (resize, pooling) of straight ``colour`` (..., 3, h, w) under
+    ``coverage`` in [0, 1] (..., 1, h, w): the colour weighted by coverage, then divided by the
+    filtered coverage (0 where none is left), as compositing sees it. Returns (straight colour,
+    coverage), both filtered."""
+    filtered = linear(torch.cat([colour * coverage, coverage], dim=-3))
+    covered = filtered[..., 3:, :, :].clamp(0.0, 1.0)
+    straight = filtered[..., :3, :, :] / covered.clamp_min(1e-6)
+    return torch.where(covered > 0, straight, 0.0), covered
 
 
 def _reason(error: Exception, path: Path) -> str:
