@@ -116,6 +116,16 @@ def test_the_discriminators_judge_alpha_sensibly():
     opaque, opaque_repainted = transparent.clone(), repainted.clone()
     opaque[:, 3] = opaque_repainted[:, 3] = 1.0
     assert not torch.allclose(d(opaque)[0], d(opaque_repainted)[0])
+    # nor after the colour transform: its contrast pivots on the land's colour alone
+    half, half_repainted = transparent.clone(), repainted.clone()
+    half[:, 3, :8] = half_repainted[:, 3, :8] = 1.0
+    half_repainted[:, :3, :8] = half[:, :3, :8]
+    torch.manual_seed(1)
+    seen = color(half)
+    torch.manual_seed(1)
+    seen_repainted = color(half_repainted)
+    torch.testing.assert_close(seen[:, :, :8], seen_repainted[:, :, :8])
+    torch.testing.assert_close(d(seen)[0], d(seen_repainted)[0])
     assert torch.equal(premultiplied(rgba[:, :3]), rgba[:, :3])  # RGB as it is
     # the projected D's backbone sees the land over a sky, gradients reach the alpha beyond range
     backdrop = sky_backdrop(4, 16, torch.device("cpu"))

@@ -18,15 +18,21 @@ CUTOUT_RATIO = 0.5
 
 
 def color(x: Tensor) -> Tensor:
-    """Random brightness, saturation and contrast per image (of RGB; alpha is left as it is)."""
-    if x.shape[1] == 4:
-        return torch.cat([color(x[:, :3]), x[:, 3:]], dim=1)
+    """Random brightness, saturation and contrast per image. An RGBA image's alpha is left as
+    it is and its contrast pivots on the land's mean colour (weighted by coverage): the colour
+    under transparency must not move what D sees of the land."""
     b = x.shape[0]
-    x = x + (torch.rand(b, 1, 1, 1, device=x.device) - 0.5)
-    mean = x.mean(dim=1, keepdim=True)
-    x = (x - mean) * (torch.rand(b, 1, 1, 1, device=x.device) * 2.0) + mean
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return (x - mean) * (torch.rand(b, 1, 1, 1, device=x.device) + 0.5) + mean
+    rgb = x[:, :3] + (torch.rand(b, 1, 1, 1, device=x.device) - 0.5)
+    mean = rgb.mean(dim=1, keepdim=True)
+    rgb = (rgb - mean) * (torch.rand(b, 1, 1, 1, device=x.device) * 2.0) + mean
+    if x.shape[1] == 4:
+        coverage = ((x[:, 3:] + 1.0) * 0.5).clamp(0.0, 1.0)
+        total = 3.0 * coverage.sum(dim=(1, 2, 3), keepdim=True)
+        mean = (rgb * coverage).sum(dim=(1, 2, 3), keepdim=True) / total.clamp_min(1e-6)
+    else:
+        mean = rgb.mean(dim=(1, 2, 3), keepdim=True)
+    rgb = (rgb - mean) * (torch.rand(b, 1, 1, 1, device=x.device) + 0.5) + mean
+    return rgb if x.shape[1] == 3 else torch.cat([rgb, x[:, 3:]], dim=1)
 
 
 def translation(x: Tensor, ratio: float = TRANSLATION_RATIO) -> Tensor:
