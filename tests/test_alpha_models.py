@@ -13,7 +13,7 @@ from conftest import make_model_file
 from generator import PRESETS, ModelConfig, load_model, new_recipe, render_array, render_to_file
 from generator.cli import main
 from generator.errors import RequestError
-from generator.files import model_to_output, output_to_model, read_image
+from generator.files import load_linear, model_to_output, output_to_model, read_image
 from generator.files.recipe import Window
 
 
@@ -90,6 +90,17 @@ def test_an_alpha_model_renders_rgba_files(alpha_model, tmp_path, capsys):
     np.testing.assert_allclose(read_image(png, alpha=True)[..., 3], expected[..., 3], atol=1 / 255)
     with pytest.raises(RequestError, match="native scale"):
         render_array(alpha_model, recipe.replace(scale=2))
+
+
+@pytest.mark.parametrize(("name", "depth"), [("land.exr", 32), ("land.tif", 16), ("land.tif", 32)])
+def test_photos_keep_the_alpha_of_exr_and_tiff_files(alpha_model, tmp_path, name, depth):
+    """``load_linear(alpha=True)`` (how the trainer reads bands) keeps an EXR's or a 16-bit or
+    float TIFF's alpha, with straight colour (an EXR's premultiplied colour divided back)."""
+    recipe = new_recipe(alpha_model.config, alpha_model.hash, 64, 32, seed=3)
+    out = render_to_file(alpha_model, recipe, tmp_path / name, bit_depth=depth)
+    expected = read_image(out, alpha=True)
+    assert 0.0 < expected[..., 3].mean() < 1.0
+    np.testing.assert_allclose(load_linear(out, alpha=True), expected, atol=1e-6)
 
 
 def test_the_folded_inference_path_matches_training_for_rgba(alpha_model):

@@ -113,16 +113,16 @@ def _explained(path: Path) -> Iterator[None]:
 
 def _decode(path: Path, cover: tuple[int, int] | None, alpha: bool = False) -> np.ndarray:
     """Oriented (height, width[, channels]) samples: uint8/uint16 sRGB, or float32 linear; with
-    ``alpha`` a Pillow-decoded file keeps its alpha as a fourth channel (16-bit PNGs, EXR and
-    TIFF are read as RGB)."""
+    ``alpha`` a file keeps its alpha as a fourth channel, straight (plain 16-bit RGB PNGs have
+    none)."""
     with open(path, "rb") as stream:
         head = stream.read(32)
     if not head:
         raise ImageReadError(path, "empty file")
     if head.startswith(_EXR_MAGIC):
-        return _read_exr(path)
+        return _read_exr(path, alpha)
     if head[:4] in _TIFF_MAGICS:
-        pixels = _read_tiff(path)
+        pixels = _read_tiff(path, alpha)
         if pixels is not None:
             return pixels
     with Image.open(path) as image:
@@ -169,7 +169,9 @@ def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return pixels
 
 
-def _read_exr(path: Path) -> np.ndarray:
+def _read_exr(path: Path, alpha: bool = False) -> np.ndarray:
+    """RGB or Y planes; with ``alpha`` and an A channel, ``read_image``'s straight RGBA (EXR
+    colour is premultiplied: kept as it is, a band's sky would be black land)."""
     try:
         import OpenEXR
     except ImportError:
@@ -177,6 +179,8 @@ def _read_exr(path: Path) -> np.ndarray:
 
     with OpenEXR.File(str(path), separate_channels=True) as exr:
         channels = exr.channels()
+        if alpha and "A" in channels:
+            return read_image(path, alpha=True)
         if {"R", "G", "B"} <= channels.keys():
             planes = [channels[name].pixels for name in "RGB"]
         elif "Y" in channels:
@@ -186,8 +190,9 @@ def _read_exr(path: Path) -> np.ndarray:
         return np.stack(planes, axis=-1).astype(np.float32)
 
 
-def _read_tiff(path: Path) -> np.ndarray | None:
-    """16-bit and float TIFFs at full precision; None leaves the file to Pillow.
+def _read_tiff(path: Path, alpha: bool = False) -> np.ndarray | None:
+    """16-bit and float TIFFs at full precision, with ``alpha`` their extra sample as a fourth
+    channel; None leaves the file to Pillow.
 
     Pillow reads 8-bit TIFFs of every kind (palette, CMYK, JPEG, LZW) but reduces 16-bit RGB to
     8 bits; tifffile keeps the precision but, without imagecodecs, knows fewer compressions.
@@ -210,8 +215,16 @@ def _read_tiff(path: Path) -> np.ndarray | None:
         if page.axes == "SYX":
             pixels = np.moveaxis(pixels, 0, -1)
         orientation = int(page.tags.valueof(_ORIENTATION_TAG, 1))
+        extras = page.extrasamples
     if pixels.ndim == 3:
-        pixels = pixels[..., :3] if photometric == tifffile.PHOTOMETRIC.RGB else pixels[..., 0]
+        colours = 3 if photometric == tifffile.PHOTOMETRIC.RGB else 1
+        if alpha and pixels.shape[2] > colours:
+            if extras and extras[0] == tifffile.EXTRASAMPLE.ASSOCALPHA:
+                raise ImageReadError(path, "premultiplied alpha (save it unassociated)")
+            colour = np.broadcast_to(pixels[..., :colours], (*pixels.shape[:2], 3))
+            pixels = np.concatenate([colour, pixels[..., colours : colours + 1]], axis=-1)
+        else:
+            pixels = pixels[..., :3] if colours == 3 else pixels[..., 0]
     return _orient(pixels, orientation if 1 <= orientation <= 8 else 1)
 
 
