@@ -261,6 +261,15 @@ def test_the_command_line_draws_a_model_band_with_its_seed(tmp_path, land_model_
     assert band.seed == 5 and band.kind == "model"
 
 
+def test_a_landscape_model_is_refused_as_ground_or_clouds(tmp_path, land_model_path):
+    """Its coverage would crash the ground's colour transform and turn into cloud density."""
+    clouds = CloudSettings(land_model_path, cover=0.5, tile=64, period_m=4000.0)
+    for comp in (composition(ground=land_model_path), composition(clouds=clouds)):
+        with pytest.raises(RequestError, match="landscape model with alpha") as refused:
+            PreparedLayers(strip(comp))
+        assert "--horizon-band" in str(refused.value) and "\n" not in str(refused.value)
+
+
 # --- haze ----------------------------------------------------------------------------------
 
 

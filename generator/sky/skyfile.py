@@ -246,6 +246,16 @@ def cached_tile(
     return tile
 
 
+def _rgb_layer(model: LoadedModel, source: str, option: str) -> LoadedModel:
+    """Ground and clouds take a model's RGB: a landscape model's coverage would break the
+    ground's colour transform or turn into cloud density. One line instead."""
+    if model.config.alpha:
+        raise RequestError(
+            f"{source} is a landscape model with alpha: give it as --horizon-band, not {option}"
+        )
+    return model
+
+
 class PreparedLayers:
     """Loads the recipe's models (checking hashes) at once, so mistakes fail before a file is
     opened; draws their tiles (or takes them from ``cached_tile``) and builds the composition
@@ -256,7 +266,9 @@ class PreparedLayers:
         self.models: dict[str, LoadedModel] = {}
         ground, clouds = composition.ground, composition.clouds
         if ground.kind == "model":
-            self.models["ground"] = _load(ground.source, ground.model_hash, device)
+            self.models["ground"] = _rgb_layer(
+                _load(ground.source, ground.model_hash, device), ground.source, "--ground"
+            )
             ground = dataclasses.replace(ground, model_hash=self.models["ground"].hash)
         elif ground.kind == "colour":
             ground.colour()  # a malformed colour fails now
@@ -266,7 +278,9 @@ class PreparedLayers:
             _check_hash(clouds.model, clouds.model_hash, digest, "cloud map")
             clouds = dataclasses.replace(clouds, model_hash=digest)
         elif clouds is not None and clouds.cover > 0.0:
-            self.models["clouds"] = _load(clouds.model, clouds.model_hash, device)
+            self.models["clouds"] = _rgb_layer(
+                _load(clouds.model, clouds.model_hash, device), clouds.model, "--clouds"
+            )
             clouds = dataclasses.replace(clouds, model_hash=self.models["clouds"].hash)
         self.band_images: list[np.ndarray | None] = []
         self.band_models: list[LoadedModel | None] = []
