@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import make_model_file
 
 from trainer.cli import main as trainer_main
 from trainer.evaluate import (
@@ -110,6 +111,13 @@ def test_evaluate_command_reports_every_measure(tmp_path, capsys, tiny_model_pat
     assert trainer_main(many) == 0
     out = capsys.readouterr().out
     assert "all training photos as one set" in out and "training photos score" not in out
+
+
+def test_evaluate_refuses_a_model_with_alpha_in_one_line(tmp_path, capsys):
+    path = make_model_file(tmp_path / "land.safetensors", seed=4, alpha=True)
+    assert trainer_main(["evaluate", str(path), "--real", str(PHOTOS), "--no-kid"]) == 2
+    error = capsys.readouterr().err
+    assert "landscape model with alpha" in error and error.count("\n") == 1
 
 
 @pytest.mark.parametrize("option", ["--samples", "--wide", "--canvases"])

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from generator import ModelError
 from generator.files import LoadedModel, Sun, linear_to_srgb, load_linear, new_recipe, read_image
 from generator.rendering import add_sun, render_array
 from trainer.data import center_frame, scan_folder, upper_hemisphere
@@ -340,8 +341,14 @@ def evaluate(
 ) -> Report:
     """Measure ``model`` against reserved photos in ``real`` (training photos in ``train``),
     with frames and canvases drawn from seeds ``first_seed`` on. ``with_kid=False`` skips KID
-    and FID, whose Inception network takes a fifth of a second per frame on a CPU core."""
+    and FID, whose Inception network takes a fifth of a second per frame on a CPU core. A
+    model with alpha is refused: every measure compares RGB frames with photos."""
     config = model.config
+    if config.alpha:
+        raise ModelError(
+            "this is a landscape model with alpha: evaluate measures RGB models against "
+            "photos (see its bands over a sky: python -m generator sky --horizon-band MODEL)"
+        )
     height, width = config.native_frame
     sphere = config.sphere
     reserved = load_frames(real, (height, width), sphere=sphere)
