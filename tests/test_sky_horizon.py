@@ -5,6 +5,7 @@ with alpha draws a band that is used as an image is."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 
@@ -268,6 +269,17 @@ def test_a_landscape_model_is_refused_as_ground_or_clouds(tmp_path, land_model_p
         with pytest.raises(RequestError, match="landscape model with alpha") as refused:
             PreparedLayers(strip(comp))
         assert "--horizon-band" in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_every_help_example_continues_its_line_with_a_backslash():
+    """A continued example ends in a shown backslash (a bare one in the source joins lines)."""
+    from generator.sky.command import EXAMPLES
+
+    lines = EXAMPLES.splitlines()
+    assert not [line for line in lines if "    --" in line.strip()]  # joined continuations
+    for line, after in itertools.pairwise(lines):
+        if after.startswith("        --"):
+            assert line.endswith(" \\"), line
 
 
 # --- haze ----------------------------------------------------------------------------------

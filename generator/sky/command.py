@@ -49,7 +49,7 @@ EXAMPLES = """examples:
     python -m generator sky --strip 8192x1024 --horizon-band far.png near.png \\
         --band-distance 20000 2000 --out layers.png
   a band drawn by a landscape model (trained with --preset landscape), seed 7:
-    python -m generator sky --strip 8192x1024 --horizon-band landscape.safetensors \
+    python -m generator sky --strip 8192x1024 --horizon-band landscape.safetensors \\
         --band-seed 7 --out learned.png
 """
 
