@@ -14,6 +14,7 @@ from PIL import Image
 import trainer.train as train_module
 from generator import load_model, new_recipe, render_array
 from generator.files import load_linear, output_to_model
+from generator.network.config import BAND_DEGREES
 from trainer.augment import POLICIES, color
 from trainer.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from trainer.cli import main as trainer_main
@@ -61,9 +62,10 @@ def test_the_landscape_preset_fits_horizon_bands():
     settings = PRESETS["landscape"]
     model = settings.model
     assert model.alpha and settings.bands and settings.patch == 64
-    assert model.native_frame[0] == 128 and model.pixels_per_cell == 8  # 16 degrees at 8 px
     assert model.vertical_conditioning and not model.horizontal_conditioning
-    assert model.extra["degrees_per_pixel"] == 0.125
+    # one scale, ModelConfig's: the native frame's height spans a band's height
+    assert "degrees_per_pixel" not in model.extra
+    assert model.degrees_per_pixel * model.native_frame[0] == BAND_DEGREES
 
 
 def test_bands_keep_their_alpha_and_rows_and_a_round_band_wraps(bands):

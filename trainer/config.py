@@ -329,7 +329,7 @@ PRESETS["landscape"] = dataclasses.replace(
         vertical_conditioning=True,
         horizontal_conditioning=False,
         alpha=True,
-        extra={"preset": "landscape", "degrees_per_pixel": 0.125},
+        extra={"preset": "landscape"},
     ),
     bands=True,
 )
