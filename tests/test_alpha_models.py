@@ -12,7 +12,7 @@ from conftest import make_model_file
 
 from generator import PRESETS, ModelConfig, load_model, new_recipe, render_array, render_to_file
 from generator.cli import main
-from generator.errors import RequestError
+from generator.errors import ModelError, RequestError
 from generator.files import load_linear, model_to_output, output_to_model, read_image
 from generator.files.recipe import Window
 
@@ -43,7 +43,7 @@ def test_an_alpha_model_stores_the_setting_and_draws_four_channels(alpha_model):
     assert json.loads(alpha_model.metadata["config"])["alpha"] is True
     assert ModelConfig.from_json(alpha_model.config.to_json()) == alpha_model.config
     assert all(rgb.conv.weight.shape[0] == 4 for rgb in alpha_model.generator.texture.to_rgb)
-    with pytest.raises(Exception, match="alpha"):
+    with pytest.raises(ModelError, match="alpha"):
         dataclasses.replace(PRESETS["tiny"], alpha=True, color_space="log")
 
 
