@@ -46,6 +46,18 @@ def test_cutout_zeroes_one_square_and_keeps_the_rest():
         assert torch.equal(out[i][:, ~zero], x[i][:, ~zero])
 
 
+def test_an_rgba_patch_is_filled_with_empty_sky():
+    """Translation and cutout fill an alpha model's patch with alpha -1 (no land), not 0 (half
+    coverage); its colour is filled with zeros as an RGB patch's."""
+    torch.manual_seed(3)
+    x = torch.rand(8, 4, 16, 16) + 1.0
+    for transform in (translation, cutout):
+        out = transform(x)
+        filled = out[:, 0] == 0
+        assert filled.any(), transform.__name__
+        assert (out[:, 3][filled] == -1.0).all() and (out[:, 3][~filled] >= 1.0).all()
+
+
 def test_unknown_policies_are_refused():
     with pytest.raises(ConfigError, match="unknown augmentation"):
         PRESETS["tiny"].with_overrides({"augment": ["colour"]})

@@ -3,7 +3,8 @@
 The same random colour, translation and cutout transforms are applied to every image the
 discriminator sees, real and generated, so it cannot memorise the few real photos, and gradients
 still reach the generator through them. An alpha model's fourth channel (coverage) moves with
-the pixels but keeps its values: the colour transform changes the colour only.
+the pixels but keeps its values: the colour transform changes the colour only, and what
+translation and cutout fill in is empty sky (alpha -1), not half coverage (0).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def color(x: Tensor) -> Tensor:
 
 
 def translation(x: Tensor, ratio: float = TRANSLATION_RATIO) -> Tensor:
-    """Shift each image by up to ``ratio`` of its size, filling with zeros."""
+    """Shift each image by up to ``ratio`` of its size, filling with zeros (alpha -1)."""
     b, _, h, w = x.shape
     sy, sx = int(h * ratio + 0.5), int(w * ratio + 0.5)
     dy = torch.randint(-sy, sy + 1, (b, 1, 1), device=x.device)
@@ -44,12 +45,14 @@ def translation(x: Tensor, ratio: float = TRANSLATION_RATIO) -> Tensor:
     rows = (torch.arange(h, device=x.device)[None, :, None] + dy + 1).clamp(0, h + 1)
     cols = (torch.arange(w, device=x.device)[None, None, :] + dx + 1).clamp(0, w + 1)
     padded = F.pad(x, (1, 1, 1, 1))
+    if x.shape[1] == 4:
+        padded = torch.cat([padded[:, :3], F.pad(x[:, 3:], (1, 1, 1, 1), value=-1.0)], dim=1)
     batch = torch.arange(b, device=x.device)[:, None, None]
     return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
 
 
 def cutout(x: Tensor, ratio: float = CUTOUT_RATIO) -> Tensor:
-    """Zero a random square of ``ratio`` of the image's size in each image."""
+    """Zero a random square of ``ratio`` of the image's size in each image (alpha -1)."""
     b, _, h, w = x.shape
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     top = torch.randint(0, h, (b, 1, 1), device=x.device) - ch // 2
@@ -57,7 +60,10 @@ def cutout(x: Tensor, ratio: float = CUTOUT_RATIO) -> Tensor:
     rows = torch.arange(h, device=x.device)[None, :, None]
     cols = torch.arange(w, device=x.device)[None, None, :]
     inside = (rows >= top) & (rows < top + ch) & (cols >= left) & (cols < left + cw)
-    return x * (~inside)[:, None].to(x.dtype)
+    kept = (~inside)[:, None].to(x.dtype)
+    if x.shape[1] == 4:
+        return torch.cat([x[:, :3] * kept, x[:, 3:] * kept + kept - 1.0], dim=1)
+    return x * kept
 
 
 TRANSFORMS = {"color": color, "translation": translation, "cutout": cutout}
