@@ -103,7 +103,9 @@ def sky_backdrop(count: int, side: int, device: torch.device) -> Tensor:
 def over_backdrop(images: Tensor, backdrop: Tensor) -> Tensor:
     """RGBA model-space patches composited over ``backdrop`` (RGB): what the pretrained network
     judges. The coverage is clipped to [0, 1] with the gradient passed straight through, as
-    ``backbone_input`` clips colour (unclipped, G's alpha would drift beyond what renders)."""
+    ``backbone_input`` clips colour (unclipped, G's alpha would drift beyond what renders).
+    It mixes sRGB-encoded model values, not linear light as the composed sky does: edges come
+    out a little darker, the same for real and fake patches."""
     coverage = (images[:, 3:] + 1.0) * 0.5
     coverage = coverage + (coverage.clamp(0.0, 1.0) - coverage).detach()
     return torch.lerp(backdrop, images[:, :3], coverage)

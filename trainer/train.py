@@ -552,7 +552,8 @@ def _same_randomness(device: torch.device):
 def _pair_colors(patches: torch.Tensor) -> torch.Tensor:
     """Mean colour (N, 3) of each pair of patches: the halves of a paired batch share their
     global latent, so each pair says what colour that image is, not what one spot of it is.
-    RGBA patches count their colour premultiplied (transparent pixels hold no colour)."""
+    RGBA patches count their colour premultiplied: a transparent pixel counts as model-space 0
+    (a mid grey, not black), alike in real and fake patches."""
     patches = premultiplied(patches)[:, :3]
     half = len(patches) // 2
     return (patches[:half].mean(dim=(2, 3)) + patches[half:].mean(dim=(2, 3))) / 2
@@ -670,7 +671,7 @@ def _contrast_side(config: TrainConfig) -> int:
 
 
 def _real_contrast(dataset: PatchDataset, side: int, device: torch.device) -> torch.Tensor:
-    """Mean ``losses.band_contrast`` (bands, 3) of CONTRAST_PATCHES training patches cropped to
+    """Mean ``losses.band_contrast`` (bands, C) of CONTRAST_PATCHES training patches cropped to
     ``side`` px: the detail photos carry at their finest scales."""
     patches = _reserved_patches(dataset, [2**40 + k for k in range(CONTRAST_PATCHES)], side)
     return losses.band_contrast(premultiplied(patches), CONTRAST_BANDS).mean(dim=0).to(device)
