@@ -136,11 +136,10 @@ def points(out: Path, name: str) -> list[Point]:
     return [Point(h, out / name / "snapshots" / s) for s, h in seen.items()]
 
 
-def images_per_second(run: Path) -> float:
-    """Median logged training rate of a run (images/s, while sharing the machine)."""
+def images_seen(run: Path, step: int) -> int:
+    """Images a run had trained on by ``step`` (its log's row of that step)."""
     with (run / "log.csv").open() as log:
-        rates = sorted(float(row["images_per_s"]) for row in csv.DictReader(log))
-    return rates[len(rates) // 2]
+        return next(int(row["images"]) for row in csv.DictReader(log) if int(row["step"]) == step)
 
 
 def measure(args: argparse.Namespace) -> None:
@@ -177,7 +176,9 @@ def measure(args: argparse.Namespace) -> None:
 
     peaks_path = args.out / "peak-memory.json"
     peaks = json.loads(peaks_path.read_text()) if peaks_path.exists() else {}
-    print("| D | CPU hours | step | KID 1x | KID 8x | SWD 1x | SWD 8x | images/s | peak MiB |")
+    print(
+        "| D | CPU hours | step | KID 1x | KID 8x | SWD 1x | SWD 8x | images per CPU s | peak MiB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name in RUNS:
         run_points = points(args.out, name)
@@ -188,7 +189,8 @@ def measure(args: argparse.Namespace) -> None:
             point = within[-1]
             f = measured(point.snapshot, f"{name} {point.cpu_hours:.2f} CPU h")
             step = int(point.snapshot.stem.split("-")[1])
-            rate, peak = images_per_second(args.out / name), peaks.get(name, float("nan"))
+            rate = images_seen(args.out / name, step) / (point.cpu_hours * 3600.0)
+            peak = peaks.get(name, float("nan"))
             print(
                 f"| {name} | {point.cpu_hours:.2f} | {step} "
                 f"| {f['kid_1x']:.3f} ± {f['kid_1x_error']:.3f} "
