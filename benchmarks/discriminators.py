@@ -99,6 +99,8 @@ def train(args: argparse.Namespace) -> None:
         procs[name] = subprocess.Popen(command, cwd=ROOT, env=env)
     budget = args.hours * 3600.0
     peaks = {name: 0.0 for name in RUNS}
+    # SIGTERM to this script stops both runs as Ctrl-C does: they get it in turn and checkpoint.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         while any(p.poll() is None for p in procs.values()):
             time.sleep(POLL_S)
@@ -112,6 +114,8 @@ def train(args: argparse.Namespace) -> None:
                     out.write(f"{int(time.time())} {name} {round(seconds * TICKS)} {snapshot}\n")
                     if seconds >= budget:
                         proc.send_signal(signal.SIGTERM)  # the trainer checkpoints, then stops
+    except KeyboardInterrupt:
+        pass
     finally:
         for proc in procs.values():
             if proc.poll() is None:
