@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import os
 import signal
@@ -39,12 +40,16 @@ TICKS = os.sysconf("SC_CLK_TCK")
 POLL_S = 15.0
 
 
-def process_tree_ticks(pid: int) -> int:
-    """User + system CPU ticks of ``pid`` and its live children (the data loader)."""
-    total = 0
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and its live children (the trainer's data loader)."""
     children = Path(f"/proc/{pid}/task/{pid}/children")
-    pids = [pid, *map(int, children.read_text().split())] if children.exists() else [pid]
-    for each in pids:
+    return [pid, *map(int, children.read_text().split())] if children.exists() else [pid]
+
+
+def process_tree_ticks(pid: int) -> int:
+    """User + system CPU ticks of ``pid`` and its live children."""
+    total = 0
+    for each in tree_pids(pid):
         try:
             fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -55,10 +60,8 @@ def process_tree_ticks(pid: int) -> int:
 
 def peak_rss_mib(pid: int) -> float:
     """Peak resident memory (VmHWM) of ``pid`` and its live children, summed."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    pids = [pid, *map(int, children.read_text().split())] if children.exists() else [pid]
     total = 0
-    for each in pids:
+    for each in tree_pids(pid):
         try:
             status = Path(f"/proc/{each}/status").read_text()
         except OSError:
@@ -141,9 +144,10 @@ def points(out: Path, name: str) -> list[Point]:
 
 
 def images_seen(run: Path, step: int) -> int:
-    """Images a run had trained on by ``step`` (its log's row of that step)."""
+    """Images a run had trained on by ``step`` (steps of its logged batch size)."""
     with (run / "log.csv").open() as log:
-        return next(int(row["images"]) for row in csv.DictReader(log) if int(row["step"]) == step)
+        first = next(csv.DictReader(log))
+    return step * int(first["images"]) // int(first["step"])
 
 
 def measure(args: argparse.Namespace) -> None:
@@ -158,24 +162,31 @@ def measure(args: argparse.Namespace) -> None:
 
     def measured(path: Path, label: str) -> dict[str, float]:
         key = str(path)
+        if key in cache and not args.sheet:
+            return cache[key]
         model = load_model(path)
         height, width = model.config.native_frame
+
+        @functools.cache
+        def frame(seed: int, zoom: int) -> np.ndarray:  # the sheet reuses the measured frames
+            return _frame(model, width, height, seed, zoom)
+
         if "frames" not in reference:
             reference["frames"] = load_frames(args.real, (height, width))
             reference["features"] = inception_features(reference["frames"])
-        if args.sheet:
-            frames = [_frame(model, width, height, s, zoom) for zoom in (1, 8) for s in range(4)]
-            rows.append((label, np.concatenate(frames, 1)))
         if key not in cache:
             real = reference["frames"]
             figures = {}
             for zoom, count in ((1, 64), (8, 32)):
-                frames = np.stack([_frame(model, width, height, s, zoom) for s in range(count)])
+                frames = np.stack([frame(s, zoom) for s in range(count)])
                 value = kid(inception_features(frames), reference["features"])
                 figures[f"kid_{zoom}x"], figures[f"kid_{zoom}x_error"] = value.value, value.error
                 figures[f"swd_{zoom}x"] = swd(frames, real)
             cache[key] = figures
             cache_path.write_text(json.dumps(cache, indent=1))
+        if args.sheet:
+            sheet_frames = [frame(s, zoom) for zoom in (1, 8) for s in range(4)]
+            rows.append((label, np.concatenate(sheet_frames, 1)))
         return cache[key]
 
     peaks_path = args.out / "peak-memory.json"
