@@ -128,7 +128,7 @@ class EB_Settings(PropertyGroup):
         name="Azimuth",
         min=-180.0,
         max=180.0,
-        default=30.0,
+        default=60.0,
         description="Degrees right of the image's centre",
     )
     sun_elevation: FloatProperty(

@@ -74,6 +74,11 @@ def test_generate_on_an_untouched_scene_makes_a_physical_sky_lit_by_its_sun_lamp
     props = untouched.props
     assert props.sky_source == "PHYSICAL" and props.use_sun_lamp
     assert props.clouds_model == "clouds" and props.cloud_cover > 0.0
+    bundled = physical.base_composition()  # the default World is the bundled sky's sun and cover
+    assert (props.sun_azimuth, props.sun_elevation) == pytest.approx(
+        (bundled.sky.sun_azimuth, bundled.sky.sun_elevation)
+    )
+    assert props.cloud_cover == pytest.approx(bundled.clouds.cover)
     props.sky_resolution, props.sky_width = "CUSTOM", 128
     props.cloud_cover = 0.0  # the bundled clouds may veil the sun: its clear light is metered here
     assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}
