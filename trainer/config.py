@@ -186,7 +186,11 @@ class TrainConfig:
         return self.discriminator == "projected" and self.color_judge_weight > 0
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """The settings as JSON, the model's as ``ModelConfig.to_json`` writes them (one form
+        of a model's config everywhere: alpha is left out when off)."""
+        data = dataclasses.asdict(self)
+        data["model"] = json.loads(self.model.to_json())
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
