@@ -56,6 +56,7 @@ def test_tiny_run_on_real_photos_gives_a_model_the_generator_renders(tmp_path, c
     model = load_model(model_path)
     training = json.loads(model.metadata["training"])
     assert training["steps"] == 4 and training["data"]["images"] == 12
+    assert training["data"]["folder"] == PHOTOS.name
     sky = render_array(model, new_recipe(model.config, model.hash, 64, 32, seed=1, wrap="x"))
     assert sky.shape == (32, 64, 3) and np.isfinite(sky).all() and sky.std() > 0
 
@@ -276,6 +277,8 @@ def test_start_from_fine_tunes_another_runs_networks_with_new_settings(tmp_path,
     assert trainer_main(["export", str(tuned), "--out", str(model_path)]) == 0
     training = json.loads(load_model(model_path).metadata["training"])
     assert training["steps"] == 1 and training["started_from"]["step"] == 3
+    # a shared model file names the data and the run it started from, not where they lie
+    assert training["started_from"]["run"] == "source" and str(tmp_path) not in json.dumps(training)
     capsys.readouterr()
 
     wider = [*common, "--out", str(tmp_path / "wider"), *tuning, "--set", "model.gs_width=32"]

@@ -27,6 +27,24 @@ def training_seconds(log_path: Path) -> float:
     return seconds
 
 
+LOCAL_PATH_KEYS = ("folder", "model", "run")
+"""Entries of a run's records that name places on its maker's disk."""
+
+
+def without_local_paths(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` (nested) with each local path cut to its last name: a model file is shared,
+    and where its maker keeps photos and runs is neither its users' business nor of use to
+    them. The run's own checkpoint keeps the full paths, which ``--resume`` needs."""
+    shared = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            value = without_local_paths(value)
+        elif key in LOCAL_PATH_KEYS and isinstance(value, str):
+            value = Path(value).name
+        shared[key] = value
+    return shared
+
+
 def native_scale(config: ModelConfig) -> dict[str, float]:
     """What one native pixel is: a fraction of a degree (skies), or of the training frame (a
     photo's full scene height, a texture's tile): the scale a bigger request is drawn at."""
@@ -49,11 +67,11 @@ def export_run(run: Path, out: Path, metadata: dict[str, Any] | None = None) -> 
         "steps": meta["step"],
         "images": meta["images"],
         "hours": round(training_seconds(run / "log.csv") / 3600.0, 2),
-        "data": meta["data"],
+        "data": without_local_paths(meta["data"]),
         "train_config": json.loads(config.to_json()),
     }
     if "started_from" in meta:  # fine-tuned: steps and hours above count this run only
-        training["started_from"] = meta["started_from"]
+        training["started_from"] = without_local_paths(meta["started_from"])
     entries = {
         "training": json.dumps(training, sort_keys=True),
         "native_scale": json.dumps(native_scale(config.model), sort_keys=True),

@@ -899,10 +899,17 @@ def _exr_pixels(path: str, alpha: bool = False) -> np.ndarray:
             return rgb
         if "A" not in channels:
             return _with_alpha(rgb, None)
-        opacity = channels["A"].pixels.astype(np.float32)
-        covered = opacity > 0
-        straight = np.where(covered[..., None], rgb / np.where(covered, opacity, 1)[..., None], 0)
-        return _with_alpha(straight.astype(np.float32), opacity)
+        return straight_rgba(rgb, channels["A"].pixels)
+
+
+def straight_rgba(premultiplied: np.ndarray, opacity: np.ndarray) -> np.ndarray:
+    """Straight RGBA from OpenEXR's premultiplied colour and its alpha (colour 0 where nothing
+    covers): what every reader of ours returns, whatever the file stored."""
+    opacity = opacity.astype(np.float32)
+    covered = opacity > 0
+    divisor = np.where(covered, opacity, 1)[..., None]
+    straight = np.where(covered[..., None], premultiplied / divisor, 0)
+    return _with_alpha(straight.astype(np.float32), opacity)
 
 
 def _tiff_metadata(path: str) -> dict[str, str]:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from generator.errors import BackdropError
-from generator.files.imagefile import read_image, srgb_to_linear
+from generator.files.imagefile import read_image, srgb_to_linear, straight_rgba
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".exr"})
 HALF_MAX = 65504.0
@@ -170,7 +170,7 @@ def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _read_exr(path: Path, alpha: bool = False) -> np.ndarray:
-    """RGB or Y planes; with ``alpha`` and an A channel, ``read_image``'s straight RGBA (EXR
+    """RGB or Y planes; with ``alpha`` and an A channel, straight RGBA as ``read_image`` gives (EXR
     colour is premultiplied: kept as it is, a band's sky would be black land)."""
     try:
         import OpenEXR
@@ -179,15 +179,16 @@ def _read_exr(path: Path, alpha: bool = False) -> np.ndarray:
 
     with OpenEXR.File(str(path), separate_channels=True) as exr:
         channels = exr.channels()
-        if alpha and "A" in channels:
-            return read_image(path, alpha=True)
         if {"R", "G", "B"} <= channels.keys():
             planes = [channels[name].pixels for name in "RGB"]
         elif "Y" in channels:
             planes = [channels["Y"].pixels] * 3
         else:
             raise ImageReadError(path, "EXR without RGB or Y channels")
-        return np.stack(planes, axis=-1).astype(np.float32)
+        rgb = np.stack(planes, axis=-1).astype(np.float32)
+        if alpha and "A" in channels:
+            return straight_rgba(rgb, channels["A"].pixels)
+        return rgb
 
 
 def _read_tiff(path: Path, alpha: bool = False) -> np.ndarray | None:
