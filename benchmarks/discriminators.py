@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
+import hashlib
 import json
 import os
 import signal
@@ -161,7 +162,9 @@ def measure(args: argparse.Namespace) -> None:
     rows: list[tuple[str, np.ndarray]] = []
 
     def measured(path: Path, label: str) -> dict[str, float]:
-        key = str(path)
+        key, digest = str(path), hashlib.sha256(path.read_bytes()).hexdigest()
+        if cache.get(key, {}).get("sha256", digest) != digest:  # the file was replaced
+            del cache[key]
         if key in cache and not args.sheet:
             return cache[key]
         model = load_model(path)
@@ -182,7 +185,7 @@ def measure(args: argparse.Namespace) -> None:
                 value = kid(inception_features(frames), reference["features"])
                 figures[f"kid_{zoom}x"], figures[f"kid_{zoom}x_error"] = value.value, value.error
                 figures[f"swd_{zoom}x"] = swd(frames, real)
-            cache[key] = figures
+            cache[key] = {**figures, "sha256": digest}
             cache_path.write_text(json.dumps(cache, indent=1))
         if args.sheet:
             sheet_frames = [frame(s, zoom) for zoom in (1, 8) for s in range(4)]
