@@ -38,7 +38,7 @@ from generator.files import MODELS_DIR, LoadedModel, load_model, save_model  # n
 from trainer.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from trainer.cli import positive_count  # noqa: E402
 from trainer.evaluate import evaluate  # noqa: E402
-from trainer.export import export_run  # noqa: E402
+from trainer.export import export_run, without_local_paths  # noqa: E402
 from trainer.superres import export_superres  # noqa: E402
 from trainer.superres_quality import evaluate_superres  # noqa: E402
 
@@ -130,6 +130,10 @@ def bundle(
         "description": spec.description,
         "usage": spec.usage,
         "trained_on": json.dumps(trained_on(spec.folder), sort_keys=True),
+        # snapshots written before exports left out local paths still name them
+        "training": json.dumps(
+            without_local_paths(json.loads(model.metadata["training"])), sort_keys=True
+        ),
     }
     measured = measure(model, spec, data, samples)
     out = MODELS_DIR / f"{name}.safetensors"
