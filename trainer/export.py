@@ -67,13 +67,13 @@ def export_run(run: Path, out: Path, metadata: dict[str, Any] | None = None) -> 
         "steps": meta["step"],
         "images": meta["images"],
         "hours": round(training_seconds(run / "log.csv") / 3600.0, 2),
-        "data": without_local_paths(meta["data"]),
+        "data": meta["data"],
         "train_config": json.loads(config.to_json()),
     }
     if "started_from" in meta:  # fine-tuned: steps and hours above count this run only
-        training["started_from"] = without_local_paths(meta["started_from"])
+        training["started_from"] = meta["started_from"]
     entries = {
-        "training": json.dumps(training, sort_keys=True),
+        "training": json.dumps(without_local_paths(training), sort_keys=True),
         "native_scale": json.dumps(native_scale(config.model), sort_keys=True),
     }
     for key, value in (metadata or {}).items():
