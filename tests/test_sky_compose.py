@@ -5,6 +5,7 @@ far ground fades into haze; the lamp points at the disc; an EXR with the disc ke
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -243,13 +244,55 @@ def test_cover_is_the_fraction_of_the_layer_that_is_cloud():
     density[12:16, 12:20] = 0.9
     grown = []
     for cover in (0.1, 0.3, 0.6, 0.9):
-        settings = CloudSettings("map.png", cover=cover, tile=64, period_m=3000.0)
+        settings = CloudSettings(
+            "map.png", cover=cover, tile=64, period_m=3000.0, edge_warp_m=0.0
+        )  # the model's edges as drawn, so that its densest texels stay where they are
         thickness = cloud_texture(density, settings).levels[0][..., 0]
         cloud = thickness > overcast_veil(cover)
         assert abs(cloud.mean() - cover) <= 1 / 64**2, "cover is exact, even past the zeros"
         assert cloud[12:16, 12:20].all(), "the densest part is cloud at every cover"
         grown.append(cloud)
     assert all((a <= b).all() for a, b in itertools.pairwise(grown)), "more cover grows clouds"
+
+
+def test_frayed_edges_are_seamless_seeded_and_leave_the_insides_and_the_gaps():
+    from generator.sky.layers import fray
+
+    n = 64
+    y, x = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")  # 50 m texels: 3.2 km
+    # a smooth periodic field: round blobs, as a cloud model trained on few tiles draws them
+    blobs = 0.5 + 0.5 * np.sin(2 * np.pi * 2 * x / n) * np.sin(2 * np.pi * 2 * y / n)
+    blobs = blobs.astype(np.float32)
+    assert fray(blobs, 50.0, 0.0, seed=3) is blobs, "0 m keeps the model's edges"
+    frayed = fray(blobs, 50.0, 90.0, seed=3)
+    assert frayed.shape == (2 * n, 2 * n), "twice the texels, room for the frayed outline"
+    assert np.array_equal(frayed, fray(blobs, 50.0, 90.0, seed=3)), "fixed by the seed"
+    assert not np.allclose(frayed, fray(blobs, 50.0, 90.0, seed=4)), "another seed frays anew"
+
+    def outline(field: np.ndarray) -> float:
+        cloud = field > 0.5  # crossings of the edge, per row and column, per texel of side
+        crossings = (cloud != np.roll(cloud, 1, 0)).sum() + (cloud != np.roll(cloud, 1, 1)).sum()
+        return crossings / field.shape[0]
+
+    assert outline(frayed) > 1.3 * outline(blobs), "the outline frays: it grows longer"
+    tiled = np.tile(frayed, (2, 2))  # seamless: no step where the tile meets itself
+    steps = np.abs(np.diff(tiled, axis=0))
+    assert steps[2 * n - 1].max() <= steps[: 2 * n - 1].max() + 1e-6
+    assert frayed.min() >= blobs.min() - 1e-6 and frayed.max() <= blobs.max() + 1e-6
+    assert abs(float(frayed.mean()) - float(blobs.mean())) < 0.02, "about the same cloud"
+
+
+def test_a_recipe_from_before_frayed_edges_draws_its_clouds_as_it_did():
+    clouds = CloudSettings("clouds", cover=0.4)
+    assert clouds.edge_warp_m > 0, "new skies fray their clouds' edges"
+    recipe = SkyRecipe(SkyComposition(clouds=clouds))
+    assert SkyRecipe.from_json(recipe.to_json()) == recipe
+    old = json.loads(recipe.to_json())
+    del old["composition"]["clouds"]["edge_warp_m"]
+    old["version"] = 3
+    assert SkyRecipe.from_json(json.dumps(old)).composition.clouds.edge_warp_m == 0.0
+    with pytest.raises(RequestError, match="edge warp"):
+        CloudSettings("clouds", edge_warp_m=-1.0)
 
 
 def test_cover_over_an_even_tile_draws_rounded_clouds_not_bands():

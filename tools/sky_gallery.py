@@ -5,11 +5,18 @@ beside the reserved real panoramas, and how far the upper hemisphere is from rea
     python tools/sky_gallery.py --data DIR --clouds my.safetensors --out /tmp/grid.jpg
     python tools/sky_gallery.py --cycles-only    # docs/gallery/composed-sky-cycles.jpg
     python tools/sky_gallery.py --strips BANDS   # docs/gallery/matte-strips.jpg
+    python tools/sky_gallery.py --layers DATA    # the cloud layer against real layers
 
 ``--strips`` takes a folder of horizon bands (``DATA/train/horizon``, ``tools/horizon_bands.py``)
 and renders four 8192 x 1024 matte strips (120 degrees, cylindrical; cloud seeds 0-3, two at
 noon and two toward a low sun) and a 360-degree cyclorama, each over one band, above the
 reserved bands (``DATA/validation/horizon``) composited over a flat sky.
+
+``--layers`` measures the cloud layer itself: density windows of 3.4 km (the reserved layers'
+384-px windows) and 4x as wide averaged down, 16 per seed for seeds 0-3 of the cloud model's
+2048-px tile (14.6 m a texel), with the clouds' edges as drawn and frayed as a sky frays them
+(``CloudSettings.edge_warp_m``), against the reserved layers (``DATA/validation/clouds``) beside
+three random windows of each training layer against them (the real-vs-real baseline).
 
 The Cycles picture is the bundled sky (``generator/models/sky.json``) without its disc, lighting
 a small scene as the World together with the Sun lamp the file records.
@@ -191,6 +198,64 @@ def strip_sheet(bands: Path, reserved: Path, clouds: str, out: Path) -> None:
     print(f"wrote {out}: 4 strips, a cyclorama, then the reserved bands")
 
 
+LAYER_WINDOW = 384
+"""Side of the reserved layers' windows, px: 3.4 km at their 8.9 m a pixel."""
+LAYER_WINDOW_M = 3400.0
+
+
+def layer_windows(density: np.ndarray, texel_m: float, zoom: int, count: int, seed: int) -> list:
+    """``count`` random windows of ``zoom`` x 3.4 km of a periodic density tile, as grey frames
+    of LAYER_WINDOW px (bilinear up, area-averaged down)."""
+    rng = np.random.default_rng(seed)
+    side = round(zoom * LAYER_WINDOW_M / texel_m)
+    frames = []
+    for y, x in rng.integers(0, density.shape[0], (count, 2)):
+        window = np.roll(density, (-y, -x), axis=(0, 1))[:side, :side]
+        image = Image.fromarray(np.clip(window, 0, 1).astype(np.float32), mode="F")
+        resample = Image.Resampling.BILINEAR if side < LAYER_WINDOW else Image.Resampling.BOX
+        grey = np.asarray(image.resize((LAYER_WINDOW, LAYER_WINDOW), resample))
+        frames.append(np.repeat(grey[..., None], 3, axis=-1))
+    return frames
+
+
+def layer_measures(data: Path, clouds: str) -> None:
+    """KID and SWD of the cloud layer's density, edges as drawn and frayed, at 1x and 4x."""
+    from generator.files import load_model
+    from generator.sky.cloudmap import density_from_linear
+    from generator.sky.layers import fray, model_tile
+
+    def grey(path: Path) -> np.ndarray:
+        pixels = np.asarray(Image.open(path).convert("L"), dtype=np.float32) / 255.0
+        return np.repeat(pixels[..., None], 3, axis=-1)
+
+    reserved = np.stack([grey(p) for p in sorted((data / "validation/clouds").glob("*.png"))])
+    rng = np.random.default_rng(0)
+    train = []
+    for path in sorted((data / "train/clouds").glob("*.png")):
+        tile = grey(path)
+        for y, x in rng.integers(0, tile.shape[0] - LAYER_WINDOW + 1, (3, 2)):
+            train.append(tile[y : y + LAYER_WINDOW, x : x + LAYER_WINDOW])
+    reserved_features = inception_features(reserved)
+    baseline = kid(inception_features(np.stack(train)), reserved_features)
+    print(f"training layers vs reserved: KID {baseline.value:.3f} ± {baseline.error:.3f}, "
+          f"SWD {swd(np.stack(train), reserved):.3f}")  # fmt: skip
+    model = load_model(clouds)
+    settings = CloudSettings(clouds)
+    texel_m = settings.period_m / settings.tile
+    tiles = [density_from_linear(model_tile(model, seed, (), settings.tile)) for seed in range(4)]
+    for name, warp_m in (("as drawn", 0.0), (f"frayed {settings.edge_warp_m:.0f} m", None)):
+        warp_m = settings.edge_warp_m if warp_m is None else warp_m
+        layers = [(fray(t, texel_m, warp_m, seed), seed) for seed, t in enumerate(tiles)]
+        for zoom in (1, 4):
+            frames = np.stack([
+                frame for layer, seed in layers
+                for frame in layer_windows(layer, settings.period_m / len(layer), zoom, 16, seed)
+            ])  # fmt: skip
+            ours = kid(inception_features(frames), reserved_features)
+            print(f"{name}, {zoom}x: KID {ours.value:.3f} ± {ours.error:.3f}, "
+                  f"SWD {swd(frames, reserved):.3f}", flush=True)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, help="assembled data folder (for the grid)")
@@ -199,7 +264,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cycles-only", action="store_true", help="only the Cycles picture")
     parser.add_argument("--samples", type=int, default=32, help="Cycles samples per pixel")
     parser.add_argument("--strips", type=Path, help="horizon bands: render the strip sheet")
+    parser.add_argument("--layers", type=Path, help="assembled data: measure the cloud layer")
     args = parser.parse_args(argv)
+    if args.layers is not None:
+        layer_measures(args.layers, args.clouds)
+        return
     if args.strips is not None:
         reserved = args.strips.parent.parent / "validation" / "horizon"
         strip_sheet(args.strips, reserved, args.clouds, ROOT / "docs/gallery/matte-strips.jpg")

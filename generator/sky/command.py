@@ -112,6 +112,8 @@ def add_sky_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cover", type=float, help="cloud cover: 0 clear, 0.5 broken, 1 overcast")
     p.add_argument("--cloud-altitude", type=float, help="cloud layer, m above the eye (1500)")
     p.add_argument("--cloud-period", type=float, help="metres before the clouds repeat (30000)")
+    p.add_argument("--cloud-edges", type=float, metavar="M",
+                   help="how far the clouds' edges are frayed, m (90; 0: as drawn)")  # fmt: skip
     p.add_argument("--cloud-styles", type=int, nargs="+", metavar="SEED",
                    help="cloud styles; two or more: a weather front across the layer")  # fmt: skip
     p.add_argument("--horizon-band", nargs="+", metavar="FILE", help="landscape bands at the "
@@ -191,6 +193,7 @@ def sky_recipe(args: argparse.Namespace) -> SkyRecipe:
     cloud_changes = _given(
         model=args.clouds if args.clouds != "none" else None, cover=args.cover,
         altitude_m=args.cloud_altitude, period_m=args.cloud_period, seed=args.seed,
+        edge_warp_m=args.cloud_edges,
         styles=args.cloud_styles and tuple(args.cloud_styles),
     )  # fmt: skip
     if clouds is None and "model" in cloud_changes:

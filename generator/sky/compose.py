@@ -364,8 +364,9 @@ class ComposedSky:
         elevation share the number of samples and their spacing): near the zenith one sample at
         the layer, toward the horizon up to ``DEPTH_TAPS`` spread over the stretch the ray
         crosses, weighted by a sine window (no hard first or last sample, which drew clouds as
-        boxes) and each filtered over half its share of it, so distant clouds merge along the
-        line of sight as they do seen edge-on."""
+        boxes) and each filtered over its share of it (over half of it, frayed edges showed as
+        combs of copies), so distant clouds merge along the line of sight as they do seen
+        edge-on."""
         across = np.sqrt(np.maximum(1.0 - np.square(facing), 0.0))
         stretch = CLOUD_DEPTH_M * across / np.maximum(facing, 1e-3)  # horizontal, per row
         taps = np.clip(np.ceil(stretch / np.maximum(footprint, 1e-9)), 1, DEPTH_TAPS)
@@ -375,7 +376,7 @@ class ComposedSky:
         horizontal = np.sqrt(np.maximum(1.0 - np.square(up), 1e-12))
         total = np.zeros(x.shape, dtype=np.float32)
         weights = np.zeros(taps.shape, dtype=np.float32)
-        spread = np.maximum(footprint, 0.5 * stretch / taps)
+        spread = np.maximum(footprint, stretch / taps)
         for tap in range(count):
             position = np.minimum(tap + 0.5, taps - 0.5) / taps  # 0..1 through the layer
             weight = ((tap < taps) * np.sin(np.pi * position)).astype(np.float32)

@@ -34,6 +34,18 @@ COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 TILE_SIZES = (64, 128, 256, 512, 1024, 2048, 4096)
 ModelLoader = Callable[[str], LoadedModel]
 TilesDone = Callable[[float], None]
+EDGE_WARP_M = 90.0
+"""RMS displacement (m) of the fractal warp that frays cloud edges (``fray``). Chosen by KID of
+3.4-km windows of the bundled model's density against real cloud layers (docs/sky.md, "Frayed
+edges"): 30 / 60 / 90 / 120 / 160 m gave 0.19 / 0.17 / 0.11 / 0.16 / 0.21 against the
+training tiles (0.31 unwarped); beyond 90 m the clouds tear into noise."""
+WARP_SLOPE = 3.4
+"""Spectral slope of the warp's power (P ~ k^-3.4): displacement growing with scale as real
+cloud boundaries' roughness does (a fractal edge), little at the texel, most near 1 km."""
+WARP_LONGEST_M = 1000.0
+"""Scales longer than this are not warped: there the model's own layout stands."""
+WARP_SHORTEST_TEXELS = 4.0
+"""Wavelengths shorter than this many (upsampled) texels are not warped."""
 TAU_MAX = 12.0
 """Optical thickness of the densest cloud: its base passes about half the light that falls on
 it (diffusely). Real cumulus are thicker, and darker below, but a flat layer cannot show the
@@ -112,7 +124,7 @@ class CloudSettings:
     model's pixel near the 12-18 m its training tiles hold (``tools/cloud_tiles.py``: a window
     of a layer 1.5 km up with corners 25° above the horizon, about 4.5 km across; the trainer
     resizes crops of 0.7-1 of it to the 256-px frame), so clouds keep their photographed
-    size."""
+    size. ``edge_warp_m`` frays the clouds' edges (``fray``); 0 keeps them as drawn."""
 
     model: str
     cover: float = 0.5
@@ -121,12 +133,15 @@ class CloudSettings:
     tile: int = 2048
     period_m: float = 30000.0
     altitude_m: float = 1500.0
+    edge_warp_m: float = EDGE_WARP_M
     model_hash: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "styles", tuple(int(s) for s in self.styles))
         problems: list[str] = []
         _check_tile(self.tile, self.period_m, problems, "cloud")
+        if not 0.0 <= self.edge_warp_m <= 1000.0:
+            problems.append("the clouds' edge warp must be 0..1000 m")
         if not 0.0 <= self.cover <= 1.0:
             problems.append("the cloud cover must be within 0..1")
         if not 50.0 <= self.altitude_m <= 20000.0:
@@ -198,6 +213,8 @@ OVERCAST_VEIL = 8.0
 (e^-8 of the sun through it) that no blue shows through an overcast sky."""
 
 
+FRAY_STREAM = 0x46524159
+"""Random stream of the edge warp, apart from every other use of a layer's seed."""
 TIE_BREAK = 1e-3
 """Amplitude (in density) of the smooth noise that orders texels of equal density."""
 
@@ -245,12 +262,70 @@ def cover_thickness(density: np.ndarray, cover: float) -> np.ndarray:
     return (overcast_veil(cover) + TAU_MAX * within**2).astype(np.float32)
 
 
+def fractal_field(size: int, texel_m: float, seed: int, axis: int) -> np.ndarray:
+    """(size, size) periodic Gaussian field of unit RMS with power ~ k^-``WARP_SLOPE`` from
+    ``WARP_LONGEST_M`` down to ``WARP_SHORTEST_TEXELS`` texels: seamless on the tile, fixed by
+    ``seed`` and ``axis``. Nothing shorter: a warp that changes from texel to texel combs the
+    edges into streaks where the texture is magnified (overhead)."""
+    rng = np.random.default_rng([FRAY_STREAM, axis, seed % 2**63])
+    white = rng.standard_normal((size, size))
+    rows = np.fft.fftfreq(size) / texel_m
+    cols = np.fft.rfftfreq(size) / texel_m
+    k = np.hypot(rows[:, None], cols[None, :])  # cycles per metre
+    long = k * WARP_LONGEST_M
+    short = k * texel_m * WARP_SHORTEST_TEXELS
+    amplitude = np.zeros_like(k)
+    on = k > 0
+    amplitude[on] = long[on] ** (-WARP_SLOPE / 2) * -np.expm1(-(long[on] ** 4))
+    amplitude *= np.exp(-(short**2))
+    field = np.fft.irfft2(np.fft.rfft2(white) * amplitude, s=(size, size))
+    return field / max(float(field.std()), 1e-12)
+
+
+def periodic_upsample(field: np.ndarray) -> np.ndarray:
+    """``field`` (square, periodic) at twice the size, by bilinear interpolation that wraps."""
+    padded = np.concatenate([field, field[:1]], axis=0)
+    padded = np.concatenate([padded, padded[:, :1]], axis=1)
+    rows = np.repeat(padded, 2, axis=0)[: 2 * field.shape[0] + 1]
+    rows[1::2] = 0.5 * (padded[:-1] + padded[1:])
+    out = np.repeat(rows, 2, axis=1)[:, : 2 * field.shape[1] + 1]
+    out[:, 1::2] = 0.5 * (rows[:, :-1] + rows[:, 1:])
+    return out[:-1, :-1]
+
+
+def fray(density: np.ndarray, texel_m: float, warp_m: float, seed: int) -> np.ndarray:
+    """``density`` (square, periodic) at twice the size, read through a seeded fractal warp of
+    ``warp_m`` RMS; as it is when ``warp_m`` is 0.
+
+    A model trained on a few dozen tiles draws rounded blobs: it lacks the power that real
+    cloud layers have below about 500 m (two to three orders of magnitude at 100 m, docs/sky.md).
+    Warping where the texture is read, rather than adding noise to it, frays the edges into the
+    fractal, wispy outlines real clouds have while the insides stay smooth and the cover (the
+    fraction that is cloud) stays what the model drew. Twice the texels leave room for the
+    frayed outline; the warp wraps, so the tile stays seamless."""
+    if warp_m <= 0.0:
+        return density
+    fine = periodic_upsample(density.astype(np.float64))
+    size, texel_m = fine.shape[0], texel_m / 2.0
+    shift = warp_m / texel_m
+    rows = np.arange(size)[:, None] + shift * fractal_field(size, texel_m, seed, 0)
+    cols = np.arange(size)[None, :] + shift * fractal_field(size, texel_m, seed, 1)
+    r0, c0 = np.floor(rows), np.floor(cols)
+    fr, fc = rows - r0, cols - c0
+    r0, c0 = r0.astype(np.int64) % size, c0.astype(np.int64) % size
+    r1, c1 = (r0 + 1) % size, (c0 + 1) % size
+    top = fine[r0, c0] * (1 - fc) + fine[r0, c1] * fc
+    bottom = fine[r1, c0] * (1 - fc) + fine[r1, c1] * fc
+    return (top * (1 - fr) + bottom * fr).astype(np.float32)
+
+
 def cloud_texture(tile: np.ndarray, settings: CloudSettings) -> PlaneTexture:
     """A cloud model's tile (or a cloud map) as optical thickness on the cloud layer, at the
     settings' cover. Thickness, not density, is what the pyramid averages: far away a pixel
     then sees the mean extinction of the clouds and gaps it covers (a hazy band of cloud
     toward the horizon at any cover), not a thresholded mean density (which was clear at low
     cover and solid at high cover)."""
-    density = cover_density(density_from_linear(tile))
-    thickness = cover_thickness(density, settings.cover)
+    texel_m = settings.period_m / tile.shape[0]
+    density = fray(density_from_linear(tile), texel_m, settings.edge_warp_m, settings.seed)
+    thickness = cover_thickness(cover_density(density), settings.cover)
     return PlaneTexture(thickness[..., None], settings.period_m)
