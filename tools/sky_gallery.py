@@ -221,8 +221,7 @@ def layer_windows(density: np.ndarray, texel_m: float, zoom: int, count: int, se
 def layer_measures(data: Path, clouds: str) -> None:
     """KID and SWD of the cloud layer's density, edges as drawn and frayed, at 1x and 4x."""
     from generator.files import load_model
-    from generator.sky.cloudmap import density_from_linear
-    from generator.sky.layers import fray, model_tile
+    from generator.sky import layer_density, model_tile
 
     def grey(path: Path) -> np.ndarray:
         pixels = np.asarray(Image.open(path).convert("L"), dtype=np.float32) / 255.0
@@ -241,15 +240,16 @@ def layer_measures(data: Path, clouds: str) -> None:
           f"SWD {swd(np.stack(train), reserved):.3f}")  # fmt: skip
     model = load_model(clouds)
     settings = CloudSettings(clouds)
-    texel_m = settings.period_m / settings.tile
-    tiles = [density_from_linear(model_tile(model, seed, (), settings.tile)) for seed in range(4)]
-    for name, warp_m in (("as drawn", 0.0), (f"frayed {settings.edge_warp_m:.0f} m", None)):
-        warp_m = settings.edge_warp_m if warp_m is None else warp_m
-        layers = [(fray(t, texel_m, warp_m, seed), seed) for seed, t in enumerate(tiles)]
+    tiles = [model_tile(model, seed, (), settings.tile) for seed in range(4)]
+    for warp_m in (0.0, settings.edge_warp_m):
+        name = f"frayed {warp_m:.0f} m" if warp_m else "as drawn"
         for zoom in (1, 4):
             frames = np.stack([
-                frame for layer, seed in layers
-                for frame in layer_windows(layer, settings.period_m / len(layer), zoom, 16, seed)
+                frame for seed, tile in enumerate(tiles)
+                for frame in layer_windows(
+                    layer_density(tile, dataclasses.replace(settings, seed=seed,
+                                                            edge_warp_m=warp_m)),
+                    settings.period_m / settings.tile, zoom, 16, seed)
             ])  # fmt: skip
             ours = kid(inception_features(frames), reserved_features)
             print(f"{name}, {zoom}x: KID {ours.value:.3f} ± {ours.error:.3f}, "

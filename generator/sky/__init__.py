@@ -22,7 +22,7 @@ from generator.sky.atmosphere import (
 from generator.sky.cloudmap import density_from_photo, density_to_image
 from generator.sky.compose import SkyComposition
 from generator.sky.horizon import HorizonSettings
-from generator.sky.layers import CloudSettings, GroundSettings
+from generator.sky.layers import CloudSettings, GroundSettings, layer_density, model_tile
 from generator.sky.skyfile import (
     LAMP_KEY,
     MID_GREY,
@@ -58,7 +58,9 @@ __all__ = [
     "density_to_image",
     "direction",
     "equirect_directions",
+    "layer_density",
     "meter",
+    "model_tile",
     "perspective_directions",
     "read_sky_recipe",
     "render_sky_array",

@@ -37,15 +37,17 @@ TilesDone = Callable[[float], None]
 EDGE_WARP_M = 90.0
 """RMS displacement (m) of the fractal warp that frays cloud edges (``fray``). Chosen by KID of
 3.4-km windows of the bundled model's density against real cloud layers (docs/sky.md, "Frayed
-edges"): 30 / 60 / 90 / 120 / 160 m gave 0.19 / 0.17 / 0.11 / 0.16 / 0.21 against the
-training tiles (0.31 unwarped); beyond 90 m the clouds tear into noise."""
+cloud edges"): 60 / 90 / 120 / 150 m gave 0.13 / 0.12 / 0.17 / 0.21 against the training
+layers' crops (0.31 unwarped); beyond 90 m the clouds tear into noise."""
 WARP_SLOPE = 3.4
 """Spectral slope of the warp's power (P ~ k^-3.4): displacement growing with scale as real
 cloud boundaries' roughness does (a fractal edge), little at the texel, most near 1 km."""
 WARP_LONGEST_M = 1000.0
 """Scales longer than this are not warped: there the model's own layout stands."""
-WARP_SHORTEST_TEXELS = 4.0
-"""Wavelengths shorter than this many (upsampled) texels are not warped."""
+WARP_SHORTEST_TEXELS = 2.0
+"""Wavelengths shorter than this many texels are not warped."""
+FRAY_ROWS = 256
+"""Rows of the tile warped at a time."""
 TAU_MAX = 12.0
 """Optical thickness of the densest cloud: its base passes about half the light that falls on
 it (diffusely). Real cumulus are thicker, and darker below, but a flat layer cannot show the
@@ -282,41 +284,48 @@ def fractal_field(size: int, texel_m: float, seed: int, axis: int) -> np.ndarray
     return field / max(float(field.std()), 1e-12)
 
 
-def periodic_upsample(field: np.ndarray) -> np.ndarray:
-    """``field`` (square, periodic) at twice the size, by bilinear interpolation that wraps."""
-    padded = np.concatenate([field, field[:1]], axis=0)
-    padded = np.concatenate([padded, padded[:, :1]], axis=1)
-    rows = np.repeat(padded, 2, axis=0)[: 2 * field.shape[0] + 1]
-    rows[1::2] = 0.5 * (padded[:-1] + padded[1:])
-    out = np.repeat(rows, 2, axis=1)[:, : 2 * field.shape[1] + 1]
-    out[:, 1::2] = 0.5 * (rows[:, :-1] + rows[:, 1:])
-    return out[:-1, :-1]
-
-
 def fray(density: np.ndarray, texel_m: float, warp_m: float, seed: int) -> np.ndarray:
-    """``density`` (square, periodic) at twice the size, read through a seeded fractal warp of
-    ``warp_m`` RMS; as it is when ``warp_m`` is 0.
+    """``density`` (square, periodic) read through a seeded fractal warp of ``warp_m`` RMS; as
+    it is when ``warp_m`` is 0.
 
     A model trained on a few dozen tiles draws rounded blobs: it lacks the power that real
     cloud layers have below about 500 m (two to three orders of magnitude at 100 m, docs/sky.md).
     Warping where the texture is read, rather than adding noise to it, frays the edges into the
     fractal, wispy outlines real clouds have while the insides stay smooth and the cover (the
-    fraction that is cloud) stays what the model drew. Twice the texels leave room for the
-    frayed outline; the warp wraps, so the tile stays seamless."""
+    fraction that is cloud) stays what the model drew; the warp wraps, so the tile stays
+    seamless. Rows are read ``FRAY_ROWS`` at a time, so memory stays that of the tile."""
     if warp_m <= 0.0:
         return density
-    fine = periodic_upsample(density.astype(np.float64))
-    size, texel_m = fine.shape[0], texel_m / 2.0
-    shift = warp_m / texel_m
-    rows = np.arange(size)[:, None] + shift * fractal_field(size, texel_m, seed, 0)
-    cols = np.arange(size)[None, :] + shift * fractal_field(size, texel_m, seed, 1)
-    r0, c0 = np.floor(rows), np.floor(cols)
-    fr, fc = rows - r0, cols - c0
+    size = density.shape[0]
+    shift = np.float32(warp_m / texel_m)
+    down = fractal_field(size, texel_m, seed, 0).astype(np.float32) * shift
+    across = fractal_field(size, texel_m, seed, 1).astype(np.float32) * shift
+    out = np.empty((size, size), dtype=np.float32)
+    columns = np.arange(size, dtype=np.float32)[None, :]
+    for start in range(0, size, FRAY_ROWS):
+        rows = slice(start, start + FRAY_ROWS)
+        top = np.arange(start, min(start + FRAY_ROWS, size), dtype=np.float32)[:, None]
+        out[rows] = periodic_bilinear(density, top + down[rows], columns + across[rows])
+    return out
+
+
+def periodic_bilinear(field: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``field`` (square, periodic) at fractional texel positions, bilinearly, wrapping."""
+    size = field.shape[0]
+    r0, c0 = np.floor(rows), np.floor(columns)
+    fr, fc = rows - r0, columns - c0
     r0, c0 = r0.astype(np.int64) % size, c0.astype(np.int64) % size
     r1, c1 = (r0 + 1) % size, (c0 + 1) % size
-    top = fine[r0, c0] * (1 - fc) + fine[r0, c1] * fc
-    bottom = fine[r1, c0] * (1 - fc) + fine[r1, c1] * fc
-    return (top * (1 - fr) + bottom * fr).astype(np.float32)
+    top = field[r0, c0] * (1 - fc) + field[r0, c1] * fc
+    bottom = field[r1, c0] * (1 - fc) + field[r1, c1] * fc
+    return top * (1 - fr) + bottom * fr
+
+
+def layer_density(tile: np.ndarray, settings: CloudSettings) -> np.ndarray:
+    """(N, N) cloud density as a sky draws it: a cloud model's tile (or a cloud map) read as
+    density (``generator.sky.cloudmap``), its edges frayed as the settings say."""
+    texel_m = settings.period_m / tile.shape[0]
+    return fray(density_from_linear(tile), texel_m, settings.edge_warp_m, settings.seed)
 
 
 def cloud_texture(tile: np.ndarray, settings: CloudSettings) -> PlaneTexture:
@@ -325,7 +334,5 @@ def cloud_texture(tile: np.ndarray, settings: CloudSettings) -> PlaneTexture:
     then sees the mean extinction of the clouds and gaps it covers (a hazy band of cloud
     toward the horizon at any cover), not a thresholded mean density (which was clear at low
     cover and solid at high cover)."""
-    texel_m = settings.period_m / tile.shape[0]
-    density = fray(density_from_linear(tile), texel_m, settings.edge_warp_m, settings.seed)
-    thickness = cover_thickness(cover_density(density), settings.cover)
+    thickness = cover_thickness(cover_density(layer_density(tile, settings)), settings.cover)
     return PlaneTexture(thickness[..., None], settings.period_m)
