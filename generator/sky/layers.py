@@ -48,6 +48,8 @@ WARP_SHORTEST_TEXELS = 2.0
 """Wavelengths shorter than this many texels are not warped."""
 FRAY_ROWS = 256
 """Rows of the tile warped at a time."""
+FRAY_STREAM = 0x46524159
+"""Random stream of the edge warp, apart from every other use of a layer's seed."""
 TAU_MAX = 12.0
 """Optical thickness of the densest cloud: its base passes about half the light that falls on
 it (diffusely). Real cumulus are thicker, and darker below, but a flat layer cannot show the
@@ -215,8 +217,6 @@ OVERCAST_VEIL = 8.0
 (e^-8 of the sun through it) that no blue shows through an overcast sky."""
 
 
-FRAY_STREAM = 0x46524159
-"""Random stream of the edge warp, apart from every other use of a layer's seed."""
 TIE_BREAK = 1e-3
 """Amplitude (in density) of the smooth noise that orders texels of equal density."""
 
