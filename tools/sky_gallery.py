@@ -241,15 +241,17 @@ def layer_measures(data: Path, clouds: str) -> None:
     model = load_model(clouds)
     settings = CloudSettings(clouds)
     tiles = [model_tile(model, seed, (), settings.tile) for seed in range(4)]
+    texel_m = settings.period_m / settings.tile
     for warp_m in (0.0, settings.edge_warp_m):
         name = f"frayed {warp_m:.0f} m" if warp_m else "as drawn"
+        layers = [
+            layer_density(tile, dataclasses.replace(settings, seed=seed, edge_warp_m=warp_m))
+            for seed, tile in enumerate(tiles)
+        ]
         for zoom in (1, 4):
             frames = np.stack([
-                frame for seed, tile in enumerate(tiles)
-                for frame in layer_windows(
-                    layer_density(tile, dataclasses.replace(settings, seed=seed,
-                                                            edge_warp_m=warp_m)),
-                    settings.period_m / settings.tile, zoom, 16, seed)
+                frame for seed, layer in enumerate(layers)
+                for frame in layer_windows(layer, texel_m, zoom, 16, seed)
             ])  # fmt: skip
             ours = kid(inception_features(frames), reserved_features)
             print(f"{name}, {zoom}x: KID {ours.value:.3f} ± {ours.error:.3f}, "
