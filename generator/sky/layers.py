@@ -27,7 +27,7 @@ from generator.rendering.pick import make_renderer
 from generator.rendering.progress import increments
 from generator.rendering.render import BandRenderer, CancelFn
 from generator.sky.cloudmap import density_from_linear
-from generator.sky.plane import PlaneTexture
+from generator.sky.plane import PlaneTexture, wrapped_bilinear
 from generator.sky.spectrum import REC709_LUMINANCE
 
 COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
@@ -285,8 +285,8 @@ def fractal_field(size: int, texel_m: float, seed: int, axis: int) -> np.ndarray
 
 
 def fray(density: np.ndarray, texel_m: float, warp_m: float, seed: int) -> np.ndarray:
-    """``density`` (square, periodic) read through a seeded fractal warp of ``warp_m`` RMS; as
-    it is when ``warp_m`` is 0.
+    """``density`` (square, power-of-two side, periodic) read through a seeded fractal warp of
+    ``warp_m`` RMS; as it is when ``warp_m`` is 0.
 
     A model trained on a few dozen tiles draws rounded blobs: it lacks the power that real
     cloud layers have below about 500 m (two to three orders of magnitude at 100 m, docs/sky.md).
@@ -300,25 +300,14 @@ def fray(density: np.ndarray, texel_m: float, warp_m: float, seed: int) -> np.nd
     shift = np.float32(warp_m / texel_m)
     down = fractal_field(size, texel_m, seed, 0).astype(np.float32) * shift
     across = fractal_field(size, texel_m, seed, 1).astype(np.float32) * shift
+    texels = density.astype(np.float32)[..., None]
     out = np.empty((size, size), dtype=np.float32)
     columns = np.arange(size, dtype=np.float32)[None, :]
     for start in range(0, size, FRAY_ROWS):
         rows = slice(start, start + FRAY_ROWS)
         top = np.arange(start, min(start + FRAY_ROWS, size), dtype=np.float32)[:, None]
-        out[rows] = periodic_bilinear(density, top + down[rows], columns + across[rows])
+        out[rows] = wrapped_bilinear(texels, columns + across[rows], top + down[rows])[..., 0]
     return out
-
-
-def periodic_bilinear(field: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """``field`` (square, periodic) at fractional texel positions, bilinearly, wrapping."""
-    size = field.shape[0]
-    r0, c0 = np.floor(rows), np.floor(columns)
-    fr, fc = rows - r0, columns - c0
-    r0, c0 = r0.astype(np.int64) % size, c0.astype(np.int64) % size
-    r1, c1 = (r0 + 1) % size, (c0 + 1) % size
-    top = field[r0, c0] * (1 - fc) + field[r0, c1] * fc
-    bottom = field[r1, c0] * (1 - fc) + field[r1, c1] * fc
-    return top * (1 - fr) + bottom * fr
 
 
 def layer_density(tile: np.ndarray, settings: CloudSettings) -> np.ndarray:

@@ -70,17 +70,24 @@ class PlaneTexture:
     def _bilinear(self, level: int, x_m: np.ndarray, z_m: np.ndarray) -> np.ndarray:
         """(..., C) float32 bilinear samples of one level, wrapping around the tile."""
         texels = self.levels[level]
-        n = texels.shape[0]
-        scale = np.float32(n / self.period_m)
-        u, v = x_m * scale - np.float32(0.5), z_m * scale - np.float32(0.5)
-        u0, v0 = np.floor(u), np.floor(v)
-        wu, wv = (u - u0)[..., None], (v - v0)[..., None]
-        j0, i0 = u0.astype(np.int64) & (n - 1), v0.astype(np.int64) & (n - 1)
-        j1, i0, i1 = (j0 + 1) & (n - 1), i0 * n, ((i0 + 1) & (n - 1)) * n
-        flat = texels.reshape(n * n, -1)
-        top = flat.take(i0 + j0, axis=0)
-        top += (flat.take(i0 + j1, axis=0) - top) * wu
-        bottom = flat.take(i1 + j0, axis=0)
-        bottom += (flat.take(i1 + j1, axis=0) - bottom) * wu
-        top += (bottom - top) * wv
-        return top
+        scale = np.float32(texels.shape[0] / self.period_m)
+        return wrapped_bilinear(
+            texels, x_m * scale - np.float32(0.5), z_m * scale - np.float32(0.5)
+        )
+
+
+def wrapped_bilinear(texels: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """(..., C) bilinear samples of a square power-of-two tile (N, N, C) at texel coordinates
+    ``u`` (across) and ``v`` (down), 0 at the first texel's centre, wrapping around the tile."""
+    n = texels.shape[0]
+    u0, v0 = np.floor(u), np.floor(v)
+    wu, wv = (u - u0)[..., None], (v - v0)[..., None]
+    j0, i0 = u0.astype(np.int64) & (n - 1), v0.astype(np.int64) & (n - 1)
+    j1, i0, i1 = (j0 + 1) & (n - 1), i0 * n, ((i0 + 1) & (n - 1)) * n
+    flat = texels.reshape(n * n, -1)
+    top = flat.take(i0 + j0, axis=0)
+    top += (flat.take(i0 + j1, axis=0) - top) * wu
+    bottom = flat.take(i1 + j0, axis=0)
+    bottom += (flat.take(i1 + j1, axis=0) - bottom) * wu
+    top += (bottom - top) * wv
+    return top
