@@ -329,3 +329,28 @@ def test_an_overcast_deck_lights_the_ground_with_grey_light():
     assert float(light.mean()) > float(clear.sky_irradiance.mean()), "the deck is bright"
     assert float(light.mean()) < 0.6 * clear_global, "but passes less than the clear day"
     assert light.max() / light.min() < 1.2, "and its light is grey, not the blue sky's"
+
+
+def test_clouds_shade_the_side_away_from_a_low_sun_and_their_cores_under_a_high_one():
+    """The sunlight's way into the layer: with the sun overhead, half a cloud's own thickness
+    (the mean is kept); with a low sun from +x, a cloud shades the layer on its far side (-x)
+    and leaves its sunward side in light."""
+    from generator.sky.compose import sun_path_depth
+    from generator.sky.plane import PlaneTexture
+
+    size, period = 128, 3000.0  # 23.4 m texels
+    tau = np.zeros((size, size, 1), dtype=np.float32)
+    tau[60:68, 60:68] = 10.0  # a 190-m cloud in the middle
+    thickness = PlaneTexture(tau, period)
+
+    overhead = sun_path_depth(thickness, np.array([0.0, 1.0, 0.0])).levels[0][..., 0]
+    assert overhead.mean() == pytest.approx(tau.mean() / 2, rel=1e-4)
+    assert overhead[64, 64] > 0.5 and overhead[64, 64] == overhead.max()
+
+    low = math.radians(10.0)
+    sun = np.array([math.cos(low), math.sin(low), 0.0])  # toward +x, the tile's columns
+    depth = sun_path_depth(thickness, sun).levels[0][..., 0]
+    shade = depth[64]  # a row through the cloud
+    assert shade[64 - 20] > 2.0, "470 m beyond the cloud, away from the sun: in its shade"
+    assert shade[68 + 20] < 0.05, "as far on its sunward side: in the sun"
+    assert depth[64 + 30, 64 - 20] < 0.05, "off the sun's line: in the sun"

@@ -18,7 +18,9 @@ arithmetic a lone direction gets, and the pixels in float32.
   on the clouds' tops and, for a low sun, their sides) scattered by a two-lobe Henyey-Greenstein
   phase (a forward glow around the sun, some back-scatter), strongest where the cloud is about one
   optical depth thick (bright thin edges), plus diffuse light through it (less through thick
-  bases), the sky's light from above and the ground's from below. Where thin, the clear sky shows
+  bases), the sky's light from above and the ground's from below. The glow and the sides' light
+  come through the clouds' own shade (``sun_path_depth``): dark cores and far sides, clouds dark
+  against a low sun with bright rims. Where thin, the clear sky shows
   through: alpha = 1 - exp(-tau). The air between the eye and the layer hazes it toward the
   horizon. Cover 0 draws no layer: the clear sky exactly.
 - Horizon bands (``generator.sky.horizon``): landscape images standing around the eye at their
@@ -79,6 +81,13 @@ SIDES = 0.5
 """Light an isolated cloud's sides take from a low sun, per unit of what its top takes from
 one overhead: clouds are about as deep as wide, so at sunset they are lit, not black. Scaled
 by the clear fraction (1 - cover): in a closed deck no side faces the sun."""
+LIGHT_SPREAD_M = CLOUD_DEPTH_M / 2.0
+"""Lateral spread (Gaussian sigma) of the sunlight inside the clouds: many scatterings carry it
+sideways about as far as it goes down, so their shade is soft; along the sun's way alone it
+streaked toward the sun."""
+LOW_SUN = 0.05
+"""Sine of the lowest sun elevation whose light the clouds' self-shadow follows: below it, the
+way to the sun through the layer is as long as at 2.9 degrees."""
 ASYMMETRY = 0.85
 """Mean cosine of a water cloud's scattering, for its diffuse transmission."""
 HEMISPHERE = (128, 256)
@@ -102,6 +111,38 @@ class SkyComposition:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "horizon", tuple(self.horizon))
+
+
+def sun_path_depth(thickness: PlaneTexture, sun: np.ndarray) -> PlaneTexture:
+    """The optical depth from the middle of the cloud layer's depth to the sun (``sun`` a unit
+    direction above the horizon), per point of the layer: a plane texture like ``thickness``.
+
+    A ray toward the sun leaves the layer ``CLOUD_DEPTH_M`` / 2 higher, having crossed
+    ``CLOUD_DEPTH_M / 2 / tan(elevation)`` of it sideways, through whatever cloud lies there:
+    extinction is the thickness spread evenly over the depth, so the depth is the mean
+    thickness along that stretch over 2 sin(elevation). With the sun overhead it is half the
+    cloud's own thickness (thick cores are dark inside, thin edges lit); with a low sun the
+    stretch crosses neighbouring clouds, so a cloud's far side and clouds behind others lie in
+    shade while the edges facing the sun are lit. The stretch is averaged exactly, in the
+    tile's spectrum (the mean over a segment is a sinc there), so the tile stays periodic, and
+    spread by ``LIGHT_SPREAD_M``."""
+    tile = thickness.levels[0][..., 0].astype(np.float64)
+    size = tile.shape[0]
+    sine = max(float(sun[1]), LOW_SUN)
+    horizontal = math.hypot(float(sun[0]), float(sun[2]))
+    reach = CLOUD_DEPTH_M / 2.0 * math.sqrt(1.0 - sine * sine) / sine / thickness.texel_m
+    across, down = (
+        (float(sun[0]) / horizontal, float(sun[2]) / horizontal) if horizontal > 0 else (0.0, 0.0)
+    )
+    rows = np.fft.fftfreq(size)[:, None]  # cycles per texel, down the tile (+z)
+    columns = np.fft.rfftfreq(size)[None, :]  # across it (+x)
+    along = (columns * across + rows * down) * reach  # cycles over the stretch
+    mean = np.sinc(along) * np.exp(2j * np.pi * along / 2)  # the segment from 0 to reach
+    sigma = LIGHT_SPREAD_M / thickness.texel_m
+    spread = np.exp(-2.0 * (np.pi * sigma) ** 2 * (rows**2 + columns**2))
+    averaged = np.fft.irfft2(np.fft.rfft2(tile) * mean * spread, s=tile.shape)
+    depth = np.maximum(averaged, 0.0) / (2.0 * sine)
+    return PlaneTexture(depth.astype(np.float32)[..., None], thickness.period_m)
 
 
 def henyey_greenstein(cosine: np.ndarray) -> np.ndarray:
@@ -140,6 +181,9 @@ class ComposedSky:
             self.ground_paths = self.air.paths(-self.eye_km)
         self.clouds = clouds if clouds is not None and clouds.cover > 0.0 else None
         self.cloud_texture = cloud_texture if self.clouds is not None else None
+        self.cloud_shadow = None
+        if self.cloud_texture is not None and self.sun[1] > 0.0:
+            self.cloud_shadow = sun_path_depth(self.cloud_texture, self.sun)
         if self.clouds is not None:
             self.layer_km = self.clouds.altitude_m / 1000.0
             self.cloud_paths = self.air.paths(self.layer_km)
@@ -414,10 +458,22 @@ class ComposedSky:
         sunlight += (self.layer_sun.take(low + 1, axis=0) - sunlight) * w
         diffuse = 1.0 / (1.0 + np.float32(0.75 * (1.0 - ASYMMETRY)) * tau)
         scattered = (diffuse - np.exp(-tau))[..., None]
-        single = (henyey_greenstein(cosine) * slanted * np.exp(-slanted))[..., None]
+        single = henyey_greenstein(cosine) * slanted * np.exp(-slanted)
         across = np.sqrt(np.maximum(1.0 - np.square(sun_up), 0.0))
-        sides = np.float32(SIDES * (1.0 - self.clouds.cover))
-        lit = (np.maximum(sun_up, 0.0) + sides * across)[..., None] / np.float32(np.pi)
+        sides = np.float32(SIDES * (1.0 - self.clouds.cover)) * across
+        if self.cloud_shadow is not None:  # the sun's way in: through the cloud and its neighbours
+            mid = metres32 + np.float32(CLOUD_DEPTH_M / 2.0) / np.maximum(facing, 1e-3).astype(
+                np.float32
+            )
+            depth = self.cloud_shadow.sample(mid * x32, mid * z32, footprint)[..., 0]
+            shade = np.exp(-np.minimum(depth, np.float32(80.0)))
+            single *= shade
+            # a cloud's sides as the moon's phases: seen with the sun behind, the eye sees
+            # their sunlit half; toward the sun, the half the light must cross the cloud for
+            sunward = np.float32(0.5) * (1.0 + cosine)
+            sides *= (1.0 - sunward) + sunward * shade
+        single = single[..., None]
+        lit = (np.maximum(sun_up, 0.0) + sides)[..., None] / np.float32(np.pi)
         cloud = sunlight * (single + scattered * lit)
         cloud += self.cloud_sky * scattered
         # the ground below a cloud is lit through it: a thick cloud's base is not lit from below
