@@ -76,8 +76,10 @@ def _assert_same_state(a: dict, b: dict) -> None:
 def test_stopped_run_resumes_bit_for_bit(tmp_path):
     # color_weight: its real patches are drawn once, from keys no run reaches, so also on resume;
     # zoom_weight, contrast_weight: the renders from afar draw from the same saved random state
-    # as every fake; the real contrast is drawn once, as the colours
+    # as every fake; the real contrast and detail_weight's real patches are drawn once, as the
+    # colours
     extra = {"color_weight": 1.0, "zoom_weight": 1.0, "zoom": 2, "contrast_weight": 1.0}
+    extra["detail_weight"] = 1.0
     train(tiny(steps=6, **extra), PHOTOS, tmp_path / "straight", show_progress=False)
     train(tiny(steps=3, **extra), PHOTOS, tmp_path / "stopped", show_progress=False)
     resumed = train(
@@ -89,8 +91,9 @@ def test_stopped_run_resumes_bit_for_bit(tmp_path):
     assert [row[0] for row in rows] == ["step", "1", "2", "3", "4", "5", "6"]
     zoom = rows[0].index("zoom")  # G's loss on them: D judges them, so it is never 0
     assert all(float(row[zoom]) > 0 for row in rows[1:])
-    contrast = rows[0].index("contrast")  # a random network's detail is not the photos'
-    assert all(float(row[contrast]) > 0 for row in rows[1:])
+    for name in ("contrast", "detail"):  # a random network's detail is not the photos'
+        column = rows[0].index(name)
+        assert all(float(row[column]) > 0 for row in rows[1:]), name
 
 
 def test_a_projected_run_keeps_its_seeded_projections_and_resumes_bit_for_bit(tmp_path):
@@ -231,6 +234,7 @@ def test_unusable_data_and_bad_settings_are_one_line_errors(tmp_path, capsys):
         (["--data", str(PHOTOS), "--set", "frobnicate=1"], "unknown setting"),
         (["--data", str(PHOTOS), "--set", "zoom=1"], "zoom must be >= 2"),
         (["--data", str(PHOTOS), "--set", "contrast_weight=-1"], "contrast_weight must be >= 0"),
+        (["--data", str(PHOTOS), "--set", "detail_weight=-1"], "detail_weight must be >= 0"),
         (["--data", str(PHOTOS), "--set", "batch=eight"], "invalid setting value"),
         (["--data", str(PHOTOS), "--set", "model.gt_channels=wide"], "invalid setting value"),
     ]

@@ -66,6 +66,13 @@ class TrainConfig:
     InfinityGAN's ScaleInv FID) sees exactly that. 0 = off; 10 at ``zoom`` 8 met the terrain's
     8x target in 100 steps but amplified its grainiest images at 1x (``training/README.md``,
     "the amount of detail seen from afar")."""
+    detail_weight: float = 0.0
+    """Weight of ``losses.detail_distribution_loss``: each generated patch's detail at its
+    finest scales (1, 2 and 4 px) should be distributed as the training patches' are, so no
+    image is grainier (or blurrier) than photos come. The projected discriminator judges
+    features of patches resized for an ImageNet network and lets a fine grain through, which
+    the finest level of ``trainer evaluate``'s SWD sees (``training/README.md``, "the projected
+    discriminator's grain"). 0 = off."""
     zoom: int = 4
     """Field-of-view factor of the zoomed-out fakes (``zoom_weight``) and of the renders from
     afar (``contrast_weight``)."""
@@ -152,6 +159,8 @@ class TrainConfig:
             problems.append("zoom_weight must be >= 0")
         if not self.contrast_weight >= 0:
             problems.append("contrast_weight must be >= 0")
+        if not self.detail_weight >= 0:
+            problems.append("detail_weight must be >= 0")
         if self.zoom < 2:
             problems.append("zoom must be >= 2 (a zoomed-out fake covers zoom x a patch)")
         if not self.ema_rampup >= 0:

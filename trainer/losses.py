@@ -92,11 +92,16 @@ def color_coverage_loss(colors: Tensor, real_colors: Tensor, projections: int = 
     (snow, bare rock). Matching this one low-dimensional distribution, feature matching in the
     sense of Salimans et al. 2016, brings their share back without touching the texture."""
     directions = _directions(projections).to(colors.device, colors.dtype)
-    projected = (colors @ directions).sort(dim=0).values
-    count = len(colors)
-    ranks = (torch.arange(count, device=colors.device, dtype=colors.dtype) + 0.5) / count
-    targets = torch.quantile(real_colors.to(colors.dtype) @ directions, ranks, dim=0)
-    return F.mse_loss(projected, targets)
+    return _quantile_matching(colors @ directions, real_colors.to(colors.dtype) @ directions)
+
+
+def _quantile_matching(values: Tensor, real_values: Tensor) -> Tensor:
+    """Mean squared difference between each column of ``values`` (B, D) sorted and the real
+    columns' (K, D) quantiles at the same ranks: 1-D Wasserstein-2 per column."""
+    count = len(values)
+    ranks = (torch.arange(count, device=values.device, dtype=values.dtype) + 0.5) / count
+    targets = torch.quantile(real_values, ranks, dim=0)
+    return F.mse_loss(values.sort(dim=0).values, targets)
 
 
 def laplacian_levels(images: Tensor, levels: int) -> list[Tensor]:
@@ -130,3 +135,18 @@ def contrast_loss(images: Tensor, real_contrast: Tensor) -> Tensor:
     (``training/README.md``, "the amount of detail seen from afar")."""
     mean = band_contrast(images, real_contrast.shape[0]).mean(dim=0)
     return (mean.clamp_min(1e-8).log() - real_contrast.clamp_min(1e-8).log()).pow(2).mean()
+
+
+def detail_distribution_loss(images: Tensor, real_detail: Tensor) -> Tensor:
+    """1-D Wasserstein-2 between the images' log ``band_contrast`` and real patches'
+    (K, bands, C), per band and channel.
+
+    Each image is judged on its own detail, not the batch's mean as ``contrast_loss`` is: a
+    generator that draws mostly calm textures and a few grainier than any photo can match the
+    mean but not the spread, and those few decide the finest level of SWD (``training/
+    README.md``, "the projected discriminator's grain"). Sorting compares the grainiest fakes
+    with the grainiest photos, so they are pulled down without flattening the rest."""
+    detail = band_contrast(images, real_detail.shape[1])
+    return _quantile_matching(
+        detail.clamp_min(1e-8).log().flatten(1), real_detail.clamp_min(1e-8).log().flatten(1)
+    )

@@ -49,7 +49,7 @@ from trainer.synthesis import generate_patches, patch_position
 log = logging.getLogger("trainer")
 LOSS_NAMES = (
     "d_loss", "g_loss", "r1", "pl", "diversity", "coord_real", "coord_fake", "layout", "color",
-    "zoom", "contrast", "color_judge",
+    "zoom", "contrast", "color_judge", "detail",
 )  # fmt: skip
 COLOR_PAIRS = 1024
 """Pairs of real patches whose mean colours ``color_weight`` compares with (drawn at the start)."""
@@ -66,6 +66,8 @@ CONTRAST_BANDS = 3
 """Band-pass levels ``contrast_weight`` compares: at ``zoom`` 8, one, two and four latent cells."""
 CONTRAST_PATCHES = 512
 """Training patches the real contrast is averaged over (drawn at the start)."""
+DETAIL_PATCHES = 1024
+"""Training patches whose detail ``detail_weight`` compares with (drawn at the start)."""
 RESUME_CHANGEABLE = frozenset(
     {"steps", "workers", "checkpoint_minutes", "sample_every", "snapshot_every", "log_every"}
 )
@@ -298,6 +300,7 @@ def _train(
         if config.contrast_weight > 0
         else None
     )
+    real_detail = _real_detail(dataset, config.patch, device) if config.detail_weight > 0 else None
     if config.layout_weight > 0:
         models.source = Generator(config.model).to(device).eval().requires_grad_(False)
     step = 0
@@ -414,6 +417,10 @@ def _train(
                 layout = losses.layout_loss(fake, before.float(), config.model.pixels_per_cell)
                 total = total + config.layout_weight * layout
                 values["layout"] += layout.item() / rounds
+            if real_detail is not None:
+                detail = losses.detail_distribution_loss(premultiplied(fake), real_detail)
+                total = total + config.detail_weight * detail
+                values["detail"] += detail.item() / rounds
             if real_colors is not None:
                 small = _color_patches(models.generator, config, device)
                 color = losses.color_coverage_loss(_pair_colors(small.float()), real_colors)
@@ -675,6 +682,14 @@ def _real_contrast(dataset: PatchDataset, side: int, device: torch.device) -> to
     ``side`` px: the detail photos carry at their finest scales."""
     patches = _reserved_patches(dataset, [2**40 + k for k in range(CONTRAST_PATCHES)], side)
     return losses.band_contrast(premultiplied(patches), CONTRAST_BANDS).mean(dim=0).to(device)
+
+
+def _real_detail(dataset: PatchDataset, side: int, device: torch.device) -> torch.Tensor:
+    """``losses.band_contrast`` (DETAIL_PATCHES, CONTRAST_BANDS, C) of training patches: the
+    detail photos carry, one row per patch."""
+    keys = [2**41 + k for k in range(DETAIL_PATCHES)]
+    patches = premultiplied(_reserved_patches(dataset, keys, side))
+    return losses.band_contrast(patches, CONTRAST_BANDS).to(device)
 
 
 def _real_colors(dataset: PatchDataset, device: torch.device) -> torch.Tensor:
