@@ -345,7 +345,7 @@ def test_clouds_shade_the_side_away_from_a_low_sun_and_their_cores_under_a_high_
 
     overhead = sun_path_depth(thickness, np.array([0.0, 1.0, 0.0])).levels[0][..., 0]
     assert overhead.mean() == pytest.approx(tau.mean() / 2, rel=1e-4)
-    assert overhead[64, 64] > 0.5 and overhead[64, 64] == overhead.max()
+    assert overhead[64, 64] > 0.5 and overhead[64, 64] >= overhead.max() - 1e-6
 
     low = math.radians(10.0)
     sun = np.array([math.cos(low), math.sin(low), 0.0])  # toward +x, the tile's columns

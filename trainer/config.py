@@ -71,8 +71,10 @@ class TrainConfig:
     finest scales (1, 2 and 4 px) should be distributed as the training patches' are, so no
     image is grainier (or blurrier) than photos come. The projected discriminator judges
     features of patches resized for an ImageNet network and lets a fine grain through, which
-    the finest level of ``trainer evaluate``'s SWD sees (``training/README.md``, "the projected
-    discriminator's grain"). 0 = off."""
+    the finest level of ``trainer evaluate``'s SWD sees. 20 took the bundled terrain's SWD ratio
+    at 1x from 2.05 to 0.99 in 600 steps; on the clouds, a third of whose tiles are flat, it
+    flattened the model (``training/README.md``, "each patch's detail as photos have it").
+    0 = off."""
     zoom: int = 4
     """Field-of-view factor of the zoomed-out fakes (``zoom_weight``) and of the renders from
     afar (``contrast_weight``)."""

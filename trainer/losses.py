@@ -144,7 +144,7 @@ def detail_distribution_loss(images: Tensor, real_detail: Tensor) -> Tensor:
     Each image is judged on its own detail, not the batch's mean as ``contrast_loss`` is: a
     generator that draws mostly calm textures and a few grainier than any photo can match the
     mean but not the spread, and those few decide the finest level of SWD (``training/
-    README.md``, "the projected discriminator's grain"). Sorting compares the grainiest fakes
+    README.md``, "each patch's detail as photos have it"). Sorting compares the grainiest fakes
     with the grainiest photos, so they are pulled down without flattening the rest."""
     detail = band_contrast(images, real_detail.shape[1])
     return _quantile_matching(
