@@ -288,10 +288,46 @@ def test_a_recipe_from_before_frayed_edges_draws_its_clouds_as_it_did():
     assert SkyRecipe.from_json(recipe.to_json()) == recipe
     old = json.loads(recipe.to_json())
     del old["composition"]["clouds"]["edge_warp_m"]
+    del old["composition"]["clouds"]["clustering"]
     old["version"] = 3
-    assert SkyRecipe.from_json(json.dumps(old)).composition.clouds.edge_warp_m == 0.0
+    read = SkyRecipe.from_json(json.dumps(old)).composition.clouds
+    assert read.edge_warp_m == 0.0 and read.clustering == 0.0
+    old["composition"]["clouds"]["edge_warp_m"] = 90.0
+    old["version"] = 4  # frayed, not yet gathered into fields
+    read = SkyRecipe.from_json(json.dumps(old)).composition.clouds
+    assert read.edge_warp_m == 90.0 and read.clustering == 0.0
     with pytest.raises(RequestError, match="edge warp"):
         CloudSettings("clouds", edge_warp_m=-1.0)
+    with pytest.raises(RequestError, match="clustering"):
+        CloudSettings("clouds", clustering=-0.5)
+
+
+def test_clouds_gather_into_fields_and_gaps_seamlessly_keeping_their_mean():
+    """An even scatter of small clouds becomes fields of them with clear stretches between:
+    the cloud fraction of 2-km blocks spreads out, most of the density stays, the tile stays
+    seamless, a seed fixes it, and 0 leaves the clouds as they were."""
+    from generator.sky.layers import cluster
+
+    n, texel = 512, 60.0  # a 30-km tile
+    rng = np.random.default_rng(0)
+    scatter = (rng.uniform(size=(n, n)) < 0.3).astype(np.float32) * 0.6  # even small clouds
+    gathered = cluster(scatter, texel, 1.2, seed=5)
+    assert cluster(scatter, texel, 0.0, seed=5) is scatter
+    assert np.array_equal(gathered, cluster(scatter, texel, 1.2, seed=5))
+    assert not np.array_equal(gathered, cluster(scatter, texel, 1.2, seed=6))
+    assert gathered.min() >= 0.0 and gathered.max() <= 1.0
+    # the multiplier's mean is 1; only the densest clouds in the fields saturate
+    assert 0.6 * float(scatter.mean()) < float(gathered.mean()) <= float(scatter.mean())
+
+    def block_spread(field: np.ndarray) -> float:
+        side = 32  # 1.9 km blocks
+        blocks = field.reshape(n // side, side, n // side, side).mean(axis=(1, 3))
+        return float(blocks.std() / blocks.mean())
+
+    assert block_spread(gathered) > 5 * block_spread(scatter), "fields and gaps, kilometres wide"
+    tiled = np.tile(gathered, (1, 2))  # seamless: the multiplier wraps with the tile
+    steps = np.abs(np.diff(tiled, axis=1))
+    assert steps[:, n - 1].mean() < 1.5 * steps[:, : n - 1].mean()
 
 
 def test_cover_over_an_even_tile_draws_rounded_clouds_not_bands():

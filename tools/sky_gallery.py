@@ -14,8 +14,9 @@ reserved bands (``DATA/validation/horizon``) composited over a flat sky.
 
 ``--layers`` measures the cloud layer itself: density windows of 3.4 km (the reserved layers'
 384-px windows) and 4x as wide averaged down, 16 per seed for seeds 0-3 of the cloud model's
-2048-px tile (14.6 m a texel), with the clouds' edges as drawn and frayed as a sky frays them
-(``CloudSettings.edge_warp_m``), against the reserved layers (``DATA/validation/clouds``) beside
+2048-px tile (14.6 m a texel), as drawn, with the clouds' edges frayed as a sky frays them
+(``CloudSettings.edge_warp_m``), and also gathered into fields (``CloudSettings.clustering``),
+against the reserved layers (``DATA/validation/clouds``) beside
 three random windows of each training layer against them (the real-vs-real baseline).
 
 The Cycles picture is the bundled sky (``generator/models/sky.json``) without its disc, lighting
@@ -219,7 +220,8 @@ def layer_windows(density: np.ndarray, texel_m: float, zoom: int, count: int, se
 
 
 def layer_measures(data: Path, clouds: str) -> None:
-    """KID and SWD of the cloud layer's density, edges as drawn and frayed, at 1x and 4x."""
+    """KID and SWD of the cloud layer's density at 1x and 4x: as drawn, frayed, and frayed and
+    gathered into fields (as a sky draws it)."""
     from generator.files import load_model
     from generator.sky import layer_density, model_tile
 
@@ -242,10 +244,14 @@ def layer_measures(data: Path, clouds: str) -> None:
     settings = CloudSettings(clouds)
     tiles = [model_tile(model, seed, (), settings.tile) for seed in range(4)]
     texel_m = settings.period_m / settings.tile
-    for warp_m in (0.0, settings.edge_warp_m):
-        name = f"frayed {warp_m:.0f} m" if warp_m else "as drawn"
+    variants = {
+        "as drawn": dataclasses.replace(settings, edge_warp_m=0.0, clustering=0.0),
+        f"frayed {settings.edge_warp_m:.0f} m": dataclasses.replace(settings, clustering=0.0),
+        f"frayed and gathered ({settings.clustering})": settings,
+    }
+    for name, variant in variants.items():
         layers = [
-            layer_density(tile, dataclasses.replace(settings, seed=seed, edge_warp_m=warp_m))
+            layer_density(tile, dataclasses.replace(variant, seed=seed))
             for seed, tile in enumerate(tiles)
         ]
         for zoom in (1, 4):

@@ -114,6 +114,9 @@ def add_sky_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cloud-period", type=float, help="metres before the clouds repeat (30000)")
     p.add_argument("--cloud-edges", type=float, metavar="M",
                    help="how far the clouds' edges are frayed, m (90; 0: as drawn)")  # fmt: skip
+    p.add_argument("--cloud-clustering", type=float, metavar="A",
+                   help="how strongly the clouds gather into fields with clear stretches "
+                        "between (1.2; 0: spread as drawn)")  # fmt: skip
     p.add_argument("--cloud-styles", type=int, nargs="+", metavar="SEED",
                    help="cloud styles; two or more: a weather front across the layer")  # fmt: skip
     p.add_argument("--horizon-band", nargs="+", metavar="FILE", help="landscape bands at the "
@@ -193,7 +196,7 @@ def sky_recipe(args: argparse.Namespace) -> SkyRecipe:
     cloud_changes = _given(
         model=args.clouds if args.clouds != "none" else None, cover=args.cover,
         altitude_m=args.cloud_altitude, period_m=args.cloud_period, seed=args.seed,
-        edge_warp_m=args.cloud_edges,
+        edge_warp_m=args.cloud_edges, clustering=args.cloud_clustering,
         styles=args.cloud_styles and tuple(args.cloud_styles),
     )  # fmt: skip
     if clouds is None and "model" in cloud_changes:

@@ -50,6 +50,20 @@ FRAY_ROWS = 256
 """Rows of the tile warped at a time."""
 FRAY_STREAM = 0x46524159
 """Random stream of the edge warp, apart from every other use of a layer's seed."""
+CLUSTERING = 1.2
+"""RMS of the log-density field that gathers clouds into fields and clear stretches
+(``cluster``). Chosen by KID of the frayed density against real cloud layers (docs/sky.md,
+"Clouds in fields and gaps"): 0 / 0.7 / 1.2 / 1.6 gave 0.14 / 0.10 / 0.10 / 0.10 in 3.4-km
+windows and 0.35 / 0.27 / 0.21 / 0.18 in 13.6-km ones, where beyond 1.2 the windows' SWD grew
+(clouds saturated white in the fields)."""
+CLUSTER_LONGEST_M = 12000.0
+"""Longest scale of that field: a weather system's cloud fields and gaps."""
+CLUSTER_SHORTEST_M = 1000.0
+"""Shortest scale of that field: below it the model's own clouds and the fray stand."""
+CLUSTER_SLOPE = 3.0
+"""Spectral slope of that field's power (P ~ k^-3)."""
+CLUSTER_AXIS = 2
+"""The field's stream within ``FRAY_STREAM`` (0 and 1 are the warp's two axes)."""
 TAU_MAX = 12.0
 """Optical thickness of the densest cloud: its base passes about half the light that falls on
 it (diffusely). Real cumulus are thicker, and darker below, but a flat layer cannot show the
@@ -128,7 +142,9 @@ class CloudSettings:
     model's pixel near the 12-18 m its training tiles hold (``tools/cloud_tiles.py``: a window
     of a layer 1.5 km up with corners 25° above the horizon, about 4.5 km across; the trainer
     resizes crops of 0.7-1 of it to the 256-px frame), so clouds keep their photographed
-    size. ``edge_warp_m`` frays the clouds' edges (``fray``); 0 keeps them as drawn."""
+    size. ``edge_warp_m`` frays the clouds' edges (``fray``); 0 keeps them as drawn.
+    ``clustering`` gathers the clouds into fields and clear stretches (``cluster``); 0 keeps
+    them spread as drawn."""
 
     model: str
     cover: float = 0.5
@@ -138,6 +154,7 @@ class CloudSettings:
     period_m: float = 30000.0
     altitude_m: float = 1500.0
     edge_warp_m: float = EDGE_WARP_M
+    clustering: float = CLUSTERING
     model_hash: str = ""
 
     def __post_init__(self) -> None:
@@ -146,6 +163,8 @@ class CloudSettings:
         _check_tile(self.tile, self.period_m, problems, "cloud")
         if not 0.0 <= self.edge_warp_m <= 1000.0:
             problems.append("the clouds' edge warp must be 0..1000 m")
+        if not 0.0 <= self.clustering <= 3.0:
+            problems.append("the clouds' clustering must be 0..3")
         if not 0.0 <= self.cover <= 1.0:
             problems.append("the cloud cover must be within 0..1")
         if not 50.0 <= self.altitude_m <= 20000.0:
@@ -264,22 +283,31 @@ def cover_thickness(density: np.ndarray, cover: float) -> np.ndarray:
     return (overcast_veil(cover) + TAU_MAX * within**2).astype(np.float32)
 
 
-def fractal_field(size: int, texel_m: float, seed: int, axis: int) -> np.ndarray:
-    """(size, size) periodic Gaussian field of unit RMS with power ~ k^-``WARP_SLOPE`` from
-    ``WARP_LONGEST_M`` down to ``WARP_SHORTEST_TEXELS`` texels: seamless on the tile, fixed by
-    ``seed`` and ``axis``. Nothing shorter: a warp that changes from texel to texel combs the
-    edges into streaks where the texture is magnified (overhead)."""
+def fractal_field(
+    size: int,
+    texel_m: float,
+    seed: int,
+    axis: int,
+    longest_m: float = WARP_LONGEST_M,
+    shortest_m: float | None = None,
+    slope: float = WARP_SLOPE,
+) -> np.ndarray:
+    """(size, size) periodic Gaussian field of unit RMS with power ~ k^-``slope`` from
+    ``longest_m`` down to ``shortest_m`` (default ``WARP_SHORTEST_TEXELS`` texels): seamless on
+    the tile, fixed by ``seed`` and ``axis``. Nothing shorter: a warp that changes from texel
+    to texel combs the edges into streaks where the texture is magnified (overhead)."""
+    if shortest_m is None:
+        shortest_m = texel_m * WARP_SHORTEST_TEXELS
     rng = np.random.default_rng([FRAY_STREAM, axis, seed % 2**63])
     white = rng.standard_normal((size, size))
     rows = np.fft.fftfreq(size) / texel_m
     cols = np.fft.rfftfreq(size) / texel_m
     k = np.hypot(rows[:, None], cols[None, :])  # cycles per metre
-    long = k * WARP_LONGEST_M
-    short = k * texel_m * WARP_SHORTEST_TEXELS
+    long = k * longest_m
     amplitude = np.zeros_like(k)
     on = k > 0
-    amplitude[on] = long[on] ** (-WARP_SLOPE / 2) * -np.expm1(-(long[on] ** 4))
-    amplitude *= np.exp(-(short**2))
+    amplitude[on] = long[on] ** (-slope / 2) * -np.expm1(-(long[on] ** 4))
+    amplitude *= np.exp(-((k * shortest_m) ** 2))
     field = np.fft.irfft2(np.fft.rfft2(white) * amplitude, s=(size, size))
     return field / max(float(field.std()), 1e-12)
 
@@ -310,11 +338,34 @@ def fray(density: np.ndarray, texel_m: float, warp_m: float, seed: int) -> np.nd
     return out
 
 
+def cluster(density: np.ndarray, texel_m: float, amount: float, seed: int) -> np.ndarray:
+    """``density`` (square, periodic) times e^(``amount`` f - ``amount``^2 / 2), f a seeded
+    periodic field of unit RMS at scales of 1 to 12 km, clipped to 0..1; as it is when
+    ``amount`` is 0.
+
+    A model trained on 3-5 km windows spreads its clouds evenly over any area, and most seeds
+    lay them out alike. Real layers gather clouds into fields with clear stretches between,
+    tens of kilometres across, and cover then means how much of the sky those fields fill.
+    The multiplier's mean is 1, so a layer keeps most of its density (the bundled model's
+    tiles 80 %: the densest clouds in the fields saturate); at a given cover the fields fill
+    in and the gaps empty. The field wraps, so the tile stays seamless."""
+    if amount <= 0.0:
+        return density
+    field = fractal_field(
+        density.shape[0], texel_m, seed, CLUSTER_AXIS,
+        CLUSTER_LONGEST_M, CLUSTER_SHORTEST_M, CLUSTER_SLOPE,
+    )  # fmt: skip
+    gain = np.exp(amount * field - amount * amount / 2.0).astype(np.float32)
+    return np.clip(density * gain, 0.0, 1.0).astype(np.float32)
+
+
 def layer_density(tile: np.ndarray, settings: CloudSettings) -> np.ndarray:
     """(N, N) cloud density as a sky draws it: a cloud model's tile (or a cloud map) read as
-    density (``generator.sky.cloudmap``), its edges frayed as the settings say."""
+    density (``generator.sky.cloudmap``), its edges frayed and its clouds gathered into fields
+    as the settings say."""
     texel_m = settings.period_m / tile.shape[0]
-    return fray(density_from_linear(tile), texel_m, settings.edge_warp_m, settings.seed)
+    frayed = fray(density_from_linear(tile), texel_m, settings.edge_warp_m, settings.seed)
+    return cluster(frayed, texel_m, settings.clustering, settings.seed)
 
 
 def cloud_texture(tile: np.ndarray, settings: CloudSettings) -> PlaneTexture:

@@ -70,10 +70,11 @@ from generator.sky.strip import STRIP_PROJECTIONS, StripCamera, strip_height, st
 SKY_KEY = "endless-backdrops:sky"
 LAMP_KEY = "endless-backdrops:sun-lamp"
 SOFTWARE = "Endless Backdrops"
-SKY_VERSION = 4
+SKY_VERSION = 5
 """2: matte strips (``camera``), the exposure and tone of 8/16-bit files. 3: horizon bands
 (``composition.horizon``): an older reader would drop them silently, so it refuses. 4: frayed
-cloud edges (``clouds.edge_warp_m``); an older recipe's clouds had none, and are read so."""
+cloud edges (``clouds.edge_warp_m``); an older recipe's clouds had none, and are read so.
+5: clouds gathered into fields (``clouds.clustering``); older ones are read without."""
 PROJECTIONS = ("equirect", "cube", *STRIP_PROJECTIONS)
 TONES = ("shoulder", "standard")
 """How 8/16-bit files map exposed radiance to 0..1: ``standard`` clips at 1 (Blender's Standard
@@ -180,8 +181,11 @@ class SkyRecipe:
                 raise RequestError("this sky was made by a newer version of Endless Backdrops")
             parts = data["composition"]
             clouds = parts.get("clouds")
-            if clouds is not None and data.get("version", SKY_VERSION) < 4:
+            version = data.get("version", SKY_VERSION)
+            if clouds is not None and version < 4:
                 clouds = {"edge_warp_m": 0.0} | clouds
+            if clouds is not None and version < 5:
+                clouds = {"clustering": 0.0} | clouds
             composition = SkyComposition(
                 sky=SkySettings(**parts["sky"]),
                 clouds=None if clouds is None else CloudSettings(**clouds),
