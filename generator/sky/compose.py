@@ -160,7 +160,9 @@ class ComposedSky:
     ``ground_texture`` (albedo) and ``cloud_texture`` (optical thickness) come from
     ``generator.sky.layers``; None for a plain-colour or no ground, and for no clouds.
     ``horizon_bands`` are the composition's bands prepared (``generator.sky.horizon``), in
-    the order of ``composition.horizon``.
+    the order of ``composition.horizon``. ``cloud_shadow`` is ``sun_path_depth`` of
+    ``cloud_texture`` for this sun when another sky of the same sun and clouds has made it
+    (an FFT of the tile, 0.7 s at 2048 px); None makes it.
     """
 
     def __init__(
@@ -169,6 +171,7 @@ class ComposedSky:
         ground_texture: PlaneTexture | None = None,
         cloud_texture: PlaneTexture | None = None,
         horizon_bands: tuple[HorizonBand, ...] = (),
+        cloud_shadow: PlaneTexture | None = None,
     ) -> None:
         self.composition = composition
         sky, ground, clouds = composition.sky, composition.ground, composition.clouds
@@ -183,7 +186,7 @@ class ComposedSky:
         self.cloud_texture = cloud_texture if self.clouds is not None else None
         self.cloud_shadow = None
         if self.cloud_texture is not None and self.sun[1] > 0.0:
-            self.cloud_shadow = sun_path_depth(self.cloud_texture, self.sun)
+            self.cloud_shadow = cloud_shadow or sun_path_depth(self.cloud_texture, self.sun)
         if self.clouds is not None:
             self.layer_km = self.clouds.altitude_m / 1000.0
             self.cloud_paths = self.air.paths(self.layer_km)

@@ -610,7 +610,10 @@ def meter(sky: ComposedSky) -> float:
     exposure = math.log2(MID_GREY / key)
     if sky.cloud_texture is not None:
         clouded = dataclasses.replace(clear, clouds=c.clouds)
-        luminance, weight = _dome_luminance(ComposedSky(clouded, None, sky.cloud_texture))
+        clouded_sky = ComposedSky(
+            clouded, None, sky.cloud_texture, cloud_shadow=sky.cloud_shadow
+        )  # the same sun and clouds: the same shade
+        luminance, weight = _dome_luminance(clouded_sky)
         clouded_key = math.exp(float((weight * np.log(luminance)).sum() / weight.sum()))
         exposure = min(exposure, math.log2(CLOUDED_KEY / clouded_key))
     return round(exposure, 3)
