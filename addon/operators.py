@@ -348,6 +348,7 @@ class EB_OT_generate(_JobOperator, Operator):
             cloud_model=cloud_model,
             cloud_cover=props.cloud_cover,
             cloud_styles=props.style_seeds() or (props.cloud_style,),
+            cirrus=props.cirrus,
             seed=props.seed,
             ground=ground,
             ground_model=props.model_for("ground", context).reference if ground == "model" else "",

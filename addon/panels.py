@@ -127,6 +127,7 @@ def draw_composition(layout: bpy.types.UILayout, context: bpy.types.Context) -> 
     col.prop(props, "cloud_style")
     if not col.enabled:
         layout.label(text="No cloud model yet: the sky stays clear", icon="INFO")
+    layout.prop(props, "cirrus")
     layout.prop(props, "ground_source", expand=True)
     if props.ground_source == "MODEL":
         _model_menu(layout, context, "ground")

@@ -126,6 +126,8 @@ class PhysicalSkyRequest:
     """'' for no cloud layer (no cloud model yet, or cover 0)."""
     cloud_cover: float = 0.0
     cloud_styles: tuple[int, ...] = ()
+    cirrus: float = 0.0
+    """The cirrus veil's amount; 0 none."""
     seed: int = 0
     ground: str = "model"
     """'model' (``ground_model``), 'colour' (``ground_colour``, linear) or 'none'."""
@@ -177,7 +179,7 @@ def sky_recipe(
 ) -> SkyRecipe:
     """The generator's recipe for ``request`` at ``width`` (an equirect), or of ``strip`` (its
     own size): the layers' tile follows the equirect's width, or the strip's ``sphere_width``."""
-    from generator import CloudSettings, SkyComposition, SkyRecipe, StripCamera
+    from generator import CirrusSettings, CloudSettings, SkyComposition, SkyRecipe, StripCamera
     from generator.files import linear_to_srgb
     from generator.sky import SkySettings
 
@@ -208,6 +210,16 @@ def sky_recipe(
             period_m=_scaled_period(layer, tile),
             model_hash="",
         )
+    cirrus = None
+    if request.cirrus > 0.0:
+        veil = base.cirrus or CirrusSettings()
+        cirrus = dataclasses.replace(
+            veil,
+            amount=request.cirrus,
+            seed=request.seed,
+            tile=tile,
+            period_m=_scaled_period(veil, tile),
+        )
     source = {"model": request.ground_model, "none": "none"}.get(request.ground)
     if source is None:
         srgb = linear_to_srgb(request.ground_colour)
@@ -221,7 +233,7 @@ def sky_recipe(
         period_m=_scaled_period(base.ground, tile),
         model_hash="",
     )
-    composition = SkyComposition(sky=sky, clouds=clouds, ground=ground)
+    composition = SkyComposition(sky=sky, clouds=clouds, cirrus=cirrus, ground=ground)
     if strip is None:
         return SkyRecipe(composition, width=width)
     camera = StripCamera(

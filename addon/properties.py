@@ -209,6 +209,15 @@ class EB_Settings(PropertyGroup):
         max=MAX_SEED,
         description="The clouds' look; Seed picks where they are (Style Fusion: a weather front)",
     )
+    cirrus: FloatProperty(
+        name="Cirrus",
+        min=0.0,
+        max=1.0,
+        default=0.3,
+        subtype="FACTOR",
+        description="A high veil of ice cloud above the clouds: 0 none, 1 thick enough to dim "
+        "the sun",
+    )
     ground_source: EnumProperty(
         name="Ground",
         items=(

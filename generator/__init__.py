@@ -35,6 +35,7 @@ from generator.rendering import (
     render_to_file,
 )
 from generator.sky import (
+    CirrusSettings,
     CloudSettings,
     GroundSettings,
     HorizonSettings,
@@ -54,6 +55,7 @@ __all__ = [
     "BackdropError",
     "Cancelled",
     "CanvasRenderer",
+    "CirrusSettings",
     "CloudSettings",
     "Generator",
     "GroundSettings",

@@ -79,6 +79,7 @@ def test_generate_on_an_untouched_scene_makes_a_physical_sky_lit_by_its_sun_lamp
         (bundled.sky.sun_azimuth, bundled.sky.sun_elevation)
     )
     assert props.cloud_cover == pytest.approx(bundled.clouds.cover)
+    assert props.cirrus == pytest.approx(bundled.cirrus.amount)
     props.sky_resolution, props.sky_width = "CUSTOM", 128
     props.cloud_cover = 0.0  # the bundled clouds may veil the sun: its clear light is metered here
     assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}
@@ -200,11 +201,17 @@ def test_clouds_come_from_the_bundled_cloud_model_or_the_users(
     assert bpy.ops.endless_backdrops.model_add(filepath=str(clouds)) == {"FINISHED"}
     assert props.clouds_model == str(clouds)
     assert props.ground_model == props.terrain_model == "terrain", "clouds are no ground"
-    props.cloud_cover, props.cloud_style = 0.6, 9
+    props.cloud_cover, props.cloud_style, props.cirrus = 0.6, 9, 0.7
     assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}
-    layer = read_sky_recipe(sky_file(props)).composition.clouds
+    composition = read_sky_recipe(sky_file(props)).composition
+    layer = composition.clouds
     assert (layer.model, layer.styles) == (str(clouds), (9,)) and layer.cover == pytest.approx(0.6)
     assert layer.model_hash == file_hash(clouds)
+    assert composition.cirrus.amount == pytest.approx(0.7)
+    assert composition.cirrus.tile == layer.tile, "the veil's tile follows the sky's width"
+    props.cirrus = 0.0
+    assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}
+    assert read_sky_recipe(sky_file(props)).composition.cirrus is None
 
     # An installation without a cloud model (a trimmed build): the sky stays clear, and says so.
     without = [e for e in addon_models.bundled_models() if e.key != "clouds"]

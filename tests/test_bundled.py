@@ -67,6 +67,7 @@ def test_the_bundled_sky_is_a_composed_sky_naming_bundled_models():
     # by name, hashes empty: whatever bundled files are installed, filled in when rendered
     assert c.clouds.model_hash == "" and c.ground.model_hash == ""
     assert c.clouds.cover == pytest.approx(0.4) and 30.0 <= c.sky.sun_elevation <= 40.0
+    assert 0.0 < c.cirrus.amount < 0.5, "a light cirrus veil above the clouds"
     assert c.sky.sun_disc, "a sky that lights a scene from the World alone (and a Sun lamp)"
     assert recipe.exposure is None and recipe.metered is None
     with pytest.raises(ModelError, match=f"'{LEARNED_SKY}'"):

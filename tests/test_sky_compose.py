@@ -1,6 +1,7 @@
-"""The composed sky (atmosphere, cloud layer, ground) is a pure function of direction: bands,
-windows, the wrap seam, the poles and cube faces agree exactly; cover 0 is the clear sky; the
-far ground fades into haze; the lamp points at the disc; an EXR with the disc keeps it."""
+"""The composed sky (atmosphere, cloud layer, cirrus veil, ground) is a pure function of
+direction: bands, windows, the wrap seam, the poles and cube faces agree exactly; cover 0 is the
+clear sky; the far ground fades into haze; the lamp points at the disc; an EXR with the disc
+keeps it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from generator.errors import RequestError
 from generator.files.imagefile import read_image, read_metadata
 from generator.files.recipe import Window
 from generator.sky import SkySettings, clear_sky, direction, sun_light
+from generator.sky.cirrus import CirrusSettings
 from generator.sky.compose import SkyComposition
 from generator.sky.cubemap import FACES, face_directions
 from generator.sky.layers import CloudSettings, GroundSettings
@@ -48,6 +50,7 @@ def composition(models):
     return SkyComposition(
         sky=SkySettings(sun_elevation=20.0, sun_azimuth=30.0),
         clouds=CloudSettings(clouds, cover=0.4, tile=64, period_m=3000.0, styles=(1, 2)),
+        cirrus=CirrusSettings(amount=0.6, tile=64, period_m=20000.0),
         ground=GroundSettings(ground, tile=64, period_m=20.0),
     )
 
@@ -215,7 +218,7 @@ def streak_ratio(equirect: np.ndarray) -> float:
     return float(np.square(across).mean() / np.square(np.diff(band, axis=0)).mean())
 
 
-def test_clouds_are_not_streaked(tmp_path):
+def test_clouds_and_cirrus_are_not_streaked(tmp_path):
     from PIL import Image
 
     rng = np.random.default_rng(3)
@@ -226,10 +229,12 @@ def test_clouds_are_not_streaked(tmp_path):
     field = (field - field.min()) / (field.max() - field.min())
     path = tmp_path / "clouds.png"
     Image.fromarray((255 * field).astype(np.uint8)).convert("RGB").save(path)
-    for cover in (0.3, 0.6):
+    veil = CirrusSettings(amount=0.6, seed=1, tile=256, period_m=60000.0)
+    for cover, cirrus in ((0.3, None), (0.6, None), (0.0, veil), (0.3, veil)):
         comp = SkyComposition(
             sky=SkySettings(sun_elevation=40.0, sun_disc=False),
             clouds=CloudSettings(str(path), cover=cover, tile=128, period_m=6000.0),
+            cirrus=cirrus,
             ground=GroundSettings("none"),
         )
         ratio = streak_ratio(render_sky_array(SkyRecipe(comp, width=256)))

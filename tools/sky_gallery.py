@@ -7,6 +7,9 @@ beside the reserved real panoramas, and how far the upper hemisphere is from rea
     python tools/sky_gallery.py --strips BANDS   # docs/gallery/matte-strips.jpg
     python tools/sky_gallery.py --layers DATA    # the cloud layer against real layers
 
+The clouded skies (and the strips) lie under the bundled sky's cirrus veil, with the cloud
+seed; the clear ones under none.
+
 ``--strips`` takes a folder of horizon bands (``DATA/train/horizon``, ``tools/horizon_bands.py``)
 and renders four 8192 x 1024 matte strips (120 degrees, cylindrical; cloud seeds 0-3, two at
 noon and two toward a low sun) and a 360-degree cyclorama, each over one band, above the
@@ -53,6 +56,7 @@ from generator.files import linear_to_srgb, read_image, srgb_to_linear  # noqa: 
 from generator.sky import (  # noqa: E402
     MID_GREY,
     REC709_LUMINANCE,
+    CirrusSettings,
     CloudSettings,
     GroundSettings,
     HorizonSettings,
@@ -60,6 +64,7 @@ from generator.sky import (  # noqa: E402
     SkyRecipe,
     SkySettings,
     StripCamera,
+    read_sky_recipe,
     render_sky_to_file,
     tone_map,
 )
@@ -74,13 +79,23 @@ FRAME = 128
 THUMB = 256
 
 
+def bundled_cirrus() -> CirrusSettings | None:
+    """The bundled sky's cirrus veil (``generator/models/sky.json``), if it has one."""
+    from generator.files import bundled_recipes
+
+    return read_sky_recipe(bundled_recipes()["sky"]).composition.cirrus
+
+
 def composition(cover: float, sun: tuple[float, float], seed: int, clouds: str) -> SkyComposition:
-    """The bundled composition's parts at one cover, sun and seed."""
+    """The bundled composition's parts at one cover, sun and seed: a clouded sky (cover > 0)
+    under the bundled cirrus veil of the same seed, a clear one under none."""
     azimuth, elevation = sun
     layer = CloudSettings(clouds, cover=cover, seed=seed) if cover > 0 else None
+    veil = bundled_cirrus()
     return SkyComposition(
         sky=SkySettings(sun_elevation=elevation, sun_azimuth=azimuth, sun_disc=False),
         clouds=layer,
+        cirrus=dataclasses.replace(veil, seed=seed) if veil is not None and cover > 0 else None,
         ground=GroundSettings("terrain"),
     )
 

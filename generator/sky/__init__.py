@@ -7,7 +7,8 @@ stays exact.
     sky = clear_sky(equirect_directions(4096, 2048), settings)  # (2048, 4096, 3) radiance
     lamp = sun_light(settings)  # direction, angular diameter, colour, strength (W/m^2)
 
-A composed sky (``SkyComposition``: the atmosphere, ``CloudSettings``, ``GroundSettings``) goes to
+A composed sky (``SkyComposition``: the atmosphere, ``CloudSettings``, ``CirrusSettings``,
+``GroundSettings``) goes to
 an image with ``render_sky_to_file(SkyRecipe(...), path)``, as ``python -m generator sky`` does.
 """
 
@@ -19,6 +20,7 @@ from generator.sky.atmosphere import (
     equirect_directions,
     sun_light,
 )
+from generator.sky.cirrus import CirrusSettings
 from generator.sky.cloudmap import density_from_photo, density_to_image
 from generator.sky.compose import SkyComposition
 from generator.sky.horizon import HorizonSettings
@@ -44,6 +46,7 @@ __all__ = [
     "MID_GREY",
     "REC709_LUMINANCE",
     "SKY_KEY",
+    "CirrusSettings",
     "CloudSettings",
     "GroundSettings",
     "HorizonSettings",

@@ -18,6 +18,7 @@ from generator.files.imagefile import SUPPORTED_FORMATS, holds_display_values
 from generator.files.recipe import Window
 from generator.rendering.render import ProgressFn
 from generator.sky.atmosphere import SkySettings, SunLight
+from generator.sky.cirrus import CirrusSettings
 from generator.sky.horizon import HorizonSettings
 from generator.sky.layers import CloudSettings
 from generator.sky.skyfile import TONES, SkyRecipe, read_sky_recipe, render_sky_to_file
@@ -27,9 +28,9 @@ EXAMPLES = """examples:
   a 4096x2048 clear sky over the bundled terrain, sun 30 degrees right and 20 up (EXR, 32-bit):
     python -m generator sky --sun 30,20 --out sky.exr
   the sky of a moment and place (UTC unless the time has a zone), for Blender (no disc: use the
-  Sun lamp printed and stored in the file), a cloud layer at cover 0.5:
+  Sun lamp printed and stored in the file), a cloud layer at cover 0.5 under a cirrus veil:
     python -m generator sky --time 2026-06-21T18:00+02:00 --place 48.85,2.35 --no-disc \\
-        --clouds clouds.safetensors --cover 0.5 --out paris.exr
+        --clouds clouds.safetensors --cover 0.5 --cirrus 0.4 --out paris.exr
   six cube faces (sky_px.exr ... sky_nz.exr), the ground a plain colour:
     python -m generator sky --ground '#6b5a44' --cube --width 1024 --out sky.exr
   re-render a sky's recipe at another size, or only a window of it:
@@ -119,6 +120,9 @@ def add_sky_command(sub: argparse._SubParsersAction) -> None:
                         "between (1.2; 0: spread as drawn)")  # fmt: skip
     p.add_argument("--cloud-styles", type=int, nargs="+", metavar="SEED",
                    help="cloud styles; two or more: a weather front across the layer")  # fmt: skip
+    p.add_argument("--cirrus", type=float, metavar="AMOUNT", help="a high veil of cirrus above "
+                   "the clouds: 0 none (default) to 1, thick enough to dim the sun")  # fmt: skip
+    p.add_argument("--cirrus-altitude", type=float, help="the cirrus veil, m above the eye (8000)")
     p.add_argument("--horizon-band", nargs="+", metavar="FILE", help="landscape bands at the "
                    "horizon: RGBA images (land opaque, sky transparent) 360 degrees wide, the "
                    "horizon at the middle row, or landscape models (with alpha) that draw "
@@ -134,7 +138,7 @@ def add_sky_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ground-period", type=float, help="metres before the ground repeats (12)")
     p.add_argument("--albedo", type=float, help="the terrain's mean albedo (0.2)")
     p.add_argument("--eye-height", type=float, help="the eye above the ground, m (1.7)")
-    p.add_argument("--seed", type=int, help="seed of the cloud and ground textures (0)")
+    p.add_argument("--seed", type=int, help="seed of the cloud, cirrus and ground textures (0)")
     p.add_argument("--width", type=int, help="equirect width (height = width / 2) or cube face")
     p.add_argument("--cube", action="store_true", help="six cube faces NAME_px.EXT ... _nz")
     p.add_argument("--window", type=_window, help="only X,Y,WIDTH,HEIGHT of the equirect or strip")
@@ -207,6 +211,14 @@ def sky_recipe(args: argparse.Namespace) -> SkyRecipe:
         clouds = dataclasses.replace(clouds, **cloud_changes)
     elif args.cover is not None and args.cover > 0:
         raise RequestError("--cover needs a cloud model: --clouds MODEL")
+    cirrus_changes = _given(amount=args.cirrus, altitude_m=args.cirrus_altitude, seed=args.seed)
+    cirrus = c.cirrus
+    if cirrus is None and args.cirrus:
+        cirrus = CirrusSettings()
+    if cirrus is not None:
+        cirrus = dataclasses.replace(cirrus, **cirrus_changes)
+    elif args.cirrus_altitude is not None:
+        raise RequestError("--cirrus-altitude needs a veil: --cirrus AMOUNT")
     ground_changes = _given(
         source=args.ground, period_m=args.ground_period, albedo=args.albedo,
         eye_height_m=args.eye_height, seed=args.seed,
@@ -215,7 +227,9 @@ def sky_recipe(args: argparse.Namespace) -> SkyRecipe:
         ground_changes["model_hash"] = ""
     ground = dataclasses.replace(c.ground, **ground_changes)
     horizon = _horizon(args, c.horizon)
-    composition = dataclasses.replace(c, sky=sky, clouds=clouds, ground=ground, horizon=horizon)
+    composition = dataclasses.replace(
+        c, sky=sky, clouds=clouds, cirrus=cirrus, ground=ground, horizon=horizon
+    )
     changes = _given(width=args.width, window=args.window, tone=args.tone)
     if args.exposure is not None:
         changes["exposure"] = None if args.exposure == "auto" else args.exposure

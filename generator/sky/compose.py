@@ -23,6 +23,10 @@ arithmetic a lone direction gets, and the pixels in float32.
   against a low sun with bright rims. Where thin, the clear sky shows
   through: alpha = 1 - exp(-tau). The air between the eye and the layer hazes it toward the
   horizon. Cover 0 draws no layer: the clear sky exactly.
+- Cirrus (``y > 0``, behind the clouds): a thin veil of ice fibres far higher
+  (``generator.sky.cirrus``), the sun's light scattered once and the sky's light it intercepts,
+  over the clear sky by its opacity; its shade falls on the ground and dims the Sun lamp.
+  Amount 0 (or none) draws the sky without it exactly.
 - Horizon bands (``generator.sky.horizon``): landscape images standing around the eye at their
   distance, their land lit as reflectance by the sun (through the clouds' shadow) and the sky,
   hazed by the air in front, composited over all of the above by their alpha, far to near.
@@ -49,6 +53,7 @@ from generator.sky.atmosphere import (
     direction,
     sun_light,
 )
+from generator.sky.cirrus import CirrusSettings, cirrus_texture
 from generator.sky.horizon import (
     FACING,
     FILL_FARTHER,
@@ -101,11 +106,13 @@ SUN_TABLE_LOW = -0.3
 
 @dataclass(frozen=True)
 class SkyComposition:
-    """What a composed sky is made of: the air and sun, an optional cloud layer, the ground,
-    and landscape bands at the horizon (any number, at their distances)."""
+    """What a composed sky is made of: the air and sun, an optional cloud layer and cirrus
+    veil above it, the ground, and landscape bands at the horizon (any number, at their
+    distances)."""
 
     sky: SkySettings = field(default_factory=SkySettings)
     clouds: CloudSettings | None = None
+    cirrus: CirrusSettings | None = None
     ground: GroundSettings = field(default_factory=GroundSettings)
     horizon: tuple[HorizonSettings, ...] = ()
 
@@ -162,7 +169,9 @@ class ComposedSky:
     ``horizon_bands`` are the composition's bands prepared (``generator.sky.horizon``), in
     the order of ``composition.horizon``. ``cloud_shadow`` is ``sun_path_depth`` of
     ``cloud_texture`` for this sun when another sky of the same sun and clouds has made it
-    (an FFT of the tile, 0.7 s at 2048 px); None makes it.
+    (an FFT of the tile, 0.7 s at 2048 px); None makes it. ``cirrus`` is the cirrus veil's
+    texture (``generator.sky.cirrus.cirrus_texture``) when another sky has made it; None
+    makes it if the composition has a veil.
     """
 
     def __init__(
@@ -172,6 +181,7 @@ class ComposedSky:
         cloud_texture: PlaneTexture | None = None,
         horizon_bands: tuple[HorizonBand, ...] = (),
         cloud_shadow: PlaneTexture | None = None,
+        cirrus: PlaneTexture | None = None,
     ) -> None:
         self.composition = composition
         sky, ground, clouds = composition.sky, composition.ground, composition.clouds
@@ -187,25 +197,36 @@ class ComposedSky:
         self.cloud_shadow = None
         if self.cloud_texture is not None and self.sun[1] > 0.0:
             self.cloud_shadow = cloud_shadow or sun_path_depth(self.cloud_texture, self.sun)
+        shadowing = []  # (texture, height above the ground in m) of each layer shading it
         if self.clouds is not None:
             self.layer_km = self.clouds.altitude_m / 1000.0
             self.cloud_paths = self.air.paths(self.layer_km)
-            cosines = np.linspace(SUN_TABLE_LOW, 1.0, SUN_TABLE)
-            sunlight = DISC_FRACTION * self.air.sunlight(cosines, self.layer_km)
-            self.layer_sun = sunlight.astype(np.float32)
+            self.layer_sun = self._sun_table(self.layer_km)
+            if self.cloud_texture is not None:
+                shadowing.append((self.cloud_texture, self.clouds.altitude_m + ground.eye_height_m))
+        veil = composition.cirrus
+        self.cirrus = veil if veil is not None and veil.amount > 0.0 else None
+        self.cirrus_texture = None
+        if self.cirrus is not None:
+            self.cirrus_texture = cirrus or cirrus_texture(self.cirrus)
+            self.cirrus_km = self.cirrus.altitude_m / 1000.0
+            self.cirrus_paths = self.air.paths(self.cirrus_km)
+            self.cirrus_sun = self._sun_table(self.cirrus_km)
+            shadowing.append((self.cirrus_texture, self.cirrus.altitude_m + ground.eye_height_m))
+        self.shadowing = tuple(shadowing)
         self.ground_albedo = (
             ground.colour()
             if ground.kind == "colour"
             else np.full(3, ground.albedo, dtype=np.float32)
         )
+        self.sky_light = (self.air.sky_irradiance / np.pi).astype(np.float32)
         if self.clouds is not None:
             albedo = float(self.ground_albedo @ REC709_LUMINANCE) / np.pi
             sunlit = self.lamp.irradiance * max(float(self.sun[1]), 0.0)
-            self.cloud_sky = (self.air.sky_irradiance / np.pi).astype(np.float32)
             self.ground_sun = (sunlit * albedo).astype(np.float32)
             self.ground_sky = (self.air.sky_irradiance * albedo).astype(np.float32)
         self.sky_irradiance = self.air.sky_irradiance.astype(np.float32)
-        if self.cloud_texture is not None:
+        if self.cloud_texture is not None or self.cirrus is not None:
             self.sky_irradiance = self._clouded_irradiance()
         if len(horizon_bands) != len(composition.horizon):
             raise ValueError("one prepared band per horizon band of the composition")
@@ -265,9 +286,7 @@ class ComposedSky:
         if up.size:
             seen = rays if up.size == len(below) else rays.take(up)
             sky = clear_rows(seen, self.composition.sky, math.degrees(pixel_rad))
-            if self.clouds is not None:
-                sky = self._clouded(seen, sky, pixel_rad)
-            out[up] = sky
+            out[up] = self._overhead(seen, sky, pixel_rad)
         if horizon and self.bands:
             self.horizon_over(rays, pixel_rad, out)
 
@@ -306,11 +325,14 @@ class ComposedSky:
         over the cloud layer: the mean of e^(-tau / sin(sun elevation)) over the tile. The bands
         are lit evenly by it (cloud shadows drawn from each pixel's place on the land ran in
         streaks along the band's rows or columns)."""
-        if self.cloud_texture is None or self.sun[1] <= 0.0:
+        if self.sun[1] <= 0.0:
             return 1.0
-        tau = self.cloud_texture.levels[0][..., 0].astype(np.float64)
         slant = max(float(self.sun[1]), 0.05)
-        return float(np.exp(-np.minimum(tau / slant, 80.0)).mean())
+        shade = 1.0
+        for texture, _ in self.shadowing:
+            tau = texture.levels[0][..., 0].astype(np.float64)
+            shade *= float(np.exp(-np.minimum(tau / slant, 80.0)).mean())
+        return shade
 
     def _band_light(
         self,
@@ -372,12 +394,16 @@ class ComposedSky:
             albedo = self.ground_texture.sample(x, z, footprint)
         sun_up = float(self.sun[1])
         sunlit = (self.lamp.irradiance * max(sun_up, 0.0)).astype(np.float32)
-        if self.clouds is not None and sun_up > 0.0:
-            reach = np.float32((self.layer_km + self.eye_km) * 1000.0 / max(sun_up, 0.05))
+        if sun_up > 0.0:  # the clouds' and the veil's shadows, each where the sun's ray meets it
+            slant = np.float32(max(sun_up, 0.05))
             sun_x, sun_z = np.float32(self.sun[0]), np.float32(self.sun[2])
-            tau = self._thickness(x + reach * sun_x, z + reach * sun_z, footprint)
-            shade = np.exp(-np.minimum(tau / np.float32(max(sun_up, 0.05)), np.float32(80.0)))
-            sunlit = sunlit * shade[..., None]
+            tau = np.zeros(x.shape, dtype=np.float32)
+            for texture, height_m in self.shadowing:
+                reach = np.float32(height_m) / slant
+                tau += texture.sample(x + reach * sun_x, z + reach * sun_z, footprint)[..., 0]
+            if self.shadowing:
+                shade = np.exp(-np.minimum(tau / slant, np.float32(80.0)))
+                sunlit = sunlit * shade[..., None]
         surface = albedo / np.float32(np.pi) * (sunlit + self.sky_irradiance)
         azimuth = azimuth_from_sun(rays.x, rays.z, self.composition.sky)
         added, kept = self.ground_paths(azimuth, distance)
@@ -394,7 +420,7 @@ class ComposedSky:
         directions = np.stack([np.cos(e) * np.sin(a), np.sin(e), np.cos(e) * np.cos(a)], -1)
         rays = Rays.of(directions.reshape(-1, 3))
         clear = clear_rows(rays, replace(self.composition.sky, sun_disc=False))
-        seen = self._clouded(rays, clear, 1e-6).reshape(rows, columns, 3)
+        seen = self._overhead(rays, clear, 1e-6).reshape(rows, columns, 3)
         weight = (np.sin(e) * np.cos(e))[..., None] * (np.pi / 2 / rows) * (2 * np.pi / columns)
         return (seen * weight).sum(axis=(0, 1)).astype(np.float32)
 
@@ -435,6 +461,59 @@ class ComposedSky:
     def _thickness(self, x: np.ndarray, z: np.ndarray, footprint: np.ndarray) -> np.ndarray:
         return self.cloud_texture.sample(x, z, footprint)[..., 0]
 
+    def _sun_table(self, km: float) -> np.ndarray:
+        """(SUN_TABLE, 3) the sun's light reaching a layer ``km`` up, per local sun cosine from
+        ``SUN_TABLE_LOW`` to 1 (through the air: reddened, and still lit after sunset)."""
+        cosines = np.linspace(SUN_TABLE_LOW, 1.0, SUN_TABLE)
+        return (DISC_FRACTION * self.air.sunlight(cosines, km)).astype(np.float32)
+
+    @staticmethod
+    def _sunlight(table: np.ndarray, sun_up: np.ndarray) -> np.ndarray:
+        """(..., 3) ``table`` (``_sun_table``) read at local sun cosines ``sun_up``, linearly."""
+        scale = np.float32((SUN_TABLE - 1) / (1.0 - SUN_TABLE_LOW))
+        index = (np.clip(sun_up, SUN_TABLE_LOW, 1.0) - np.float32(SUN_TABLE_LOW)) * scale
+        low = np.minimum(index.astype(np.intp), SUN_TABLE - 2)
+        w = (index - low)[..., None]
+        sunlight = table.take(low, axis=0)
+        sunlight += (table.take(low + 1, axis=0) - sunlight) * w
+        return sunlight
+
+    def _overhead(self, rays: Rays, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
+        """The cirrus veil and then the cloud layer in front of it over the clear ``sky``
+        toward ``rays`` (y >= 0); ``sky`` itself where there are neither."""
+        if self.cirrus is not None:
+            sky = self._veiled(rays, sky, pixel_rad)
+        if self.clouds is not None:
+            sky = self._clouded(rays, sky, pixel_rad)
+        return sky
+
+    def _veiled(self, rays: Rays, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
+        """The cirrus veil over ``sky`` (R, C, 3) toward ``rays`` (y >= 0): thin ice, so the sun's
+        light scattered once (the phase function's glow around the sun) and the sky's light
+        it intercepts, in proportion to its opacity 1 - e^(-tau slant), seen through the air
+        below it; toward the horizon the slant closes it into a milky band."""
+        radius, layer = self.air.radius, self.cirrus_km
+        distance = surface_distance(rays.y, radius, layer)
+        facing = np.maximum((radius * rays.y + distance) / (radius + layer), 1e-6)
+        metres = distance * 1000.0
+        footprint = metres * pixel_rad / np.sqrt(facing)
+        metres32 = metres.astype(np.float32)
+        x32, z32 = rays.x.astype(np.float32), rays.z.astype(np.float32)
+        tau = self.cirrus_texture.sample(metres32 * x32, metres32 * z32, footprint)[..., 0]
+        slanted = tau * (1.0 / facing).astype(np.float32)
+        alpha = -np.expm1(-slanted)
+        sun = self.sun.astype(np.float32)
+        cosine = x32 * sun[0] + (rays.y * self.sun[1]).astype(np.float32) + z32 * sun[2]
+        sun_up = (np.float32(radius * self.sun[1]) + distance.astype(np.float32) * cosine) / (
+            np.float32(radius + layer)
+        )
+        single = henyey_greenstein(cosine) * slanted * np.exp(-slanted)
+        veil = self._sunlight(self.cirrus_sun, sun_up) * single[..., None]
+        veil += self.sky_light * alpha[..., None]
+        azimuth = azimuth_from_sun(rays.x, rays.z, self.composition.sky)
+        added, kept = self.cirrus_paths(azimuth, distance)
+        return (1.0 - alpha)[..., None] * sky + alpha[..., None] * added + kept * veil
+
     def _clouded(self, rays: Rays, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
         """The cloud layer over the clear ``sky`` (R, C, 3) seen toward ``rays`` (y >= 0): what
         depends on the elevation (distance, slant, footprint) once per row."""
@@ -453,12 +532,7 @@ class ComposedSky:
         sun_up = (np.float32(radius * self.sun[1]) + distance.astype(np.float32) * cosine) / (
             np.float32(radius + layer)
         )
-        scale = np.float32((SUN_TABLE - 1) / (1.0 - SUN_TABLE_LOW))
-        index = (np.clip(sun_up, SUN_TABLE_LOW, 1.0) - np.float32(SUN_TABLE_LOW)) * scale
-        low = np.minimum(index.astype(np.intp), SUN_TABLE - 2)
-        w = (index - low)[..., None]
-        sunlight = self.layer_sun.take(low, axis=0)
-        sunlight += (self.layer_sun.take(low + 1, axis=0) - sunlight) * w
+        sunlight = self._sunlight(self.layer_sun, sun_up)
         diffuse = 1.0 / (1.0 + np.float32(0.75 * (1.0 - ASYMMETRY)) * tau)
         scattered = (diffuse - np.exp(-tau))[..., None]
         single = henyey_greenstein(cosine) * slanted * np.exp(-slanted)
@@ -478,7 +552,7 @@ class ComposedSky:
         single = single[..., None]
         lit = (np.maximum(sun_up, 0.0) + sides)[..., None] / np.float32(np.pi)
         cloud = sunlight * (single + scattered * lit)
-        cloud += self.cloud_sky * scattered
+        cloud += self.sky_light * scattered
         # the ground below a cloud is lit through it: a thick cloud's base is not lit from below
         below = self.ground_sun * diffuse[..., None] + self.ground_sky
         cloud += below * (1.0 - diffuse)[..., None]
@@ -487,14 +561,14 @@ class ComposedSky:
         return (1.0 - alpha) * sky + alpha * added + kept * cloud
 
     def sun_lamp(self) -> SunLight:
-        """The Sun lamp matching the disc, dimmed by the cloud in front of the sun (if any)."""
-        if self.clouds is None or self.sun[1] <= 0.0:
+        """The Sun lamp matching the disc, dimmed by the cloud and veil in front of the sun."""
+        if (self.clouds is None and self.cirrus is None) or self.sun[1] <= 0.0:
             return self.lamp
         rays = Rays.of(self.sun[None, :])
         size = math.radians(self.composition.sky.sun_size)
         sky = np.ones((1, 1, 3), dtype=np.float32)
-        seen = self._clouded(rays, sky, size) - self._clouded(rays, 0.0 * sky, size)
-        through = float(seen[0, 0, 0])  # 1 - alpha toward the sun
+        seen = self._overhead(rays, sky, size) - self._overhead(rays, 0.0 * sky, size)
+        through = float(seen[0, 0, 0])  # what passes both layers toward the sun
         return SunLight(
             self.lamp.direction,
             self.lamp.angular_diameter,

@@ -71,7 +71,8 @@ sunlit sides that make them read as white: with thicker cores every cloud became
 with a bright rim."""
 
 
-def _check_tile(tile: int, period_m: float, problems: list[str], what: str) -> None:
+def check_tile(tile: int, period_m: float, problems: list[str], what: str) -> None:
+    """Adds to ``problems`` what is wrong with a layer's tile size and period."""
     if tile not in TILE_SIZES:
         problems.append(f"the {what} tile must be one of {', '.join(map(str, TILE_SIZES))} px")
     if not 0.01 <= period_m <= 1e6:
@@ -107,7 +108,7 @@ class GroundSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "styles", tuple(int(s) for s in self.styles))
         problems: list[str] = []
-        _check_tile(self.tile, self.period_m, problems, "ground")
+        check_tile(self.tile, self.period_m, problems, "ground")
         if not 0.0 < self.albedo <= 1.0:
             problems.append("the ground's albedo must be within 0..1")
         if not 0.01 <= self.eye_height_m <= 10000.0:
@@ -160,7 +161,7 @@ class CloudSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "styles", tuple(int(s) for s in self.styles))
         problems: list[str] = []
-        _check_tile(self.tile, self.period_m, problems, "cloud")
+        check_tile(self.tile, self.period_m, problems, "cloud")
         if not 0.0 <= self.edge_warp_m <= 1000.0:
             problems.append("the clouds' edge warp must be 0..1000 m")
         if not 0.0 <= self.clustering <= 3.0:

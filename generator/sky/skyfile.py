@@ -45,6 +45,7 @@ from generator.files.recipe import MAX_SIDE, Window
 from generator.rendering.progress import increments
 from generator.rendering.render import CancelFn, ProgressFn, RowBandRenderer
 from generator.sky.atmosphere import Rays, SkySettings, SunLight
+from generator.sky.cirrus import CirrusSettings
 from generator.sky.compose import ComposedSky, SkyComposition
 from generator.sky.cubemap import FACES, face_pixel_directions
 from generator.sky.horizon import (
@@ -70,11 +71,12 @@ from generator.sky.strip import STRIP_PROJECTIONS, StripCamera, strip_height, st
 SKY_KEY = "endless-backdrops:sky"
 LAMP_KEY = "endless-backdrops:sun-lamp"
 SOFTWARE = "Endless Backdrops"
-SKY_VERSION = 5
+SKY_VERSION = 6
 """2: matte strips (``camera``), the exposure and tone of 8/16-bit files. 3: horizon bands
 (``composition.horizon``): an older reader would drop them silently, so it refuses. 4: frayed
 cloud edges (``clouds.edge_warp_m``); an older recipe's clouds had none, and are read so.
-5: clouds gathered into fields (``clouds.clustering``); older ones are read without."""
+5: clouds gathered into fields (``clouds.clustering``); older ones are read without. 6: a cirrus
+veil (``composition.cirrus``): an older reader would drop it silently, so it refuses."""
 PROJECTIONS = ("equirect", "cube", *STRIP_PROJECTIONS)
 TONES = ("shoulder", "standard")
 """How 8/16-bit files map exposed radiance to 0..1: ``standard`` clips at 1 (Blender's Standard
@@ -180,7 +182,7 @@ class SkyRecipe:
             if data.get("version", SKY_VERSION) > SKY_VERSION:
                 raise RequestError("this sky was made by a newer version of Endless Backdrops")
             parts = data["composition"]
-            clouds = parts.get("clouds")
+            clouds, cirrus = parts.get("clouds"), parts.get("cirrus")
             version = data.get("version", SKY_VERSION)
             if clouds is not None and version < 4:
                 clouds = {"edge_warp_m": 0.0} | clouds
@@ -189,6 +191,7 @@ class SkyRecipe:
             composition = SkyComposition(
                 sky=SkySettings(**parts["sky"]),
                 clouds=None if clouds is None else CloudSettings(**clouds),
+                cirrus=None if cirrus is None else CirrusSettings(**cirrus),
                 ground=GroundSettings(**parts["ground"]),
                 horizon=tuple(HorizonSettings(**band) for band in parts.get("horizon", ())),
             )
@@ -608,11 +611,15 @@ def meter(sky: ComposedSky) -> float:
     luminance, weight = _dome_luminance(ComposedSky(clear))
     key = math.exp(float((weight * np.log(luminance)).sum() / weight.sum()))
     exposure = math.log2(MID_GREY / key)
-    if sky.cloud_texture is not None:
-        clouded = dataclasses.replace(clear, clouds=c.clouds)
+    if sky.cloud_texture is not None or sky.cirrus_texture is not None:
+        clouded = dataclasses.replace(clear, clouds=c.clouds, cirrus=c.cirrus)
         clouded_sky = ComposedSky(
-            clouded, None, sky.cloud_texture, cloud_shadow=sky.cloud_shadow
-        )  # the same sun and clouds: the same shade
+            clouded,
+            None,
+            sky.cloud_texture,
+            cloud_shadow=sky.cloud_shadow,
+            cirrus=sky.cirrus_texture,
+        )  # the same sun and layers: the same shade and veil
         luminance, weight = _dome_luminance(clouded_sky)
         clouded_key = math.exp(float((weight * np.log(luminance)).sum() / weight.sum()))
         exposure = min(exposure, math.log2(CLOUDED_KEY / clouded_key))

@@ -1,0 +1,136 @@
+"""A high, thin veil of ice cloud (cirrus) above the cloud layer: fibres combed by the wind
+into patches, seen in perspective like the other layers.
+
+The cloud model draws one kind of cloud, the soft heaps of the low layer it learned. Real skies
+often carry a second, far higher layer: fibrous streaks of ice 6-10 km up, thin enough to show
+the blue through them. Its shape is simple enough to draw from a few seeded, periodic fields
+(``generator.sky.layers.fractal_field``'s kind): an envelope of patches tens of kilometres long,
+filled with fibres hundreds of metres apart stretched along one axis, both bent by a slow warp.
+The tile wraps, so the veil is seamless and, sampled by ``PlaneTexture``, a pure function of
+the view direction like the rest of the sky.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from generator.errors import RequestError
+from generator.sky.layers import FRAY_STREAM, check_tile, fractal_field
+from generator.sky.plane import PlaneTexture, wrapped_bilinear
+
+CIRRUS_TAU = 1.0
+"""Optical thickness of the thickest fibre at amount 1: the sun through it is dimmed to e^-1
+overhead, and toward the horizon the veil closes into a milky band."""
+FIBRE_STRETCH = 8.0
+"""How much longer than wide the fibres are (the spectrum's anisotropy): up to 16 km long and
+250 m apart."""
+FIBRE_LONGEST_M = 2000.0
+FIBRE_SHORTEST_M = 150.0
+"""The fibres' scales in the stretched metric: a k^-3 spectrum between these."""
+PATCH_STRETCH = 2.0
+PATCH_LONGEST_M = 8000.0
+PATCH_SHORTEST_M = 1500.0
+PATCH_SHARE = 0.45
+"""The share of the layer the patches cover; the rest is clear."""
+BEND_M = 1000.0
+"""RMS of the warp that bends the fibres and patches, over scales of 5-25 km: a larger one folds
+them into marbling."""
+GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))
+FIBRE_FLOOR = 0.35
+"""The veil's thickness between fibres, per unit of that along them: a veil, not hairs."""
+
+
+@dataclass(frozen=True)
+class CirrusSettings:
+    """A veil of cirrus ``altitude_m`` above the eye: ``amount`` 0 none to 1 thick enough to dim
+    the sun (peak optical thickness ``CIRRUS_TAU``); its ``tile`` px repeat every ``period_m``
+    metres; ``seed`` chooses it and the way its fibres run (``wind_heading``)."""
+
+    amount: float = 0.3
+    seed: int = 0
+    altitude_m: float = 8000.0
+    tile: int = 2048
+    period_m: float = 60000.0
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        check_tile(self.tile, self.period_m, problems, "cirrus")
+        if not 0.0 <= self.amount <= 1.0:
+            problems.append("the cirrus amount must be within 0..1")
+        if not 2000.0 <= self.altitude_m <= 15000.0:
+            problems.append("the cirrus altitude must be 2000..15000 m above the eye")
+        if problems:
+            raise RequestError("; ".join(problems))
+
+
+def wind_heading(seed: int) -> float:
+    """The direction the fibres run, radians from the layer's ``z`` axis toward ``x``: a
+    seed's own (golden-angle steps), so seeds differ in it as real skies do."""
+    return (seed * GOLDEN_ANGLE) % math.pi
+
+
+def _stretched_field(
+    size: int,
+    texel_m: float,
+    seed: int,
+    axis: int,
+    stretch: float,
+    longest: float,
+    shortest: float,
+) -> np.ndarray:
+    """(size, size) periodic Gaussian field of unit RMS, power ~ k^-3 in a metric that makes its
+    features ``stretch`` times longer along ``wind_heading(seed)`` than across it (turned in
+    the spectrum, so the tile stays periodic at any angle)."""
+    rng = np.random.default_rng([FRAY_STREAM, axis, seed % 2**63])
+    white = rng.standard_normal((size, size))
+    rows = np.fft.fftfreq(size)[:, None] / texel_m  # cycles per metre along z
+    columns = np.fft.rfftfreq(size)[None, :] / texel_m  # along x
+    heading = wind_heading(seed)
+    along = rows * math.cos(heading) + columns * math.sin(heading)
+    across = columns * math.cos(heading) - rows * math.sin(heading)
+    k = np.hypot(along * stretch, across / stretch)
+    long = k * longest
+    amplitude = np.zeros_like(k)
+    on = k > 0
+    amplitude[on] = long[on] ** -1.5 * -np.expm1(-(long[on] ** 4))
+    amplitude *= np.exp(-((k * shortest) ** 2))
+    field = np.fft.irfft2(np.fft.rfft2(white) * amplitude, s=(size, size))
+    return field / max(float(field.std()), 1e-12)
+
+
+def cirrus_thickness(settings: CirrusSettings) -> np.ndarray:
+    """(tile, tile) float32 optical thickness of the veil, periodic: patches covering
+    ``PATCH_SHARE`` of the layer, thickest in their middles, filled with fibres."""
+    size, seed = settings.tile, settings.seed
+    texel_m = settings.period_m / size
+    fibres = _stretched_field(
+        size, texel_m, seed, 12, FIBRE_STRETCH, FIBRE_LONGEST_M, FIBRE_SHORTEST_M
+    )
+    patches = _stretched_field(
+        size, texel_m, seed, 13, PATCH_STRETCH, PATCH_LONGEST_M, PATCH_SHORTEST_M
+    )
+    bend = [
+        fractal_field(size, texel_m, seed, axis, 25000.0, 5000.0, 3.0) * (BEND_M / texel_m)
+        for axis in (14, 15)
+    ]
+    u = (np.arange(size)[None, :] + bend[0]).astype(np.float32)
+    v = (np.arange(size)[:, None] + bend[1]).astype(np.float32)
+    both = wrapped_bilinear(np.stack([fibres, patches], -1).astype(np.float32), u, v)
+    envelope = np.maximum(both[..., 1] - np.quantile(both[..., 1], 1.0 - PATCH_SHARE), 0.0)
+    envelope /= max(float(envelope.max()), 1e-12)
+    fibre = FIBRE_FLOOR + (1.0 - FIBRE_FLOOR) / (1.0 + np.exp(-1.5 * both[..., 0]))
+    thickness = envelope**0.75 * fibre**2
+    thickness *= CIRRUS_TAU * settings.amount / max(float(thickness.max()), 1e-12)
+    return thickness.astype(np.float32)
+
+
+@lru_cache(maxsize=2)
+def cirrus_texture(settings: CirrusSettings) -> PlaneTexture:
+    """The veil's thickness as a plane texture (its pyramid averages thickness, so far away a
+    pixel sees the mean extinction of fibres and gaps). The last two are kept: a sky drawn
+    again with another sun or cover reuses its veil (1-2 s at 2048 px)."""
+    return PlaneTexture(cirrus_thickness(settings)[..., None], settings.period_m)
