@@ -347,6 +347,21 @@ def test_cover_over_an_even_tile_draws_rounded_clouds_not_bands():
     assert np.minimum(cols, 1 - cols).mean() > 0.1
 
 
+def test_a_closing_deck_thickens_into_dark_masses_while_broken_cloud_keeps_its_profile():
+    from generator.sky.layers import DECK_TAU_MAX, TAU_MAX, cover_thickness, overcast_veil
+
+    density = np.random.default_rng(2).uniform(size=(64, 64)).astype(np.float32)
+    for cover in (0.2, 0.5):  # broken: thickness grows as the square of the rank to TAU_MAX
+        tau = cover_thickness(density, cover)
+        assert tau.max() == pytest.approx(TAU_MAX, rel=0.02)
+        assert np.median(tau[tau > 0]) == pytest.approx(TAU_MAX / 4, rel=0.1)
+    deck = cover_thickness(density, 1.0) - overcast_veil(1.0)
+    assert deck.max() == pytest.approx(DECK_TAU_MAX, rel=0.02)
+    assert np.median(deck) == pytest.approx(DECK_TAU_MAX * 0.5**0.5, rel=0.1), "a dome's chord"
+    between = cover_thickness(density, 0.75) - overcast_veil(0.75)
+    assert TAU_MAX < between.max() < DECK_TAU_MAX
+
+
 def test_an_overcast_deck_lights_the_ground_with_grey_light():
     from generator.sky.compose import ComposedSky
     from generator.sky.layers import cloud_texture

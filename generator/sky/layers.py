@@ -69,6 +69,10 @@ TAU_MAX = 12.0
 it (diffusely). Real cumulus are thicker, and darker below, but a flat layer cannot show the
 sunlit sides that make them read as white: with thicker cores every cloud became a grey blob
 with a bright rim."""
+DECK_TAU_MAX = 40.0
+"""Optical thickness of the densest cloud of a closed deck (cover 1): decks are deep
+(stratocumulus and nimbostratus 1-3 km, tau 20-60), grey below with darker masses and lighter
+thin places; at ``TAU_MAX`` an overcast sky was an even light grey."""
 
 
 def check_tile(tile: int, period_m: float, problems: list[str], what: str) -> None:
@@ -268,20 +272,30 @@ def overcast_veil(cover: float) -> float:
     """Optical thickness of an even veil over the whole layer: none up to cover 0.5, rising
     as the cube of the rest to ``OVERCAST_VEIL`` at cover 1, so that 0.75 only dims the gaps'
     blue (thickness 1) and 1 is a closed deck."""
-    return OVERCAST_VEIL * max(0.0, (cover - 0.5) / 0.5) ** 3
+    return OVERCAST_VEIL * deck_share(cover) ** 3
+
+
+def deck_share(cover: float) -> float:
+    """How far ``cover`` has closed the layer into a deck: 0 up to cover 0.5, 1 at cover 1."""
+    return max(0.0, (cover - 0.5) / 0.5)
 
 
 def cover_thickness(density: np.ndarray, cover: float) -> np.ndarray:
     """Optical thickness at ``cover``, the fraction of the layer that is cloud, from the rank
     of each texel's density: the densest ``cover`` of the tile is cloud, its thickness
-    growing as the square of the rank within the cloud to ``TAU_MAX`` (thin, bright edges
-    around thick cores), plus the overcast veil. By rank, cover means the same for a sparse
-    tile and a dense one, and exactly: 0.3 broken, 0.6 mostly cloudy."""
+    growing with the rank within the cloud, plus the overcast veil. Broken cloud (cover up to
+    0.5) grows as the square of the rank to ``TAU_MAX``: thin, bright edges around thick
+    cores. As the layer closes into a deck the profile steepens (to the rank^0.5 of a dome's
+    chord at cover 1) and the thickest reaches ``DECK_TAU_MAX``: dark masses with lighter
+    thin places. By rank, cover means the same for a sparse tile and a dense one, and
+    exactly: 0.3 broken, 0.6 mostly cloudy."""
     order = np.argsort(density, axis=None, kind="stable")
     rank = np.empty(density.size, dtype=np.float32)
     rank[order] = (np.arange(density.size, dtype=np.float32) + 0.5) / density.size
     within = np.clip((rank.reshape(density.shape) - (1.0 - cover)) / max(cover, 1e-6), 0.0, 1.0)
-    return (overcast_veil(cover) + TAU_MAX * within**2).astype(np.float32)
+    deck = deck_share(cover)
+    thickest = TAU_MAX + (DECK_TAU_MAX - TAU_MAX) * deck
+    return (overcast_veil(cover) + thickest * within ** (2.0 - 1.5 * deck)).astype(np.float32)
 
 
 def fractal_field(
