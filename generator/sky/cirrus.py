@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from generator.errors import RequestError
-from generator.sky.layers import FRAY_STREAM, check_tile, fractal_field
+from generator.sky.layers import check_tile, fractal_field
 from generator.sky.plane import PlaneTexture, wrapped_bilinear
 
 CIRRUS_TAU = 1.0
@@ -73,45 +73,17 @@ def wind_heading(seed: int) -> float:
     return (seed * GOLDEN_ANGLE) % math.pi
 
 
-def _stretched_field(
-    size: int,
-    texel_m: float,
-    seed: int,
-    axis: int,
-    stretch: float,
-    longest: float,
-    shortest: float,
-) -> np.ndarray:
-    """(size, size) periodic Gaussian field of unit RMS, power ~ k^-3 in a metric that makes its
-    features ``stretch`` times longer along ``wind_heading(seed)`` than across it (turned in
-    the spectrum, so the tile stays periodic at any angle)."""
-    rng = np.random.default_rng([FRAY_STREAM, axis, seed % 2**63])
-    white = rng.standard_normal((size, size))
-    rows = np.fft.fftfreq(size)[:, None] / texel_m  # cycles per metre along z
-    columns = np.fft.rfftfreq(size)[None, :] / texel_m  # along x
-    heading = wind_heading(seed)
-    along = rows * math.cos(heading) + columns * math.sin(heading)
-    across = columns * math.cos(heading) - rows * math.sin(heading)
-    k = np.hypot(along * stretch, across / stretch)
-    long = k * longest
-    amplitude = np.zeros_like(k)
-    on = k > 0
-    amplitude[on] = long[on] ** -1.5 * -np.expm1(-(long[on] ** 4))
-    amplitude *= np.exp(-((k * shortest) ** 2))
-    field = np.fft.irfft2(np.fft.rfft2(white) * amplitude, s=(size, size))
-    return field / max(float(field.std()), 1e-12)
-
-
 def cirrus_thickness(settings: CirrusSettings) -> np.ndarray:
     """(tile, tile) float32 optical thickness of the veil, periodic: patches covering
     ``PATCH_SHARE`` of the layer, thickest in their middles, filled with fibres."""
     size, seed = settings.tile, settings.seed
     texel_m = settings.period_m / size
-    fibres = _stretched_field(
-        size, texel_m, seed, 12, FIBRE_STRETCH, FIBRE_LONGEST_M, FIBRE_SHORTEST_M
+    wind = {"slope": 3.0, "heading": wind_heading(seed)}
+    fibres = fractal_field(
+        size, texel_m, seed, 12, FIBRE_LONGEST_M, FIBRE_SHORTEST_M, stretch=FIBRE_STRETCH, **wind
     )
-    patches = _stretched_field(
-        size, texel_m, seed, 13, PATCH_STRETCH, PATCH_LONGEST_M, PATCH_SHORTEST_M
+    patches = fractal_field(
+        size, texel_m, seed, 13, PATCH_LONGEST_M, PATCH_SHORTEST_M, stretch=PATCH_STRETCH, **wind
     )
     bend = [
         fractal_field(size, texel_m, seed, axis, 25000.0, 5000.0, 3.0) * (BEND_M / texel_m)

@@ -10,6 +10,7 @@ plain frozen dataclasses: they go into the recipe as they are.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -306,18 +307,29 @@ def fractal_field(
     longest_m: float = WARP_LONGEST_M,
     shortest_m: float | None = None,
     slope: float = WARP_SLOPE,
+    stretch: float = 1.0,
+    heading: float = 0.0,
 ) -> np.ndarray:
     """(size, size) periodic Gaussian field of unit RMS with power ~ k^-``slope`` from
     ``longest_m`` down to ``shortest_m`` (default ``WARP_SHORTEST_TEXELS`` texels): seamless on
     the tile, fixed by ``seed`` and ``axis``. Nothing shorter: a warp that changes from texel
-    to texel combs the edges into streaks where the texture is magnified (overhead)."""
+    to texel combs the edges into streaks where the texture is magnified (overhead).
+    ``stretch`` > 1 measures k in a metric that makes the features that many times longer
+    along ``heading`` (radians from the tile's ``z`` axis toward ``x``) than across it, turned
+    in the spectrum, so the tile stays periodic at any angle."""
     if shortest_m is None:
         shortest_m = texel_m * WARP_SHORTEST_TEXELS
     rng = np.random.default_rng([FRAY_STREAM, axis, seed % 2**63])
     white = rng.standard_normal((size, size))
-    rows = np.fft.fftfreq(size) / texel_m
-    cols = np.fft.rfftfreq(size) / texel_m
-    k = np.hypot(rows[:, None], cols[None, :])  # cycles per metre
+    rows = np.fft.fftfreq(size)[:, None] / texel_m  # cycles per metre along z
+    cols = np.fft.rfftfreq(size)[None, :] / texel_m  # along x
+    if stretch != 1.0:
+        along = rows * math.cos(heading) + cols * math.sin(heading)
+        rows, cols = (
+            along * stretch,
+            (cols * math.cos(heading) - rows * math.sin(heading)) / stretch,
+        )
+    k = np.hypot(rows, cols)
     long = k * longest_m
     amplitude = np.zeros_like(k)
     on = k > 0
