@@ -5,6 +5,7 @@ machine's load hides. Run:
 
     python benchmarks/sky_compose.py                          # clear sky over the terrain
     python benchmarks/sky_compose.py --clouds CLOUDS.safetensors --widths 4096 16384
+    python benchmarks/sky_compose.py --clouds clouds --cirrus 0.3 --widths 16384  # and a veil
     python benchmarks/sky_compose.py --no-disc --widths 16384  # half-float EXR, as for Blender
     python benchmarks/sky_compose.py --strip --widths 16384    # a 16384 x 2048 matte, 8-bit PNG
 """
@@ -24,9 +25,12 @@ from pathlib import Path
 from render_scaling import _rss_anon_kib
 
 
-def measure(width: int, clouds: str | None, disc: bool = True, strip: bool = False) -> dict:
+def measure(
+    width: int, clouds: str | None, disc: bool = True, strip: bool = False, cirrus: float = 0.0
+) -> dict:
     """Runs in the child: one render to a file; seconds and peak anonymous memory."""
     from generator.sky.atmosphere import SkySettings
+    from generator.sky.cirrus import CirrusSettings
     from generator.sky.compose import SkyComposition
     from generator.sky.layers import CloudSettings
     from generator.sky.skyfile import SkyRecipe, render_sky_to_file
@@ -43,6 +47,7 @@ def measure(width: int, clouds: str | None, disc: bool = True, strip: bool = Fal
     composition = SkyComposition(
         sky=SkySettings(sun_elevation=30.0, sun_disc=disc),
         clouds=None if clouds is None else CloudSettings(clouds, cover=0.5),
+        cirrus=CirrusSettings(amount=cirrus) if cirrus > 0 else None,
     )
     recipe, name = SkyRecipe(composition, width=width), "sky.exr"
     if strip:
@@ -66,17 +71,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--widths", type=int, nargs="+", default=[2048, 4096, 8192, 16384])
     parser.add_argument("--clouds", help="a cloud model (torus-wrapping) for a layer at cover 0.5")
+    parser.add_argument("--cirrus", type=float, default=0.0, help="a cirrus veil's amount")
     parser.add_argument("--no-disc", action="store_true", help="no disc: a half-float EXR")
     parser.add_argument("--strip", action="store_true", help="a width x width/8 matte strip, PNG")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child, args.clouds, not args.no_disc, args.strip)))
+        result = measure(args.child, args.clouds, not args.no_disc, args.strip, args.cirrus)
+        print(json.dumps(result))
         return
     for width in args.widths:
         command = [sys.executable, __file__, "--child", str(width)]
         command += ["--clouds", args.clouds] if args.clouds else []
         command += ["--no-disc"] * args.no_disc + ["--strip"] * args.strip
+        command += ["--cirrus", str(args.cirrus)]
         result = subprocess.run(command, capture_output=True, text=True, check=True)
         print(result.stdout.strip(), flush=True)
 

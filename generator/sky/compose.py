@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -150,6 +151,18 @@ def sun_path_depth(thickness: PlaneTexture, sun: np.ndarray) -> PlaneTexture:
     averaged = np.fft.irfft2(np.fft.rfft2(tile) * mean * spread, s=tile.shape)
     depth = np.maximum(averaged, 0.0) / (2.0 * sine)
     return PlaneTexture(depth.astype(np.float32)[..., None], thickness.period_m)
+
+
+class Toward(NamedTuple):
+    """What the layers over the sky share about each view direction: its horizontal
+    components (float32), the cosine of its angle to the sun, the clouds' phase function
+    there, and its azimuth from the sun (the aerial-perspective tables' column)."""
+
+    x: np.ndarray
+    z: np.ndarray
+    cosine: np.ndarray
+    phase: np.ndarray
+    azimuth: np.ndarray
 
 
 def henyey_greenstein(cosine: np.ndarray) -> np.ndarray:
@@ -480,14 +493,23 @@ class ComposedSky:
 
     def _overhead(self, rays: Rays, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
         """The cirrus veil and then the cloud layer in front of it over the clear ``sky``
-        toward ``rays`` (y >= 0); ``sky`` itself where there are neither."""
+        toward ``rays`` (y >= 0); ``sky`` itself where there are neither. What depends on the
+        direction alone (the angle to the sun, the phase function there, the azimuth) is
+        computed once for both."""
+        if self.cirrus is None and self.clouds is None:
+            return sky
+        x32, z32 = rays.x.astype(np.float32), rays.z.astype(np.float32)
+        sun = self.sun.astype(np.float32)
+        cosine = x32 * sun[0] + (rays.y * self.sun[1]).astype(np.float32) + z32 * sun[2]
+        azimuth = azimuth_from_sun(rays.x, rays.z, self.composition.sky)
+        toward = Toward(x32, z32, cosine, henyey_greenstein(cosine), azimuth)
         if self.cirrus is not None:
-            sky = self._veiled(rays, sky, pixel_rad)
+            sky = self._veiled(rays, toward, sky, pixel_rad)
         if self.clouds is not None:
-            sky = self._clouded(rays, sky, pixel_rad)
+            sky = self._clouded(rays, toward, sky, pixel_rad)
         return sky
 
-    def _veiled(self, rays: Rays, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
+    def _veiled(self, rays: Rays, toward: Toward, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
         """The cirrus veil over ``sky`` (R, C, 3) toward ``rays`` (y >= 0): thin ice, so the sun's
         light scattered once (the phase function's glow around the sun) and the sky's light
         it intercepts, in proportion to its opacity 1 - e^(-tau slant), seen through the air
@@ -498,23 +520,20 @@ class ComposedSky:
         metres = distance * 1000.0
         footprint = metres * pixel_rad / np.sqrt(facing)
         metres32 = metres.astype(np.float32)
-        x32, z32 = rays.x.astype(np.float32), rays.z.astype(np.float32)
+        x32, z32 = toward.x, toward.z
         tau = self.cirrus_texture.sample(metres32 * x32, metres32 * z32, footprint)[..., 0]
         slanted = tau * (1.0 / facing).astype(np.float32)
         alpha = -np.expm1(-slanted)
-        sun = self.sun.astype(np.float32)
-        cosine = x32 * sun[0] + (rays.y * self.sun[1]).astype(np.float32) + z32 * sun[2]
-        sun_up = (np.float32(radius * self.sun[1]) + distance.astype(np.float32) * cosine) / (
-            np.float32(radius + layer)
-        )
-        single = henyey_greenstein(cosine) * slanted * np.exp(-slanted)
+        sun_up = (
+            np.float32(radius * self.sun[1]) + distance.astype(np.float32) * toward.cosine
+        ) / np.float32(radius + layer)
+        single = toward.phase * slanted * np.exp(-slanted)
         veil = self._sunlight(self.cirrus_sun, sun_up) * single[..., None]
         veil += self.sky_light * alpha[..., None]
-        azimuth = azimuth_from_sun(rays.x, rays.z, self.composition.sky)
-        added, kept = self.cirrus_paths(azimuth, distance)
+        added, kept = self.cirrus_paths(toward.azimuth, distance)
         return (1.0 - alpha)[..., None] * sky + alpha[..., None] * added + kept * veil
 
-    def _clouded(self, rays: Rays, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
+    def _clouded(self, rays: Rays, toward: Toward, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
         """The cloud layer over the clear ``sky`` (R, C, 3) seen toward ``rays`` (y >= 0): what
         depends on the elevation (distance, slant, footprint) once per row."""
         radius, layer = self.air.radius, self.layer_km
@@ -523,19 +542,17 @@ class ComposedSky:
         metres = distance * 1000.0
         footprint = metres * pixel_rad / np.sqrt(facing)
         metres32 = metres.astype(np.float32)
-        x32, z32 = rays.x.astype(np.float32), rays.z.astype(np.float32)
+        x32, z32, cosine = toward.x, toward.z, toward.cosine
         tau = self._through_layer(metres32, x32, z32, rays.y, facing, footprint)
         slanted = tau * np.minimum(1.0 / facing, MAX_SLANT).astype(np.float32)
         alpha = (1.0 - np.exp(-slanted))[..., None]
-        sun = self.sun.astype(np.float32)
-        cosine = x32 * sun[0] + (rays.y * self.sun[1]).astype(np.float32) + z32 * sun[2]
         sun_up = (np.float32(radius * self.sun[1]) + distance.astype(np.float32) * cosine) / (
             np.float32(radius + layer)
         )
         sunlight = self._sunlight(self.layer_sun, sun_up)
         diffuse = 1.0 / (1.0 + np.float32(0.75 * (1.0 - ASYMMETRY)) * tau)
         scattered = (diffuse - np.exp(-tau))[..., None]
-        single = henyey_greenstein(cosine) * slanted * np.exp(-slanted)
+        single = toward.phase * slanted * np.exp(-slanted)
         across = np.sqrt(np.maximum(1.0 - np.square(sun_up), 0.0))
         sides = np.float32(SIDES * (1.0 - self.clouds.cover)) * across
         if self.cloud_shadow is not None:  # the sun's way in: through the cloud and its neighbours
@@ -556,8 +573,7 @@ class ComposedSky:
         # the ground below a cloud is lit through it: a thick cloud's base is not lit from below
         below = self.ground_sun * diffuse[..., None] + self.ground_sky
         cloud += below * (1.0 - diffuse)[..., None]
-        azimuth = azimuth_from_sun(rays.x, rays.z, self.composition.sky)
-        added, kept = self.cloud_paths(azimuth, distance)
+        added, kept = self.cloud_paths(toward.azimuth, distance)
         return (1.0 - alpha) * sky + alpha * added + kept * cloud
 
     def sun_lamp(self) -> SunLight:
