@@ -117,3 +117,14 @@ def test_recipes_keep_the_veil_and_older_ones_have_none(tmp_path, capsys):
     assert main([*args, "--cirrus", "2", "--out", str(tmp_path / "no.exr")]) == 2
     assert capsys.readouterr().err.count("error:") == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["veil.exr"]
+
+
+def test_a_render_cancelled_before_the_veil_stops_there():
+    from generator.errors import Cancelled
+    from generator.sky.skyfile import PreparedLayers
+
+    veil = CirrusSettings(amount=0.4, **SMALL)
+    recipe = SkyRecipe(SkyComposition(cirrus=veil, ground=GroundSettings("#6b5a44")), width=64)
+    with pytest.raises(Cancelled):
+        PreparedLayers(recipe).sky(cancel=lambda: True)
+    assert PreparedLayers(recipe).sky(cancel=lambda: False).cirrus_texture is not None

@@ -45,7 +45,7 @@ from generator.files.recipe import MAX_SIDE, Window
 from generator.rendering.progress import increments
 from generator.rendering.render import CancelFn, ProgressFn, RowBandRenderer
 from generator.sky.atmosphere import Rays, SkySettings, SunLight
-from generator.sky.cirrus import CirrusSettings
+from generator.sky.cirrus import CirrusSettings, cirrus_texture
 from generator.sky.compose import ComposedSky, SkyComposition
 from generator.sky.cubemap import FACES, face_pixel_directions
 from generator.sky.horizon import (
@@ -358,6 +358,10 @@ class PreparedLayers:
                 textures["cloud_texture"] = cloud_texture(tile, c.clouds)
             if self.cloud_map is not None:
                 textures["cloud_texture"] = cloud_texture(self.cloud_map, c.clouds)
+            if c.cirrus is not None and c.cirrus.amount > 0.0:
+                if cancel is not None and cancel():  # the veil takes seconds: stop before it
+                    raise Cancelled("render cancelled")
+                textures["cirrus"] = cirrus_texture(c.cirrus)
             bands = [
                 self._band(pixels, model, band, tiles_done, cancel)
                 for pixels, model, band in zip(
