@@ -4,7 +4,7 @@ into patches, seen in perspective like the other layers.
 The cloud model draws one kind of cloud, the soft heaps of the low layer it learned. Real skies
 often carry a second, far higher layer: fibrous streaks of ice 6-10 km up, thin enough to show
 the blue through them. Its shape is simple enough to draw from a few seeded, periodic fields
-(``generator.sky.layers.fractal_field``'s kind): an envelope of patches tens of kilometres long,
+(``generator.sky.layers.fractal_field``'s kind): an envelope of patches up to 16 km long,
 filled with fibres hundreds of metres apart stretched along one axis, both bent by a slow warp.
 The tile wraps, so the veil is seamless and, sampled by ``PlaneTexture``, a pure function of
 the view direction like the rest of the sky.
