@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
 import sys
@@ -79,6 +80,7 @@ FRAME = 128
 THUMB = 256
 
 
+@functools.cache
 def bundled_cirrus() -> CirrusSettings | None:
     """The bundled sky's cirrus veil (``generator/models/sky.json``), if it has one."""
     from generator.files import bundled_recipes

@@ -165,6 +165,18 @@ class Toward(NamedTuple):
     azimuth: np.ndarray
 
 
+class OnLayer(NamedTuple):
+    """Where rays meet a layer above the eye: the distance (km), the cosine of the ray's angle
+    to the layer's vertical there and the pixel's footprint on it (m), per row; the distance
+    in metres (float32) and the sine of the sun's elevation at the meeting point, per pixel."""
+
+    distance: np.ndarray
+    facing: np.ndarray
+    metres: np.ndarray
+    footprint: np.ndarray
+    sun_up: np.ndarray
+
+
 def henyey_greenstein(cosine: np.ndarray) -> np.ndarray:
     """The clouds' phase function (per steradian) at scattering-angle cosines ``cosine``."""
     total = np.zeros_like(cosine)
@@ -509,46 +521,43 @@ class ComposedSky:
             sky = self._clouded(rays, toward, sky, pixel_rad)
         return sky
 
+    def _on_layer(self, rays: Rays, toward: Toward, km: float, pixel_rad: float) -> OnLayer:
+        """Where ``rays`` (y >= 0) meet a layer ``km`` above the eye, on the curved earth."""
+        radius = self.air.radius
+        distance = surface_distance(rays.y, radius, km)
+        facing = np.maximum((radius * rays.y + distance) / (radius + km), 1e-6)  # vertical
+        metres = distance * 1000.0
+        sun_up = (
+            np.float32(radius * self.sun[1]) + distance.astype(np.float32) * toward.cosine
+        ) / np.float32(radius + km)
+        footprint = metres * pixel_rad / np.sqrt(facing)
+        return OnLayer(distance, facing, metres.astype(np.float32), footprint, sun_up)
+
     def _veiled(self, rays: Rays, toward: Toward, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
         """The cirrus veil over ``sky`` (R, C, 3) toward ``rays`` (y >= 0): thin ice, so the sun's
         light scattered once (the phase function's glow around the sun) and the sky's light
         it intercepts, in proportion to its opacity 1 - e^(-tau slant), seen through the air
         below it; toward the horizon the slant closes it into a milky band."""
-        radius, layer = self.air.radius, self.cirrus_km
-        distance = surface_distance(rays.y, radius, layer)
-        facing = np.maximum((radius * rays.y + distance) / (radius + layer), 1e-6)
-        metres = distance * 1000.0
-        footprint = metres * pixel_rad / np.sqrt(facing)
-        metres32 = metres.astype(np.float32)
-        x32, z32 = toward.x, toward.z
-        tau = self.cirrus_texture.sample(metres32 * x32, metres32 * z32, footprint)[..., 0]
-        slanted = tau * (1.0 / facing).astype(np.float32)
+        at = self._on_layer(rays, toward, self.cirrus_km, pixel_rad)
+        x, z = at.metres * toward.x, at.metres * toward.z
+        tau = self.cirrus_texture.sample(x, z, at.footprint)[..., 0]
+        slanted = tau * (1.0 / at.facing).astype(np.float32)
         alpha = -np.expm1(-slanted)
-        sun_up = (
-            np.float32(radius * self.sun[1]) + distance.astype(np.float32) * toward.cosine
-        ) / np.float32(radius + layer)
         single = toward.phase * slanted * np.exp(-slanted)
-        veil = self._sunlight(self.cirrus_sun, sun_up) * single[..., None]
+        veil = self._sunlight(self.cirrus_sun, at.sun_up) * single[..., None]
         veil += self.sky_light * alpha[..., None]
-        added, kept = self.cirrus_paths(toward.azimuth, distance)
+        added, kept = self.cirrus_paths(toward.azimuth, at.distance)
         return (1.0 - alpha)[..., None] * sky + alpha[..., None] * added + kept * veil
 
     def _clouded(self, rays: Rays, toward: Toward, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
         """The cloud layer over the clear ``sky`` (R, C, 3) seen toward ``rays`` (y >= 0): what
         depends on the elevation (distance, slant, footprint) once per row."""
-        radius, layer = self.air.radius, self.layer_km
-        distance = surface_distance(rays.y, radius, layer)
-        facing = np.maximum((radius * rays.y + distance) / (radius + layer), 1e-6)  # vertical
-        metres = distance * 1000.0
-        footprint = metres * pixel_rad / np.sqrt(facing)
-        metres32 = metres.astype(np.float32)
+        at = self._on_layer(rays, toward, self.layer_km, pixel_rad)
+        facing, footprint, metres32, sun_up = at.facing, at.footprint, at.metres, at.sun_up
         x32, z32, cosine = toward.x, toward.z, toward.cosine
         tau = self._through_layer(metres32, x32, z32, rays.y, facing, footprint)
         slanted = tau * np.minimum(1.0 / facing, MAX_SLANT).astype(np.float32)
         alpha = (1.0 - np.exp(-slanted))[..., None]
-        sun_up = (np.float32(radius * self.sun[1]) + distance.astype(np.float32) * cosine) / (
-            np.float32(radius + layer)
-        )
         sunlight = self._sunlight(self.layer_sun, sun_up)
         diffuse = 1.0 / (1.0 + np.float32(0.75 * (1.0 - ASYMMETRY)) * tau)
         scattered = (diffuse - np.exp(-tau))[..., None]
@@ -573,7 +582,7 @@ class ComposedSky:
         # the ground below a cloud is lit through it: a thick cloud's base is not lit from below
         below = self.ground_sun * diffuse[..., None] + self.ground_sky
         cloud += below * (1.0 - diffuse)[..., None]
-        added, kept = self.cloud_paths(toward.azimuth, distance)
+        added, kept = self.cloud_paths(toward.azimuth, at.distance)
         return (1.0 - alpha) * sky + alpha * added + kept * cloud
 
     def sun_lamp(self) -> SunLight:
