@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -410,3 +411,51 @@ def test_clouds_shade_the_side_away_from_a_low_sun_and_their_cores_under_a_high_
     assert shade[64 - 20] > 2.0, "470 m beyond the cloud, away from the sun: in its shade"
     assert shade[68 + 20] < 0.05, "as far on its sunward side: in the sun"
     assert depth[64 + 30, 64 - 20] < 0.05, "off the sun's line: in the sun"
+
+
+def test_a_thin_cloud_seen_obliquely_stands_as_tall_as_its_thickness():
+    """Clouds are columns on the layer's base, as tall as their thickness fills: a lone cloud
+    a quarter as thick as one filling the layer's depth shows, seen at about 20 degrees, over
+    the elevations of a column a quarter of that depth tall (a flat base, a sharp top), not
+    smeared over the whole stretch the ray crosses the layer in."""
+    from generator.sky.compose import CLOUD_DEPTH_M, FULL_DEPTH_TAU, ComposedSky
+    from generator.sky.plane import PlaneTexture
+
+    size, period, altitude = 512, 25600.0, 1500.0  # 50 m texels
+    centre, radius = altitude / math.tan(math.radians(20.0)), 400.0
+    x = (np.arange(size) + 0.5) * (period / size)
+    x = np.where(x > period / 2, x - period, x)
+    distance = np.hypot(x[None, :], x[:, None] - centre)  # rows along z, toward the cloud
+    tau = np.where(distance < radius, FULL_DEPTH_TAU / 4, 0.0).astype(np.float32)[..., None]
+    comp = SkyComposition(
+        sky=SkySettings(sun_elevation=40.0, sun_azimuth=180.0, sun_disc=False),
+        clouds=CloudSettings("map.png", cover=0.3, altitude_m=altitude),
+        ground=GroundSettings("none"),
+    )
+    sky = ComposedSky(comp, cloud_texture=PlaneTexture(tau, period))
+    clear = ComposedSky(replace(comp, clouds=None))
+    step = 0.05
+    elevation = np.radians(np.arange(10.0, 35.0, step))
+    directions = np.stack([0 * elevation, np.sin(elevation), np.cos(elevation)], axis=-1)
+    pixel = math.radians(step)
+    cloud = (sky.radiance(directions, pixel) != clear.radiance(directions, pixel)).any(axis=-1)
+    seen = np.degrees(elevation[cloud])
+    tall = CLOUD_DEPTH_M / 4
+    lowest = math.degrees(math.atan(altitude / (centre + radius)))
+    highest = math.degrees(math.atan((altitude + tall) / (centre - radius)))
+    assert seen.min() == pytest.approx(lowest, abs=0.5), "its base: the far edge foot"
+    assert seen.max() == pytest.approx(highest, abs=0.3), "its top: the near edge's top"
+    smeared = math.degrees(math.atan((altitude + CLOUD_DEPTH_M) / (centre - radius)))
+    assert seen.max() < smeared - 2.0
+
+
+def test_an_even_column_read_at_any_number_of_heights_keeps_its_thickness():
+    """The zenith reads a cloud once, a low ray at up to 12 heights: both see one thickness."""
+    from generator.sky.compose import cloud_height
+
+    tau = np.linspace(0.0, 50.0, 101, dtype=np.float32)[None, :]
+    for count in (1, 2, 5, 12):
+        taps = np.full((1, 1), count, dtype=np.float32)
+        heights = [np.float32((tap + 0.5) / count) for tap in range(count)]
+        mean = sum(cloud_height(tau, h, taps) for h in heights) / count
+        np.testing.assert_allclose(mean, tau, rtol=1e-5, atol=1e-5)

@@ -13,7 +13,9 @@ arithmetic a lone direction gets, and the pixels in float32.
   irradiance, shadowed by the clouds above) and the sky's irradiance, seen through the air
   (``generator.sky.aerial``): toward the horizon it fades into the horizon's haze.
 - Clouds (``y > 0``): a layer (a shell ``altitude_m`` above the eye) of optical thickness (a
-  cloud model's density or a cloud map at ``cover``, ``generator.sky.layers.cloud_texture``).
+  cloud model's density or a cloud map at ``cover``, ``generator.sky.layers.cloud_texture``),
+  its clouds columns on the layer's base as tall as their thickness (``cloud_height``): seen
+  obliquely, sharp outlines, flat bases and rounded tops.
   Cheap single scattering: the sun's light at the layer (through the air, reddened at sunset,
   on the clouds' tops and, for a low sun, their sides) scattered by a two-lobe Henyey-Greenstein
   phase (a forward glow around the sun, some back-scatter), strongest where the cloud is about one
@@ -63,7 +65,7 @@ from generator.sky.horizon import (
     HorizonSettings,
     band_distance,
 )
-from generator.sky.layers import CloudSettings, GroundSettings
+from generator.sky.layers import TAU_MAX, CloudSettings, GroundSettings
 from generator.sky.plane import PlaneTexture
 from generator.sky.spectrum import REC709_LUMINANCE
 
@@ -78,6 +80,10 @@ stretch, where the clouds it passes hide the gaps between them (toward the horiz
 cloud closes into a deck, as it does in photographs)."""
 DEPTH_TAPS = 12
 """Samples along a ray's way through the layer, where that way is longer than its footprint."""
+FULL_DEPTH_TAU = TAU_MAX
+"""Column optical thickness of a cloud as tall as the layer is deep: the thickest broken cloud
+(``generator.sky.layers.TAU_MAX``). An extinction of 0.04 per metre, a mean free path of 25 m,
+as in fair-weather cumulus: thinner clouds are lower, with sharp outlines."""
 MAX_SLANT = 4.0
 """Longest path through the layer, in layer thicknesses: clouds are about as deep as wide, so
 a grazing view does not see through hundreds of them."""
@@ -184,6 +190,18 @@ def henyey_greenstein(cosine: np.ndarray) -> np.ndarray:
         base = np.float32(1 + g * g) - np.float32(2 * g) * cosine
         total += np.float32(weight * (1 - g * g) / (4 * np.pi)) / (base * np.sqrt(base))
     return total
+
+
+def cloud_height(tau: np.ndarray, height: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """A ray's sample of the layer at ``height`` (0 its base, 1 its top; one per row, like
+    ``taps``, the number of samples in the row) through clouds of column thickness ``tau``:
+    each cloud stands on the base as tall as its thickness fills at the extinction of
+    ``FULL_DEPTH_TAU`` over the layer's depth (thicker ones fill the depth, denser), and a
+    sample inside it counts that extinction times the depth. The edge of the column is a
+    ramp one sample high, so the samples of a column sum to its thickness exactly."""
+    full = np.float32(FULL_DEPTH_TAU)
+    within = np.clip((tau / full - height) * taps + np.float32(0.5), 0.0, 1.0)
+    return np.maximum(tau, full) * within
 
 
 class ComposedSky:
@@ -459,12 +477,14 @@ class ComposedSky:
         footprint: np.ndarray,
     ) -> np.ndarray:
         """Mean optical thickness along each ray's way through the layer's depth (rows of one
-        elevation share the number of samples and their spacing): near the zenith one sample at
-        the layer, toward the horizon up to ``DEPTH_TAPS`` spread over the stretch the ray
-        crosses, weighted by a sine window (no hard first or last sample, which drew clouds as
-        boxes) and each filtered over its share of it (over half of it, frayed edges showed as
-        combs of copies), so distant clouds merge along the line of sight as they do seen
-        edge-on."""
+        elevation share the number of samples and their spacing), as a column's thickness: the
+        clouds are columns standing on the layer's base (``cloud_height``). Near the zenith one
+        sample at the layer; toward the horizon up to ``DEPTH_TAPS`` spread over the stretch
+        the ray crosses, each filtered over its share of it (over half of it, frayed edges
+        showed as combs of copies) and counting where the ray, at that height, is inside the
+        cloud there: seen obliquely a cloud shows a sharp outline, a flat base and a rounded
+        top, where thickness spread evenly over the depth blurred every edge over the whole
+        stretch. A column's mean over its taps is its thickness exactly."""
         across = np.sqrt(np.maximum(1.0 - np.square(facing), 0.0))
         stretch = CLOUD_DEPTH_M * across / np.maximum(facing, 1e-3)  # horizontal, per row
         taps = np.clip(np.ceil(stretch / np.maximum(footprint, 1e-9)), 1, DEPTH_TAPS)
@@ -473,15 +493,15 @@ class ComposedSky:
             return self._thickness(metres * x, metres * z, footprint)
         horizontal = np.sqrt(np.maximum(1.0 - np.square(up), 1e-12))
         total = np.zeros(x.shape, dtype=np.float32)
-        weights = np.zeros(taps.shape, dtype=np.float32)
         spread = np.maximum(footprint, stretch / taps)
+        steps = taps.astype(np.float32)
         for tap in range(count):
-            position = np.minimum(tap + 0.5, taps - 0.5) / taps  # 0..1 through the layer
-            weight = ((tap < taps) * np.sin(np.pi * position)).astype(np.float32)
-            along = metres + (stretch * position / horizontal).astype(np.float32)
-            total += self._thickness(along * x, along * z, spread) * weight
-            weights += weight
-        return total / weights
+            inside = tap < taps  # rows with fewer taps have done
+            height = (np.minimum(tap + 0.5, taps - 0.5) / taps).astype(np.float32)  # 0..1
+            along = metres + (stretch * height / horizontal).astype(np.float32)
+            tau = self._thickness(along * x, along * z, spread)
+            total += cloud_height(tau, height, steps) * inside
+        return total / steps
 
     def _thickness(self, x: np.ndarray, z: np.ndarray, footprint: np.ndarray) -> np.ndarray:
         return self.cloud_texture.sample(x, z, footprint)[..., 0]
