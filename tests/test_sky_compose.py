@@ -432,7 +432,8 @@ def test_a_thin_cloud_seen_obliquely_stands_as_tall_as_its_thickness():
         clouds=CloudSettings("map.png", cover=0.3, altitude_m=altitude),
         ground=GroundSettings("none"),
     )
-    sky = ComposedSky(comp, cloud_texture=PlaneTexture(tau, period))
+    flat = PlaneTexture(np.ones((1, 1, 1), dtype=np.float32), period)  # no billows
+    sky = ComposedSky(comp, cloud_texture=PlaneTexture(tau, period), relief=flat)
     clear = ComposedSky(replace(comp, clouds=None))
     step = 0.05
     elevation = np.radians(np.arange(10.0, 35.0, step))
@@ -459,3 +460,43 @@ def test_an_even_column_read_at_any_number_of_heights_keeps_its_thickness():
         heights = [np.float32((tap + 0.5) / count) for tap in range(count)]
         mean = sum(cloud_height(tau, h, taps) for h in heights) / count
         np.testing.assert_allclose(mean, tau, rtol=1e-5, atol=1e-5)
+
+
+def test_billows_roughen_clouds_up_close_and_leave_them_as_drawn_far_away():
+    """The relief multiplies the thickness by a seeded, seamless field of mean 1: up close it
+    varies (lumpy tops and edges), at a footprint as wide as its tile it is 1 exactly, and
+    clear sky stays clear."""
+    from generator.sky.relief import RELIEF_PERIOD_M, cloud_relief
+
+    relief = cloud_relief(0)
+    top = relief.levels[0][..., 0]
+    assert relief.levels[-1][0, 0, 0] == pytest.approx(1.0, abs=1e-6)
+    assert 0.25 < float(np.log(top).std()) < 0.45, "lumps of about a third"
+    assert np.abs(top[0] - top[-1]).mean() < 2 * np.abs(np.diff(top, axis=0)).mean(), "seamless"
+    assert not np.array_equal(top, cloud_relief(1).levels[0][..., 0]), "seeded"
+    x = np.array([[0.0, 123.0, 4567.0]], dtype=np.float32)
+    far = relief.sample(x, x, np.array([[2.0 * RELIEF_PERIOD_M]]))
+    np.testing.assert_allclose(far, 1.0, atol=1e-6)
+
+
+def test_billows_are_on_broken_cloud_and_off_over_a_closed_deck():
+    from generator.sky.compose import ComposedSky
+    from generator.sky.plane import PlaneTexture
+
+    rng = np.random.default_rng(4)
+    tau = PlaneTexture(rng.uniform(0.0, 12.0, (64, 64, 1)).astype(np.float32), 3000.0)
+    flat = PlaneTexture(np.ones((1, 1, 1), dtype=np.float32), 3000.0)
+    rays = rng.normal(size=(256, 3))
+    rays[:, 1] = np.abs(rays[:, 1])
+    rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
+    seen = {}
+    for cover in (0.3, 1.0):
+        comp = SkyComposition(
+            sky=SkySettings(sun_elevation=30.0, sun_disc=False),
+            clouds=CloudSettings("map.png", cover=cover),
+            ground=GroundSettings("none"),
+        )
+        with_billows = ComposedSky(comp, cloud_texture=tau).radiance(rays, 1e-3)
+        without = ComposedSky(comp, cloud_texture=tau, relief=flat).radiance(rays, 1e-3)
+        seen[cover] = np.abs(with_billows - without).max()
+    assert seen[0.3] > 0.0 and seen[1.0] == 0.0

@@ -15,7 +15,8 @@ arithmetic a lone direction gets, and the pixels in float32.
 - Clouds (``y > 0``): a layer (a shell ``altitude_m`` above the eye) of optical thickness (a
   cloud model's density or a cloud map at ``cover``, ``generator.sky.layers.cloud_texture``),
   its clouds columns on the layer's base as tall as their thickness (``cloud_height``): seen
-  obliquely, sharp outlines, flat bases and rounded tops.
+  obliquely, sharp outlines, flat bases and rounded tops; a fine relief
+  (``generator.sky.relief``) roughens their edges and tops up close.
   Cheap single scattering: the sun's light at the layer (through the air, reddened at sunset,
   on the clouds' tops and, for a low sun, their sides) scattered by a two-lobe Henyey-Greenstein
   phase (a forward glow around the sun, some back-scatter), strongest where the cloud is about one
@@ -65,8 +66,9 @@ from generator.sky.horizon import (
     HorizonSettings,
     band_distance,
 )
-from generator.sky.layers import TAU_MAX, CloudSettings, GroundSettings
+from generator.sky.layers import TAU_MAX, CloudSettings, GroundSettings, deck_share
 from generator.sky.plane import PlaneTexture
+from generator.sky.relief import cloud_relief
 from generator.sky.spectrum import REC709_LUMINANCE
 
 CHUNK = 1 << 18
@@ -214,7 +216,9 @@ class ComposedSky:
     ``cloud_texture`` for this sun when another sky of the same sun and clouds has made it
     (an FFT of the tile, 0.7 s at 2048 px); None makes it. ``cirrus`` is the cirrus veil's
     texture (``generator.sky.cirrus.cirrus_texture``) when another sky has made it; None
-    makes it if the composition has a veil.
+    makes it if the composition has a veil. ``relief`` is the clouds' billows
+    (``generator.sky.relief.cloud_relief`` of the cloud seed) when another sky has made it;
+    None makes it.
     """
 
     def __init__(
@@ -225,6 +229,7 @@ class ComposedSky:
         horizon_bands: tuple[HorizonBand, ...] = (),
         cloud_shadow: PlaneTexture | None = None,
         cirrus: PlaneTexture | None = None,
+        relief: PlaneTexture | None = None,
     ) -> None:
         self.composition = composition
         sky, ground, clouds = composition.sky, composition.ground, composition.clouds
@@ -237,6 +242,10 @@ class ComposedSky:
             self.ground_paths = self.air.paths(-self.eye_km)
         self.clouds = clouds if clouds is not None and clouds.cover > 0.0 else None
         self.cloud_texture = cloud_texture if self.clouds is not None else None
+        self.relief = None
+        if self.cloud_texture is not None:
+            self.relief = relief or cloud_relief(self.clouds.seed)
+            self.relief_share = np.float32(1.0 - deck_share(self.clouds.cover))
         self.cloud_shadow = None
         if self.cloud_texture is not None and self.sun[1] > 0.0:
             self.cloud_shadow = cloud_shadow or sun_path_depth(self.cloud_texture, self.sun)
@@ -484,27 +493,42 @@ class ComposedSky:
         showed as combs of copies) and counting where the ray, at that height, is inside the
         cloud there: seen obliquely a cloud shows a sharp outline, a flat base and a rounded
         top, where thickness spread evenly over the depth blurred every edge over the whole
-        stretch. A column's mean over its taps is its thickness exactly."""
+        stretch. A column's mean over its taps is its thickness exactly.
+
+        The billows (``_billows``) are read once per ray, in the middle of its way through
+        the layer, and scale every sample's column: per sample they cost a third of a 16K
+        sky's time."""
         across = np.sqrt(np.maximum(1.0 - np.square(facing), 0.0))
         stretch = CLOUD_DEPTH_M * across / np.maximum(facing, 1e-3)  # horizontal, per row
         taps = np.clip(np.ceil(stretch / np.maximum(footprint, 1e-9)), 1, DEPTH_TAPS)
         count = int(taps.max())
         if count == 1:
-            return self._thickness(metres * x, metres * z, footprint)
+            at = (metres * x, metres * z, footprint)
+            return self._billows(*at) * self.cloud_texture.sample(*at)[..., 0]
         horizontal = np.sqrt(np.maximum(1.0 - np.square(up), 1e-12))
         total = np.zeros(x.shape, dtype=np.float32)
         spread = np.maximum(footprint, stretch / taps)
         steps = taps.astype(np.float32)
+        middle = metres + (stretch * 0.5 / horizontal).astype(np.float32)
+        billows = self._billows(middle * x, middle * z, spread)
         for tap in range(count):
             inside = tap < taps  # rows with fewer taps have done
             height = (np.minimum(tap + 0.5, taps - 0.5) / taps).astype(np.float32)  # 0..1
             along = metres + (stretch * height / horizontal).astype(np.float32)
-            tau = self._thickness(along * x, along * z, spread)
+            tau = self.cloud_texture.sample(along * x, along * z, spread)[..., 0] * billows
             total += cloud_height(tau, height, steps) * inside
         return total / steps
 
-    def _thickness(self, x: np.ndarray, z: np.ndarray, footprint: np.ndarray) -> np.ndarray:
-        return self.cloud_texture.sample(x, z, footprint)[..., 0]
+    def _billows(self, x: np.ndarray, z: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+        """The multiplier of the layer's thickness at ``x``, ``z``: the whole relief on broken
+        cloud, fading out as the layer closes into a deck (which it mottled like a dirty
+        sheet); 1 for a deck."""
+        if self.relief_share == 0.0:
+            return np.ones(x.shape, dtype=np.float32)
+        relief = self.relief.sample(x, z, footprint)[..., 0]
+        if self.relief_share < 1.0:
+            relief = 1.0 + (relief - 1.0) * self.relief_share
+        return relief
 
     def _sun_table(self, km: float) -> np.ndarray:
         """(SUN_TABLE, 3) the sun's light reaching a layer ``km`` up, per local sun cosine from

@@ -623,7 +623,8 @@ def meter(sky: ComposedSky) -> float:
             sky.cloud_texture,
             cloud_shadow=sky.cloud_shadow,
             cirrus=sky.cirrus_texture,
-        )  # the same sun and layers: the same shade and veil
+            relief=sky.relief,
+        )  # the same sun and layers: the same shade, veil and billows
         luminance, weight = _dome_luminance(clouded_sky)
         clouded_key = math.exp(float((weight * np.log(luminance)).sum() / weight.sum()))
         exposure = min(exposure, math.log2(CLOUDED_KEY / clouded_key))

@@ -1,0 +1,45 @@
+"""Billows on the clouds: a fine, seeded relief that multiplies the cloud layer's thickness.
+
+A cloud model's tile has 14.6 m texels and draws soft, rounded blobs, so near the zenith a
+cloud's edge is a smooth ramp over a few hundred metres, and its columns (``cloud_height``) have
+smooth domes for tops. Real cumulus are lumpy at every scale down to metres: cauliflower tops and
+crisp, ragged edges. The relief is a periodic log-normal field of mean 1 on a finer tile,
+read at the pixel's footprint like the layer itself: up close it roughens edges and tops; far
+away (a footprint of hundreds of metres) it averages to 1 and the layer is as drawn. It
+multiplies the thickness, so clear sky stays clear and cover keeps its meaning.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from generator.sky.layers import fractal_field
+from generator.sky.plane import PlaneTexture
+
+RELIEF_RMS = 0.35
+"""RMS of the log of the multiplier: tops and edges move by about a third of the column's
+height. At 0.6 with power down to 4 m it drew spiky peaks and spires (docs/sky.md)."""
+RELIEF_LONGEST_M = 400.0
+RELIEF_SLOPE = 4.0
+"""Scales up to this, power ~ k^-4: most of it in lumps of 100-400 m, a little at the texel."""
+RELIEF_TILE = 2048
+RELIEF_PERIOD_M = 4096.0
+"""2 m texels, repeating every 4 km: under a layer whose own clouds repeat every 30 km the
+repeat is not seen."""
+RELIEF_AXIS = 16
+"""The field's stream, apart from the layer's other uses of its seed."""
+
+
+@lru_cache(maxsize=2)
+def cloud_relief(seed: int) -> PlaneTexture:
+    """The relief of a layer of cloud seed ``seed``: a plane texture of mean exactly 1 (so its
+    coarsest level, what a pixel far away reads, is 1). The last two are kept (about 1 s)."""
+    texel_m = RELIEF_PERIOD_M / RELIEF_TILE
+    field = fractal_field(
+        RELIEF_TILE, texel_m, seed, RELIEF_AXIS, RELIEF_LONGEST_M, slope=RELIEF_SLOPE
+    )
+    multiplier = np.exp(RELIEF_RMS * field)
+    multiplier /= multiplier.mean(dtype=np.float64)
+    return PlaneTexture(multiplier.astype(np.float32)[..., None], RELIEF_PERIOD_M)
