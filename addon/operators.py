@@ -348,6 +348,8 @@ class EB_OT_generate(_JobOperator, Operator):
             cloud_model=cloud_model,
             cloud_cover=props.cloud_cover,
             cloud_styles=props.style_seeds() or (props.cloud_style,),
+            cloud_altitude=props.cloud_altitude,
+            cloud_clustering=props.cloud_clustering,
             cirrus=props.cirrus,
             seed=props.seed,
             ground=ground,

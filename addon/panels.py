@@ -125,6 +125,8 @@ def draw_composition(layout: bpy.types.UILayout, context: bpy.types.Context) -> 
     col.enabled = props.has_model_for("clouds", context)
     col.prop(props, "cloud_cover")
     col.prop(props, "cloud_style")
+    col.prop(props, "cloud_altitude")
+    col.prop(props, "cloud_clustering")
     if not col.enabled:
         layout.label(text="No cloud model yet: the sky stays clear", icon="INFO")
     layout.prop(props, "cirrus")

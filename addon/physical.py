@@ -126,6 +126,11 @@ class PhysicalSkyRequest:
     """'' for no cloud layer (no cloud model yet, or cover 0)."""
     cloud_cover: float = 0.0
     cloud_styles: tuple[int, ...] = ()
+    cloud_altitude: float | None = None
+    """The cloud layer's height above the eye, m; None the bundled sky's."""
+    cloud_clustering: float | None = None
+    """How strongly the clouds gather into fields (``CloudSettings.clustering``); None the
+    bundled sky's."""
     cirrus: float = 0.0
     """The cirrus veil's amount; 0 none."""
     seed: int = 0
@@ -200,8 +205,13 @@ def sky_recipe(
     clouds = None
     if request.cloud_model and request.cloud_cover > 0.0:
         layer = base.clouds or CloudSettings(request.cloud_model)
+        shape = {
+            "altitude_m": request.cloud_altitude,
+            "clustering": request.cloud_clustering,
+        }
         clouds = dataclasses.replace(
             layer,
+            **{name: value for name, value in shape.items() if value is not None},
             model=request.cloud_model,
             cover=request.cloud_cover,
             seed=request.seed,

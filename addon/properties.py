@@ -209,6 +209,22 @@ class EB_Settings(PropertyGroup):
         max=MAX_SEED,
         description="The clouds' look; Seed picks where they are (Style Fusion: a weather front)",
     )
+    cloud_altitude: FloatProperty(
+        name="Cloud Height",
+        min=100.0,
+        max=10000.0,
+        default=1500.0,
+        description="The cloud layer's height above the eye, m: higher clouds look smaller and "
+        "crowd toward the horizon",
+    )
+    cloud_clustering: FloatProperty(
+        name="Cloud Fields",
+        min=0.0,
+        max=3.0,
+        default=1.2,
+        description="How strongly the clouds gather into fields with clear sky between them: "
+        "0 spreads them evenly",
+    )
     cirrus: FloatProperty(
         name="Cirrus",
         min=0.0,
