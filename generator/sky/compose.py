@@ -242,8 +242,8 @@ class ComposedSky:
             self.ground_paths = self.air.paths(-self.eye_km)
         self.clouds = clouds if clouds is not None and clouds.cover > 0.0 else None
         self.cloud_texture = cloud_texture if self.clouds is not None else None
-        self.relief = None
-        if self.cloud_texture is not None:
+        self.relief = None  # none for a closed deck: its billows fade out entirely
+        if self.cloud_texture is not None and deck_share(self.clouds.cover) < 1.0:
             self.relief = relief or cloud_relief(self.clouds.seed)
             self.relief_share = np.float32(1.0 - deck_share(self.clouds.cover))
         self.cloud_shadow = None
@@ -519,12 +519,14 @@ class ComposedSky:
             total += cloud_height(tau, height, steps) * inside
         return total / steps
 
-    def _billows(self, x: np.ndarray, z: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+    def _billows(
+        self, x: np.ndarray, z: np.ndarray, footprint: np.ndarray
+    ) -> np.ndarray | np.float32:
         """The multiplier of the layer's thickness at ``x``, ``z``: the whole relief on broken
         cloud, fading out as the layer closes into a deck (which it mottled like a dirty
-        sheet); 1 for a deck."""
-        if self.relief_share == 0.0:
-            return np.ones(x.shape, dtype=np.float32)
+        sheet); 1 for a closed deck."""
+        if self.relief is None:
+            return np.float32(1.0)
         relief = self.relief.sample(x, z, footprint)[..., 0]
         if self.relief_share < 1.0:
             relief = 1.0 + (relief - 1.0) * self.relief_share
