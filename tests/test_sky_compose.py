@@ -500,3 +500,63 @@ def test_billows_are_on_broken_cloud_and_off_over_a_closed_deck():
         without = ComposedSky(comp, cloud_texture=tau, relief=flat).radiance(rays, 1e-3)
         seen[cover] = np.abs(with_billows - without).max()
     assert seen[0.3] > 0.0 and seen[1.0] == 0.0
+
+
+def _lone_cloud_sky(tau: float, cover: float, sun_elevation: float, at: tuple[float, float]):
+    """A sky whose layer holds one round cloud of thickness ``tau``, 3 km across, centred at
+    ``at`` (x, z metres) on the layer: the sky, and the same sky without its layer."""
+    from generator.sky.compose import ComposedSky
+    from generator.sky.plane import PlaneTexture
+
+    size, period = 512, 51200.0  # 100 m texels
+    x = (np.arange(size) + 0.5) * (period / size)
+    x = np.where(x > period / 2, x - period, x)
+    distance = np.hypot(x[None, :] - at[0], x[:, None] - at[1])  # rows along z
+    thickness = np.where(distance < 1500.0, tau, 0.0).astype(np.float32)[..., None]
+    comp = SkyComposition(
+        sky=SkySettings(sun_elevation=sun_elevation, sun_azimuth=0.0, sun_disc=False),
+        clouds=CloudSettings("map.png", cover=cover, altitude_m=1500.0),
+        ground=GroundSettings("none"),
+    )
+    flat = PlaneTexture(np.ones((1, 1, 1), dtype=np.float32), period)  # no billows
+    sky = ComposedSky(comp, cloud_texture=PlaneTexture(thickness, period), relief=flat)
+    return sky, ComposedSky(replace(comp, clouds=None))
+
+
+def _luminance(sky, direction: np.ndarray) -> float:
+    return float(sky.radiance(direction[None, :], 1e-4)[0] @ np.array([0.2126, 0.7152, 0.0722]))
+
+
+def test_a_low_sun_lights_the_walls_of_clouds_and_leaves_their_bases_grey():
+    """At sunset a cumulus overhead shows its base, lit only by what comes through the cloud,
+    while the same cloud seen low with the sun behind the eye shows its sunlit wall: the wall
+    is several times brighter. (The sides' light was once given to the bases too, which drew
+    every cloud overhead as bright as its walls.)"""
+    sun = direction(np.float64(6.0), np.float64(0.0))
+    away = -np.array([sun[0], 0.0, sun[2]]) / math.hypot(sun[0], sun[2])
+    elevation = math.radians(15.0)
+    low = np.array(
+        [away[0] * math.cos(elevation), math.sin(elevation), away[2] * math.cos(elevation)]
+    )
+    reach = 1500.0 / math.tan(elevation) + 2000.0  # the view meets the near wall 130 m up
+    base_sky, _ = _lone_cloud_sky(12.0, 0.3, 6.0, (0.0, 0.0))
+    wall_sky, _ = _lone_cloud_sky(12.0, 0.3, 6.0, (away[0] * reach, away[2] * reach))
+    base = _luminance(base_sky, np.array([0.0, 1.0, 0.0]))
+    wall = _luminance(wall_sky, low)
+    assert wall > 3.0 * base
+
+
+def test_a_big_broken_cloud_has_a_grey_base_and_a_deck_keeps_a_slabs_light(monkeypatch):
+    """Seen from below under a high sun, a thick broken cloud's base is much darker than a thin
+    cloud: light leaks out of its sides on the way down. A closed deck has no sides: its base
+    passes what a plane slab passes, the leak or not."""
+    import generator.sky.compose as compose
+
+    up = np.array([0.0, 1.0, 0.0])
+    thick = _luminance(_lone_cloud_sky(12.0, 0.3, 60.0, (0.0, 0.0))[0], up)
+    thin = _luminance(_lone_cloud_sky(1.0, 0.3, 60.0, (0.0, 0.0))[0], up)
+    assert thick < 0.5 * thin
+    deck = _luminance(_lone_cloud_sky(12.0, 1.0, 60.0, (0.0, 0.0))[0], up)
+    monkeypatch.setattr(compose, "SIDE_LEAK", 0.0)
+    assert _luminance(_lone_cloud_sky(12.0, 0.3, 60.0, (0.0, 0.0))[0], up) > 1.5 * thick
+    assert _luminance(_lone_cloud_sky(12.0, 1.0, 60.0, (0.0, 0.0))[0], up) == deck

@@ -18,10 +18,12 @@ arithmetic a lone direction gets, and the pixels in float32.
   obliquely, sharp outlines, flat bases and rounded tops; a fine relief
   (``generator.sky.relief``) roughens their edges and tops up close.
   Cheap single scattering: the sun's light at the layer (through the air, reddened at sunset,
-  on the clouds' tops and, for a low sun, their sides) scattered by a two-lobe Henyey-Greenstein
+  on the clouds' tops and, for a low sun, their walls) scattered by a two-lobe Henyey-Greenstein
   phase (a forward glow around the sun, some back-scatter), strongest where the cloud is about one
-  optical depth thick (bright thin edges), plus diffuse light through it (less through thick
-  bases), the sky's light from above and the ground's from below. The glow and the sides' light
+  optical depth thick (bright thin edges), plus diffuse light through it to the base (less
+  through thick clouds, whose sides let much of it out: grey bases), what a sunlit wall sends
+  back (walls where a ray meets a cloud above its base), the sky's light from above and the
+  ground's from below. The glow and the sides' light
   come through the clouds' own shade (``sun_path_depth``): dark cores and far sides, clouds dark
   against a low sun with bright rims. Where thin, the clear sky shows
   through: alpha = 1 - exp(-tau). The air between the eye and the layer hazes it toward the
@@ -104,6 +106,12 @@ LOW_SUN = 0.05
 way to the sun through the layer is as long as at 2.9 degrees."""
 ASYMMETRY = 0.85
 """Mean cosine of a water cloud's scattering, for its diffuse transmission."""
+SIDE_LEAK = 2.0
+"""Light a broken cloud loses through its sides on its way down to its base: the base passes
+what a slab (1 + SIDE_LEAK) times as thick passes, so big cumulus have grey bases under white
+rims. Clouds as deep as wide lose much of the light their tops take through their walls
+(three-dimensional transfer, where the slab's formula holds for a closed deck); it fades out
+with the deck (``deck_share``) as the billows do."""
 HEMISPHERE = (128, 256)
 """Elevations x azimuths at which the clouded sky's light on the ground is integrated, each
 direction reading the layer at its finest level (a filtered, mean thickness would turn broken
@@ -254,6 +262,8 @@ class ComposedSky:
             self.layer_km = self.clouds.altitude_m / 1000.0
             self.cloud_paths = self.air.paths(self.layer_km)
             self.layer_sun = self._sun_table(self.layer_km)
+            leak = 1.0 + SIDE_LEAK * (1.0 - deck_share(self.clouds.cover))
+            self.base_dimming = np.float32(0.75 * (1.0 - ASYMMETRY) * leak)
             if self.cloud_texture is not None:
                 shadowing.append((self.cloud_texture, self.clouds.altitude_m + ground.eye_height_m))
         veil = composition.cirrus
@@ -484,7 +494,7 @@ class ComposedSky:
         up: np.ndarray,
         facing: np.ndarray,
         footprint: np.ndarray,
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Mean optical thickness along each ray's way through the layer's depth (rows of one
         elevation share the number of samples and their spacing), as a column's thickness: the
         clouds are columns standing on the layer's base (``cloud_height``). Near the zenith one
@@ -493,7 +503,10 @@ class ComposedSky:
         showed as combs of copies) and counting where the ray, at that height, is inside the
         cloud there: seen obliquely a cloud shows a sharp outline, a flat base and a rounded
         top, where thickness spread evenly over the depth blurred every edge over the whole
-        stretch. A column's mean over its taps is its thickness exactly.
+        stretch. A column's mean over its taps is its thickness exactly. Also the part of it
+        in the lowest sample, the layer's base: where a ray meets the cloud there it sees the
+        cloud's base, elsewhere a wall (``_clouded`` lights the two apart); overhead, where one
+        sample reads the layer, all of it.
 
         The billows (``_billows``) are read once per ray, in the middle of its way through
         the layer, and scale every sample's column: read at every sample they added 17 s
@@ -504,7 +517,8 @@ class ComposedSky:
         count = int(taps.max())
         if count == 1:
             at = (metres * x, metres * z, footprint)
-            return self._billows(*at) * self.cloud_texture.sample(*at)[..., 0]
+            tau = self._billows(*at) * self.cloud_texture.sample(*at)[..., 0]
+            return tau, tau
         horizontal = np.sqrt(np.maximum(1.0 - np.square(up), 1e-12))
         total = np.zeros(x.shape, dtype=np.float32)
         spread = np.maximum(footprint, stretch / taps)
@@ -517,7 +531,9 @@ class ComposedSky:
             along = metres + (stretch * height / horizontal).astype(np.float32)
             tau = self.cloud_texture.sample(along * x, along * z, spread)[..., 0] * billows
             total += cloud_height(tau, height, steps) * inside
-        return total / steps
+            if tap == 0:
+                base = total / steps
+        return total / steps, base
 
     def _billows(
         self, x: np.ndarray, z: np.ndarray, footprint: np.ndarray
@@ -601,15 +617,22 @@ class ComposedSky:
         at = self._on_layer(rays, toward, self.layer_km, pixel_rad)
         facing, footprint, metres32, sun_up = at.facing, at.footprint, at.metres, at.sun_up
         x32, z32, cosine = toward.x, toward.z, toward.cosine
-        tau = self._through_layer(metres32, x32, z32, rays.y, facing, footprint)
-        slanted = tau * np.minimum(1.0 / facing, MAX_SLANT).astype(np.float32)
-        alpha = (1.0 - np.exp(-slanted))[..., None]
+        tau, base = self._through_layer(metres32, x32, z32, rays.y, facing, footprint)
+        slant = np.minimum(1.0 / facing, MAX_SLANT).astype(np.float32)
+        slanted = tau * slant
+        opacity = -np.expm1(-slanted)
+        alpha = opacity[..., None]
+        # what the eye sees of walls rather than of bases: the share of the light the ray
+        # loses past the lowest sample
+        walls = np.maximum(
+            1.0 + np.expm1(-base * slant) / np.maximum(opacity, np.float32(1e-6)), 0.0
+        )
         sunlight = self._sunlight(self.layer_sun, sun_up)
-        diffuse = 1.0 / (1.0 + np.float32(0.75 * (1.0 - ASYMMETRY)) * tau)
+        diffuse = 1.0 / (1.0 + self.base_dimming * tau)
         scattered = (diffuse - np.exp(-tau))[..., None]
         single = toward.phase * slanted * np.exp(-slanted)
         across = np.sqrt(np.maximum(1.0 - np.square(sun_up), 0.0))
-        sides = np.float32(SIDES * (1.0 - self.clouds.cover)) * across
+        sides = np.float32(SIDES * (1.0 - self.clouds.cover)) * across * walls
         if self.cloud_shadow is not None:  # the sun's way in: through the cloud and its neighbours
             mid = metres32 + np.float32(CLOUD_DEPTH_M / 2.0) / np.maximum(facing, 1e-3).astype(
                 np.float32
@@ -622,8 +645,10 @@ class ComposedSky:
             sunward = np.float32(0.5) * (1.0 + cosine)
             sides *= (1.0 - sunward) + sunward * shade
         single = single[..., None]
-        lit = (np.maximum(sun_up, 0.0) + sides)[..., None] / np.float32(np.pi)
-        cloud = sunlight * (single + scattered * lit)
+        # the tops' light comes down through the cloud to its base; a sunlit wall sends back
+        # what does not pass through it
+        lit = np.maximum(sun_up, 0.0)[..., None] * scattered + (sides * (1.0 - diffuse))[..., None]
+        cloud = sunlight * (single + lit / np.float32(np.pi))
         cloud += self.sky_light * scattered
         # the ground below a cloud is lit through it: a thick cloud's base is not lit from below
         below = self.ground_sun * diffuse[..., None] + self.ground_sky
