@@ -105,9 +105,15 @@ def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
 
 
 def srgb_to_linear(srgb: np.ndarray) -> np.ndarray:
-    """Decode sRGB-encoded values to linear light (float32, unclipped); inverse of the above."""
+    """Decode sRGB-encoded values to linear light (float32, unclipped); inverse of the above.
+
+    The power is taken in float64 and rounded once to float32: numpy's float32 power is a
+    vector routine on AVX-512 processors that differs from the correctly rounded one elsewhere
+    by a unit in the last place, which moved a few 8-bit pixels of the assembled training data
+    from one machine to the next (``data/manifest.csv`` holds their hashes)."""
     x = np.asarray(srgb, dtype=np.float32)
-    curve = np.power((np.maximum(x, 0.04045) + 0.055) / 1.055, 2.4)
+    base = (np.maximum(x, 0.04045) + 0.055) / 1.055
+    curve = np.power(base.astype(np.float64), float(np.float32(2.4))).astype(np.float32)
     return np.where(x <= 0.04045, x / 12.92, curve)
 
 
