@@ -504,7 +504,7 @@ def test_billows_are_on_broken_cloud_and_off_over_a_closed_deck():
 
 def _lone_cloud_sky(tau: float, cover: float, sun_elevation: float, at: tuple[float, float]):
     """A sky whose layer holds one round cloud of thickness ``tau``, 3 km across, centred at
-    ``at`` (x, z metres) on the layer: the sky, and the same sky without its layer."""
+    ``at`` (x, z metres) on the layer."""
     from generator.sky.compose import ComposedSky
     from generator.sky.plane import PlaneTexture
 
@@ -519,12 +519,13 @@ def _lone_cloud_sky(tau: float, cover: float, sun_elevation: float, at: tuple[fl
         ground=GroundSettings("none"),
     )
     flat = PlaneTexture(np.ones((1, 1, 1), dtype=np.float32), period)  # no billows
-    sky = ComposedSky(comp, cloud_texture=PlaneTexture(thickness, period), relief=flat)
-    return sky, ComposedSky(replace(comp, clouds=None))
+    return ComposedSky(comp, cloud_texture=PlaneTexture(thickness, period), relief=flat)
 
 
 def _luminance(sky, direction: np.ndarray) -> float:
-    return float(sky.radiance(direction[None, :], 1e-4)[0] @ np.array([0.2126, 0.7152, 0.0722]))
+    from generator.sky.spectrum import REC709_LUMINANCE
+
+    return float(sky.radiance(direction[None, :], 1e-4)[0] @ REC709_LUMINANCE)
 
 
 def test_a_low_sun_lights_the_walls_of_clouds_and_leaves_their_bases_grey():
@@ -539,8 +540,8 @@ def test_a_low_sun_lights_the_walls_of_clouds_and_leaves_their_bases_grey():
         [away[0] * math.cos(elevation), math.sin(elevation), away[2] * math.cos(elevation)]
     )
     reach = 1500.0 / math.tan(elevation) + 2000.0  # the view meets the near wall 130 m up
-    base_sky, _ = _lone_cloud_sky(12.0, 0.3, 6.0, (0.0, 0.0))
-    wall_sky, _ = _lone_cloud_sky(12.0, 0.3, 6.0, (away[0] * reach, away[2] * reach))
+    base_sky = _lone_cloud_sky(12.0, 0.3, 6.0, (0.0, 0.0))
+    wall_sky = _lone_cloud_sky(12.0, 0.3, 6.0, (away[0] * reach, away[2] * reach))
     base = _luminance(base_sky, np.array([0.0, 1.0, 0.0]))
     wall = _luminance(wall_sky, low)
     assert wall > 3.0 * base
@@ -553,10 +554,10 @@ def test_a_big_broken_cloud_has_a_grey_base_and_a_deck_keeps_a_slabs_light(monke
     import generator.sky.compose as compose
 
     up = np.array([0.0, 1.0, 0.0])
-    thick = _luminance(_lone_cloud_sky(12.0, 0.3, 60.0, (0.0, 0.0))[0], up)
-    thin = _luminance(_lone_cloud_sky(1.0, 0.3, 60.0, (0.0, 0.0))[0], up)
+    thick = _luminance(_lone_cloud_sky(12.0, 0.3, 60.0, (0.0, 0.0)), up)
+    thin = _luminance(_lone_cloud_sky(1.0, 0.3, 60.0, (0.0, 0.0)), up)
     assert thick < 0.5 * thin
-    deck = _luminance(_lone_cloud_sky(12.0, 1.0, 60.0, (0.0, 0.0))[0], up)
+    deck = _luminance(_lone_cloud_sky(12.0, 1.0, 60.0, (0.0, 0.0)), up)
     monkeypatch.setattr(compose, "SIDE_LEAK", 0.0)
-    assert _luminance(_lone_cloud_sky(12.0, 0.3, 60.0, (0.0, 0.0))[0], up) > 1.5 * thick
-    assert _luminance(_lone_cloud_sky(12.0, 1.0, 60.0, (0.0, 0.0))[0], up) == deck
+    assert _luminance(_lone_cloud_sky(12.0, 0.3, 60.0, (0.0, 0.0)), up) > 1.5 * thick
+    assert _luminance(_lone_cloud_sky(12.0, 1.0, 60.0, (0.0, 0.0)), up) == deck
