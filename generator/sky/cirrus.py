@@ -36,9 +36,12 @@ PATCH_LONGEST_M = 8000.0
 PATCH_SHORTEST_M = 1500.0
 PATCH_SHARE = 0.45
 """The share of the layer the patches cover; the rest is clear."""
-BEND_M = 1000.0
-"""RMS of the warp that bends the fibres and patches, over scales of 5-25 km: a larger one folds
-them into marbling."""
+BEND_M = 400.0
+BEND_LONGEST_M = 30000.0
+BEND_SHORTEST_M = 10000.0
+"""RMS of the warp that bends the fibres and patches, and its scales: streaks that curve gently
+over tens of kilometres. A larger or finer one (1 km over 5-25 km) curled them into swirls and
+hooks, a vortex overhead; larger still folded them into marbling."""
 GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))
 FIBRE_FLOOR = 0.35
 """The veil's thickness between fibres, per unit of that along them: a veil, not hairs."""
@@ -86,7 +89,8 @@ def cirrus_thickness(settings: CirrusSettings) -> np.ndarray:
         size, texel_m, seed, 13, PATCH_LONGEST_M, PATCH_SHORTEST_M, stretch=PATCH_STRETCH, **wind
     )
     bend = [
-        fractal_field(size, texel_m, seed, axis, 25000.0, 5000.0, 3.0) * (BEND_M / texel_m)
+        fractal_field(size, texel_m, seed, axis, BEND_LONGEST_M, BEND_SHORTEST_M, 3.0)
+        * (BEND_M / texel_m)
         for axis in (14, 15)
     ]
     u = (np.arange(size)[None, :] + bend[0]).astype(np.float32)
