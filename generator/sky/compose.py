@@ -68,7 +68,13 @@ from generator.sky.horizon import (
     HorizonSettings,
     band_distance,
 )
-from generator.sky.layers import TAU_MAX, CloudSettings, GroundSettings, deck_share
+from generator.sky.layers import (
+    TAU_MAX,
+    CloudSettings,
+    GroundSettings,
+    deck_share,
+    gaussian_spectrum,
+)
 from generator.sky.plane import PlaneTexture
 from generator.sky.relief import cloud_relief
 from generator.sky.spectrum import REC709_LUMINANCE
@@ -162,8 +168,7 @@ def sun_path_depth(thickness: PlaneTexture, sun: np.ndarray) -> PlaneTexture:
     columns = np.fft.rfftfreq(size)[None, :]  # across it (+x)
     along = (columns * across + rows * down) * reach  # cycles over the stretch
     mean = np.sinc(along) * np.exp(2j * np.pi * along / 2)  # the segment from 0 to reach
-    sigma = LIGHT_SPREAD_M / thickness.texel_m
-    spread = np.exp(-2.0 * (np.pi * sigma) ** 2 * (rows**2 + columns**2))
+    spread = gaussian_spectrum(size, LIGHT_SPREAD_M / thickness.texel_m)
     averaged = np.fft.irfft2(np.fft.rfft2(tile) * mean * spread, s=tile.shape)
     depth = np.maximum(averaged, 0.0) / (2.0 * sine)
     return PlaneTexture(depth.astype(np.float32)[..., None], thickness.period_m)

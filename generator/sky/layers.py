@@ -246,11 +246,16 @@ TIE_BREAK = 1e-3
 """Amplitude (in density) of the smooth noise that orders texels of equal density."""
 
 
+def gaussian_spectrum(size: int, sigma: float) -> np.ndarray:
+    """(size, size // 2 + 1) the ``rfft2`` spectrum of a Gaussian of ``sigma`` texels on a
+    periodic ``size``-px tile: multiplying a tile's spectrum by it blurs the tile seamlessly."""
+    kernel = np.exp(-2.0 * (np.pi * sigma) ** 2 * np.fft.fftfreq(size) ** 2)
+    return kernel[:, None] * kernel[None, : size // 2 + 1]
+
+
 def periodic_blur(field: np.ndarray, sigma: float) -> np.ndarray:
     """``field`` (square) blurred by a Gaussian of ``sigma`` texels, wrapping at its edges."""
-    frequencies = np.fft.fftfreq(field.shape[0])
-    kernel = np.exp(-2.0 * (np.pi * sigma) ** 2 * frequencies**2)
-    spectrum = np.fft.rfft2(field) * kernel[:, None] * kernel[None, : field.shape[0] // 2 + 1]
+    spectrum = np.fft.rfft2(field) * gaussian_spectrum(field.shape[0], sigma)
     return np.fft.irfft2(spectrum, s=field.shape)
 
 
