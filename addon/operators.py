@@ -350,6 +350,7 @@ class EB_OT_generate(_JobOperator, Operator):
             cloud_styles=props.style_seeds() or (props.cloud_style,),
             cloud_altitude=props.cloud_altitude,
             cloud_clustering=props.cloud_clustering,
+            cloud_edges=props.cloud_edges,
             cirrus=props.cirrus,
             seed=props.seed,
             ground=ground,

@@ -127,6 +127,7 @@ def draw_composition(layout: bpy.types.UILayout, context: bpy.types.Context) -> 
     col.prop(props, "cloud_style")
     col.prop(props, "cloud_altitude")
     col.prop(props, "cloud_clustering")
+    col.prop(props, "cloud_edges")
     if not col.enabled:
         layout.label(text="No cloud model yet: the sky stays clear", icon="INFO")
     layout.prop(props, "cirrus")

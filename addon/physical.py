@@ -131,6 +131,9 @@ class PhysicalSkyRequest:
     cloud_clustering: float | None = None
     """How strongly the clouds gather into fields (``CloudSettings.clustering``); None the
     bundled sky's."""
+    cloud_edges: float | None = None
+    """How far the clouds' edges are frayed, m (``CloudSettings.edge_warp_m``); None the
+    bundled sky's."""
     cirrus: float = 0.0
     """The cirrus veil's amount; 0 none."""
     seed: int = 0
@@ -208,6 +211,7 @@ def sky_recipe(
         shape = {
             "altitude_m": request.cloud_altitude,
             "clustering": request.cloud_clustering,
+            "edge_warp_m": request.cloud_edges,
         }
         clouds = dataclasses.replace(
             layer,

@@ -225,6 +225,14 @@ class EB_Settings(PropertyGroup):
         description="How strongly the clouds gather into fields with clear sky between them: "
         "0 spreads them evenly",
     )
+    cloud_edges: FloatProperty(
+        name="Cloud Edges",
+        min=0.0,
+        max=1000.0,
+        default=90.0,
+        description="How far the clouds' edges are frayed into ragged, wispy outlines, m: "
+        "0 keeps the cloud model's soft, rounded edges",
+    )
     cirrus: FloatProperty(
         name="Cirrus",
         min=0.0,

@@ -82,6 +82,7 @@ def test_generate_on_an_untouched_scene_makes_a_physical_sky_lit_by_its_sun_lamp
     assert props.cirrus == pytest.approx(bundled.cirrus.amount)
     assert props.cloud_altitude == pytest.approx(bundled.clouds.altitude_m)
     assert props.cloud_clustering == pytest.approx(bundled.clouds.clustering)
+    assert props.cloud_edges == pytest.approx(bundled.clouds.edge_warp_m)
     props.sky_resolution, props.sky_width = "CUSTOM", 128
     props.cloud_cover = 0.0  # the bundled clouds may veil the sun: its clear light is metered here
     assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}
@@ -204,12 +205,14 @@ def test_clouds_come_from_the_bundled_cloud_model_or_the_users(
     assert props.clouds_model == str(clouds)
     assert props.ground_model == props.terrain_model == "terrain", "clouds are no ground"
     props.cloud_cover, props.cloud_style, props.cirrus = 0.6, 9, 0.7
-    props.cloud_altitude, props.cloud_clustering = 2500.0, 0.5
+    props.cloud_altitude, props.cloud_clustering, props.cloud_edges = 2500.0, 0.5, 200.0
     assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}
     composition = read_sky_recipe(sky_file(props)).composition
     layer = composition.clouds
     assert (layer.model, layer.styles) == (str(clouds), (9,)) and layer.cover == pytest.approx(0.6)
-    assert (layer.altitude_m, layer.clustering) == pytest.approx((2500.0, 0.5))
+    assert (layer.altitude_m, layer.clustering, layer.edge_warp_m) == pytest.approx(
+        (2500.0, 0.5, 200.0)
+    )
     assert layer.model_hash == file_hash(clouds)
     assert composition.cirrus.amount == pytest.approx(0.7)
     assert composition.cirrus.tile == layer.tile, "the veil's tile follows the sky's width"
