@@ -331,9 +331,11 @@ def main(argv: list[str] | None = None) -> None:
     print("streak ratio (median of 8 seeds; real sky boxes 0.18-0.54):")
     for name, value in streaks.items():
         print(f"  {name}: {value:.2f}")
-    our_frames = np.stack(
-        [f for skies in ours.values() for sky in skies for f in quarters(sky[: len(sky) // 2])]
-    )
+    frames = {
+        key: [f for sky in skies for f in quarters(sky[: len(sky) // 2])]
+        for key, skies in ours.items()
+    }
+    our_frames = np.stack([f for part in frames.values() for f in part])
     reserved_frames, train_frames = np.stack(reserved), np.stack(train)
     features = {k: inception_features(v) for k, v in (("ours", our_frames),
                 ("reserved", reserved_frames), ("train", train_frames))}  # fmt: skip
@@ -341,6 +343,11 @@ def main(argv: list[str] | None = None) -> None:
     real_kid = kid(features["train"], features["reserved"])
     print(f"KID vs reserved: ours {ours_kid.value:.3f} ± {ours_kid.error:.3f}, "
           f"training panoramas {real_kid.value:.3f} ± {real_kid.error:.3f}")  # fmt: skip
+    start = 0
+    for (sun_name, cover_name), part in frames.items():  # each condition's frames, in order
+        alone = kid(features["ours"][start : start + len(part)], features["reserved"])
+        print(f"  {cover_name} {sun_name}: {alone.value:.3f} ± {alone.error:.3f}")
+        start += len(part)
     rng = np.random.default_rng(0)
     count = min(len(our_frames), len(train_frames))
     ours_swd = np.mean([
