@@ -256,9 +256,10 @@ class ComposedSky:
         self.clouds = clouds if clouds is not None and clouds.cover > 0.0 else None
         self.cloud_texture = cloud_texture if self.clouds is not None else None
         self.relief = None  # none for a closed deck: its billows fade out entirely
-        if self.cloud_texture is not None and deck_share(self.clouds.cover) < 1.0:
-            self.relief = relief or cloud_relief(self.clouds.seed)
-            self.relief_share = np.float32(1.0 - deck_share(self.clouds.cover))
+        if self.clouds is not None:  # the share of the layer still broken cloud, not deck
+            self.broken = 1.0 - deck_share(self.clouds.cover)
+            if self.cloud_texture is not None and self.broken > 0.0:
+                self.relief = relief or cloud_relief(self.clouds.seed)
         self.cloud_shadow = None
         if self.cloud_texture is not None and self.sun[1] > 0.0:
             self.cloud_shadow = cloud_shadow or sun_path_depth(self.cloud_texture, self.sun)
@@ -267,7 +268,7 @@ class ComposedSky:
             self.layer_km = self.clouds.altitude_m / 1000.0
             self.cloud_paths = self.air.paths(self.layer_km)
             self.layer_sun = self._sun_table(self.layer_km)
-            leak = 1.0 + SIDE_LEAK * (1.0 - deck_share(self.clouds.cover))
+            leak = 1.0 + SIDE_LEAK * self.broken
             self.base_dimming = np.float32(0.75 * (1.0 - ASYMMETRY) * leak)
             if self.cloud_texture is not None:
                 shadowing.append((self.cloud_texture, self.clouds.altitude_m + ground.eye_height_m))
@@ -549,8 +550,8 @@ class ComposedSky:
         if self.relief is None:
             return np.float32(1.0)
         relief = self.relief.sample(x, z, footprint)[..., 0]
-        if self.relief_share < 1.0:
-            relief = 1.0 + (relief - 1.0) * self.relief_share
+        if self.broken < 1.0:
+            relief = 1.0 + (relief - 1.0) * self.broken
         return relief
 
     def _sun_table(self, km: float) -> np.ndarray:
