@@ -561,3 +561,51 @@ def test_a_big_broken_cloud_has_a_grey_base_and_a_deck_keeps_a_slabs_light(monke
     monkeypatch.setattr(compose, "SIDE_LEAK", 0.0)
     assert _luminance(_lone_cloud_sky(12.0, 0.3, 60.0, (0.0, 0.0)), up) > 1.5 * thick
     assert _luminance(_lone_cloud_sky(12.0, 1.0, 60.0, (0.0, 0.0)), up) == deck
+
+
+def test_the_air_made_beside_the_tiles_is_the_air_the_sky_reads(monkeypatch):
+    """The atmosphere's tables and the aerial perspective toward the ground, the cloud layer
+    and the veil are built beside the layers' tiles; the sky then builds none of its own."""
+    from generator.sky import aerial
+    from generator.sky.compose import ComposedSky, prepare_air
+    from generator.sky.plane import PlaneTexture
+
+    comp = SkyComposition(
+        sky=SkySettings(sun_elevation=23.25),
+        ground=GroundSettings(source="#808080"),
+        clouds=CloudSettings("clouds", cover=0.4, altitude_m=1900.0),
+        cirrus=CirrusSettings(amount=0.2, altitude_m=7500.0, tile=64),
+    )
+    prepare_air(comp)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a path table was built again")
+
+    monkeypatch.setattr(aerial.SurfacePaths, "__init__", refuse)
+    tau = PlaneTexture(np.full((4, 4, 1), 2.0, dtype=np.float32), 3000.0)
+    flat = PlaneTexture(np.ones((1, 1, 1), dtype=np.float32), 3000.0)
+    sky = ComposedSky(comp, cloud_texture=tau, relief=flat)
+    assert sky.cloud_paths is not None and sky.cirrus_paths is not None
+
+
+def test_a_render_cancelled_while_the_air_is_made_stops_without_waiting_for_it(monkeypatch):
+    """Cancelling while the tables are still being built beside the tiles ends the render at
+    once: the side's work is left to finish on its own."""
+    import threading
+    import time
+
+    from generator.errors import Cancelled
+    from generator.sky import skyfile
+
+    release = threading.Event()
+
+    def slow_air(composition):
+        release.wait(30.0)
+
+    monkeypatch.setattr(skyfile, "prepare_air", slow_air)
+    recipe = SkyRecipe(SkyComposition(sky=SkySettings(sun_elevation=17.0)), width=64)
+    start = time.perf_counter()
+    with pytest.raises(Cancelled):
+        PreparedLayers(recipe).sky(cancel=lambda: True)
+    release.set()
+    assert time.perf_counter() - start < 5.0

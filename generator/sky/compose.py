@@ -174,6 +174,28 @@ def sun_path_depth(thickness: PlaneTexture, sun: np.ndarray) -> PlaneTexture:
     return PlaneTexture(depth.astype(np.float32)[..., None], thickness.period_m)
 
 
+def surface_heights(composition: SkyComposition) -> dict[str, float]:
+    """The heights (km above the eye; the ground's below) of the surfaces a sky of
+    ``composition`` sees through the air, by layer: ``ground``, ``clouds``, ``cirrus``."""
+    heights = {}
+    if composition.ground.kind != "none":
+        heights["ground"] = -composition.ground.eye_height_m / 1000.0
+    if composition.clouds is not None and composition.clouds.cover > 0.0:
+        heights["clouds"] = composition.clouds.altitude_m / 1000.0
+    if composition.cirrus is not None and composition.cirrus.amount > 0.0:
+        heights["cirrus"] = composition.cirrus.altitude_m / 1000.0
+    return heights
+
+
+def prepare_air(composition: SkyComposition) -> None:
+    """Builds (and caches) the atmosphere's tables and the aerial perspective toward each of
+    the composition's surfaces: a caller drawing the layers' tiles builds them alongside, and
+    ``ComposedSky`` then finds them made (about 12 s of work on one core)."""
+    air = atmosphere(composition.sky)
+    for height in surface_heights(composition).values():
+        air.paths(height)
+
+
 class Toward(NamedTuple):
     """What the layers over the sky share about each view direction: its horizontal
     components (float32), the cosine of its angle to the sun, the clouds' phase function
@@ -250,9 +272,10 @@ class ComposedSky:
         self.sun = direction(np.float64(sky.sun_elevation), np.float64(sky.sun_azimuth))
         self.lamp = sun_light(sky)
         self.ground_texture = ground_texture
+        heights = surface_heights(composition)
         self.eye_km = ground.eye_height_m / 1000.0
-        if ground.kind != "none":
-            self.ground_paths = self.air.paths(-self.eye_km)
+        if "ground" in heights:
+            self.ground_paths = self.air.paths(heights["ground"])
         self.clouds = clouds if clouds is not None and clouds.cover > 0.0 else None
         self.cloud_texture = cloud_texture if self.clouds is not None else None
         self.relief = None  # none for a closed deck: its billows fade out entirely
@@ -265,7 +288,7 @@ class ComposedSky:
             self.cloud_shadow = cloud_shadow or sun_path_depth(self.cloud_texture, self.sun)
         shadowing = []  # (texture, height above the ground in m) of each layer shading it
         if self.clouds is not None:
-            self.layer_km = self.clouds.altitude_m / 1000.0
+            self.layer_km = heights["clouds"]
             self.cloud_paths = self.air.paths(self.layer_km)
             self.layer_sun = self._sun_table(self.layer_km)
             leak = 1.0 + SIDE_LEAK * self.broken
@@ -277,7 +300,7 @@ class ComposedSky:
         self.cirrus_texture = None
         if self.cirrus is not None:
             self.cirrus_texture = cirrus or cirrus_texture(self.cirrus)
-            self.cirrus_km = self.cirrus.altitude_m / 1000.0
+            self.cirrus_km = heights["cirrus"]
             self.cirrus_paths = self.air.paths(self.cirrus_km)
             self.cirrus_sun = self._sun_table(self.cirrus_km)
             shadowing.append((self.cirrus_texture, self.cirrus.altitude_m + ground.eye_height_m))

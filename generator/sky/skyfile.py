@@ -28,6 +28,7 @@ import math
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,7 @@ from generator.rendering.progress import increments
 from generator.rendering.render import CancelFn, ProgressFn, RowBandRenderer
 from generator.sky.atmosphere import Rays, SkySettings, SunLight
 from generator.sky.cirrus import CirrusSettings, cirrus_texture
-from generator.sky.compose import ComposedSky, SkyComposition
+from generator.sky.compose import ComposedSky, SkyComposition, prepare_air
 from generator.sky.cubemap import FACES, face_pixel_directions
 from generator.sky.horizon import (
     HorizonBand,
@@ -347,29 +348,52 @@ class PreparedLayers:
     ) -> ComposedSky:
         if self._sky is None:
             c = self.recipe.composition
-            textures = {}
-            if "ground" in self.models:
-                settings = self._tile_settings("ground")
-                tile = cached_tile(self.models["ground"], *settings, tiles_done, cancel)
-                textures["ground_texture"] = ground_texture(tile, c.ground)
-            if "clouds" in self.models:
-                settings = self._tile_settings("clouds")
-                tile = cached_tile(self.models["clouds"], *settings, tiles_done, cancel)
-                textures["cloud_texture"] = cloud_texture(tile, c.clouds)
-            if self.cloud_map is not None:
-                textures["cloud_texture"] = cloud_texture(self.cloud_map, c.clouds)
-            if c.cirrus is not None and c.cirrus.amount > 0.0:
-                if cancel is not None and cancel():  # the veil takes seconds: stop before it
-                    raise Cancelled("render cancelled")
-                textures["cirrus"] = cirrus_texture(c.cirrus)
-            bands = [
-                self._band(pixels, model, band, tiles_done, cancel)
-                for pixels, model, band in zip(
-                    self.band_images, self.band_models, c.horizon, strict=True
-                )
-            ]
-            self._sky = ComposedSky(c, **textures, horizon_bands=tuple(bands))
+            # numpy's tables and the veil on one core while torch draws the tiles: the two
+            # halves take about as long (the bundled sky at 1024 x 512 in 14 s, from 21)
+            side = ThreadPoolExecutor(1)
+            try:
+                air = side.submit(prepare_air, c)
+                veil = None
+                if c.cirrus is not None and c.cirrus.amount > 0.0:
+                    veil = side.submit(cirrus_texture, c.cirrus)
+                self._sky = self._compose(air, veil, tiles_done, cancel)
+            finally:  # a cancelled render does not wait for the side's work
+                side.shutdown(wait=False, cancel_futures=True)
         return self._sky
+
+    def _compose(
+        self,
+        air: Future,
+        veil: Future | None,
+        tiles_done: Callable[[float], None] | None,
+        cancel: CancelFn | None,
+    ) -> ComposedSky:
+        """The composition with its layers' textures: the tiles drawn here, the air's tables
+        (``air``) and the veil's texture (``veil``) awaited from the side."""
+        c = self.recipe.composition
+        textures = {}
+        if "ground" in self.models:
+            settings = self._tile_settings("ground")
+            tile = cached_tile(self.models["ground"], *settings, tiles_done, cancel)
+            textures["ground_texture"] = ground_texture(tile, c.ground)
+        if "clouds" in self.models:
+            settings = self._tile_settings("clouds")
+            tile = cached_tile(self.models["clouds"], *settings, tiles_done, cancel)
+            textures["cloud_texture"] = cloud_texture(tile, c.clouds)
+        if self.cloud_map is not None:
+            textures["cloud_texture"] = cloud_texture(self.cloud_map, c.clouds)
+        bands = [
+            self._band(pixels, model, band, tiles_done, cancel)
+            for pixels, model, band in zip(
+                self.band_images, self.band_models, c.horizon, strict=True
+            )
+        ]
+        if cancel is not None and cancel():
+            raise Cancelled("render cancelled")
+        air.result()
+        if veil is not None:
+            textures["cirrus"] = veil.result()
+        return ComposedSky(c, **textures, horizon_bands=tuple(bands))
 
     @staticmethod
     def _band(
