@@ -29,7 +29,7 @@ SMALL = {"tile": 256, "period_m": 60000.0}
 def test_the_veil_is_seamless_seeded_and_fibrous():
     veil = cirrus_thickness(CirrusSettings(amount=0.5, seed=0, **SMALL))
     assert wind_heading(0) == 0.0, "seed 0's fibres run along z"
-    assert veil.max() == pytest.approx(0.5 * CIRRUS_TAU, rel=1e-5)
+    assert np.quantile(veil, 0.999) == pytest.approx(0.5 * CIRRUS_TAU, rel=1e-5)
     assert abs(float((veil > 0).mean()) - PATCH_SHARE) < 0.02, "patches cover their share"
     across = np.abs(np.diff(veil, axis=1)).mean()  # x: across the fibres
     along = np.abs(np.diff(veil, axis=0)).mean()  # z: along them

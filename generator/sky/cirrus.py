@@ -4,8 +4,9 @@ into patches, seen in perspective like the other layers.
 The cloud model draws one kind of cloud, the soft heaps of the low layer it learned. Real skies
 often carry a second, far higher layer: fibrous streaks of ice 6-10 km up, thin enough to show
 the blue through them. Its shape is simple enough to draw from a few seeded, periodic fields
-(``generator.sky.layers.fractal_field``'s kind): an envelope of patches up to 16 km long,
-filled with fibres hundreds of metres apart stretched along one axis, both bent by a slow warp.
+(``generator.sky.layers.fractal_field``'s kind): an envelope of patches up to 16 km long
+with soft edges, holding wisps a few kilometres long stretched along one axis, both bent by a
+slow warp.
 The tile wraps, so the veil is seamless and, sampled by ``PlaneTexture``, a pure function of
 the view direction like the rest of the sky.
 """
@@ -23,19 +24,29 @@ from generator.sky.layers import check_tile, fractal_field
 from generator.sky.plane import PlaneTexture, wrapped_bilinear
 
 CIRRUS_TAU = 1.0
-"""Optical thickness of the thickest fibre at amount 1: the sun through it is dimmed to e^-1
-overhead, and toward the horizon the veil closes into a milky band."""
-FIBRE_STRETCH = 8.0
-"""How much longer than wide the fibres are (the spectrum's anisotropy): up to 16 km long and
-250 m apart."""
-FIBRE_LONGEST_M = 2000.0
-FIBRE_SHORTEST_M = 150.0
+"""Optical thickness of the thickest fibres (all but the thickest thousandth of the layer) at
+amount 1: the sun through them is dimmed to e^-1 overhead, and toward the horizon the veil
+closes into a milky band."""
+FIBRE_STRETCH = 3.0
+"""How much longer than wide the fibres are (the spectrum's anisotropy): wisps up to 4.5 km
+long and 300 m wide. Stretched 8 times (16 km) they ran across the whole sky as an even hatch
+of parallel hairlines, like a scratched lens."""
+FIBRE_LONGEST_M = 1500.0
+FIBRE_SHORTEST_M = 300.0
 """The fibres' scales in the stretched metric: a k^-3 spectrum between these."""
+FIBRE_THRESHOLD = 0.2
+"""A fibre is where its field exceeds this many standard deviations: single wisps that taper
+off at both ends, where a smooth function of the whole field filled every patch with them."""
+FIBRE_FLOOR = 0.05
+"""The veil's thickness between fibres (the field's threshold crossing is 0 above it)."""
 PATCH_STRETCH = 2.0
 PATCH_LONGEST_M = 8000.0
 PATCH_SHORTEST_M = 1500.0
-PATCH_SHARE = 0.45
+PATCH_SHARE = 0.35
 """The share of the layer the patches cover; the rest is clear."""
+PATCH_EDGE = 0.5
+"""How far (in standard deviations of the patches' field) a patch's edge fades in: patches
+without the cut-out outlines a linear ramp gave."""
 BEND_M = 400.0
 BEND_LONGEST_M = 30000.0
 BEND_SHORTEST_M = 10000.0
@@ -43,8 +54,6 @@ BEND_SHORTEST_M = 10000.0
 over tens of kilometres. A larger or finer one (1 km over 5-25 km) curled them into swirls and
 hooks, a vortex overhead; larger still folded them into marbling."""
 GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))
-FIBRE_FLOOR = 0.35
-"""The veil's thickness between fibres, per unit of that along them: a veil, not hairs."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,7 @@ def wind_heading(seed: int) -> float:
 
 def cirrus_thickness(settings: CirrusSettings) -> np.ndarray:
     """(tile, tile) float32 optical thickness of the veil, periodic: patches covering
-    ``PATCH_SHARE`` of the layer, thickest in their middles, filled with fibres."""
+    ``PATCH_SHARE`` of the layer, fading in at their edges, holding wisps of ice."""
     size, seed = settings.tile, settings.seed
     texel_m = settings.period_m / size
     wind = {"slope": 3.0, "heading": wind_heading(seed)}
@@ -96,11 +105,12 @@ def cirrus_thickness(settings: CirrusSettings) -> np.ndarray:
     u = (np.arange(size)[None, :] + bend[0]).astype(np.float32)
     v = (np.arange(size)[:, None] + bend[1]).astype(np.float32)
     both = wrapped_bilinear(np.stack([fibres, patches], -1).astype(np.float32), u, v)
-    envelope = np.maximum(both[..., 1] - np.quantile(both[..., 1], 1.0 - PATCH_SHARE), 0.0)
-    envelope /= max(float(envelope.max()), 1e-12)
-    fibre = FIBRE_FLOOR + (1.0 - FIBRE_FLOOR) / (1.0 + np.exp(-1.5 * both[..., 0]))
-    thickness = envelope**0.75 * fibre**2
-    thickness *= CIRRUS_TAU * settings.amount / max(float(thickness.max()), 1e-12)
+    inside = (both[..., 1] - np.quantile(both[..., 1], 1.0 - PATCH_SHARE)) / PATCH_EDGE
+    envelope = np.clip(inside, 0.0, 1.0)
+    envelope *= envelope * (3.0 - 2.0 * envelope)  # smoothstep
+    fibre = FIBRE_FLOOR + np.maximum(both[..., 0] - FIBRE_THRESHOLD, 0.0) ** 1.5
+    thickness = envelope * fibre
+    thickness *= CIRRUS_TAU * settings.amount / max(float(np.quantile(thickness, 0.999)), 1e-12)
     return thickness.astype(np.float32)
 
 
