@@ -99,10 +99,12 @@ MAX_SLANT = 4.0
 a grazing view does not see through hundreds of them."""
 PHASE_LOBES = ((0.8, 0.75), (-0.25, 0.25))
 """(g, weight) of the Henyey-Greenstein lobes: a strong forward glow, some back-scatter."""
-SIDES = 0.5
+SIDES = 1.0
 """Light an isolated cloud's sides take from a low sun, per unit of what its top takes from
-one overhead: clouds are about as deep as wide, so at sunset they are lit, not black. Scaled
-by the clear fraction (1 - cover): in a closed deck no side faces the sun."""
+one overhead: a wall squarely facing the sun takes all of it, so at sunset the walls glow. Scaled
+by the clear fraction (1 - cover): in a closed deck no side faces the sun. At 0.5 a sunlit
+wall sent back a sixth of what a white wall facing a 3-degree sun does: sunset cumulus were
+tan, darker than the sky behind them."""
 LIGHT_SPREAD_M = CLOUD_DEPTH_M / 2.0
 """Lateral spread (Gaussian sigma) of the sunlight inside the clouds: many scatterings carry it
 sideways about as far as it goes down, so their shade is soft; along the sun's way alone it
