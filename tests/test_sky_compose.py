@@ -547,6 +547,22 @@ def test_a_low_sun_lights_the_walls_of_clouds_and_leaves_their_bases_grey():
     assert wall > 3.0 * base
 
 
+def test_a_cloud_wall_facing_a_setting_sun_glows_brighter_than_the_sky_beside_it():
+    """Seen with a 3-degree sun behind the eye, a cumulus's wall faces the sun squarely: it
+    sends back much of the sun's light and glows well above the clear sky beside it (it once
+    took half the light a top takes from the sun overhead, and sunset cumulus were tan)."""
+    sun = direction(np.float64(3.0), np.float64(0.0))
+    away = -np.array([sun[0], 0.0, sun[2]]) / math.hypot(sun[0], sun[2])
+    elevation = math.radians(15.0)
+    low = np.array(
+        [away[0] * math.cos(elevation), math.sin(elevation), away[2] * math.cos(elevation)]
+    )
+    reach = 1500.0 / math.tan(elevation) + 2000.0
+    wall_sky = _lone_cloud_sky(12.0, 0.3, 3.0, (away[0] * reach, away[2] * reach))
+    clear_sky = _lone_cloud_sky(12.0, 0.3, 3.0, (-away[0] * reach, -away[2] * reach))
+    assert _luminance(wall_sky, low) > 2.0 * _luminance(clear_sky, low)
+
+
 def test_a_big_broken_cloud_has_a_grey_base_and_a_deck_keeps_a_slabs_light(monkeypatch):
     """Seen from below under a high sun, a thick broken cloud's base is much darker than a thin
     cloud: light leaks out of its sides on the way down. A closed deck has no sides: its base
