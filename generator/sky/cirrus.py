@@ -38,7 +38,7 @@ FIBRE_THRESHOLD = 0.2
 """A fibre is where its field exceeds this many standard deviations: single wisps that taper
 off at both ends, where a smooth function of the whole field filled every patch with them."""
 FIBRE_FLOOR = 0.05
-"""The veil's thickness between fibres (the field's threshold crossing is 0 above it)."""
+"""The veil's thickness between the wisps, where the fibre field is below its threshold."""
 PATCH_STRETCH = 2.0
 PATCH_LONGEST_M = 8000.0
 PATCH_SHORTEST_M = 1500.0
