@@ -61,15 +61,25 @@ class PlaneTexture:
         top = len(self.levels) - 1
         lod = np.clip(np.log2(np.maximum(footprint_m, 1e-30) / self.texel_m), 0.0, float(top))
         base = np.minimum(lod.astype(np.intp), top)[:, 0]
+        levels = np.unique(base)
+        if len(levels) == 1:  # the usual case: a block's rows read one level
+            return self._trilinear(int(levels[0]), x_m, z_m, lod)
         out = np.empty((*np.shape(x_m), self.channels), dtype=np.float32)
-        for level in np.unique(base):
+        for level in levels:
             at = np.nonzero(base == level)[0]
-            low = self._bilinear(level, x_m[at], z_m[at])
-            blend = (lod[at] - level).astype(np.float32)[..., None]
-            if level < top and blend.any():  # where the blend is 0 the next level adds 0
-                low += (self._bilinear(level + 1, x_m[at], z_m[at]) - low) * blend
-            out[at] = low
+            out[at] = self._trilinear(int(level), x_m[at], z_m[at], lod[at])
         return out
+
+    def _trilinear(
+        self, level: int, x_m: np.ndarray, z_m: np.ndarray, lod: np.ndarray
+    ) -> np.ndarray:
+        """Rows whose footprints' levels ``lod`` (R, 1) lie in ``level``..``level`` + 1: that
+        level, blended toward the next by the fraction."""
+        low = self._bilinear(level, x_m, z_m)
+        blend = (lod - level).astype(np.float32)[..., None]
+        if level < len(self.levels) - 1 and blend.any():  # where the blend is 0 it adds 0
+            low += (self._bilinear(level + 1, x_m, z_m) - low) * blend
+        return low
 
     def _bilinear(self, level: int, x_m: np.ndarray, z_m: np.ndarray) -> np.ndarray:
         """(..., C) float32 bilinear samples of one level, wrapping around the tile."""
