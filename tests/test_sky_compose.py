@@ -528,20 +528,27 @@ def _luminance(sky, direction: np.ndarray) -> float:
     return float(sky.radiance(direction[None, :], 1e-4)[0] @ REC709_LUMINANCE)
 
 
-def test_a_low_sun_lights_the_walls_of_clouds_and_leaves_their_bases_grey():
-    """At sunset a cumulus overhead shows its base, lit only by what comes through the cloud,
-    while the same cloud seen low with the sun behind the eye shows its sunlit wall: the wall
-    is several times brighter. (The sides' light was once given to the bases too, which drew
-    every cloud overhead as bright as its walls.)"""
-    sun = direction(np.float64(6.0), np.float64(0.0))
+def _low_view_away_from_the_sun(sun_elevation: float) -> tuple[np.ndarray, tuple[float, float]]:
+    """A view 15 degrees up with the sun (at azimuth 0) behind the eye, and where a lone
+    cloud 3 km across stands so that the view meets its near wall 130 m above its base."""
+    sun = direction(np.float64(sun_elevation), np.float64(0.0))
     away = -np.array([sun[0], 0.0, sun[2]]) / math.hypot(sun[0], sun[2])
     elevation = math.radians(15.0)
     low = np.array(
         [away[0] * math.cos(elevation), math.sin(elevation), away[2] * math.cos(elevation)]
     )
-    reach = 1500.0 / math.tan(elevation) + 2000.0  # the view meets the near wall 130 m up
+    reach = 1500.0 / math.tan(elevation) + 2000.0
+    return low, (away[0] * reach, away[2] * reach)
+
+
+def test_a_low_sun_lights_the_walls_of_clouds_and_leaves_their_bases_grey():
+    """At sunset a cumulus overhead shows its base, lit only by what comes through the cloud,
+    while the same cloud seen low with the sun behind the eye shows its sunlit wall: the wall
+    is several times brighter. (The sides' light was once given to the bases too, which drew
+    every cloud overhead as bright as its walls.)"""
+    low, wall_at = _low_view_away_from_the_sun(6.0)
     base_sky = _lone_cloud_sky(12.0, 0.3, 6.0, (0.0, 0.0))
-    wall_sky = _lone_cloud_sky(12.0, 0.3, 6.0, (away[0] * reach, away[2] * reach))
+    wall_sky = _lone_cloud_sky(12.0, 0.3, 6.0, wall_at)
     base = _luminance(base_sky, np.array([0.0, 1.0, 0.0]))
     wall = _luminance(wall_sky, low)
     assert wall > 3.0 * base
@@ -551,15 +558,9 @@ def test_a_cloud_wall_facing_a_setting_sun_glows_brighter_than_the_sky_beside_it
     """Seen with a 3-degree sun behind the eye, a cumulus's wall faces the sun squarely: it
     sends back much of the sun's light and glows well above the clear sky beside it (it once
     took half the light a top takes from the sun overhead, and sunset cumulus were tan)."""
-    sun = direction(np.float64(3.0), np.float64(0.0))
-    away = -np.array([sun[0], 0.0, sun[2]]) / math.hypot(sun[0], sun[2])
-    elevation = math.radians(15.0)
-    low = np.array(
-        [away[0] * math.cos(elevation), math.sin(elevation), away[2] * math.cos(elevation)]
-    )
-    reach = 1500.0 / math.tan(elevation) + 2000.0
-    wall_sky = _lone_cloud_sky(12.0, 0.3, 3.0, (away[0] * reach, away[2] * reach))
-    clear_sky = _lone_cloud_sky(12.0, 0.3, 3.0, (-away[0] * reach, -away[2] * reach))
+    low, wall_at = _low_view_away_from_the_sun(3.0)
+    wall_sky = _lone_cloud_sky(12.0, 0.3, 3.0, wall_at)
+    clear_sky = _lone_cloud_sky(12.0, 0.3, 3.0, (-wall_at[0], -wall_at[1]))
     assert _luminance(wall_sky, low) > 2.0 * _luminance(clear_sky, low)
 
 
