@@ -92,16 +92,21 @@ class PlaneTexture:
 
 def wrapped_bilinear(texels: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """(..., C) bilinear samples of a square power-of-two tile (N, N, C) at texel coordinates
-    ``u`` (across) and ``v`` (down), 0 at the first texel's centre, wrapping around the tile."""
-    n = texels.shape[0]
+    ``u`` (across) and ``v`` (down), 0 at the first texel's centre, wrapping around the tile.
+    A one-channel tile is read as a flat array: numpy gathers single values 1.7 times faster
+    than rows of one."""
+    n, channels = texels.shape[0], texels.shape[2]
     u0, v0 = np.floor(u), np.floor(v)
-    wu, wv = (u - u0)[..., None], (v - v0)[..., None]
+    wu, wv = u - u0, v - v0
     j0, i0 = u0.astype(np.int64) & (n - 1), v0.astype(np.int64) & (n - 1)
     j1, i0, i1 = (j0 + 1) & (n - 1), i0 * n, ((i0 + 1) & (n - 1)) * n
-    flat = texels.reshape(n * n, -1)
+    if channels == 1:
+        flat = texels.reshape(n * n)
+    else:
+        flat, wu, wv = texels.reshape(n * n, channels), wu[..., None], wv[..., None]
     top = flat.take(i0 + j0, axis=0)
     top += (flat.take(i0 + j1, axis=0) - top) * wu
     bottom = flat.take(i1 + j0, axis=0)
     bottom += (flat.take(i1 + j1, axis=0) - bottom) * wu
     top += (bottom - top) * wv
-    return top
+    return top[..., None] if channels == 1 else top
