@@ -502,9 +502,11 @@ def test_billows_are_on_broken_cloud_and_off_over_a_closed_deck():
     assert seen[0.3] > 0.0 and seen[1.0] == 0.0
 
 
-def _lone_cloud_sky(tau: float, cover: float, sun_elevation: float, at: tuple[float, float]):
+def _lone_cloud_sky(
+    tau: float, cover: float, sun_elevation: float, at: tuple[float, float], sunlit=None
+):
     """A sky whose layer holds one round cloud of thickness ``tau``, 3 km across, centred at
-    ``at`` (x, z metres) on the layer."""
+    ``at`` (x, z metres) on the layer; ``sunlit`` the billows' faces, if given."""
     from generator.sky.compose import ComposedSky
     from generator.sky.plane import PlaneTexture
 
@@ -519,7 +521,8 @@ def _lone_cloud_sky(tau: float, cover: float, sun_elevation: float, at: tuple[fl
         ground=GroundSettings("none"),
     )
     flat = PlaneTexture(np.ones((1, 1, 1), dtype=np.float32), period)  # no billows
-    return ComposedSky(comp, cloud_texture=PlaneTexture(thickness, period), relief=flat)
+    texture = PlaneTexture(thickness, period)
+    return ComposedSky(comp, cloud_texture=texture, relief=flat, sunlit=sunlit)
 
 
 def _luminance(sky, direction: np.ndarray) -> float:
@@ -562,6 +565,39 @@ def test_a_cloud_wall_facing_a_setting_sun_glows_brighter_than_the_sky_beside_it
     wall_sky = _lone_cloud_sky(12.0, 0.3, 3.0, wall_at)
     clear_sky = _lone_cloud_sky(12.0, 0.3, 3.0, (-wall_at[0], -wall_at[1]))
     assert _luminance(wall_sky, low) > 2.0 * _luminance(clear_sky, low)
+
+
+def test_a_billow_turned_toward_the_sun_is_lit_and_one_turned_away_is_shaded():
+    """The relief's slopes toward the sun: a lump's face toward the sun turns to it, its far
+    face away, and on average no face does (far away, where a pixel averages many lumps,
+    the billows light nothing)."""
+    from generator.sky.plane import PlaneTexture
+    from generator.sky.relief import sunlit_slopes
+
+    size, period = 256, 512.0  # 2 m texels, a lump of 40 m in the middle
+    x = (np.arange(size) + 0.5) * (period / size) - period / 2
+    lump = np.exp(np.exp(-(x[None, :] ** 2 + x[:, None] ** 2) / (2 * 40.0**2)))
+    relief = PlaneTexture(lump.astype(np.float32)[..., None], period)
+    facing = sunlit_slopes(relief, direction(np.float64(10.0), np.float64(0.0)))
+    column = facing.levels[0][:, size // 2, 0]  # along z, toward the sun (at azimuth 0)
+    sunward, far = np.argmin(np.abs(x - 40.0)), np.argmin(np.abs(x + 40.0))
+    assert column[sunward] > 1.0 and column[far] < -1.0
+    assert abs(float(facing.levels[-1][0, 0, 0])) < 1e-6
+
+
+def test_a_low_sun_lights_a_walls_billows_by_the_way_they_face():
+    """Seen with a 3-degree sun behind the eye, a cumulus's wall is brighter where its billows
+    face the sun than where they face away, and a flat relief lights it between the two."""
+    from generator.sky.plane import PlaneTexture
+
+    low, wall_at = _low_view_away_from_the_sun(3.0)
+
+    def wall(faces: float) -> float:
+        sunlit = PlaneTexture(np.full((1, 1, 1), faces, dtype=np.float32), 51200.0)
+        return _luminance(_lone_cloud_sky(12.0, 0.3, 3.0, wall_at, sunlit), low)
+
+    toward, flat, away = wall(1.0), wall(0.0), wall(-1.0)
+    assert toward > 1.2 * flat and away < flat / 1.2
 
 
 def test_a_big_broken_cloud_has_a_grey_base_and_a_deck_keeps_a_slabs_light(monkeypatch):

@@ -22,7 +22,8 @@ arithmetic a lone direction gets, and the pixels in float32.
   phase (a forward glow around the sun, some back-scatter), strongest where the cloud is about one
   optical depth thick (bright thin edges), plus diffuse light through it to the base (less
   through thick clouds, whose sides let much of it out: grey bases), what a sunlit wall sends
-  back (walls where a ray meets a cloud above its base), the sky's light from above and the
+  back (walls where a ray meets a cloud above its base; brighter where its billows face the
+  sun, darker where they face away), the sky's light from above and the
   ground's from below. The glow and the sides' light
   come through the clouds' own shade (``sun_path_depth``): dark cores and far sides, clouds dark
   against a low sun with bright rims. Where thin, the clear sky shows
@@ -76,7 +77,7 @@ from generator.sky.layers import (
     gaussian_spectrum,
 )
 from generator.sky.plane import PlaneTexture
-from generator.sky.relief import cloud_relief
+from generator.sky.relief import cloud_relief, sunlit_slopes
 from generator.sky.spectrum import REC709_LUMINANCE
 
 CHUNK = 1 << 18
@@ -114,6 +115,11 @@ LOW_SUN = 0.05
 way to the sun through the layer is as long as at 2.9 degrees."""
 ASYMMETRY = 0.85
 """Mean cosine of a water cloud's scattering, for its diffuse transmission."""
+BILLOW_LIGHT = 0.6
+"""How much a billow's face turned toward the sun brightens a sunlit wall, per RMS of the
+relief's slope (``generator.sky.relief.sunlit_slopes``); one turned away darkens it as much.
+Without it a wall was lit evenly, a flat cut-out; at 1 with every lump lit apart the clouds
+looked carved from sandstone. It fades out with the billows as the layer closes."""
 SIDE_LEAK = 2.0
 """Light a broken cloud loses through its sides on its way down to its base: the base passes
 what a slab (1 + SIDE_LEAK) times as thick passes, so big cumulus have grey bases under white
@@ -255,7 +261,8 @@ class ComposedSky:
     texture (``generator.sky.cirrus.cirrus_texture``) when another sky has made it; None
     makes it if the composition has a veil. ``relief`` is the clouds' billows
     (``generator.sky.relief.cloud_relief`` of the cloud seed) when another sky has made it;
-    None makes it.
+    None makes it. ``sunlit`` is ``generator.sky.relief.sunlit_slopes`` of the billows for this
+    sun when another sky of the same sun and clouds has made it; None makes it.
     """
 
     def __init__(
@@ -267,6 +274,7 @@ class ComposedSky:
         cloud_shadow: PlaneTexture | None = None,
         cirrus: PlaneTexture | None = None,
         relief: PlaneTexture | None = None,
+        sunlit: PlaneTexture | None = None,
     ) -> None:
         self.composition = composition
         sky, ground, clouds = composition.sky, composition.ground, composition.clouds
@@ -285,9 +293,11 @@ class ComposedSky:
             self.broken = 1.0 - deck_share(self.clouds.cover)
             if self.cloud_texture is not None and self.broken > 0.0:
                 self.relief = relief or cloud_relief(self.clouds.seed)
-        self.cloud_shadow = None
+        self.cloud_shadow = self.sunlit = None
         if self.cloud_texture is not None and self.sun[1] > 0.0:
             self.cloud_shadow = cloud_shadow or sun_path_depth(self.cloud_texture, self.sun)
+            if self.relief is not None:
+                self.sunlit = sunlit or sunlit_slopes(self.relief, self.sun)
         shadowing = []  # (texture, height above the ground in m) of each layer shading it
         if self.clouds is not None:
             self.layer_km = heights["clouds"]
@@ -675,6 +685,10 @@ class ComposedSky:
             # their sunlit half; toward the sun, the half the light must cross the cloud for
             sunward = np.float32(0.5) * (1.0 + cosine)
             sides *= (1.0 - sunward) + sunward * shade
+            if self.sunlit is not None:
+                facing_sun = self.sunlit.sample(mid * x32, mid * z32, footprint)[..., 0]
+                lumps = np.float32(BILLOW_LIGHT * self.broken) * facing_sun
+                sides *= np.maximum(1.0 + lumps, 0.0)
         single = single[..., None]
         # the tops' light comes down through the cloud to its base; a sunlit wall sends back
         # what does not pass through it

@@ -648,6 +648,7 @@ def meter(sky: ComposedSky) -> float:
             cloud_shadow=sky.cloud_shadow,
             cirrus=sky.cirrus_texture,
             relief=sky.relief,
+            sunlit=sky.sunlit,
         )  # the same sun and layers: the same shade, veil and billows
         luminance, weight = _dome_luminance(clouded_sky)
         clouded_key = math.exp(float((weight * np.log(luminance)).sum() / weight.sum()))
