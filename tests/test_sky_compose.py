@@ -616,6 +616,31 @@ def test_a_big_broken_cloud_has_a_grey_base_and_a_deck_keeps_a_slabs_light(monke
     assert _luminance(_lone_cloud_sky(12.0, 1.0, 60.0, (0.0, 0.0)), up) == deck
 
 
+def test_an_overcast_deck_is_brighter_overhead_than_toward_the_horizon():
+    """Light diffuses out of a deck's base mostly downward: seen 15 degrees up, away from the
+    sun's side, an even deck is about two thirds as bright as overhead (the CIE standard
+    overcast sky: 0.51), where it was as bright."""
+    from generator.sky.compose import ComposedSky
+    from generator.sky.plane import PlaneTexture
+
+    comp = SkyComposition(
+        sky=SkySettings(sun_elevation=55.0, sun_azimuth=0.0, sun_disc=False),
+        clouds=CloudSettings("map.png", cover=1.0, altitude_m=1500.0),
+        ground=GroundSettings("none"),
+    )
+    deck = PlaneTexture(np.full((1, 1, 1), 40.0, dtype=np.float32), 30000.0)
+    sky = ComposedSky(comp, cloud_texture=deck)
+    low = math.radians(15.0)
+    overhead = _luminance(sky, np.array([0.0, 1.0, 0.0]))
+    seen_low = [
+        _luminance(
+            sky, np.array([math.cos(low) * math.sin(a), math.sin(low), math.cos(low) * math.cos(a)])
+        )
+        for a in np.radians([90.0, 180.0])
+    ]
+    assert all(0.35 < v / overhead < 0.75 for v in seen_low)
+
+
 def test_the_air_made_beside_the_tiles_is_the_air_the_sky_reads(monkeypatch):
     """The atmosphere's tables and the aerial perspective toward the ground, the cloud layer
     and the veil are built beside the layers' tiles; the sky then builds none of its own."""

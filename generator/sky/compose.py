@@ -126,6 +126,12 @@ what a slab (1 + SIDE_LEAK) times as thick passes, so big cumulus have grey base
 rims. Clouds as deep as wide lose much of the light their tops take through their walls
 (three-dimensional transfer, where the slab's formula holds for a closed deck); it fades out
 with the deck (``deck_share``) as the billows do."""
+EMERGENCE = 2.0
+"""The light diffusing out through a cloud's base leaves it mostly downward: its radiance at
+an angle theta from the vertical goes as 1 + EMERGENCE cos(theta), scaled to carry the same
+flux as an even glow. At 2 it is the CIE standard overcast sky, whose zenith is three times
+as bright as its horizon; where it was even, an overcast deck was as bright at the horizon as
+overhead."""
 HEMISPHERE = (128, 256)
 """Elevations x azimuths at which the clouded sky's light on the ground is integrated, each
 direction reading the layer at its finest level (a filtered, mean thickness would turn broken
@@ -670,7 +676,10 @@ class ComposedSky:
         )
         sunlight = self._sunlight(self.layer_sun, sun_up)
         diffuse = 1.0 / (1.0 + self.base_dimming * tau)
-        scattered = (diffuse - np.exp(-tau))[..., None]
+        # the light diffusing out of a base leaves it mostly downward; a wall's as it comes
+        even = np.float32(3.0 / (3.0 + 2.0 * EMERGENCE))  # the same flux as an even glow
+        downward = even * (1.0 + np.float32(EMERGENCE) * facing.astype(np.float32))
+        scattered = ((diffuse - np.exp(-tau)) * (walls + (1.0 - walls) * downward))[..., None]
         single = toward.phase * slanted * np.exp(-slanted)
         across = np.sqrt(np.maximum(1.0 - np.square(sun_up), 0.0))
         sides = np.float32(SIDES * (1.0 - self.clouds.cover)) * across * walls
