@@ -29,12 +29,14 @@ def halve(t: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _pyramid(tile: np.ndarray) -> list[np.ndarray]:
-    """Level 0 is ``tile``; each next level halves the last both ways, down to one texel."""
-    levels = [np.ascontiguousarray(tile, dtype=np.float32)]
+    """Level 0 is ``tile``; each next level halves the last both ways, down to one texel.
+    Each level (N, N, C) keeps its channels apart in memory (one plane after another), so
+    ``wrapped_bilinear`` reads a channel as a flat array."""
+    levels = [np.asarray(tile, dtype=np.float32)]
     while levels[-1].shape[0] > 1:
         t = levels[-1].astype(np.float64)
         levels.append(halve(halve(t, 0), 1).astype(np.float32))
-    return levels
+    return [np.moveaxis(np.ascontiguousarray(np.moveaxis(t, -1, 0)), 0, -1) for t in levels]
 
 
 class PlaneTexture:
@@ -93,20 +95,24 @@ class PlaneTexture:
 def wrapped_bilinear(texels: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """(..., C) bilinear samples of a square power-of-two tile (N, N, C) at texel coordinates
     ``u`` (across) and ``v`` (down), 0 at the first texel's centre, wrapping around the tile.
-    A one-channel tile is read as a flat array: numpy gathers single values 1.7 times faster
-    than rows of one."""
+    Each channel is read as a flat array (numpy gathers single values 1.7 times faster than
+    rows of one or three): without a copy where the channels are planes, as a
+    ``PlaneTexture``'s levels are."""
     n, channels = texels.shape[0], texels.shape[2]
     u0, v0 = np.floor(u), np.floor(v)
     wu, wv = u - u0, v - v0
     j0, i0 = u0.astype(np.int64) & (n - 1), v0.astype(np.int64) & (n - 1)
     j1, i0, i1 = (j0 + 1) & (n - 1), i0 * n, ((i0 + 1) & (n - 1)) * n
-    if channels == 1:
-        flat = texels.reshape(n * n)
-    else:
-        flat, wu, wv = texels.reshape(n * n, channels), wu[..., None], wv[..., None]
-    top = flat.take(i0 + j0, axis=0)
-    top += (flat.take(i0 + j1, axis=0) - top) * wu
-    bottom = flat.take(i1 + j0, axis=0)
-    bottom += (flat.take(i1 + j1, axis=0) - bottom) * wu
-    top += (bottom - top) * wv
-    return top[..., None] if channels == 1 else top
+    corners = i0 + j0, i0 + j1, i1 + j0, i1 + j1
+    out = None if channels == 1 else np.empty((*np.shape(wu), channels), dtype=np.float32)
+    for channel in range(channels):
+        flat = texels[..., channel].reshape(n * n)
+        top = flat.take(corners[0])
+        top += (flat.take(corners[1]) - top) * wu
+        bottom = flat.take(corners[2])
+        bottom += (flat.take(corners[3]) - bottom) * wu
+        top += (bottom - top) * wv
+        if out is None:
+            return top[..., None]
+        out[..., channel] = top
+    return out
