@@ -21,7 +21,8 @@ arithmetic a lone direction gets, and the pixels in float32.
   on the clouds' tops and, for a low sun, their walls) scattered by a two-lobe Henyey-Greenstein
   phase (a forward glow around the sun, some back-scatter), strongest where the cloud is about one
   optical depth thick (bright thin edges), plus diffuse light through it to the base (less
-  through thick clouds, whose sides let much of it out: grey bases), what a sunlit wall sends
+  through thick clouds, whose sides let much of it out: grey bases; leaving the base mostly
+  downward, so a deck is brighter overhead than toward the horizon), what a sunlit wall sends
   back (walls where a ray meets a cloud above its base; brighter where its billows face the
   sun, darker where they face away), the sky's light from above and the
   ground's from below. The glow and the sides' light
