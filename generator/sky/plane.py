@@ -103,14 +103,13 @@ def wrapped_bilinear(texels: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.nda
     wu, wv = u - u0, v - v0
     j0, i0 = u0.astype(np.int64) & (n - 1), v0.astype(np.int64) & (n - 1)
     j1, i0, i1 = (j0 + 1) & (n - 1), i0 * n, ((i0 + 1) & (n - 1)) * n
-    corners = i0 + j0, i0 + j1, i1 + j0, i1 + j1
     out = None if channels == 1 else np.empty((*np.shape(wu), channels), dtype=np.float32)
     for channel in range(channels):
         flat = texels[..., channel].reshape(n * n)
-        top = flat.take(corners[0])
-        top += (flat.take(corners[1]) - top) * wu
-        bottom = flat.take(corners[2])
-        bottom += (flat.take(corners[3]) - bottom) * wu
+        top = flat.take(i0 + j0)
+        top += (flat.take(i0 + j1) - top) * wu
+        bottom = flat.take(i1 + j0)
+        bottom += (flat.take(i1 + j1) - bottom) * wu
         top += (bottom - top) * wv
         if out is None:
             return top[..., None]
