@@ -80,6 +80,7 @@ from generator.sky.layers import (
 from generator.sky.plane import PlaneTexture
 from generator.sky.relief import cloud_relief, sunlit_slopes
 from generator.sky.spectrum import REC709_LUMINANCE
+from generator.sky.tables import lerp_planes
 
 CHUNK = 1 << 18
 """Directions evaluated at a time: bounds memory; results do not depend on it."""
@@ -606,18 +607,11 @@ class ComposedSky:
 
     @staticmethod
     def _sunlight(table: np.ndarray, sun_up: np.ndarray) -> np.ndarray:
-        """(..., 3) ``table`` (``_sun_table``) read at local sun cosines ``sun_up``, linearly,
-        a channel at a time (numpy gathers single values faster than rows of three)."""
+        """(..., 3) ``table`` (``_sun_table``) read at local sun cosines ``sun_up``, linearly."""
         scale = np.float32((SUN_TABLE - 1) / (1.0 - SUN_TABLE_LOW))
         index = (np.clip(sun_up, SUN_TABLE_LOW, 1.0) - np.float32(SUN_TABLE_LOW)) * scale
         low = np.minimum(index.astype(np.intp), SUN_TABLE - 2)
-        w = index - low
-        sunlight = np.empty((*np.shape(sun_up), 3), dtype=np.float32)
-        for channel, light in enumerate(table):
-            value = light.take(low)
-            value += (light.take(low + 1) - value) * w
-            sunlight[..., channel] = value
-        return sunlight
+        return lerp_planes(table, low, index - low)
 
     def _overhead(self, rays: Rays, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
         """The cirrus veil and then the cloud layer in front of it over the clear ``sky``

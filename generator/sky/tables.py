@@ -45,6 +45,18 @@ HORIZON_ROW = SKY_SHAPE[0] // 2
 """First row above the horizon; the rows below it see the ground."""
 
 
+def lerp_planes(planes: np.ndarray, index: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """(..., C) each of ``planes`` (C, M) interpolated linearly between its entries ``index``
+    and ``index`` + 1 by ``weight`` (the shape of ``index``), one channel at a time: numpy
+    gathers single values faster than short rows."""
+    out = np.empty((*np.shape(weight), len(planes)), dtype=planes.dtype)
+    for channel, plane in enumerate(planes):
+        value = plane.take(index)
+        value += (plane.take(index + 1) - value) * weight
+        out[..., channel] = value
+    return out
+
+
 def bilinear(
     table: np.ndarray,
     fy: np.ndarray,
@@ -72,15 +84,9 @@ def bilinear(
     if np.ndim(fy) == np.ndim(fx) >= 2 and np.shape(fy)[-1] == 1 and np.shape(fx)[-1] > nx:
         top = table[y0[..., 0]]
         rows = top + (table[y0[..., 0] + 1] - top) * wy
-        # one channel at a time: numpy gathers single values faster than short rows
         planes = np.moveaxis(rows, -1, 0).reshape(channels, -1).copy()
         first = x0 + (np.arange(planes.shape[1] // nx) * nx).reshape((*x0.shape[:-1], 1))
-        out = np.empty((*np.shape(wx), channels), dtype=table.dtype)
-        for channel, plane in enumerate(planes):
-            left = plane.take(first)
-            left += (plane.take(first + 1) - left) * wx
-            out[..., channel] = left
-        return out
+        return lerp_planes(planes, first, wx)
     flat = table.reshape(-1, channels)
     first = y0 * nx + x0
     left = flat.take(first, axis=0)
