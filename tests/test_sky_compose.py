@@ -452,14 +452,38 @@ def test_a_thin_cloud_seen_obliquely_stands_as_tall_as_its_thickness():
 
 def test_an_even_column_read_at_any_number_of_heights_keeps_its_thickness():
     """The zenith reads a cloud once, a low ray at up to 12 heights: both see one thickness."""
-    from generator.sky.compose import cloud_height
+    from generator.sky.compose import column_top, share_inside
 
     tau = np.linspace(0.0, 50.0, 101, dtype=np.float32)[None, :]
-    for count in (1, 2, 5, 12):
-        taps = np.full((1, 1), count, dtype=np.float32)
-        heights = [np.float32((tap + 0.5) / count) for tap in range(count)]
-        mean = sum(cloud_height(tau, h, taps) for h in heights) / count
-        np.testing.assert_allclose(mean, tau, rtol=1e-5, atol=1e-5)
+    for count in (2, 5, 12):
+        heights = [np.float32(tap / (count - 1)) for tap in range(count)]
+        tops = [column_top(tau, h) for h in heights]
+        shares = sum(share_inside(a, b) for a, b in itertools.pairwise(tops)) / (count - 1)
+        np.testing.assert_allclose(shares * np.maximum(tau, 12.0), tau, rtol=1e-5, atol=1e-5)
+
+
+def test_a_sloping_cloud_top_is_shaded_smoothly_not_in_terraces():
+    """Rays rising across a cloud whose thickness grows steadily along their way: the light
+    changes evenly from one to the next, with no contour line per sample through the layer."""
+    from generator.sky.compose import ComposedSky
+    from generator.sky.plane import PlaneTexture
+
+    size, period = 256, 3000.0
+    x = np.arange(size) * (period / size)
+    ramp = np.clip(12.0 - np.abs(x - 1000.0) / 40.0, 0.0, None)  # 0 to 12 over 480 m
+    tau = PlaneTexture(np.tile(ramp[None, :, None], (size, 1, 1)).astype(np.float32), period)
+    flat = PlaneTexture(np.ones((1, 1, 1), dtype=np.float32), period)
+    comp = SkyComposition(
+        sky=SkySettings(sun_elevation=30.0, sun_disc=False),
+        clouds=CloudSettings("map.png", cover=0.3),
+        ground=GroundSettings("none"),
+    )
+    sky = ComposedSky(comp, cloud_texture=tau, relief=flat)
+    elevation = np.radians(np.linspace(54.0, 62.0, 400))
+    directions = np.stack([np.cos(elevation), np.sin(elevation), 0 * elevation], axis=-1)
+    light = sky.radiance(directions, 2e-4) @ np.array([0.2126, 0.7152, 0.0722])
+    falls = -np.diff(light[:320])  # into thicker cloud, darker at every step
+    assert falls.min() > 0.3 * np.median(falls), "even, not stairs"
 
 
 def test_billows_roughen_clouds_up_close_and_leave_them_as_drawn_far_away():

@@ -14,7 +14,7 @@ arithmetic a lone direction gets, and the pixels in float32.
   (``generator.sky.aerial``): toward the horizon it fades into the horizon's haze.
 - Clouds (``y > 0``): a layer (a shell ``altitude_m`` above the eye) of optical thickness (a
   cloud model's density or a cloud map at ``cover``, ``generator.sky.layers.cloud_texture``),
-  its clouds columns on the layer's base as tall as their thickness (``cloud_height``): seen
+  its clouds columns on the layer's base as tall as their thickness (``column_top``): seen
   obliquely, sharp outlines, flat bases and rounded tops; a fine relief
   (``generator.sky.relief``) roughens their edges and tops up close.
   Cheap single scattering: the sun's light at the layer (through the air, reddened at sunset,
@@ -245,16 +245,22 @@ def henyey_greenstein(cosine: np.ndarray) -> np.ndarray:
     return total
 
 
-def cloud_height(tau: np.ndarray, height: np.ndarray, taps: np.ndarray) -> np.ndarray:
-    """A ray's sample of the layer at ``height`` (0 its base, 1 its top; one per row, like
-    ``taps``, the number of samples in the row) through clouds of column thickness ``tau``:
-    each cloud stands on the base as tall as its thickness fills at the extinction of
-    ``FULL_DEPTH_TAU`` over the layer's depth (thicker ones fill the depth, denser), and a
-    sample inside it counts that extinction times the depth. The edge of the column is a
-    ramp one sample high, so the samples of a column sum to its thickness exactly."""
-    full = np.float32(FULL_DEPTH_TAU)
-    within = np.clip((tau / full - height) * taps + np.float32(0.5), 0.0, 1.0)
-    return np.maximum(tau, full) * within
+def column_top(tau: np.ndarray, height: np.ndarray) -> np.ndarray:
+    """How far above a ray's sample at ``height`` (0 the layer's base, 1 its top) the top of
+    the cloud there is, in layer depths: each cloud stands on the base as tall as its column
+    thickness ``tau`` fills at the extinction of ``FULL_DEPTH_TAU`` over the layer's depth;
+    thicker ones fill the depth, denser. Negative where the sample is above the cloud."""
+    return tau * np.float32(1.0 / FULL_DEPTH_TAU) - height
+
+
+def share_inside(below: np.ndarray, above: np.ndarray) -> np.ndarray:
+    """The share of a stretch of a ray between two samples that lies inside the cloud, where
+    the cloud's top is ``below`` and ``above`` (``column_top``) over the two: the top taken as
+    linear between them, so the share moves smoothly as the ray moves. (Counting each sample
+    as inside or not, with a ramp one sample high, drew a contour line per sample where a
+    cloud's top slopes.) An even column's shares sum to its height exactly."""
+    inside = np.maximum(below, 0.0) + np.maximum(above, 0.0)
+    return inside / np.maximum(np.abs(below) + np.abs(above), np.float32(1e-12))
 
 
 class ComposedSky:
@@ -546,43 +552,56 @@ class ComposedSky:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Mean optical thickness along each ray's way through the layer's depth (rows of one
         elevation share the number of samples and their spacing), as a column's thickness: the
-        clouds are columns standing on the layer's base (``cloud_height``). Near the zenith one
-        sample at the layer; toward the horizon up to ``DEPTH_TAPS`` spread over the stretch
-        the ray crosses, each filtered over its share of it (over half of it, frayed edges
-        showed as combs of copies) and counting where the ray, at that height, is inside the
-        cloud there: seen obliquely a cloud shows a sharp outline, a flat base and a rounded
-        top, where thickness spread evenly over the depth blurred every edge over the whole
-        stretch. A column's mean over its taps is its thickness exactly. Also the part of it
-        in the lowest sample, the layer's base: where a ray meets the cloud there it sees the
-        cloud's base, elsewhere a wall (``_clouded`` lights the two apart); overhead, where one
-        sample reads the layer, all of it.
+        clouds are columns standing on the layer's base (``column_top``). Near the zenith one
+        sample at the layer's base; toward the horizon up to ``DEPTH_TAPS`` from the base to
+        the top of the stretch the ray crosses, each filtered over the spacing (over half of
+        it, frayed edges showed as combs of copies). Between two samples the ray is inside the
+        cloud over the share ``share_inside`` says: seen obliquely a cloud shows a sharp
+        outline, a flat base and a rounded top, where thickness spread evenly over the depth
+        blurred every edge over the whole stretch. An even column's mean is its thickness
+        exactly. Also the part of it between the lowest two samples, the layer's base: where a
+        ray meets the cloud there it sees the cloud's base, elsewhere a wall (``_clouded``
+        lights the two apart); overhead, where one sample reads the layer, all of it.
 
         The billows (``_billows``) are read once per ray, in the middle of its way through
         the layer, and scale every sample's column: read at every sample they added 17 s
         to a 16K sky's 46."""
         across = np.sqrt(np.maximum(1.0 - np.square(facing), 0.0))
         stretch = CLOUD_DEPTH_M * across / np.maximum(facing, 1e-3)  # horizontal, per row
-        taps = np.clip(np.ceil(stretch / np.maximum(footprint, 1e-9)), 1, DEPTH_TAPS)
+        taps = np.clip(np.ceil(stretch / np.maximum(footprint, 1e-9)) + 1, 1, DEPTH_TAPS)
+        taps[stretch < footprint] = 1  # the whole stretch within one footprint
         count = int(taps.max())
         if count == 1:
             at = (metres * x, metres * z, footprint)
             tau = self._billows(*at) * self.cloud_texture.sample(*at)[..., 0]
             return tau, tau
         horizontal = np.sqrt(np.maximum(1.0 - np.square(up), 1e-12))
-        total = np.zeros(x.shape, dtype=np.float32)
-        spread = np.maximum(footprint, stretch / taps)
-        steps = taps.astype(np.float32)
-        middle = metres + (stretch * 0.5 / horizontal).astype(np.float32)
+        gaps = np.maximum(taps - 1, 1)
+        spread = np.maximum(footprint, stretch / gaps)
+        half = np.where(taps > 1, stretch * 0.5, 0.0)  # a row of one sample: at its base
+        middle = metres + (half / horizontal).astype(np.float32)
         billows = self._billows(middle * x, middle * z, spread)
-        for tap in range(count):
-            inside = tap < taps  # rows with fewer taps have done
-            height = (np.minimum(tap + 0.5, taps - 0.5) / taps).astype(np.float32)  # 0..1
+        full = np.float32(FULL_DEPTH_TAU)
+
+        def sample(tap: int) -> tuple[np.ndarray, np.ndarray]:
+            """The thickness at a ray's ``tap``-th sample and the cloud's top over it."""
+            height = (np.minimum(tap, taps - 1) / gaps).astype(np.float32)  # 0..1
             along = metres + (stretch * height / horizontal).astype(np.float32)
             tau = self.cloud_texture.sample(along * x, along * z, spread)[..., 0] * billows
-            total += cloud_height(tau, height, steps) * inside
-            if tap == 0:
-                base = total / steps
-        return total / steps, base
+            return tau, column_top(tau, height)
+
+        lowest, below = sample(0)  # a row of one sample reads the first
+        last, total = lowest, np.zeros(x.shape, dtype=np.float32)
+        for tap in range(1, count):
+            tau, top = sample(tap)
+            dense = np.maximum(np.float32(0.5) * (tau + last), full)
+            total += share_inside(below, top) * dense * (tap < taps)
+            if tap == 1:
+                base = total.copy()
+            last, below = tau, top
+        single = taps == 1
+        total = np.where(single, lowest, total / gaps.astype(np.float32))
+        return total, np.where(single, lowest, base / gaps.astype(np.float32))
 
     def _billows(
         self, x: np.ndarray, z: np.ndarray, footprint: np.ndarray

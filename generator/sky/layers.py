@@ -28,7 +28,7 @@ from generator.rendering.pick import make_renderer
 from generator.rendering.progress import increments
 from generator.rendering.render import BandRenderer, CancelFn
 from generator.sky.cloudmap import density_from_linear
-from generator.sky.plane import PlaneTexture, wrapped_bilinear
+from generator.sky.plane import PlaneTexture, ThresholdTexture, wrapped_bilinear
 from generator.sky.spectrum import REC709_LUMINANCE
 
 COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
@@ -242,6 +242,13 @@ OVERCAST_VEIL = 8.0
 (e^-8 of the sun through it) that no blue shows through an overcast sky."""
 
 
+OUTLINE_SMOOTHING = 0.7
+"""Gaussian sigma, in texels, of the smoothing of a layer's density before its threshold: a
+cloud model draws noise from texel to texel, which notched the outlines, and magnified
+overhead each notch read as a star. Sharper than the relief's finest billows, which roughen
+the outlines again at every scale."""
+
+
 TIE_BREAK = 1e-3
 """Amplitude (in density) of the smooth noise that orders texels of equal density."""
 
@@ -286,22 +293,40 @@ def deck_share(cover: float) -> float:
     return max(0.0, (cover - 0.5) / 0.5)
 
 
-def cover_thickness(density: np.ndarray, cover: float) -> np.ndarray:
-    """Optical thickness at ``cover``, the fraction of the layer that is cloud, from the rank
-    of each texel's density: the densest ``cover`` of the tile is cloud, its thickness
-    growing with the rank within the cloud, plus the overcast veil. Broken cloud (cover up to
-    0.5) grows as the square of the rank to ``TAU_MAX``: thin, bright edges around thick
-    cores. As the layer closes into a deck the profile steepens (to the rank^0.5 of a dome's
-    chord at cover 1) and the thickest reaches ``DECK_TAU_MAX``: dark masses with lighter
-    thin places. By rank, cover means the same for a sparse tile and a dense one, and
-    exactly: 0.3 broken, 0.6 mostly cloudy."""
+def cover_rank(density: np.ndarray, cover: float) -> np.ndarray:
+    """Where each texel's density ranks in the cloud at ``cover``, the fraction of the layer
+    that is cloud: 0 at the cloud's edge, 1 at the densest texel, negative in the gaps (how far
+    below the edge), from the rank of the density in the tile. By rank, cover means the same
+    for a sparse tile and a dense one, and exactly: 0.3 broken, 0.6 mostly cloudy. Smooth
+    where the density is, so an outline drawn at 0 stays smooth when magnified."""
     order = np.argsort(density, axis=None, kind="stable")
     rank = np.empty(density.size, dtype=np.float32)
     rank[order] = (np.arange(density.size, dtype=np.float32) + 0.5) / density.size
-    within = np.clip((rank.reshape(density.shape) - (1.0 - cover)) / max(cover, 1e-6), 0.0, 1.0)
-    deck = deck_share(cover)
-    thickest = TAU_MAX + (DECK_TAU_MAX - TAU_MAX) * deck
-    return (overcast_veil(cover) + thickest * within ** (2.0 - 1.5 * deck)).astype(np.float32)
+    return ((rank.reshape(density.shape) - (1.0 - cover)) / max(cover, 1e-6)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class CoverProfile:
+    """Optical thickness from ``cover_rank`` at a cover: the overcast veil everywhere, plus
+    within the clouds thickness growing with the rank. Broken cloud (cover up to 0.5) grows as
+    the square of the rank to ``TAU_MAX``: thin, bright edges around thick cores. As the layer
+    closes into a deck the profile steepens (to the rank^0.5 of a dome's chord at cover 1) and
+    the thickest reaches ``DECK_TAU_MAX``: dark masses with lighter thin places."""
+
+    cover: float
+
+    def __call__(self, rank: np.ndarray) -> np.ndarray:
+        deck = deck_share(self.cover)
+        thickest = np.float32(TAU_MAX + (DECK_TAU_MAX - TAU_MAX) * deck)
+        within = np.clip(rank, np.float32(0.0), np.float32(1.0))
+        power = 2.0 - 1.5 * deck
+        shaped = np.square(within) if power == 2.0 else np.power(within, np.float32(power))
+        return (np.float32(overcast_veil(self.cover)) + thickest * shaped).astype(np.float32)
+
+
+def cover_thickness(density: np.ndarray, cover: float) -> np.ndarray:
+    """Optical thickness at ``cover`` (``CoverProfile`` of ``cover_rank``)."""
+    return CoverProfile(cover)(cover_rank(density, cover))
 
 
 def fractal_field(
@@ -405,6 +430,8 @@ def cloud_texture(tile: np.ndarray, settings: CloudSettings) -> PlaneTexture:
     settings' cover. Thickness, not density, is what the pyramid averages: far away a pixel
     then sees the mean extinction of the clouds and gaps it covers (a hazy band of cloud
     toward the horizon at any cover), not a thresholded mean density (which was clear at low
-    cover and solid at high cover)."""
-    thickness = cover_thickness(cover_density(layer_density(tile, settings)), settings.cover)
-    return PlaneTexture(thickness[..., None], settings.period_m)
+    cover and solid at high cover). Up close the rank is read and thresholded, so outlines
+    are smooth curves (``ThresholdTexture``)."""
+    density = periodic_blur(cover_density(layer_density(tile, settings)), OUTLINE_SMOOTHING)
+    rank = cover_rank(density.astype(np.float32), settings.cover)
+    return ThresholdTexture(rank[..., None], settings.period_m, CoverProfile(settings.cover))

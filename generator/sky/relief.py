@@ -1,7 +1,7 @@
 """Billows on the clouds: a fine, seeded relief that multiplies the cloud layer's thickness.
 
 A cloud model's tile has 14.6 m texels and draws soft, rounded blobs, so near the zenith a
-cloud's edge is a smooth ramp over a few hundred metres, and its columns (``cloud_height``) have
+cloud's edge is a smooth ramp over a few hundred metres, and its columns (``column_top``) have
 smooth domes for tops. Real cumulus are lumpy at every scale down to metres: cauliflower tops and
 crisp, ragged edges. The relief is a periodic log-normal field of mean 1 on a finer tile,
 read at the pixel's footprint like the layer itself: up close it roughens edges and tops; far
