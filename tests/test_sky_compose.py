@@ -261,6 +261,26 @@ def test_cover_is_the_fraction_of_the_layer_that_is_cloud():
     assert all((a <= b).all() for a, b in itertools.pairwise(grown)), "more cover grows clouds"
 
 
+def test_a_clouds_outline_magnified_is_a_smooth_curve_not_texel_stairs():
+    """Overhead in a 16K sky a texel of the layer spans several pixels: a round cloud's
+    outline, read far finer than its texels, stays round."""
+    from generator.sky.layers import cloud_texture
+
+    rows, columns = np.mgrid[0:64, 0:64] - 31.5
+    bump = np.exp(-(rows**2 + columns**2) / (2 * 8.0**2)).astype(np.float32)
+    settings = CloudSettings(
+        "map.png", cover=0.1, tile=64, period_m=640.0, edge_warp_m=0.0, clustering=0.0
+    )
+    texture = cloud_texture(np.repeat(bump[..., None], 3, axis=-1), settings)
+    angle = np.radians(np.arange(0.0, 90.0, 0.5))[:, None]
+    radius = np.arange(50.0, 200.0, 0.1)[None, :]  # metres from the centre, 10 m texels
+    x, z = 320.0 + radius * np.cos(angle), 320.0 + radius * np.sin(angle)
+    inside = texture.sample(x, z, np.full((len(angle), 1), 0.01))[..., 0] > 1e-6
+    outline = radius[0, inside.shape[1] - 1 - np.argmax(inside[:, ::-1], axis=1)]
+    assert np.ptp(outline) < 5.0, "round"
+    assert np.abs(np.diff(outline)).max() < 1.0, "no steps from texel to texel"
+
+
 def test_frayed_edges_are_seamless_seeded_and_leave_the_insides_and_the_gaps():
     from generator.sky.layers import fray
 
