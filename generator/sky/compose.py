@@ -92,8 +92,10 @@ CLOUD_DEPTH_M = 300.0
 stretch, where the clouds it passes hide the gaps between them (toward the horizon, broken
 cloud closes into a deck, as it does in photographs)."""
 DEPTH_TAPS = 11
-"""Samples along a ray's way through the layer, from its base to its top, where that way is
-longer than its footprint (taking the cloud's top as linear between them, 11 look as 12 do)."""
+"""Most samples along a ray's way through the layer, from its base to its top, where that way
+is longer than its footprint (taking the cloud's top as linear between them, 11 look as 12
+do). Steep rays take fewer: no closer together than the layer's texels, between which its
+thickness is linear anyway."""
 FULL_DEPTH_TAU = TAU_MAX
 """Column optical thickness of a cloud as tall as the layer is deep: the thickest broken cloud
 (``generator.sky.layers.TAU_MAX``). An extinction of 0.04 per metre, a mean free path of 25 m,
@@ -569,7 +571,8 @@ class ComposedSky:
         to a 16K sky's 46."""
         across = np.sqrt(np.maximum(1.0 - np.square(facing), 0.0))
         stretch = CLOUD_DEPTH_M * across / np.maximum(facing, 1e-3)  # horizontal, per row
-        taps = np.clip(np.ceil(stretch / np.maximum(footprint, 1e-9)) + 1, 1, DEPTH_TAPS)
+        finest = np.maximum(footprint, self.cloud_texture.texel_m)  # no closer than a texel
+        taps = np.clip(np.ceil(stretch / finest) + 1, 1, DEPTH_TAPS)
         taps[stretch < footprint] = 1  # the whole stretch within one footprint
         count = int(taps.max())
         if count == 1:
