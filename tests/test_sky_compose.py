@@ -369,7 +369,10 @@ def test_cover_over_an_even_tile_draws_rounded_clouds_not_bands():
 
 
 def test_a_closing_deck_thickens_into_dark_masses_while_broken_cloud_keeps_its_profile():
-    from generator.sky.layers import DECK_TAU_MAX, TAU_MAX, cover_thickness, overcast_veil
+    from generator.sky.layers import DECK_TAU_MAX, TAU_MAX, CoverProfile, cover_rank, overcast_veil
+
+    def cover_thickness(density: np.ndarray, cover: float) -> np.ndarray:
+        return CoverProfile(cover)(cover_rank(density, cover))
 
     density = np.random.default_rng(2).uniform(size=(64, 64)).astype(np.float32)
     for cover in (0.2, 0.5):  # broken: thickness grows as the square of the rank to TAU_MAX

@@ -324,11 +324,6 @@ class CoverProfile:
         return (np.float32(overcast_veil(self.cover)) + thickest * shaped).astype(np.float32)
 
 
-def cover_thickness(density: np.ndarray, cover: float) -> np.ndarray:
-    """Optical thickness at ``cover`` (``CoverProfile`` of ``cover_rank``)."""
-    return CoverProfile(cover)(cover_rank(density, cover))
-
-
 def fractal_field(
     size: int,
     texel_m: float,

@@ -87,11 +87,14 @@ class PlaneTexture:
 
     def _bilinear(self, level: int, x_m: np.ndarray, z_m: np.ndarray) -> np.ndarray:
         """(..., C) float32 bilinear samples of one level, wrapping around the tile."""
-        texels = self.levels[level]
-        scale = np.float32(texels.shape[0] / self.period_m)
-        return wrapped_bilinear(
-            texels, x_m * scale - np.float32(0.5), z_m * scale - np.float32(0.5)
-        )
+        return wrapped_bilinear(self.levels[level], *self._texel_coordinates(level, x_m, z_m))
+
+    def _texel_coordinates(
+        self, level: int, x_m: np.ndarray, z_m: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Plane positions as ``wrapped_bilinear``'s texel coordinates in ``level``."""
+        scale = np.float32(self.levels[level].shape[0] / self.period_m)
+        return x_m * scale - np.float32(0.5), z_m * scale - np.float32(0.5)
 
 
 class ThresholdTexture(PlaneTexture):
@@ -116,9 +119,7 @@ class ThresholdTexture(PlaneTexture):
     def _bilinear(self, level: int, x_m: np.ndarray, z_m: np.ndarray) -> np.ndarray:
         if level:
             return super()._bilinear(level, x_m, z_m)
-        scale = np.float32(self.field.shape[0] / self.period_m)
-        u, v = x_m * scale - np.float32(0.5), z_m * scale - np.float32(0.5)
-        return self.transfer(wrapped_bilinear(self.field, u, v))
+        return self.transfer(wrapped_bilinear(self.field, *self._texel_coordinates(0, x_m, z_m)))
 
 
 def wrapped_bilinear(texels: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
