@@ -315,13 +315,31 @@ class CoverProfile:
 
     cover: float
 
+    @property
+    def floor(self) -> float:
+        """The thickness in the gaps: the overcast veil."""
+        return overcast_veil(self.cover)
+
+    @property
+    def _thickest(self) -> np.float32:
+        return np.float32(TAU_MAX + (DECK_TAU_MAX - TAU_MAX) * deck_share(self.cover))
+
+    @property
+    def _power(self) -> float:
+        return 2.0 - 1.5 * deck_share(self.cover)
+
     def __call__(self, rank: np.ndarray) -> np.ndarray:
-        deck = deck_share(self.cover)
-        thickest = np.float32(TAU_MAX + (DECK_TAU_MAX - TAU_MAX) * deck)
         within = np.clip(rank, np.float32(0.0), np.float32(1.0))
-        power = 2.0 - 1.5 * deck
+        power = self._power
         shaped = np.square(within) if power == 2.0 else np.power(within, np.float32(power))
-        return (np.float32(overcast_veil(self.cover)) + thickest * shaped).astype(np.float32)
+        return (np.float32(self.floor) + self._thickest * shaped).astype(np.float32)
+
+    def inverse(self, thickness: np.ndarray) -> np.ndarray:
+        """The rank (0..1) whose thickness is ``thickness`` (at least the floor)."""
+        shaped = np.maximum(thickness - np.float32(self.floor), 0.0) / self._thickest
+        power = self._power
+        within = np.sqrt(shaped) if power == 2.0 else np.power(shaped, np.float32(1.0 / power))
+        return within.astype(np.float32)
 
 
 def fractal_field(

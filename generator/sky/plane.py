@@ -12,7 +12,7 @@ tile or face that asks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -97,29 +97,42 @@ class PlaneTexture:
         return x_m * scale - np.float32(0.5), z_m * scale - np.float32(0.5)
 
 
-class ThresholdTexture(PlaneTexture):
-    """A ``PlaneTexture`` of ``transfer(field)``, ``field`` (N, N, 1) smooth and ``transfer`` a
-    pointwise function that thresholds it (a cloud's thickness from its density's rank). The
-    finest level is read by interpolating the field and then applying ``transfer``, so an
-    outline the threshold draws is a smooth curve at any magnification: interpolating the
-    thresholded texels drew it as stairs a texel high (14.6 m on the bundled clouds, several
-    pixels of a 16K sky overhead). Coarser levels average ``transfer(field)``, so far away a
-    pixel still reads the mean of what it covers. At texel centres both agree exactly."""
+class Threshold(Protocol):
+    """A pointwise function that thresholds a field: ``floor`` where the field is at or below
+    its threshold, rising above it, with an inverse there."""
 
-    def __init__(
-        self,
-        field: np.ndarray,
-        period_m: float,
-        transfer: Callable[[np.ndarray], np.ndarray],
-    ) -> None:
-        self.field = np.ascontiguousarray(field, dtype=np.float32)
+    floor: float
+
+    def __call__(self, field: np.ndarray) -> np.ndarray: ...
+
+    def inverse(self, value: np.ndarray) -> np.ndarray: ...
+
+
+class ThresholdTexture(PlaneTexture):
+    """A ``PlaneTexture`` of ``transfer(field)``, ``field`` (N, N, 1) smooth and ``transfer``
+    a ``Threshold`` (a cloud's thickness from its density's rank). Every level is read by
+    interpolating a field and then applying ``transfer``, so an outline the threshold draws is
+    a smooth curve at any magnification: interpolating thresholded texels drew it along the
+    texels' edges, in stairs (14.6 m on the bundled clouds, many pixels of a 16K sky
+    overhead) and, seen obliquely through coarser levels, in straight-edged teeth. The finest
+    level's field is ``field``; a coarser one's is what ``transfer`` maps to the level's mean
+    of ``transfer(field)`` (the levels ``PlaneTexture`` keeps), or in the gaps, where that
+    mean is the floor, the mean field: far away a pixel still reads the mean of what it
+    covers, exactly at texel centres."""
+
+    def __init__(self, field: np.ndarray, period_m: float, transfer: Threshold) -> None:
+        field = np.ascontiguousarray(field, dtype=np.float32)
+        super().__init__(transfer(field), period_m)
         self.transfer = transfer
-        super().__init__(transfer(self.field), period_m)
+        self.fields = [field]
+        for mean, means in zip(self.levels[1:], _pyramid(field)[1:], strict=True):
+            above = mean > np.float32(transfer.floor)
+            inverse = transfer.inverse(np.where(above, mean, np.float32(transfer.floor)))
+            self.fields.append(np.where(above, inverse, np.minimum(means, 0.0)))
 
     def _bilinear(self, level: int, x_m: np.ndarray, z_m: np.ndarray) -> np.ndarray:
-        if level:
-            return super()._bilinear(level, x_m, z_m)
-        return self.transfer(wrapped_bilinear(self.field, *self._texel_coordinates(0, x_m, z_m)))
+        coordinates = self._texel_coordinates(level, x_m, z_m)
+        return self.transfer(wrapped_bilinear(self.fields[level], *coordinates))
 
 
 def wrapped_bilinear(texels: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
