@@ -443,8 +443,8 @@ def cloud_texture(tile: np.ndarray, settings: CloudSettings) -> PlaneTexture:
     settings' cover. Thickness, not density, is what the pyramid averages: far away a pixel
     then sees the mean extinction of the clouds and gaps it covers (a hazy band of cloud
     toward the horizon at any cover), not a thresholded mean density (which was clear at low
-    cover and solid at high cover). Up close the rank is read and thresholded, so outlines
-    are smooth curves (``ThresholdTexture``)."""
+    cover and solid at high cover). Every level is read as a rank and thresholded after,
+    so outlines are smooth curves up close and seen obliquely (``ThresholdTexture``)."""
     density = periodic_blur(cover_density(layer_density(tile, settings)), OUTLINE_SMOOTHING)
     rank = cover_rank(density.astype(np.float32), settings.cover)
     return ThresholdTexture(rank[..., None], settings.period_m, CoverProfile(settings.cover))

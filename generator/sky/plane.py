@@ -125,10 +125,10 @@ class ThresholdTexture(PlaneTexture):
         super().__init__(transfer(field), period_m)
         self.transfer = transfer
         self.fields = [field]
-        for mean, means in zip(self.levels[1:], _pyramid(field)[1:], strict=True):
-            above = mean > np.float32(transfer.floor)
-            inverse = transfer.inverse(np.where(above, mean, np.float32(transfer.floor)))
-            self.fields.append(np.where(above, inverse, np.minimum(means, 0.0)))
+        for value, averaged in zip(self.levels[1:], _pyramid(field)[1:], strict=True):
+            above = value > np.float32(transfer.floor)
+            inverse = transfer.inverse(np.where(above, value, np.float32(transfer.floor)))
+            self.fields.append(np.where(above, inverse, np.minimum(averaged, 0.0)))
 
     def _bilinear(self, level: int, x_m: np.ndarray, z_m: np.ndarray) -> np.ndarray:
         coordinates = self._texel_coordinates(level, x_m, z_m)
