@@ -553,14 +553,21 @@ def test_billows_are_on_broken_cloud_and_off_over_a_closed_deck():
 
 
 def _lone_cloud_sky(
-    tau: float, cover: float, sun_elevation: float, at: tuple[float, float], sunlit=None
+    tau: float,
+    cover: float,
+    sun_elevation: float,
+    at: tuple[float, float],
+    sunlit=None,
+    texel_m: float = 100.0,
 ):
     """A sky whose layer holds one round cloud of thickness ``tau``, 3 km across, centred at
-    ``at`` (x, z metres) on the layer; ``sunlit`` the billows' faces, if given."""
+    ``at`` (x, z metres) on the layer, on texels of ``texel_m``; ``sunlit`` the billows'
+    faces, if given."""
     from generator.sky.compose import ComposedSky
     from generator.sky.plane import PlaneTexture
 
-    size, period = 512, 51200.0  # 100 m texels
+    size = 512
+    period = size * texel_m
     x = (np.arange(size) + 0.5) * (period / size)
     x = np.where(x > period / 2, x - period, x)
     distance = np.hypot(x[None, :] - at[0], x[:, None] - at[1])  # rows along z
@@ -605,6 +612,29 @@ def test_a_low_sun_lights_the_walls_of_clouds_and_leaves_their_bases_grey():
     base = _luminance(base_sky, np.array([0.0, 1.0, 0.0]))
     wall = _luminance(wall_sky, low)
     assert wall > 3.0 * base
+
+
+def test_a_setting_suns_clouds_seen_from_below_are_grey_with_no_sunlit_wall_in_them():
+    """Looking 60 degrees up into a cumulus's base (tau 3, the median of broken cloud), away
+    from a 3-degree sun, the eye sees the base, as it does straight up: the ray goes on inside
+    the cloud it entered from below, and none of what it meets there is a wall the sun lights.
+    (Counting all but the lowest 33 m as wall drew it 1.45 times as bright as the base
+    overhead, and tan: red over blue 1.8 where the base's is 1.0. Every cloud overhead at
+    sunset was that tan.)"""
+    from generator.sky.spectrum import REC709_LUMINANCE
+
+    sun = direction(np.float64(3.0), np.float64(0.0))
+    away = -np.array([sun[0], 0.0, sun[2]]) / math.hypot(sun[0], sun[2])
+    up = math.radians(60.0)
+    view = np.array([away[0] * math.cos(up), math.sin(up), away[2] * math.cos(up)])
+    reach = 1500.0 / math.tan(up)
+    at = (away[0] * reach, away[2] * reach)
+    oblique_sky = _lone_cloud_sky(3.0, 0.3, 3.0, at, texel_m=15.0)  # the bundled clouds' texels
+    overhead_sky = _lone_cloud_sky(3.0, 0.3, 3.0, (0.0, 0.0), texel_m=15.0)
+    oblique = oblique_sky.radiance(view[None, :], 1e-4)[0]
+    overhead = overhead_sky.radiance(np.array([[0.0, 1.0, 0.0]]), 1e-4)[0]
+    assert oblique @ REC709_LUMINANCE < 1.3 * (overhead @ REC709_LUMINANCE)
+    assert oblique[0] / oblique[2] < 1.2 * overhead[0] / overhead[2], "grey, not tan"
 
 
 def test_a_cloud_wall_facing_a_setting_sun_glows_brighter_than_the_sky_beside_it():

@@ -562,9 +562,12 @@ class ComposedSky:
         cloud over the share ``share_inside`` says: seen obliquely a cloud shows a sharp
         outline, a flat base and a rounded top, where thickness spread evenly over the depth
         blurred every edge over the whole stretch. An even column's mean is its thickness
-        exactly. Also the part of it between the lowest two samples, the layer's base: where a
-        ray meets the cloud there it sees the cloud's base, elsewhere a wall (``_clouded``
-        lights the two apart); overhead, where one sample reads the layer, all of it.
+        exactly. Also the part of it seen through a cloud's base: between the lowest two
+        samples, and on while the ray stays inside the cloud it entered there (a ray that
+        enters a cloud from below sees its base however far it goes on inside; counting all
+        but the lowest stretch as wall lit every cloud overhead by a low sun tan). What a ray
+        meets past it is a wall (``_clouded`` lights the two apart); overhead, where one
+        sample reads the layer, it is all base.
 
         The billows (``_billows``) are read once per ray, in the middle of its way through
         the layer, and scale every sample's column: read at every sample they added 17 s
@@ -605,7 +608,10 @@ class ComposedSky:
                 share *= tap < taps
             total += share * dense
             if tap == 1:
-                base = total.copy()
+                base, inside = total.copy(), share
+            else:  # the base goes on while the ray stays inside the cloud it entered there
+                inside = np.minimum(inside, share)
+                base += inside * dense
             last, below = tau, top
         single = taps == 1
         total = np.where(single, lowest, total / gaps.astype(np.float32))
