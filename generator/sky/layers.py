@@ -28,7 +28,7 @@ from generator.rendering.pick import make_renderer
 from generator.rendering.progress import increments
 from generator.rendering.render import BandRenderer, CancelFn
 from generator.sky.cloudmap import density_from_linear
-from generator.sky.plane import CornerQuads, PlaneTexture, ThresholdTexture
+from generator.sky.plane import PlaneTexture, ThresholdTexture, wrapped_bilinear
 from generator.sky.spectrum import REC709_LUMINANCE
 
 COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
@@ -391,20 +391,20 @@ def fray(density: np.ndarray, texel_m: float, warp_m: float, seed: int) -> np.nd
     Warping where the texture is read, rather than adding noise to it, frays the edges into the
     fractal, wispy outlines real clouds have while the insides stay smooth and the cover (the
     fraction that is cloud) stays what the model drew; the warp wraps, so the tile stays
-    seamless. Rows are read ``FRAY_ROWS`` at a time, so memory stays a few tiles'."""
+    seamless. Rows are read ``FRAY_ROWS`` at a time, so memory stays that of the tile."""
     if warp_m <= 0.0:
         return density
     size = density.shape[0]
     shift = np.float32(warp_m / texel_m)
     down = fractal_field(size, texel_m, seed, 0).astype(np.float32) * shift
     across = fractal_field(size, texel_m, seed, 1).astype(np.float32) * shift
-    texels = CornerQuads(density.astype(np.float32)[..., None])
+    texels = density.astype(np.float32)[..., None]
     out = np.empty((size, size), dtype=np.float32)
     columns = np.arange(size, dtype=np.float32)[None, :]
     for start in range(0, size, FRAY_ROWS):
         rows = slice(start, start + FRAY_ROWS)
         top = np.arange(start, min(start + FRAY_ROWS, size), dtype=np.float32)[:, None]
-        out[rows] = texels.sample(columns + across[rows], top + down[rows])[..., 0]
+        out[rows] = wrapped_bilinear(texels, columns + across[rows], top + down[rows])[..., 0]
     return out
 
 
