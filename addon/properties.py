@@ -429,13 +429,18 @@ class EB_Settings(PropertyGroup):
         name="Tone",
         items=(
             (
+                "FILMIC",
+                "Filmic",
+                "As a camera's picture, and as Blender's Filmic and AgX views show the World",
+            ),
+            (
                 "SHOULDER",
                 "Shoulder",
                 "A soft roll-off above 0.8 (sRGB): bright clouds keep their shape",
             ),
             ("STANDARD", "Standard", "A plain clip at white, as Blender's Standard view"),
         ),
-        default="SHOULDER",
+        default="FILMIC",
     )
 
     preview_image: PointerProperty(type=bpy.types.Image, name="Preview")

@@ -250,9 +250,24 @@ def test_tone_curves():
     low = x <= KNEE
     np.testing.assert_array_equal(shoulder[low], x[low])
     assert (np.diff(shoulder[:, 0]) >= 0).all() and shoulder.max() <= 1.0
-    assert tone_map(np.float32([1.0, 2.0]), 0.0)[1] < 1.0
+    assert tone_map(np.float32([1.0, 2.0]), 0.0, "shoulder")[1] < 1.0
     assert np.abs(np.diff(shoulder[:, 0], 2)).max() < 1e-4  # smooth at the knee
     np.testing.assert_allclose(tone_map(x, 1.0, "standard"), np.clip(2 * x, 0, 1))
+
+
+def test_the_filmic_tone_is_a_cameras_s_curve_and_the_default():
+    """As a camera renders a picture: mid-grey lifted, the darks pressed into a toe, and the
+    highlights rolling off over about three stops above white instead of clipping there."""
+    x = np.linspace(0.0, 8.0, 4001, dtype=np.float32)[:, None]
+    filmic = tone_map(x, 0.0, "filmic")
+    np.testing.assert_array_equal(tone_map(x, 0.0), filmic)
+    assert SkyRecipe(COLOUR).tone == "filmic"
+    assert (np.diff(filmic[:, 0]) >= 0).all() and filmic[0, 0] == 0.0 and filmic.max() == 1.0
+    grey, dark = tone_map(np.float32([[0.18], [0.02]]), 0.0, "filmic")[:, 0]
+    assert 0.25 < grey < 0.3 and dark < 0.02
+    assert 0.75 < float(tone_map(np.float32([1.0]), 0.0, "filmic")[0]) < 0.85
+    assert float(tone_map(np.float32([4.0]), 0.0, "filmic")[0]) < 0.99
+    assert float(tone_map(np.float32([8.0]), 0.0, "filmic")[0]) == 1.0
 
 
 def test_ldr_files_are_exposed_by_the_meter_and_float_files_keep_radiance(tmp_path):

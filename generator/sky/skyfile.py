@@ -79,10 +79,16 @@ cloud edges (``clouds.edge_warp_m``); an older recipe's clouds had none, and are
 5: clouds gathered into fields (``clouds.clustering``); older ones are read without. 6: a cirrus
 veil (``composition.cirrus``): an older reader would drop it silently, so it refuses."""
 PROJECTIONS = ("equirect", "cube", *STRIP_PROJECTIONS)
-TONES = ("shoulder", "standard")
-"""How 8/16-bit files map exposed radiance to 0..1: ``standard`` clips at 1 (Blender's Standard
-view); ``shoulder`` is the same up to ``KNEE`` and then rolls off smoothly toward 1, so the
-bright sky by the sun and sunlit clouds keep some gradation instead of a flat white."""
+TONES = ("filmic", "shoulder", "standard")
+"""How 8/16-bit files map exposed radiance to 0..1: ``filmic`` as a camera's picture (an S-curve:
+mid-grey lifted to 0.27, a toe in the darks, highlights rolling off over three stops above
+white), so a sky looks as photographs of skies do and as Blender's Filmic and AgX views show
+the EXR; ``standard`` clips at 1 (Blender's Standard view); ``shoulder`` is the same up to
+``KNEE`` and then rolls off smoothly toward 1, so the bright sky by the sun and sunlit clouds
+keep some gradation instead of a flat white."""
+DEFAULT_TONE = "filmic"
+"""The tone of new recipes. Recipes written before ``filmic`` existed name theirs, or were
+``shoulder``: they are read as they were made."""
 KNEE = 0.6
 """Where the shoulder begins (linear, 0.8 in sRGB): below it ``shoulder`` equals ``standard``."""
 MID_GREY = 0.18
@@ -111,7 +117,7 @@ class SkyRecipe:
     window: Window | None = None
     camera: StripCamera | None = None
     exposure: float | None = None
-    tone: str = "shoulder"
+    tone: str = DEFAULT_TONE
     metered: float | None = None
     version: int = SKY_VERSION
 
@@ -590,14 +596,21 @@ def face_paths(path: str | os.PathLike) -> dict[str, Path]:
     return {face: path.with_name(f"{path.stem}_{face}{path.suffix}") for face in FACES}
 
 
-def tone_map(radiance: np.ndarray, exposure: float, tone: str = "shoulder") -> np.ndarray:
+def tone_map(radiance: np.ndarray, exposure: float, tone: str = DEFAULT_TONE) -> np.ndarray:
     """Display values (linear, 0..1, float32) of linear ``radiance`` (..., 3) exposed by
     ``exposure`` stops: ``standard`` clips at 1; ``shoulder`` equals it up to ``KNEE`` and then
     rolls off as KNEE + (1 - KNEE)(1 - exp(-(x - KNEE) / (1 - KNEE))), smooth at the knee and
-    reaching 1 only at infinity (per channel, so the brightest light turns white)."""
+    reaching 1 only at infinity; ``filmic`` is x (2.51 x + 0.03) / (x (2.43 x + 0.59) + 0.14),
+    the rational fit to the ACES film look by K. Narkowicz (2015), white from x = 7.2. Each
+    per channel, so the brightest light turns white."""
     x = np.asarray(radiance, dtype=np.float32) * np.float32(2.0**exposure)
     if tone == "standard":
         return np.clip(x, 0.0, 1.0)
+    if tone == "filmic":
+        x = np.maximum(x, 0.0)
+        curve = x * (np.float32(2.51) * x + np.float32(0.03))
+        curve /= x * (np.float32(2.43) * x + np.float32(0.59)) + np.float32(0.14)
+        return np.minimum(curve, np.float32(1.0))
     if tone != "shoulder":
         raise RequestError(f"unknown tone {tone!r}: use {' or '.join(TONES)}")
     x = np.maximum(x, 0.0)
