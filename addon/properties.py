@@ -429,18 +429,19 @@ class EB_Settings(PropertyGroup):
         name="Tone",
         items=(
             (
-                "FILMIC",
-                "Filmic",
-                "As a camera's picture, and as Blender's Filmic and AgX views show the World",
-            ),
-            (
                 "SHOULDER",
                 "Shoulder",
                 "A soft roll-off above 0.8 (sRGB): bright clouds keep their shape",
             ),
+            (
+                "FILMIC",
+                "Filmic",
+                "As a camera's picture, and as Blender's Filmic and AgX views show the World: "
+                "bluer, brighter skies; overcast decks paler",
+            ),
             ("STANDARD", "Standard", "A plain clip at white, as Blender's Standard view"),
         ),
-        default="FILMIC",
+        default="SHOULDER",
     )
 
     preview_image: PointerProperty(type=bpy.types.Image, name="Preview")

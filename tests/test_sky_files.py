@@ -255,13 +255,11 @@ def test_tone_curves():
     np.testing.assert_allclose(tone_map(x, 1.0, "standard"), np.clip(2 * x, 0, 1))
 
 
-def test_the_filmic_tone_is_a_cameras_s_curve_and_the_default():
+def test_the_filmic_tone_is_a_cameras_s_curve():
     """As a camera renders a picture: mid-grey lifted, the darks pressed into a toe, and the
     highlights rolling off over about three stops above white instead of clipping there."""
     x = np.linspace(0.0, 8.0, 4001, dtype=np.float32)[:, None]
     filmic = tone_map(x, 0.0, "filmic")
-    np.testing.assert_array_equal(tone_map(x, 0.0), filmic)
-    assert SkyRecipe(COLOUR).tone == "filmic"
     assert (np.diff(filmic[:, 0]) >= 0).all() and filmic[0, 0] == 0.0 and filmic.max() == 1.0
     grey, dark = tone_map(np.float32([[0.18], [0.02]]), 0.0, "filmic")[:, 0]
     assert 0.25 < grey < 0.3 and dark < 0.02

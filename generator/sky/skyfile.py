@@ -79,16 +79,15 @@ cloud edges (``clouds.edge_warp_m``); an older recipe's clouds had none, and are
 5: clouds gathered into fields (``clouds.clustering``); older ones are read without. 6: a cirrus
 veil (``composition.cirrus``): an older reader would drop it silently, so it refuses."""
 PROJECTIONS = ("equirect", "cube", *STRIP_PROJECTIONS)
-TONES = ("filmic", "shoulder", "standard")
-"""How 8/16-bit files map exposed radiance to 0..1: ``filmic`` as a camera's picture (an S-curve:
-mid-grey lifted to 0.27, a toe in the darks, highlights rolling off over three stops above
-white), so a sky looks as photographs of skies do and as Blender's Filmic and AgX views show
-the EXR; ``standard`` clips at 1 (Blender's Standard view); ``shoulder`` is the same up to
-``KNEE`` and then rolls off smoothly toward 1, so the bright sky by the sun and sunlit clouds
-keep some gradation instead of a flat white."""
-DEFAULT_TONE = "filmic"
-"""The tone of new recipes. Recipes written before ``filmic`` existed name theirs, or were
-``shoulder``: they are read as they were made."""
+TONES = ("shoulder", "filmic", "standard")
+"""How 8/16-bit files map exposed radiance to 0..1: ``standard`` clips at 1 (Blender's Standard
+view); ``shoulder`` is the same up to ``KNEE`` and then rolls off smoothly toward 1, so the
+bright sky by the sun and sunlit clouds keep some gradation instead of a flat white;
+``filmic`` as a camera's picture (an S-curve: mid-grey lifted to 0.27, a toe in the darks,
+highlights rolling off over three stops above white), as Blender's Filmic and AgX views show
+the EXR: bluer, brighter skies, but an overcast deck washes out to a pale grey."""
+DEFAULT_TONE = "shoulder"
+"""The tone of a recipe that names none."""
 KNEE = 0.6
 """Where the shoulder begins (linear, 0.8 in sRGB): below it ``shoulder`` equals ``standard``."""
 MID_GREY = 0.18
@@ -210,7 +209,7 @@ class SkyRecipe:
                 window=None if window is None else Window(**window),
                 camera=None if camera is None else StripCamera(**camera),
                 exposure=data.get("exposure"),
-                tone=data.get("tone", "shoulder"),
+                tone=data.get("tone", DEFAULT_TONE),
                 metered=data.get("metered"),
             )
         except RequestError:
