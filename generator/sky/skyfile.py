@@ -600,8 +600,8 @@ def tone_map(radiance: np.ndarray, exposure: float, tone: str = DEFAULT_TONE) ->
     ``exposure`` stops: ``standard`` clips at 1; ``shoulder`` equals it up to ``KNEE`` and then
     rolls off as KNEE + (1 - KNEE)(1 - exp(-(x - KNEE) / (1 - KNEE))), smooth at the knee and
     reaching 1 only at infinity; ``filmic`` is x (2.51 x + 0.03) / (x (2.43 x + 0.59) + 0.14),
-    the rational fit to the ACES film look by K. Narkowicz (2015), white from x = 7.2. Each
-    per channel, so the brightest light turns white."""
+    the rational fit to the ACES film look by K. Narkowicz (2015), white from x = 7.2. All
+    three work per channel, so the brightest light turns white."""
     x = np.asarray(radiance, dtype=np.float32) * np.float32(2.0**exposure)
     if tone == "standard":
         return np.clip(x, 0.0, 1.0)
