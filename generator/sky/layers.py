@@ -332,7 +332,7 @@ class CoverProfile:
         within = np.clip(rank, np.float32(0.0), np.float32(1.0))
         power = self._power
         shaped = np.square(within) if power == 2.0 else np.power(within, np.float32(power))
-        return (np.float32(self.floor) + self._thickest * shaped).astype(np.float32)
+        return (np.float32(self.floor) + self._thickest * shaped).astype(np.float32, copy=False)
 
     def inverse(self, thickness: np.ndarray) -> np.ndarray:
         """The rank (0..1) whose thickness is ``thickness`` (at least the floor)."""
