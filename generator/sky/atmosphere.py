@@ -285,12 +285,18 @@ def azimuth_from_sun(x: np.ndarray, z: np.ndarray, settings: SkySettings) -> np.
     return np.where(np.abs(x) + np.abs(z) < 1e-9, np.float32(0.0), angle)
 
 
-def clear_rows(rays: Rays, settings: SkySettings, pixel_deg: float | None = None) -> np.ndarray:
+def clear_rows(
+    rays: Rays,
+    settings: SkySettings,
+    pixel_deg: float | None = None,
+    azimuth: np.ndarray | None = None,
+) -> np.ndarray:
     """(R, C, 3) float32 ``clear_sky`` toward ``rays``: the table's row coordinate once per row,
-    its column per direction."""
+    its column per direction. ``azimuth``: their ``azimuth_from_sun`` where a caller has it."""
     atmosphere = _tables(settings)
     zenith = np.arccos(np.clip(rays.y, -1.0, 1.0))
-    azimuth = azimuth_from_sun(rays.x, rays.z, settings)
+    if azimuth is None:
+        azimuth = azimuth_from_sun(rays.x, rays.z, settings)
     fy, fx, lo, hi = atmosphere.view.coordinates(zenith, azimuth)
     radiance = bilinear(atmosphere.colour, fy, fx, lo, hi)
     if settings.sun_disc:

@@ -405,8 +405,9 @@ class ComposedSky:
             out[down] = self._ground(rays.take(down), pixel_rad) if ground else 0.0
         if up.size:
             seen = rays if up.size == len(below) else rays.take(up)
-            sky = clear_rows(seen, self.composition.sky, math.degrees(pixel_rad))
-            out[up] = self._overhead(seen, sky, pixel_rad)
+            azimuth = azimuth_from_sun(seen.x, seen.z, self.composition.sky)
+            sky = clear_rows(seen, self.composition.sky, math.degrees(pixel_rad), azimuth)
+            out[up] = self._overhead(seen, sky, pixel_rad, azimuth)
         if horizon and self.bands:
             self.horizon_over(rays, pixel_rad, out)
 
@@ -646,17 +647,20 @@ class ComposedSky:
         low = np.minimum(index.astype(np.intp), SUN_TABLE - 2)
         return lerp_planes(table, low, index - low)
 
-    def _overhead(self, rays: Rays, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
+    def _overhead(
+        self, rays: Rays, sky: np.ndarray, pixel_rad: float, azimuth: np.ndarray | None = None
+    ) -> np.ndarray:
         """The cirrus veil and then the cloud layer in front of it over the clear ``sky``
         toward ``rays`` (y >= 0); ``sky`` itself where there are neither. What depends on the
-        direction alone (the angle to the sun, the phase function there, the azimuth) is
-        computed once for both."""
+        direction alone (the angle to the sun, the phase function there, the azimuth: given
+        where the caller has it) is computed once for both."""
         if self.cirrus is None and self.clouds is None:
             return sky
         x32, z32 = rays.x.astype(np.float32), rays.z.astype(np.float32)
         sun = self.sun.astype(np.float32)
         cosine = x32 * sun[0] + (rays.y * self.sun[1]).astype(np.float32) + z32 * sun[2]
-        azimuth = azimuth_from_sun(rays.x, rays.z, self.composition.sky)
+        if azimuth is None:
+            azimuth = azimuth_from_sun(rays.x, rays.z, self.composition.sky)
         toward = Toward(x32, z32, cosine, henyey_greenstein(cosine), azimuth)
         if self.cirrus is not None:
             sky = self._veiled(rays, toward, sky, pixel_rad)

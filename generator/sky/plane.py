@@ -142,17 +142,30 @@ def wrapped_bilinear(texels: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.nda
     rows of one or three): without a copy where the channels are planes, as a
     ``PlaneTexture``'s levels are."""
     n, channels = texels.shape[0], texels.shape[2]
+    if n == 1:  # the coarsest level, read far away: positions there may pass int32's range
+        shape = np.broadcast_shapes(np.shape(u), np.shape(v))
+        return np.broadcast_to(texels[0, 0], (*shape, channels)).astype(np.float32)
     u0, v0 = np.floor(u), np.floor(v)
     wu, wv = u - u0, v - v0
-    j0, i0 = u0.astype(np.int64) & (n - 1), v0.astype(np.int64) & (n - 1)
-    j1, i0, i1 = (j0 + 1) & (n - 1), i0 * n, ((i0 + 1) & (n - 1)) * n
+    # int32 indices, updated in place: a fifth fewer passes over memory than int64 temporaries
+    j0 = u0.astype(np.int32)
+    j0 &= n - 1
+    j1 = j0 + 1
+    j1 &= n - 1
+    i0 = v0.astype(np.int32)
+    i0 &= n - 1
+    i1 = i0 + 1
+    i1 &= n - 1
+    i0 *= n
+    i1 *= n
+    corners = (i0 + j0, i0 + j1, i1 + j0, i1 + j1)
     out = None if channels == 1 else np.empty((*np.shape(wu), channels), dtype=np.float32)
     for channel in range(channels):
         flat = texels[..., channel].reshape(n * n)
-        top = flat.take(i0 + j0)
-        top += (flat.take(i0 + j1) - top) * wu
-        bottom = flat.take(i1 + j0)
-        bottom += (flat.take(i1 + j1) - bottom) * wu
+        top = flat.take(corners[0])
+        top += (flat.take(corners[1]) - top) * wu
+        bottom = flat.take(corners[2])
+        bottom += (flat.take(corners[3]) - bottom) * wu
         top += (bottom - top) * wv
         if out is None:
             return top[..., None]
