@@ -215,6 +215,21 @@ def prepare_air(composition: SkyComposition) -> None:
         air.paths(height)
 
 
+def prepare_billows(
+    composition: SkyComposition,
+) -> tuple[PlaneTexture | None, PlaneTexture | None]:
+    """The clouds' billows (``cloud_relief``) and their faces' light for this sun
+    (``sunlit_slopes``), as ``ComposedSky`` takes them: made alongside the tiles by a caller
+    drawing them (about 1.3 s on one core). None for what the composition has none of."""
+    clouds = composition.clouds
+    if clouds is None or clouds.cover <= 0.0 or deck_share(clouds.cover) >= 1.0:
+        return None, None
+    relief = cloud_relief(clouds.seed)
+    sky = composition.sky
+    sun = direction(np.float64(sky.sun_elevation), np.float64(sky.sun_azimuth))
+    return relief, sunlit_slopes(relief, sun) if sun[1] > 0.0 else None
+
+
 class Toward(NamedTuple):
     """What the layers over the sky share about each view direction: its horizontal
     components (float32), the cosine of its angle to the sun, the clouds' phase function
