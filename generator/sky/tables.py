@@ -135,7 +135,7 @@ class Transmittance:
         for k in range(TRANSMITTANCE_STEPS):
             t = d * (k + 0.5) / TRANSMITTANCE_STEPS
             depth += medium.at(_along(radius, cosine, t) - EARTH_RADIUS_KM)[2]
-        self.table = np.exp(-depth * (d / TRANSMITTANCE_STEPS)[..., None])
+        self.table = np.exp(-depth * (d / TRANSMITTANCE_STEPS)[..., None]).astype(np.float32)
 
     def __call__(self, radius: np.ndarray, cosine: np.ndarray) -> np.ndarray:
         radius = np.clip(radius, EARTH_RADIUS_KM, TOP_RADIUS_KM)
@@ -203,7 +203,7 @@ class MultipleScattering:
         once += np.where(hits[..., None], through * reflected, 0.0)
         # Equally weighted directions: (1 / 4 pi) * integral over the sphere = the mean.
         first, fraction = once.mean(axis=2), back.mean(axis=2)
-        self.table = first / (1.0 - fraction)
+        self.table = (first / (1.0 - fraction)).astype(np.float32)
 
     def __call__(self, radius: np.ndarray, sun_cosine: np.ndarray) -> np.ndarray:
         n_mu, n_h = MULTIPLE_SHAPE
