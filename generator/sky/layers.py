@@ -372,12 +372,12 @@ def fractal_field(
             along * stretch,
             (cols * math.cos(heading) - rows * math.sin(heading)) / stretch,
         )
-    k = np.hypot(rows, cols)
-    long = k * longest_m
-    amplitude = np.zeros_like(k)
-    on = k > 0
-    amplitude[on] = long[on] ** (-slope / 2) * -np.expm1(-(long[on] ** 4))
-    amplitude *= np.exp(-((k * shortest_m) ** 2))
+    k2 = np.square(rows) + np.square(cols)  # squared: no roots, no powers of k
+    long2 = k2 * (longest_m * longest_m)
+    long2[0, 0] = 1.0  # k = 0 carries no power (below): no division by zero
+    amplitude = long2 ** (-slope / 4) * -np.expm1(-np.square(long2))
+    amplitude *= np.exp(k2 * -(shortest_m * shortest_m))
+    amplitude[0, 0] = 0.0
     field = np.fft.irfft2(np.fft.rfft2(white) * amplitude, s=(size, size))
     return field / max(float(field.std()), 1e-12)
 

@@ -28,7 +28,7 @@ import math
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -352,39 +352,36 @@ class PreparedLayers:
         self, tiles_done: Callable[[float], None] | None = None, cancel: CancelFn | None = None
     ) -> ComposedSky:
         if self._sky is None:
-            c = self.recipe.composition
-            # numpy's tables, the veil and the billows on one core while torch draws the
-            # tiles: the two halves take about as long (the bundled sky at 1024 x 512 in 14 s,
-            # from 21)
+            # numpy's tables and textures on one core while torch draws the tiles: the two
+            # halves take about as long (the bundled sky at 1024 x 512 in 14 s, from 21)
             side = ThreadPoolExecutor(1)
             try:
-                air = side.submit(prepare_air, c)
-                veil = None
-                if c.cirrus is not None and c.cirrus.amount > 0.0:
-                    veil = side.submit(cirrus_texture, c.cirrus)
-                billows = side.submit(prepare_billows, c)
-                self._sky = self._compose(air, veil, billows, tiles_done, cancel)
+                self._sky = self._compose(side, tiles_done, cancel)
             finally:  # a cancelled render does not wait for the side's work
                 side.shutdown(wait=False, cancel_futures=True)
         return self._sky
 
     def _compose(
         self,
-        air: Future,
-        veil: Future | None,
-        billows: Future,
+        side: ThreadPoolExecutor,
         tiles_done: Callable[[float], None] | None,
         cancel: CancelFn | None,
     ) -> ComposedSky:
-        """The composition with its layers' textures: the tiles drawn here, the air's tables
-        (``air``), the veil's texture (``veil``) and the clouds' billows (``billows``)
-        awaited from the side."""
+        """The composition with its layers' textures: the tiles and the cloud texture made
+        here; the air's tables, the veil, the clouds' billows and the ground's texture (once
+        its tile is drawn) on the ``side``."""
         c = self.recipe.composition
+        air = side.submit(prepare_air, c)
+        veil = None
+        if c.cirrus is not None and c.cirrus.amount > 0.0:
+            veil = side.submit(cirrus_texture, c.cirrus)
+        billows = side.submit(prepare_billows, c)
         textures = {}
+        ground = None
         if "ground" in self.models:
             settings = self._tile_settings("ground")
             tile = cached_tile(self.models["ground"], *settings, tiles_done, cancel)
-            textures["ground_texture"] = ground_texture(tile, c.ground)
+            ground = side.submit(ground_texture, tile, c.ground)
         if "clouds" in self.models:
             settings = self._tile_settings("clouds")
             tile = cached_tile(self.models["clouds"], *settings, tiles_done, cancel)
@@ -402,6 +399,8 @@ class PreparedLayers:
         air.result()
         if veil is not None:
             textures["cirrus"] = veil.result()
+        if ground is not None:
+            textures["ground_texture"] = ground.result()
         textures["relief"], textures["sunlit"] = billows.result()
         return ComposedSky(c, **textures, horizon_bands=tuple(bands))
 
