@@ -329,10 +329,17 @@ class CoverProfile:
         return 2.0 - 1.5 * deck_share(self.cover)
 
     def __call__(self, rank: np.ndarray) -> np.ndarray:
-        within = np.minimum(np.maximum(rank, np.float32(0.0)), np.float32(1.0))  # clip, faster
+        # clipped and shaped in one new array (read on every sample through the layer)
+        shaped = np.maximum(rank, np.float32(0.0)).astype(np.float32, copy=False)
+        np.minimum(shaped, np.float32(1.0), out=shaped)
         power = self._power
-        shaped = np.square(within) if power == 2.0 else np.power(within, np.float32(power))
-        return (np.float32(self.floor) + self._thickest * shaped).astype(np.float32, copy=False)
+        if power == 2.0:
+            np.square(shaped, out=shaped)
+        else:
+            np.power(shaped, np.float32(power), out=shaped)
+        shaped *= self._thickest
+        shaped += np.float32(self.floor)
+        return shaped
 
     def inverse(self, thickness: np.ndarray) -> np.ndarray:
         """The rank (0..1) whose thickness is ``thickness`` (at least the floor)."""
