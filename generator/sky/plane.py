@@ -147,7 +147,7 @@ def wrapped_bilinear(texels: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.nda
         return np.broadcast_to(texels[0, 0], (*shape, channels)).astype(np.float32)
     u0, v0 = np.floor(u), np.floor(v)
     wu, wv = u - u0, v - v0
-    # int32 indices, updated in place: a fifth fewer passes over memory than int64 temporaries
+    # int32 indices, updated in place: fewer and narrower temporaries than int64 ones
     j0 = u0.astype(np.int32)
     j0 &= n - 1
     j1 = j0 + 1
