@@ -82,7 +82,7 @@ class StripView:
     """A key of ``STRIP_FORMATS``."""
     exposure: float = 0.0
     """Stops over the sky's meter reading (8/16-bit files)."""
-    tone: str = "shoulder"
+    tone: str = "filmic"
 
     def check(self) -> None:
         """What the panel's camera cannot do, in the panel's words (before any work)."""

@@ -402,7 +402,7 @@ class EB_Settings(PropertyGroup):
             (
                 "PNG8",
                 "PNG 8-bit",
-                "Exposed by the sky's light meter through a soft shoulder: a picture, small",
+                "Exposed by the sky's light meter and toned as a photograph: a picture, small",
             ),
             (
                 "EXR",
@@ -429,19 +429,20 @@ class EB_Settings(PropertyGroup):
         name="Tone",
         items=(
             (
-                "SHOULDER",
-                "Shoulder",
-                "A soft roll-off above 0.8 (sRGB): bright clouds keep their shape",
-            ),
-            (
                 "FILMIC",
                 "Filmic",
                 "As a camera's picture, and as Blender's Filmic and AgX views show the World: "
-                "bluer, brighter skies; overcast decks paler",
+                "a bright blue sky, white clouds",
+            ),
+            (
+                "SHOULDER",
+                "Shoulder",
+                "Linear with a soft roll-off above 0.8 (sRGB): a darker, greyer blue, bright "
+                "clouds keep their shape",
             ),
             ("STANDARD", "Standard", "A plain clip at white, as Blender's Standard view"),
         ),
-        default="SHOULDER",
+        default="FILMIC",
     )
 
     preview_image: PointerProperty(type=bpy.types.Image, name="Preview")

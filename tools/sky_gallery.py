@@ -27,8 +27,9 @@ a small scene as the World together with the Sun lamp the file records.
 
 Every sky is rendered as a user gets it: ``render_sky_to_file`` to an 8-bit PNG, exposed by the
 sky's own meter. Real panoramas (``DIR/{train,validation}/sky``: 4:1 upper-hemisphere sky boxes
-and 2:1 HDRIs) are brought to the same display space: boxes as they are, HDRIs through the same
-meter rule and tone curve. Each upper hemisphere becomes four 128 x 128 frames (one per quarter
+and 2:1 HDRIs) are brought to the same display space: boxes as they are, HDRIs by a fixed rule
+(``real_upper``: their key made mid-grey, the ``shoulder`` tone), so the judge does not move with
+our own exposure and tone. Each upper hemisphere becomes four 128 x 128 frames (one per quarter
 of azimuth). Printed: KID (Inception, with its standard error) and SWD of our frames against the
 reserved real frames, each beside the same measure of the training panoramas' frames against
 them (the real-vs-real baseline, equal frame counts for SWD); KID of our frames against the
@@ -57,7 +58,6 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from generator.files import linear_to_srgb, read_image, srgb_to_linear  # noqa: E402
 from generator.sky import (  # noqa: E402
-    MID_GREY,
     REC709_LUMINANCE,
     CirrusSettings,
     CloudSettings,
@@ -80,6 +80,9 @@ SEEDS = range(8)
 WIDTH = 512
 FRAME = 128
 THUMB = 256
+REAL_KEY = 0.18
+"""Where ``real_upper`` puts a real HDRI's key: mid-grey, the rule every measure here was first
+taken with."""
 
 
 @functools.cache
@@ -132,8 +135,8 @@ def real_upper(path: Path) -> np.ndarray:
     weight = np.sin((np.arange(len(upper)) + 0.5) / len(upper) * math.pi / 2)[:, None]
     weight = np.broadcast_to(weight, luminance.shape)
     key = math.exp(float((np.log(luminance) * weight).sum() / weight.sum()))
-    exposure = math.log2(MID_GREY / key)
-    return linear_to_srgb(tone_map(upper, exposure)).astype(np.float32)
+    exposure = math.log2(REAL_KEY / key)
+    return linear_to_srgb(tone_map(upper, exposure, "shoulder")).astype(np.float32)
 
 
 def real_frames(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:

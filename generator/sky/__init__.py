@@ -26,8 +26,8 @@ from generator.sky.compose import SkyComposition
 from generator.sky.horizon import HorizonSettings
 from generator.sky.layers import CloudSettings, GroundSettings, layer_density, model_tile
 from generator.sky.skyfile import (
+    CLEAR_KEY,
     LAMP_KEY,
-    MID_GREY,
     SKY_KEY,
     PreparedLayers,
     SkyRecipe,
@@ -42,8 +42,8 @@ from generator.sky.strip import StripCamera, perspective_directions
 from generator.sky.sunposition import solar_position
 
 __all__ = [
+    "CLEAR_KEY",
     "LAMP_KEY",
-    "MID_GREY",
     "REC709_LUMINANCE",
     "SKY_KEY",
     "CirrusSettings",

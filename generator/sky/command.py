@@ -155,10 +155,12 @@ def add_sky_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--heading", type=float, help="the azimuth a strip's centre faces, degrees "
                    "right of the equirect's centre (0)")  # fmt: skip
     p.add_argument("--exposure", type=_exposure, metavar="STOPS|auto", help="8/16-bit files: "
-                   "radiance x 2^STOPS (default auto: the sky's key made mid-grey)")  # fmt: skip
-    p.add_argument("--tone", choices=TONES, help="8/16-bit files: shoulder (default: a soft "
-                   "roll-off above 0.6), filmic (as a camera's picture, as Blender's Filmic and "
-                   "AgX views) or standard (a plain clip, as Blender's Standard view)")  # fmt: skip
+                   "radiance x 2^STOPS (default auto: the clear sky's key made 0.3, as "
+                   "photographs of the sky expose it)")  # fmt: skip
+    p.add_argument("--tone", choices=TONES, help="8/16-bit files: filmic (default: as a "
+                   "camera's picture, as Blender's Filmic and AgX views), shoulder (linear with a "
+                   "soft roll-off above 0.6) or standard (a plain clip, as Blender's Standard "
+                   "view)")  # fmt: skip
     p.add_argument("--bit-depth", type=int, help="8/16 for PNG, 8/16/32 TIFF, 16/32 EXR "
                    "(EXR with the disc: 32)")  # fmt: skip
     p.add_argument("--device", default="auto", choices=DEVICES, help="where models run (auto)")

@@ -79,19 +79,23 @@ cloud edges (``clouds.edge_warp_m``); an older recipe's clouds had none, and are
 5: clouds gathered into fields (``clouds.clustering``); older ones are read without. 6: a cirrus
 veil (``composition.cirrus``): an older reader would drop it silently, so it refuses."""
 PROJECTIONS = ("equirect", "cube", *STRIP_PROJECTIONS)
-TONES = ("shoulder", "filmic", "standard")
-"""How 8/16-bit files map exposed radiance to 0..1: ``standard`` clips at 1 (Blender's Standard
-view); ``shoulder`` is the same up to ``KNEE`` and then rolls off smoothly toward 1, so the
-bright sky by the sun and sunlit clouds keep some gradation instead of a flat white;
-``filmic`` as a camera's picture (an S-curve: mid-grey lifted to 0.27, a toe in the darks,
-highlights rolling off over three stops above white), as Blender's Filmic and AgX views show
-the EXR: bluer, brighter skies, but an overcast deck washes out to a pale grey."""
-DEFAULT_TONE = "shoulder"
-"""The tone of a recipe that names none."""
+TONES = ("filmic", "shoulder", "standard")
+"""How 8/16-bit files map exposed radiance to 0..1: ``filmic`` as a camera's picture (an
+S-curve: mid-grey lifted to 0.27, a toe in the darks, highlights rolling off over three stops
+above white), as Blender's Filmic and AgX views show the EXR; ``standard`` clips at 1
+(Blender's Standard view); ``shoulder`` is the same up to ``KNEE`` and then rolls off smoothly
+toward 1, so the bright sky by the sun and sunlit clouds keep some gradation instead of a flat
+white, with the darker, greyer blue of a plain linear picture."""
+DEFAULT_TONE = "filmic"
+"""The tone of a recipe that names none: skies look photographed (docs/sky.md, "A photograph's
+exposure and tone")."""
 KNEE = 0.6
 """Where the shoulder begins (linear, 0.8 in sRGB): below it ``shoulder`` equals ``standard``."""
-MID_GREY = 0.18
-"""What the meter makes of the clear sky's key (the log-average luminance of its dome)."""
+CLEAR_KEY = 0.3
+"""What the meter makes of the clear sky's key (the log-average luminance of its dome): about
+three quarters of a stop over mid-grey (0.18), where photographs of the sky put it (the sky
+boxes' clear blue shows 0.55-0.75 in display luminance; at mid-grey through ``filmic`` ours
+showed 0.35-0.45)."""
 CLOUDED_KEY = 0.4
 """Where the meter puts the key of a clouded dome at most (linear): an overcast deck shows
 light grey, not white, while broken cloud over blue sky (whose key stays lower) keeps the clear
@@ -638,13 +642,14 @@ def _dome_luminance(sky: ComposedSky) -> tuple[np.ndarray, np.ndarray]:
 
 
 def meter(sky: ComposedSky) -> float:
-    """The exposure (stops) that makes the key of the sky's clear atmosphere mid-grey
-    (``MID_GREY``): the log-average luminance of its upper hemisphere, the disc and the clouds
-    left out, each direction weighted by its solid angle. It depends on the air and the sun
-    alone, so every output of one sky (equirect, faces, strips looking anywhere) and most
-    cloud covers get the same exposure, and clouds show as bright as they are against the
-    clear sky. With the sun high it is within half a stop of a grey card's incident reading
-    (the add-on's scene exposure); with the sun low it is darker, keeping the glow's colour.
+    """The exposure (stops) that makes the key of the sky's clear atmosphere ``CLEAR_KEY``:
+    the log-average luminance of its upper hemisphere, the disc and the clouds left out, each
+    direction weighted by its solid angle. It depends on the air and the sun alone, so every
+    output of one sky (equirect, faces, strips looking anywhere) and most cloud covers get the
+    same exposure, and clouds show as bright as they are against the clear sky. With the sun
+    45-60° up it is about a stop over a grey card's incident reading (the add-on's scene
+    exposure; 0.6 stop at 30°): a photograph of the sky is exposed brighter than one of the
+    land under it. With the sun low it is darker, keeping the glow's colour.
     Where the clouds would make the dome as a whole bright (an overcast deck, which would be
     white), it is lowered until the clouded dome's key lands at ``CLOUDED_KEY``: a light
     grey, as a camera shows a cloud deck."""
@@ -654,7 +659,7 @@ def meter(sky: ComposedSky) -> float:
     )
     luminance, weight = _dome_luminance(ComposedSky(clear))
     key = math.exp(float((weight * np.log(luminance)).sum() / weight.sum()))
-    exposure = math.log2(MID_GREY / key)
+    exposure = math.log2(CLEAR_KEY / key)
     if sky.cloud_texture is not None or sky.cirrus_texture is not None:
         clouded = dataclasses.replace(clear, clouds=c.clouds, cirrus=c.cirrus)
         clouded_sky = ComposedSky(
