@@ -155,7 +155,7 @@ def add_sky_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--heading", type=float, help="the azimuth a strip's centre faces, degrees "
                    "right of the equirect's centre (0)")  # fmt: skip
     p.add_argument("--exposure", type=_exposure, metavar="STOPS|auto", help="8/16-bit files: "
-                   "radiance x 2^STOPS (default auto: the clear sky's key made 0.3, as "
+                   "radiance x 2^STOPS (default auto: the clear sky's key made 0.25, toward where "
                    "photographs of the sky expose it)")  # fmt: skip
     p.add_argument("--tone", choices=TONES, help="8/16-bit files: filmic (default: as a "
                    "camera's picture, as Blender's Filmic and AgX views), shoulder (linear with a "

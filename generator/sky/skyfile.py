@@ -91,15 +91,16 @@ DEFAULT_TONE = "filmic"
 exposure and tone")."""
 KNEE = 0.6
 """Where the shoulder begins (linear, 0.8 in sRGB): below it ``shoulder`` equals ``standard``."""
-CLEAR_KEY = 0.3
-"""What the meter makes of the clear sky's key (the log-average luminance of its dome): about
-three quarters of a stop over mid-grey (0.18), where photographs of the sky put it (the sky
-boxes' clear blue shows 0.55-0.75 in display luminance; at mid-grey through ``filmic`` ours
-showed 0.35-0.45)."""
-CLOUDED_KEY = 0.4
+CLEAR_KEY = 0.25
+"""What the meter makes of the clear sky's key (the log-average luminance of its dome): half a
+stop over mid-grey (0.18), toward where photographs of the sky put it (the sky boxes' clear
+blue shows 0.55-0.75 in display luminance; at mid-grey ours showed 0.35-0.45). Three quarters
+of a stop, where the photographs' blue is, took the skies farther from the darker reserved
+panoramas than the gallery's goal allows (docs/sky.md, "A photograph's exposure and tone")."""
+CLOUDED_KEY = 0.27
 """Where the meter puts the key of a clouded dome at most (linear): an overcast deck shows
-light grey, not white, while broken cloud over blue sky (whose key stays lower) keeps the clear
-sky's exposure."""
+light grey, not white (``filmic`` makes 0.27 the 0.4 of a linear picture), while broken cloud
+over blue sky (whose key stays lower) keeps the clear sky's exposure."""
 METER_SIZE = (128, 32)
 """Azimuths x elevations of the upper hemisphere the meter reads."""
 BAND_PIXELS = 1 << 20
@@ -647,8 +648,8 @@ def meter(sky: ComposedSky) -> float:
     direction weighted by its solid angle. It depends on the air and the sun alone, so every
     output of one sky (equirect, faces, strips looking anywhere) and most cloud covers get the
     same exposure, and clouds show as bright as they are against the clear sky. With the sun
-    45-60° up it is about a stop over a grey card's incident reading (the add-on's scene
-    exposure; 0.6 stop at 30°): a photograph of the sky is exposed brighter than one of the
+    45-60° up it is 0.7-0.9 stop over a grey card's incident reading (the add-on's scene
+    exposure; 0.4 stop at 30°): a photograph of the sky is exposed brighter than one of the
     land under it. With the sun low it is darker, keeping the glow's colour.
     Where the clouds would make the dome as a whole bright (an overcast deck, which would be
     white), it is lowered until the clouded dome's key lands at ``CLOUDED_KEY``: a light
