@@ -99,8 +99,9 @@ of a stop, where the photographs' blue is, took the skies farther from the darke
 panoramas than the gallery's goal allows (docs/sky.md, "A photograph's exposure and tone")."""
 CLOUDED_KEY = 0.27
 """Where the meter puts the key of a clouded dome at most (linear): an overcast deck shows
-light grey, not white (``filmic`` makes 0.27 the 0.4 of a linear picture), while broken cloud
-over blue sky (whose key stays lower) keeps the clear sky's exposure."""
+light grey, not white (``filmic`` makes 0.27 the 0.4 of a linear picture). Broken cloud under
+a high sun is held by it too (the bundled sky at cover 0.4 and 35°, 0.7 stop under its clear
+sky's exposure); a few clouds, or broken cloud at sunset, keep the clear sky's exposure."""
 METER_SIZE = (128, 32)
 """Azimuths x elevations of the upper hemisphere the meter reads."""
 BAND_PIXELS = 1 << 20
