@@ -292,6 +292,28 @@ def test_ldr_files_are_exposed_by_the_meter_and_float_files_keep_radiance(tmp_pa
     )
 
 
+def test_a_clear_noon_sky_in_an_8_bit_file_is_the_light_blue_of_a_photograph(tmp_path):
+    """By default (metered, ``filmic``) the clear sky 20-60° up at noon shows the light blue
+    the sky boxes' photographs do (display luminance 0.55-0.75 there); exposed at mid-grey
+    through ``shoulder``, as before, it was a dark slate blue (0.35-0.45)."""
+    noon = SkyComposition(sky=SkySettings(sun_elevation=55.0, sun_disc=False))
+    recipe = SkyRecipe(noon, width=128)
+    default, before = tmp_path / "default.png", tmp_path / "before.png"
+    render_sky_to_file(recipe, default)
+    stops = read_sky_recipe(default).metered
+    old = recipe.replace(exposure=stops - math.log2(0.25 / 0.18), tone="shoulder")
+    render_sky_to_file(old, before)
+
+    def blue(path):
+        pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)[11:25] / 255
+        return np.median(pixels.reshape(-1, 3), axis=0)
+
+    r, g, b = blue(default)
+    assert b > g > r and 0.45 < 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.75
+    r, g, b = blue(before)
+    assert 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.45
+
+
 def json_of(path) -> dict:
     import json
 

@@ -647,8 +647,9 @@ def meter(sky: ComposedSky) -> float:
     """The exposure (stops) that makes the key of the sky's clear atmosphere ``CLEAR_KEY``:
     the log-average luminance of its upper hemisphere, the disc and the clouds left out, each
     direction weighted by its solid angle. It depends on the air and the sun alone, so every
-    output of one sky (equirect, faces, strips looking anywhere) and most cloud covers get the
-    same exposure, and clouds show as bright as they are against the clear sky. With the sun
+    output of one sky (equirect, faces, strips looking anywhere) gets the same exposure, and so
+    do its clear and lightly clouded versions: clouds show as bright as they are against the
+    clear sky. With the sun
     45-60° up it is 0.7-0.9 stop over a grey card's incident reading (the add-on's scene
     exposure; 0.4 stop at 30°): a photograph of the sky is exposed brighter than one of the
     land under it. With the sun low it is darker, keeping the glow's colour.
