@@ -293,9 +293,9 @@ def test_ldr_files_are_exposed_by_the_meter_and_float_files_keep_radiance(tmp_pa
 
 
 def test_a_clear_noon_sky_in_an_8_bit_file_is_the_light_blue_of_a_photograph(tmp_path):
-    """By default (metered, ``filmic``) the clear sky 20-60° up at noon shows the light blue
-    the sky boxes' photographs do (display luminance 0.55-0.75 there); exposed at mid-grey
-    through ``shoulder``, as before, it was a dark slate blue (0.35-0.45)."""
+    """By default (metered, ``filmic``) the clear sky 20-60° up at noon is a light blue, near
+    the sky boxes' photographs (display luminance 0.55-0.75 there; ours 0.54); exposed at
+    mid-grey through ``shoulder``, as before, it was a dark slate blue (0.39)."""
     noon = SkyComposition(sky=SkySettings(sun_elevation=55.0, sun_disc=False))
     recipe = SkyRecipe(noon, width=128)
     default, before = tmp_path / "default.png", tmp_path / "before.png"
