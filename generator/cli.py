@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,6 +52,10 @@ NO_SUPERRES_HELP = (
     "resampling instead of its super-resolution stage (faster, softer)"
 )
 SKY_WIDTH = 4096
+RANK_GRACE_S = 5.0
+"""How long a process other than rank 0 of a torchrun group waits before it exits on an error
+every rank meets: torchrun stops the group when the first process exits, and rank 0, which
+prints the error's one line, could be stopped before it had printed it."""
 """Default width of a sky model's 360-degree render (4096 x 2048, what Blender users expect)."""
 COMPOSED_RENDER_FLAGS = ("width", "seed", "sun", "window", "bit_depth", "device", "quiet")
 """The render flags a composed sky (``--model sky``) takes: ``python -m generator sky`` has the
@@ -611,6 +616,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackdropError as err:
         if world()[0] == 0:
             print(f"error: {err}", file=sys.stderr)
+        else:  # rank 0 reports it; torchrun stops this process once rank 0 has exited
+            time.sleep(RANK_GRACE_S)
         return 2
     except KeyboardInterrupt:
         print("cancelled: no file was written", file=sys.stderr)
