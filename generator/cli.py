@@ -52,11 +52,11 @@ NO_SUPERRES_HELP = (
     "resampling instead of its super-resolution stage (faster, softer)"
 )
 SKY_WIDTH = 4096
+"""Default width of a sky model's 360-degree render (4096 x 2048, what Blender users expect)."""
 RANK_GRACE_S = 5.0
 """How long a process other than rank 0 of a torchrun group waits before it exits on an error
 every rank meets: torchrun stops the group when the first process exits, and rank 0, which
 prints the error's one line, could be stopped before it had printed it."""
-"""Default width of a sky model's 360-degree render (4096 x 2048, what Blender users expect)."""
 COMPOSED_RENDER_FLAGS = ("width", "seed", "sun", "window", "bit_depth", "device", "quiet")
 """The render flags a composed sky (``--model sky``) takes: ``python -m generator sky`` has the
 same ones and more; the others (canvas, styles, tiling, precision) belong to learned models."""

@@ -20,6 +20,7 @@ from generator.sky import SkySettings
 from generator.sky.compose import SkyComposition
 from generator.sky.layers import GroundSettings
 from generator.sky.skyfile import (
+    CLEAR_KEY,
     KNEE,
     SKY_KEY,
     PreparedLayers,
@@ -301,7 +302,7 @@ def test_a_clear_noon_sky_in_an_8_bit_file_is_the_light_blue_of_a_photograph(tmp
     default, before = tmp_path / "default.png", tmp_path / "before.png"
     render_sky_to_file(recipe, default)
     stops = read_sky_recipe(default).metered
-    old = recipe.replace(exposure=stops - math.log2(0.25 / 0.18), tone="shoulder")
+    old = recipe.replace(exposure=stops - math.log2(CLEAR_KEY / 0.18), tone="shoulder")
     render_sky_to_file(old, before)
 
     def blue(path):
