@@ -86,6 +86,8 @@ class BandRenderer:
     output_shape: tuple[int, int, int]
     band_count: int
     total_tiles: int
+    bands_ahead = 1
+    """Bands computed at once, on threads of their own, while the caller takes the last one."""
 
     def render_band(
         self,
@@ -101,16 +103,20 @@ class BandRenderer:
         """Linear-light float32 RGB rows of the window (RGBA, coverage in [0, 1], for a model
         with alpha), one band at a time, top to bottom.
 
-        The next band is computed (on another thread, one band at a time) while the caller
-        takes this one, so writing a file does not leave the cores idle between bands.
+        The next ``bands_ahead`` bands are computed (on other threads) while the caller takes
+        this one, so writing a file does not leave the cores idle between bands.
         """
         tiles_done = _tile_counter(progress, self.total_tiles)
-        with kept_heap(), ThreadPoolExecutor(1) as ahead:
-            pending = ahead.submit(self.render_band, 0, cancel, tiles_done)
-            for index in range(1, self.band_count + 1):
-                band = pending.result()
-                if index < self.band_count:
-                    pending = ahead.submit(self.render_band, index, cancel, tiles_done)
+        count, ahead = self.band_count, self.bands_ahead
+        with kept_heap(), ThreadPoolExecutor(ahead) as pool:
+            pending = deque(
+                pool.submit(self.render_band, index, cancel, tiles_done)
+                for index in range(min(ahead, count))
+            )
+            for index in range(ahead, count + ahead):
+                band = pending.popleft().result()
+                if index < count:
+                    pending.append(pool.submit(self.render_band, index, cancel, tiles_done))
                 yield band
 
     def render(
