@@ -372,16 +372,23 @@ def test_cover_over_an_even_tile_draws_rounded_clouds_not_bands():
 
 
 def test_a_closing_deck_thickens_into_dark_masses_while_broken_cloud_keeps_its_profile():
-    from generator.sky.layers import DECK_TAU_MAX, TAU_MAX, CoverProfile, cover_rank, overcast_veil
+    from generator.sky.layers import (
+        BROKEN_POWER,
+        DECK_TAU_MAX,
+        TAU_MAX,
+        CoverProfile,
+        cover_rank,
+        overcast_veil,
+    )
 
     def cover_thickness(density: np.ndarray, cover: float) -> np.ndarray:
         return CoverProfile(cover)(cover_rank(density, cover))
 
     density = np.random.default_rng(2).uniform(size=(64, 64)).astype(np.float32)
-    for cover in (0.2, 0.5):  # broken: thickness grows as the square of the rank to TAU_MAX
+    for cover in (0.2, 0.5):  # broken: thin fringes, thick cores up to TAU_MAX
         tau = cover_thickness(density, cover)
         assert tau.max() == pytest.approx(TAU_MAX, rel=0.02)
-        assert np.median(tau[tau > 0]) == pytest.approx(TAU_MAX / 4, rel=0.1)
+        assert np.median(tau[tau > 0]) == pytest.approx(TAU_MAX * 0.5**BROKEN_POWER, rel=0.1)
     deck = cover_thickness(density, 1.0) - overcast_veil(1.0)
     assert deck.max() == pytest.approx(DECK_TAU_MAX, rel=0.02)
     assert np.median(deck) == pytest.approx(DECK_TAU_MAX * 0.5**0.5, rel=0.1), "a dome's chord"

@@ -70,6 +70,14 @@ TAU_MAX = 12.0
 it (diffusely). Real cumulus are thicker, and darker below, but a flat layer cannot show the
 sunlit sides that make them read as white: with thicker cores every cloud became a grey blob
 with a bright rim."""
+BROKEN_POWER = 2.5
+"""How broken cloud's thickness grows with its rank (rank^2.5 to ``TAU_MAX``): most of a cloud's
+area thin around a thick core. At rank^2 the clouds were grey clay with hard edges; thinner
+fringes make them whiter and translucent at their edges, and nearer the real panoramas by KID
+(the gallery's broken skies against the training panoramas, noon / sunset: 0.051 / 0.180 at
+rank^2, 0.046 / 0.162 at rank^2.5, 0.044 / 0.143 at rank^3). Rank^3 took the gallery's SWD
+ratio against the darker reserved panoramas to its limit, 1.30 (docs/sky.md, "Thin fringes,
+thick cores")."""
 DECK_TAU_MAX = 40.0
 """Optical thickness of the densest cloud of a closed deck (cover 1): decks are deep
 (stratocumulus and nimbostratus 1-3 km, tau 20-60), grey below with darker masses and lighter
@@ -309,9 +317,10 @@ def cover_rank(density: np.ndarray, cover: float) -> np.ndarray:
 class CoverProfile:
     """Optical thickness from ``cover_rank`` at a cover: the overcast veil everywhere, plus
     within the clouds thickness growing with the rank. Broken cloud (cover up to 0.5) grows as
-    the square of the rank to ``TAU_MAX``: thin, bright edges around thick cores. As the layer
-    closes into a deck the profile steepens (to the rank^0.5 of a dome's chord at cover 1) and
-    the thickest reaches ``DECK_TAU_MAX``: dark masses with lighter thin places."""
+    the rank to the power ``BROKEN_POWER`` to ``TAU_MAX``: thin, bright edges around thick
+    cores. As the layer closes into a deck the profile steepens (to the rank^0.5 of a dome's
+    chord at cover 1) and the thickest reaches ``DECK_TAU_MAX``: dark masses with lighter thin
+    places."""
 
     cover: float
 
@@ -326,15 +335,17 @@ class CoverProfile:
 
     @property
     def _power(self) -> float:
-        return 2.0 - 1.5 * deck_share(self.cover)
+        return BROKEN_POWER - (BROKEN_POWER - 0.5) * deck_share(self.cover)
 
     def __call__(self, rank: np.ndarray) -> np.ndarray:
         # clipped and shaped in one new array (read on every sample through the layer)
         shaped = np.maximum(rank, np.float32(0.0)).astype(np.float32, copy=False)
         np.minimum(shaped, np.float32(1.0), out=shaped)
         power = self._power
-        if power == 2.0:
+        if power == 2.5:  # BROKEN_POWER, read on every sample: a root, not a logarithm
+            root = np.sqrt(shaped)
             np.square(shaped, out=shaped)
+            shaped *= root
         else:
             np.power(shaped, np.float32(power), out=shaped)
         shaped *= self._thickest
@@ -345,7 +356,7 @@ class CoverProfile:
         """The rank (0..1) whose thickness is ``thickness`` (at least the floor)."""
         shaped = np.maximum(thickness - np.float32(self.floor), 0.0) / self._thickest
         power = self._power
-        within = np.sqrt(shaped) if power == 2.0 else np.power(shaped, np.float32(1.0 / power))
+        within = np.power(shaped, np.float32(1.0 / power))
         return within.astype(np.float32)
 
 
