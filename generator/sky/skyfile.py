@@ -361,7 +361,7 @@ class PreparedLayers:
         with self._composing:
             if self._sky is None:
                 # numpy's tables and textures on two threads of their own while torch draws
-                # the tiles (the bundled sky at 1024 x 512 in 14 s, from 21 on one thread)
+                # the tiles (the bundled sky at 1024 x 512 in 13-14 s; 21 s all on one thread)
                 side = ThreadPoolExecutor(2)
                 try:
                     self._sky = self._compose(side, tiles_done, cancel)
@@ -501,6 +501,10 @@ class SkyRenderer(RowBandRenderer):
     """Rows of an equirect (or its window), of one cube ``face`` or of a matte strip (or its
     window), top to bottom in bands; with ``alpha`` (a recipe without ground) RGBA rows."""
 
+    bands_ahead = 2
+    """Two bands at once: their blocks share ``generator.sky.compose.block_pool``, so no core
+    waits at the end of a band for the other's last block."""
+
     def __init__(
         self, layers: PreparedLayers, face: str | None = None, *, alpha: bool = False
     ) -> None:
@@ -517,10 +521,6 @@ class SkyRenderer(RowBandRenderer):
         columns = np.arange(win.x, win.x + win.width) if win else np.arange(r.width)
         self.columns = np.mod(columns, r.width) if wraps else columns
         self.band_rows = max(1, BAND_PIXELS // len(self.columns))
-
-    bands_ahead = 2
-    """Two bands at once: their blocks share ``generator.sky.compose.block_pool``, so no core
-    waits at the end of a band for the other's last block."""
 
     @property
     def output_shape(self) -> tuple[int, int, int]:
