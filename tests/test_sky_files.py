@@ -16,7 +16,7 @@ import generator.files.imagefile as imagefile
 from generator.errors import OutputError, RequestError
 from generator.files.imagefile import open_image_writer, read_image, read_metadata
 from generator.files.recipe import Window
-from generator.sky import SkySettings
+from generator.sky import REC709_LUMINANCE, SkySettings
 from generator.sky.compose import SkyComposition
 from generator.sky.layers import GroundSettings
 from generator.sky.skyfile import (
@@ -309,10 +309,10 @@ def test_a_clear_noon_sky_in_an_8_bit_file_is_the_light_blue_of_a_photograph(tmp
         pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)[11:25] / 255
         return np.median(pixels.reshape(-1, 3), axis=0)
 
-    r, g, b = blue(default)
-    assert b > g > r and 0.45 < 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.75
-    r, g, b = blue(before)
-    assert 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.45
+    light = blue(default)
+    r, g, b = light
+    assert b > g > r and 0.45 < light @ REC709_LUMINANCE < 0.75
+    assert blue(before) @ REC709_LUMINANCE < 0.45
 
 
 def json_of(path) -> dict:

@@ -658,10 +658,9 @@ def meter(sky: ComposedSky) -> float:
     direction weighted by its solid angle. It depends on the air and the sun alone, so every
     output of one sky (equirect, faces, strips looking anywhere) gets the same exposure, and so
     do its clear and lightly clouded versions: clouds show as bright as they are against the
-    clear sky. With the sun
-    45-60° up it is 0.7-0.9 stop over a grey card's incident reading (the add-on's scene
-    exposure; 0.4 stop at 30°): a photograph of the sky is exposed brighter than one of the
-    land under it. With the sun low it is darker, keeping the glow's colour.
+    clear sky. With the sun 45-60° up it is 0.7-0.9 stop over a grey card's incident reading
+    (the add-on's scene exposure; 0.4 stop at 30°): a photograph of the sky is exposed brighter
+    than one of the land under it. With the sun low it is darker, keeping the glow's colour.
     Where the clouds would make the dome as a whole bright (an overcast deck, which would be
     white), it is lowered until the clouded dome's key lands at ``CLOUDED_KEY``: a light
     grey, as a camera shows a cloud deck."""
