@@ -19,6 +19,7 @@ from generator.files.recipe import Window
 from generator.sky import REC709_LUMINANCE, SkySettings
 from generator.sky.compose import SkyComposition
 from generator.sky.layers import GroundSettings
+from generator.sky.recent import Recent
 from generator.sky.skyfile import (
     CLEAR_KEY,
     KNEE,
@@ -352,7 +353,9 @@ def test_fast_exrs_are_read_by_openexr_and_blender(tmp_path, bit_depth, alpha):
         bpy.data.images.remove(loaded)
 
 
-def test_a_model_tile_is_drawn_once_for_the_renders_of_one_sky(tmp_path, monkeypatch):
+def test_a_layers_tile_and_texture_are_made_once_for_the_renders_of_one_sky(tmp_path, monkeypatch):
+    """Another sun, then a strip of the same sky: the ground's tile is drawn and its texture
+    made once; made afresh they are the same."""
     from conftest import make_model_file
 
     import generator.sky.skyfile as skyfile
@@ -360,25 +363,34 @@ def test_a_model_tile_is_drawn_once_for_the_renders_of_one_sky(tmp_path, monkeyp
     flat = {"vertical": False, "horizontal_conditioning": False, "rgb_scale": 0.5}
     model = str(make_model_file(tmp_path / "ground.safetensors", seed=4, **flat))
     ground = GroundSettings(model, tile=64, period_m=20.0)
-    drawn = []
-    real = skyfile.model_tile
+    drawn, made = [], []
+    real_tile, real_texture = skyfile.model_tile, skyfile.ground_texture
 
-    def counting(*args, **kwargs):
+    def counting_tiles(*args, **kwargs):
         drawn.append(args[1:4])
-        return real(*args, **kwargs)
+        return real_tile(*args, **kwargs)
 
-    monkeypatch.setattr(skyfile, "model_tile", counting)
-    monkeypatch.setattr(skyfile, "_tile_cache", type(skyfile._tile_cache)())
+    def counting_textures(*args):
+        made.append(args[1])
+        return real_texture(*args)
+
+    def forget() -> None:
+        monkeypatch.setattr(skyfile, "_tiles", Recent(skyfile.TILE_CACHE_SIZE))
+        monkeypatch.setattr(skyfile, "_textures", Recent(skyfile.TEXTURE_CACHE_SIZE))
+
+    monkeypatch.setattr(skyfile, "model_tile", counting_tiles)
+    monkeypatch.setattr(skyfile, "ground_texture", counting_textures)
+    forget()
     noon = SkyRecipe(SkyComposition(SkySettings(sun_elevation=60.0), ground=ground), width=64)
     first = render_sky_array(noon)
     dusk = noon.replace(composition=SkyComposition(SkySettings(sun_elevation=5.0), ground=ground))
     render_sky_array(dusk)
     render_sky_array(strip(composition=dusk.composition))
-    assert len(drawn) == 1
+    assert len(drawn) == 1 and len(made) == 1
     assert skyfile.PreparedLayers(noon).tiles == 0  # nothing left to draw: no progress units
-    monkeypatch.setattr(skyfile, "_tile_cache", type(skyfile._tile_cache)())
-    np.testing.assert_array_equal(render_sky_array(noon), first)  # drawn afresh: the same
-    assert len(drawn) == 2
+    forget()
+    np.testing.assert_array_equal(render_sky_array(noon), first)  # made afresh: the same
+    assert len(drawn) == 2 and len(made) == 2
 
 
 def test_a_cancelled_transparent_strip_leaves_no_file(tmp_path, monkeypatch):

@@ -21,7 +21,6 @@ radiance in Blender's units.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import json
 import math
@@ -30,6 +29,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +66,8 @@ from generator.sky.layers import (
     model_tile,
     tile_count,
 )
+from generator.sky.plane import PlaneTexture
+from generator.sky.recent import Recent
 from generator.sky.spectrum import REC709_LUMINANCE
 from generator.sky.strip import STRIP_PROJECTIONS, StripCamera, strip_height, strip_rays
 
@@ -231,8 +233,12 @@ TILE_CACHE_SIZE = 4
 """Model tiles kept in memory (a 2048-px tile is 48 MiB and ~10 CPU s to draw): a sky re-rendered
 in one process with another sun, cover, exposure or output (the add-on, a strip after its
 equirect) draws its ground and clouds once."""
-_tile_cache: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDict()
-_tile_lock = threading.Lock()
+_tiles: Recent[np.ndarray] = Recent(TILE_CACHE_SIZE)
+TEXTURE_CACHE_SIZE = 2
+"""Layer textures kept in memory (the clouds' at 2048 px is about 45 MiB and 3-4 s to make,
+the ground's 64 MiB and 1 s): a sky re-rendered with another sun, exposure or output makes
+them once; moving the sun then re-renders the bundled sky's 1024 x 512 preview in about 3 s."""
+_textures: Recent[PlaneTexture] = Recent(TEXTURE_CACHE_SIZE)
 
 
 def _tile_key(
@@ -254,18 +260,13 @@ def cached_tile(
     """``model_tile`` (a landscape band with ``height``), drawn once per process for the last
     ``TILE_CACHE_SIZE`` kinds of tile: the same array (read-only) as drawing it again, the
     model and device being the same."""
-    key = _tile_key(model, seed, styles, size, height)
-    with _tile_lock:
-        if key in _tile_cache:
-            _tile_cache.move_to_end(key)
-            return _tile_cache[key]
-    tile = model_tile(model, seed, styles, size, tiles_done, cancel, height)
-    tile.setflags(write=False)
-    with _tile_lock:
-        _tile_cache[key] = tile
-        while len(_tile_cache) > TILE_CACHE_SIZE:
-            _tile_cache.popitem(last=False)
-    return tile
+
+    def draw() -> np.ndarray:
+        tile = model_tile(model, seed, styles, size, tiles_done, cancel, height)
+        tile.setflags(write=False)
+        return tile
+
+    return _tiles.get(_tile_key(model, seed, styles, size, height), draw)
 
 
 def _rgb_layer(model: LoadedModel, source: str, option: str) -> LoadedModel:
@@ -344,14 +345,12 @@ class PreparedLayers:
         total = 0
         for name, model in self.models.items():
             seed, styles, size = self._tile_settings(name)
-            with _tile_lock:
-                cached = _tile_key(model, seed, styles, size) in _tile_cache
+            cached = _tile_key(model, seed, styles, size) in _tiles
             total += 0 if cached else tile_count(model, size)
         for model, band in zip(self.band_models, self.recipe.composition.horizon, strict=True):
             if model is not None:
                 height, width = band_model_size(model, band)
-                with _tile_lock:
-                    cached = _tile_key(model, band.seed, band.styles, width, height) in _tile_cache
+                cached = _tile_key(model, band.seed, band.styles, width, height) in _tiles
                 total += 0 if cached else tile_count(model, width, height)
         return total
 
@@ -390,13 +389,16 @@ class PreparedLayers:
         if "clouds" in self.models:
             settings = self._tile_settings("clouds")
             tile = cached_tile(self.models["clouds"], *settings, tiles_done, cancel)
-            clouds = side.submit(cloud_texture, tile, c.clouds)
-        if self.cloud_map is not None:
-            clouds = side.submit(cloud_texture, self.cloud_map, c.clouds)
+            key = (_tile_key(self.models["clouds"], *settings), c.clouds)
+            clouds = side.submit(_textures.get, key, partial(cloud_texture, tile, c.clouds))
+        if self.cloud_map is not None:  # its settings hold the map's digest
+            made = partial(cloud_texture, self.cloud_map, c.clouds)
+            clouds = side.submit(_textures.get, ("cloud map", c.clouds), made)
         if "ground" in self.models:
             settings = self._tile_settings("ground")
             tile = cached_tile(self.models["ground"], *settings, tiles_done, cancel)
-            ground = side.submit(ground_texture, tile, c.ground)
+            key = (_tile_key(self.models["ground"], *settings), c.ground)
+            ground = side.submit(_textures.get, key, partial(ground_texture, tile, c.ground))
         bands = [
             self._band(pixels, model, band, tiles_done, cancel)
             for pixels, model, band in zip(
