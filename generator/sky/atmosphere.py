@@ -145,8 +145,9 @@ def _air(
 
 
 class Atmosphere:
-    """The tables for one set of settings (the sun's azimuth aside), the sky in colour; the
-    aerial perspective toward surfaces (``paths``) is built on first use."""
+    """The tables for one set of settings (the sun's azimuth aside), the sky in colour. The
+    sky-view table (``view``) and the aerial perspective toward surfaces (``paths``) are built
+    on first use, each a march of its own, so they can be built side by side."""
 
     def __init__(
         self,
@@ -158,23 +159,34 @@ class Atmosphere:
         ground_albedo: float,
     ) -> None:
         self.medium, self.transmittance, self.multiple = _air(air, haze, ozone, ground_albedo)
-        medium, multiple = self.medium, self.multiple
         self._elevation = math.radians(elevation)
         self._paths: dict[float, SurfacePaths] = {}
         self.radius = EARTH_RADIUS_KM + max(altitude, 1.0) / 1000.0
-        self.view = SkyView(
-            medium,
+        self._ground_albedo = ground_albedo
+
+    @functools.cached_property
+    def view(self) -> SkyView:
+        """The sky-view table (built on first use: ``generator.sky.compose.prepare_air`` builds
+        it beside the aerial perspective's tables)."""
+        return SkyView(
+            self.medium,
             self.transmittance,
-            multiple,
+            self.multiple,
             self.radius,
-            math.radians(elevation),
-            ground_albedo,
+            self._elevation,
+            self._ground_albedo,
             DISC_FRACTION,
         )
-        self.colour = _in_gamut(to_rec709(self.view.table * SOLAR_IRRADIANCE)).astype(np.float32)
+
+    @functools.cached_property
+    def colour(self) -> np.ndarray:
         """The sky-view table in linear Rec. 709, float32: what every pixel looks up."""
-        self.sky_irradiance = _in_gamut(to_rec709(self.view.sky_irradiance * SOLAR_IRRADIANCE))
+        return _in_gamut(to_rec709(self.view.table * SOLAR_IRRADIANCE)).astype(np.float32)
+
+    @functools.cached_property
+    def sky_irradiance(self) -> np.ndarray:
         """Linear Rec. 709 irradiance of a horizontal plane at the observer from the sky."""
+        return _in_gamut(to_rec709(self.view.sky_irradiance * SOLAR_IRRADIANCE))
 
     def sunlight(self, up: np.ndarray, height_km: float = 0.0) -> np.ndarray:
         """(..., 3) transmitted solar irradiance along directions with y-component ``up``, at

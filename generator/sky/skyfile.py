@@ -237,7 +237,7 @@ _tiles: Recent[np.ndarray] = Recent(TILE_CACHE_SIZE)
 TEXTURE_CACHE_SIZE = 2
 """Layer textures kept in memory (the clouds' at 2048 px is about 45 MiB and 3-4 s to make,
 the ground's 64 MiB and 1 s): a sky re-rendered with another sun, exposure or output makes
-them once; moving the sun then re-renders the bundled sky's 1024 x 512 preview in about 3 s."""
+them once: moving the sun then re-renders the bundled sky's 1024 x 512 preview in about 3 s."""
 _textures: Recent[PlaneTexture] = Recent(TEXTURE_CACHE_SIZE)
 
 
