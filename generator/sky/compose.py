@@ -240,6 +240,15 @@ def prepare_air(composition: SkyComposition) -> None:
             done.result()
 
 
+def prepare_shadow(composition: SkyComposition, clouds: PlaneTexture) -> PlaneTexture | None:
+    """The clouds' shade for this sun (``sun_path_depth`` of their texture ``clouds``) as
+    ``ComposedSky`` takes it, for a caller to make while the air's tables are still being
+    marched (an FFT of the tile, 0.7 s at 2048 px). None with the sun below the horizon."""
+    sky = composition.sky
+    sun = direction(np.float64(sky.sun_elevation), np.float64(sky.sun_azimuth))
+    return sun_path_depth(clouds, sun) if sun[1] > 0.0 else None
+
+
 def prepare_billows(
     composition: SkyComposition,
 ) -> tuple[PlaneTexture | None, PlaneTexture | None]:
@@ -313,8 +322,8 @@ class ComposedSky:
     ``generator.sky.layers``; None for a plain-colour or no ground, and for no clouds.
     ``horizon_bands`` are the composition's bands prepared (``generator.sky.horizon``), in
     the order of ``composition.horizon``. ``cloud_shadow`` is ``sun_path_depth`` of
-    ``cloud_texture`` for this sun when another sky of the same sun and clouds has made it
-    (an FFT of the tile, 0.7 s at 2048 px); None makes it. ``cirrus`` is the cirrus veil's
+    ``cloud_texture`` for this sun when a caller has made it (``prepare_shadow``, 0.7 s at 2048
+    px); None makes it. ``cirrus`` is the cirrus veil's
     texture (``generator.sky.cirrus.cirrus_texture``) when another sky has made it; None
     makes it if the composition has a veil. ``relief`` is the clouds' billows
     (``generator.sky.relief.cloud_relief`` of the cloud seed) when another sky has made it;

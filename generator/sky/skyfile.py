@@ -47,7 +47,13 @@ from generator.rendering.progress import increments
 from generator.rendering.render import CancelFn, ProgressFn, RowBandRenderer
 from generator.sky.atmosphere import Rays, SkySettings, SunLight
 from generator.sky.cirrus import CirrusSettings, cirrus_texture
-from generator.sky.compose import ComposedSky, SkyComposition, prepare_air, prepare_billows
+from generator.sky.compose import (
+    ComposedSky,
+    SkyComposition,
+    prepare_air,
+    prepare_billows,
+    prepare_shadow,
+)
 from generator.sky.cubemap import FACES, face_pixel_directions
 from generator.sky.horizon import (
     HorizonBand,
@@ -237,7 +243,7 @@ _tiles: Recent[np.ndarray] = Recent(TILE_CACHE_SIZE)
 TEXTURE_CACHE_SIZE = 2
 """Layer textures kept in memory (the clouds' at 2048 px is about 45 MiB and 3-4 s to make,
 the ground's 64 MiB and 1 s): a sky re-rendered with another sun, exposure or output makes
-them once: moving the sun then re-renders the bundled sky's 1024 x 512 preview in about 3 s."""
+them once: moving the sun then re-renders the bundled sky's 1024 x 512 preview in 2-3 s."""
 _textures: Recent[PlaneTexture] = Recent(TEXTURE_CACHE_SIZE)
 
 
@@ -377,7 +383,8 @@ class PreparedLayers:
         """The composition with its layers' textures: the tiles drawn here; the air's tables,
         the veil, the clouds' billows and the clouds' and ground's textures (each once its tile
         is drawn) on the ``side``. The clouds' tile is drawn first: their texture takes longest
-        (3-4 s at 2048 px), and made here after both tiles it kept one core idle."""
+        (3-4 s at 2048 px), and made here after both tiles it kept one core idle. Their shade
+        for this sun is made here once the texture is, while the side still marches the air."""
         c = self.recipe.composition
         air = side.submit(prepare_air, c)
         veil = None
@@ -407,11 +414,12 @@ class PreparedLayers:
         ]
         if cancel is not None and cancel():
             raise Cancelled("render cancelled")
+        if clouds is not None:  # their shade made here while the side marches the air
+            textures["cloud_texture"] = clouds.result()
+            textures["cloud_shadow"] = prepare_shadow(c, textures["cloud_texture"])
         air.result()
         if veil is not None:
             textures["cirrus"] = veil.result()
-        if clouds is not None:
-            textures["cloud_texture"] = clouds.result()
         if ground is not None:
             textures["ground_texture"] = ground.result()
         textures["relief"], textures["sunlit"] = billows.result()
