@@ -393,6 +393,20 @@ def test_a_layers_tile_and_texture_are_made_once_for_the_renders_of_one_sky(tmp_
     assert len(drawn) == 2 and len(made) == 2
 
 
+def test_only_the_last_few_layers_made_are_kept():
+    """Memory stays bounded: a value asked for again counts as recent; the least recent goes."""
+    kept = Recent(2)
+    made = []
+
+    def make(name: str):
+        return lambda: made.append(name) or name
+
+    for name in ("clouds", "ground", "clouds", "other ground"):
+        assert kept.get(name, make(name)) == name
+    assert made == ["clouds", "ground", "other ground"]
+    assert "clouds" in kept and "other ground" in kept and "ground" not in kept
+
+
 def test_a_cancelled_transparent_strip_leaves_no_file(tmp_path, monkeypatch):
     import generator.sky.skyfile as skyfile
     from generator.errors import Cancelled
