@@ -224,7 +224,8 @@ def _tables(settings: SkySettings) -> Atmosphere:
     return _atmosphere(s.sun_elevation, s.altitude, s.haze, s.air, s.ozone, s.ground_albedo)
 
 
-def _sun_vector(settings: SkySettings) -> np.ndarray:
+def sun_vector(settings: SkySettings) -> np.ndarray:
+    """The unit direction toward the sun of ``settings`` (float64)."""
     return direction(np.float64(settings.sun_elevation), np.float64(settings.sun_azimuth))
 
 
@@ -355,7 +356,7 @@ def _add_disc(
         return
     near_rays = rays.take(rows)
     d = np.stack(np.broadcast_arrays(near_rays.x, near_rays.y, near_rays.z), axis=-1).reshape(-1, 3)
-    sun = _sun_vector(settings)
+    sun = sun_vector(settings)
     cosine = d[:, 0] * sun[0] + d[:, 1] * sun[1] + d[:, 2] * sun[2]
     near = np.nonzero(cosine >= math.cos(min(2.0 * reach, math.pi)))[0]
     angle = _angle_between(d[near], sun)
@@ -384,7 +385,7 @@ def sun_light(settings: SkySettings, samples: int = 32) -> SunLight:
     strength = float(irradiance.max())
     colour = irradiance / strength if strength > 0 else np.ones(3)
     return SunLight(
-        direction=tuple(float(v) for v in _sun_vector(settings)),
+        direction=tuple(float(v) for v in sun_vector(settings)),
         angular_diameter=settings.sun_size,
         colour=tuple(float(c) for c in colour),
         strength=strength,

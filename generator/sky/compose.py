@@ -60,8 +60,8 @@ from generator.sky.atmosphere import (
     atmosphere,
     azimuth_from_sun,
     clear_rows,
-    direction,
     sun_light,
+    sun_vector,
 )
 from generator.sky.cirrus import CirrusSettings, cirrus_texture
 from generator.sky.horizon import (
@@ -244,8 +244,7 @@ def prepare_shadow(composition: SkyComposition, clouds: PlaneTexture) -> PlaneTe
     """The clouds' shade for this sun (``sun_path_depth`` of their texture ``clouds``) as
     ``ComposedSky`` takes it, for a caller to make while the air's tables are still being
     marched (an FFT of the tile, 0.7 s at 2048 px). None with the sun below the horizon."""
-    sky = composition.sky
-    sun = direction(np.float64(sky.sun_elevation), np.float64(sky.sun_azimuth))
+    sun = sun_vector(composition.sky)
     return sun_path_depth(clouds, sun) if sun[1] > 0.0 else None
 
 
@@ -259,8 +258,7 @@ def prepare_billows(
     if clouds is None or clouds.cover <= 0.0 or deck_share(clouds.cover) >= 1.0:
         return None, None
     relief = cloud_relief(clouds.seed)
-    sky = composition.sky
-    sun = direction(np.float64(sky.sun_elevation), np.float64(sky.sun_azimuth))
+    sun = sun_vector(composition.sky)
     return relief, sunlit_slopes(relief, sun) if sun[1] > 0.0 else None
 
 
@@ -345,7 +343,7 @@ class ComposedSky:
         self.composition = composition
         sky, ground, clouds = composition.sky, composition.ground, composition.clouds
         self.air = atmosphere(sky)
-        self.sun = direction(np.float64(sky.sun_elevation), np.float64(sky.sun_azimuth))
+        self.sun = sun_vector(sky)
         self.lamp = sun_light(sky)
         self.ground_texture = ground_texture
         heights = surface_heights(composition)
