@@ -8,12 +8,18 @@ machine's load hides. Run:
     python benchmarks/sky_compose.py --clouds clouds --cirrus 0.3 --widths 16384  # and a veil
     python benchmarks/sky_compose.py --no-disc --widths 16384  # half-float EXR, as for Blender
     python benchmarks/sky_compose.py --strip --widths 16384    # a 16384 x 2048 matte, 8-bit PNG
+    python benchmarks/sky_compose.py --clouds clouds --widths 16384 --stored-tiles
+
+Each child draws its layers' tiles, as a sky's first render does, unless ``--stored-tiles``: then
+a render before the timed ones has stored them (``generator.sky.tilestore``), as any render of
+the same layers after the first finds them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -74,19 +80,27 @@ def main() -> None:
     parser.add_argument("--cirrus", type=float, default=0.0, help="a cirrus veil's amount")
     parser.add_argument("--no-disc", action="store_true", help="no disc: a half-float EXR")
     parser.add_argument("--strip", action="store_true", help="a width x width/8 matte strip, PNG")
+    parser.add_argument("--stored-tiles", action="store_true", help="tiles stored before")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         result = measure(args.child, args.clouds, not args.no_disc, args.strip, args.cirrus)
         print(json.dumps(result))
         return
-    for width in args.widths:
+
+    def child(width: int) -> list[str]:
         command = [sys.executable, __file__, "--child", str(width)]
         command += ["--clouds", args.clouds] if args.clouds else []
         command += ["--no-disc"] * args.no_disc + ["--strip"] * args.strip
-        command += ["--cirrus", str(args.cirrus)]
-        result = subprocess.run(command, capture_output=True, text=True, check=True)
-        print(result.stdout.strip(), flush=True)
+        return [*command, "--cirrus", str(args.cirrus)]
+
+    with tempfile.TemporaryDirectory() as store:
+        env = {**os.environ, "ENDLESS_BACKDROPS_CACHE": store if args.stored_tiles else ""}
+        if args.stored_tiles:  # the tiles do not depend on the width
+            subprocess.run(child(1024), capture_output=True, env=env, check=True)
+        for width in args.widths:
+            run = subprocess.run(child(width), capture_output=True, text=True, env=env, check=True)
+            print(run.stdout.strip(), flush=True)
 
 
 if __name__ == "__main__":

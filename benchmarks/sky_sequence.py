@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ def main() -> None:
     parser.add_argument("--elevations", type=float, nargs="+", default=[35.0, 20.0, 8.0])
     parser.add_argument("--width", type=int, default=1024)
     args = parser.parse_args()
+    os.environ["ENDLESS_BACKDROPS_CACHE"] = ""  # the first render draws its tiles
     from generator.files import bundled_recipes
     from generator.sky import read_sky_recipe, render_sky_to_file
 

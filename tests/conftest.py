@@ -48,6 +48,17 @@ def make_model_file(
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_tiles_on_disk():
+    """Tests draw their layers' tiles (and write nothing to the user's cache folder); the
+    tests of ``generator.sky.tilestore`` name a folder of their own."""
+    from generator.sky import tilestore
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(tilestore.VARIABLE, "")
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory):
     return make_model_file(tmp_path_factory.mktemp("models") / "tiny.safetensors")

@@ -45,6 +45,7 @@ from generator.files.modelfile import LoadedModel, load_model
 from generator.files.recipe import MAX_SIDE, Window
 from generator.rendering.progress import increments
 from generator.rendering.render import CancelFn, ProgressFn, RowBandRenderer
+from generator.sky import tilestore
 from generator.sky.atmosphere import Rays, SkySettings, SunLight
 from generator.sky.cirrus import CirrusSettings, cirrus_texture
 from generator.sky.compose import (
@@ -264,15 +265,25 @@ def cached_tile(
     height: int | None = None,
 ) -> np.ndarray:
     """``model_tile`` (a landscape band with ``height``), drawn once per process for the last
-    ``TILE_CACHE_SIZE`` kinds of tile: the same array (read-only) as drawing it again, the
-    model and device being the same."""
+    ``TILE_CACHE_SIZE`` kinds of tile, and kept on disk between processes
+    (``generator.sky.tilestore``): the same array (read-only) as drawing it again, the model
+    and device being the same."""
+    key = _tile_key(model, seed, styles, size, height)
 
     def draw() -> np.ndarray:
-        tile = model_tile(model, seed, styles, size, tiles_done, cancel, height)
-        tile.setflags(write=False)
+        tile = tilestore.load(key, (height or size, size))
+        if tile is None:
+            tile = model_tile(model, seed, styles, size, tiles_done, cancel, height)
+            tile.setflags(write=False)
+            tilestore.save(key, tile)
         return tile
 
-    return _tiles.get(_tile_key(model, seed, styles, size, height), draw)
+    return _tiles.get(key, draw)
+
+
+def _tile_ready(key: tuple) -> bool:
+    """Whether the tile of ``key`` needs no drawing: kept in memory or on disk."""
+    return key in _tiles or tilestore.holds(key)
 
 
 def _rgb_layer(model: LoadedModel, source: str, option: str) -> LoadedModel:
@@ -351,12 +362,12 @@ class PreparedLayers:
         total = 0
         for name, model in self.models.items():
             seed, styles, size = self._tile_settings(name)
-            cached = _tile_key(model, seed, styles, size) in _tiles
+            cached = _tile_ready(_tile_key(model, seed, styles, size))
             total += 0 if cached else tile_count(model, size)
         for model, band in zip(self.band_models, self.recipe.composition.horizon, strict=True):
             if model is not None:
                 height, width = band_model_size(model, band)
-                cached = _tile_key(model, band.seed, band.styles, width, height) in _tiles
+                cached = _tile_ready(_tile_key(model, band.seed, band.styles, width, height))
                 total += 0 if cached else tile_count(model, width, height)
         return total
 

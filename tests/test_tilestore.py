@@ -1,0 +1,112 @@
+"""Layer tiles kept on disk: a later process takes the tile an earlier one drew (the same pixels,
+no drawing, no progress units) unless its code differs, a damaged file is drawn again, an unwritable or empty folder
+setting only costs the drawing, and the store keeps within its size, dropping the least
+recently used."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from conftest import make_model_file
+
+import generator.sky.skyfile as skyfile
+from generator.sky import tilestore
+from generator.sky.atmosphere import SkySettings
+from generator.sky.compose import SkyComposition
+from generator.sky.layers import GroundSettings
+from generator.sky.recent import Recent
+from generator.sky.skyfile import PreparedLayers, SkyRecipe, render_sky_array
+
+
+@pytest.fixture
+def recipe(tmp_path) -> SkyRecipe:
+    flat = {"vertical": False, "horizontal_conditioning": False, "rgb_scale": 0.5}
+    model = str(make_model_file(tmp_path / "ground.safetensors", seed=4, **flat))
+    ground = GroundSettings(model, tile=64, period_m=20.0)
+    return SkyRecipe(SkyComposition(SkySettings(sun_elevation=30.0), ground=ground), width=64)
+
+
+@pytest.fixture
+def drawn(monkeypatch) -> list[tuple]:
+    """The tiles drawn by a model, in a process whose memory holds none."""
+    calls: list[tuple] = []
+    real = skyfile.model_tile
+
+    def counting(*args, **kwargs):
+        calls.append(args[1:4])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(skyfile, "model_tile", counting)
+    new_process(monkeypatch)
+    return calls
+
+
+def new_process(monkeypatch) -> None:
+    """As a new process starts: nothing kept in memory."""
+    monkeypatch.setattr(skyfile, "_tiles", Recent(skyfile.TILE_CACHE_SIZE))
+    monkeypatch.setattr(skyfile, "_textures", Recent(skyfile.TEXTURE_CACHE_SIZE))
+
+
+def test_a_tile_one_process_drew_serves_the_next(recipe, drawn, tmp_path, monkeypatch):
+    monkeypatch.setenv(tilestore.VARIABLE, str(tmp_path / "tiles"))
+    first = render_sky_array(recipe)
+    assert len(drawn) == 1 and len(list((tmp_path / "tiles").glob("*.npy"))) == 1
+    new_process(monkeypatch)
+    assert PreparedLayers(recipe).tiles == 0  # nothing to draw: no progress units
+    np.testing.assert_array_equal(render_sky_array(recipe), first)
+    assert len(drawn) == 1
+    new_process(monkeypatch)  # after an upgrade, or an edit of the code
+    monkeypatch.setattr(tilestore, "_code_digest", lambda: "other code")
+    assert PreparedLayers(recipe).tiles > 0
+    render_sky_array(recipe)
+    assert len(drawn) == 2
+
+
+def test_a_damaged_tile_file_is_drawn_again(recipe, drawn, tmp_path, monkeypatch):
+    monkeypatch.setenv(tilestore.VARIABLE, str(tmp_path / "tiles"))
+    first = render_sky_array(recipe)
+    (stored,) = (tmp_path / "tiles").glob("*.npy")
+    stored.write_bytes(stored.read_bytes()[:1000])  # cut short, as by a full disk
+    new_process(monkeypatch)
+    np.testing.assert_array_equal(render_sky_array(recipe), first)
+    assert len(drawn) == 2
+    new_process(monkeypatch)  # and stored whole again
+    np.testing.assert_array_equal(render_sky_array(recipe), first)
+    assert len(drawn) == 2
+
+
+@pytest.mark.parametrize("setting", ["", "a file"])
+def test_no_store_or_an_unwritable_one_only_costs_the_drawing(
+    recipe, drawn, tmp_path, monkeypatch, setting
+):
+    """Empty: nothing on disk, even in the default folder; a folder that cannot be made (a
+    file is in its way): the sky is rendered all the same."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    blocked = tmp_path / "a file"
+    blocked.write_text("")
+    monkeypatch.setenv(tilestore.VARIABLE, "" if not setting else str(blocked / "tiles"))
+    first = render_sky_array(recipe)
+    new_process(monkeypatch)
+    np.testing.assert_array_equal(render_sky_array(recipe), first)
+    assert len(drawn) == 2
+    assert not home.exists() and blocked.read_text() == ""
+
+
+def test_the_store_keeps_the_most_recently_used_tiles_within_its_size(tmp_path, monkeypatch):
+    monkeypatch.setenv(tilestore.VARIABLE, str(tmp_path))
+    tile = np.ones((16, 16, 3), dtype=np.float32)
+    monkeypatch.setattr(tilestore, "STORE_BYTES", 2 * tile.nbytes + 1000)  # two and headers
+    tilestore.save("sky", tile)
+    tilestore.save("ground", 2 * tile)
+    for path in tmp_path.glob("*.npy"):  # both long unused
+        os.utime(path, (1000, 1000))
+    assert tilestore.load("sky", (16, 16)) is not None  # used: now the most recent
+    tilestore.save("clouds", 3 * tile)
+    assert tilestore.holds("sky") and tilestore.holds("clouds") and not tilestore.holds("ground")
+    assert tilestore.load("clouds", (16, 16)).max() == 3.0
+    assert tilestore.load("clouds", (32, 16)) is None  # not the tile asked for: gone
+    assert not tilestore.holds("clouds")
