@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
 PREVIEW_WIDTH = 1024
 """The quick sky's width (1024 x 512), and a matte preview's (its height in proportion): 2-3 s
-once the layers' tiles and textures are made (12-15 s the first time), wired in before the full
-one."""
+once the layers' tiles and textures are made (12-15 s the first time, 7-8 s after Blender
+starts with the tiles on disk), wired in before the full one."""
 STRIP_FORMATS = {"png8": (".png", 8), "exr": (".exr", 16), "png16": (".png", 16)}
 """A strip's file: 8-bit PNG (exposed, tone-mapped), half-float EXR (radiance in Blender's
 units; 32-bit where the disc is in view, which half float cannot hold) or 16-bit PNG."""
