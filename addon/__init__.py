@@ -22,4 +22,4 @@ def unregister() -> None:
     jobs.cancel_active()
     for module in reversed(_MODULES):
         module.unregister()
-    backend.forget_model()
+    backend.forget()

@@ -145,3 +145,16 @@ def test_enlarged_wrapped_recipe_scales_canvas_and_style_anchors(tiny_model):
     assert big_tile.top == tile.top
     assert big_tile.styles[0].y == pytest.approx(tile.top / ppc + 8.0)
     assert enlarged(sky, 1, tiny_model) == sky
+
+
+def test_disabling_the_add_on_frees_the_skys_kept_layers(monkeypatch):
+    """``backend.forget`` (the add-on's unregister) drops the tiles and textures a composed
+    sky keeps for the next one."""
+    import generator.sky.skyfile as skyfile
+    from addon.backend import forget
+    from generator.sky.recent import Recent
+
+    monkeypatch.setattr(skyfile, "_tiles", Recent(skyfile.TILE_CACHE_SIZE))
+    skyfile._tiles.get("a tile", lambda: "kept")
+    forget()
+    assert "a tile" not in skyfile._tiles

@@ -16,7 +16,7 @@ import generator.files.imagefile as imagefile
 from generator.errors import OutputError, RequestError
 from generator.files.imagefile import open_image_writer, read_image, read_metadata
 from generator.files.recipe import Window
-from generator.sky import REC709_LUMINANCE, SkySettings
+from generator.sky import REC709_LUMINANCE, SkySettings, forget_layers
 from generator.sky.compose import SkyComposition
 from generator.sky.layers import GroundSettings
 from generator.sky.recent import Recent
@@ -355,7 +355,7 @@ def test_fast_exrs_are_read_by_openexr_and_blender(tmp_path, bit_depth, alpha):
 
 def test_a_layers_tile_and_texture_are_made_once_for_the_renders_of_one_sky(tmp_path, monkeypatch):
     """Another sun, then a strip of the same sky: the ground's tile is drawn and its texture
-    made once; made afresh they are the same."""
+    made once; forgotten (``forget_layers``) and made afresh they are the same."""
     from conftest import make_model_file
 
     import generator.sky.skyfile as skyfile
@@ -374,13 +374,9 @@ def test_a_layers_tile_and_texture_are_made_once_for_the_renders_of_one_sky(tmp_
         made.append(args[1])
         return real_texture(*args)
 
-    def forget() -> None:
-        monkeypatch.setattr(skyfile, "_tiles", Recent(skyfile.TILE_CACHE_SIZE))
-        monkeypatch.setattr(skyfile, "_textures", Recent(skyfile.TEXTURE_CACHE_SIZE))
-
     monkeypatch.setattr(skyfile, "model_tile", counting_tiles)
     monkeypatch.setattr(skyfile, "ground_texture", counting_textures)
-    forget()
+    forget_layers()
     noon = SkyRecipe(SkyComposition(SkySettings(sun_elevation=60.0), ground=ground), width=64)
     first = render_sky_array(noon)
     dusk = noon.replace(composition=SkyComposition(SkySettings(sun_elevation=5.0), ground=ground))
@@ -388,7 +384,7 @@ def test_a_layers_tile_and_texture_are_made_once_for_the_renders_of_one_sky(tmp_
     render_sky_array(strip(composition=dusk.composition))
     assert len(drawn) == 1 and len(made) == 1
     assert skyfile.PreparedLayers(noon).tiles == 0  # nothing left to draw: no progress units
-    forget()
+    forget_layers()  # as the add-on does when disabled: their memory freed
     np.testing.assert_array_equal(render_sky_array(noon), first)  # made afresh: the same
     assert len(drawn) == 2 and len(made) == 2
 

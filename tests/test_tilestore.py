@@ -1,7 +1,7 @@
 """Layer tiles kept on disk: a later process takes the tile an earlier one drew (the same pixels,
-no drawing, no progress units) unless its code differs, a damaged file is drawn again, an unwritable or empty folder
-setting only costs the drawing, and the store keeps within its size, dropping the least
-recently used."""
+no drawing, no progress units) unless its code differs, a damaged file is drawn again, an
+unwritable or empty folder setting only costs the drawing, and the store keeps within its size,
+dropping the least recently used."""
 
 from __future__ import annotations
 

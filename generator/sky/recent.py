@@ -38,3 +38,8 @@ class Recent(Generic[V]):
             while len(self._values) > self.size:
                 self._values.popitem(last=False)
         return value
+
+    def clear(self) -> None:
+        """Forgets every value kept (their memory is freed once no one else holds them)."""
+        with self._lock:
+            self._values.clear()

@@ -75,6 +75,7 @@ from generator.sky.layers import (
 )
 from generator.sky.plane import PlaneTexture
 from generator.sky.recent import Recent
+from generator.sky.relief import cloud_relief
 from generator.sky.spectrum import REC709_LUMINANCE
 from generator.sky.strip import STRIP_PROJECTIONS, StripCamera, strip_height, strip_rays
 
@@ -246,6 +247,16 @@ TEXTURE_CACHE_SIZE = 2
 the ground's 64 MiB and 1 s): a sky re-rendered with another sun, exposure or output makes
 them once: moving the sun then re-renders the bundled sky's 1024 x 512 preview in 2-3 s."""
 _textures: Recent[PlaneTexture] = Recent(TEXTURE_CACHE_SIZE)
+
+
+def forget_layers() -> None:
+    """Drops the tiles and textures kept for later skies in this process (about 0.3 GiB after
+    a few skies of 2048-px layers), as the add-on does when it is disabled. The next sky makes
+    them again, its tiles from disk (``generator.sky.tilestore``)."""
+    _tiles.clear()
+    _textures.clear()
+    cirrus_texture.cache_clear()
+    cloud_relief.cache_clear()
 
 
 def _tile_key(
