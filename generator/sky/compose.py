@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -164,6 +165,21 @@ def block_pool(threads: int) -> ThreadPoolExecutor:
         if threads not in _pools:
             _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="sky-blocks")
         return _pools[threads]
+
+
+def _in_blocks(shape: tuple[int, int], fill: Callable[[slice], None]) -> None:
+    """Calls ``fill`` with slices of the rows of an (R, C) output, blocks of about ``BLOCK``
+    pixels spread over ``torch.get_num_threads()`` threads (numpy lets go of the interpreter
+    in its loops)."""
+    rows, columns = shape
+    step = max(1, BLOCK // columns)
+    parts = [slice(start, start + step) for start in range(0, rows, step)]
+    threads = min(torch.get_num_threads(), len(parts))
+    if threads <= 1:
+        for part in parts:
+            fill(part)
+    else:
+        list(block_pool(threads).map(fill, parts))
 
 
 @dataclass(frozen=True)
@@ -425,21 +441,45 @@ class ComposedSky:
         every value is computed by its row alone, so neither the blocks nor the thread count
         change it. ``horizon`` False leaves the horizon bands out (``horizon_over`` adds them
         to a sky with an alpha channel)."""
-        rows, columns = rays.shape
-        step = max(1, BLOCK // columns)
-        starts = range(0, rows, step)
-        out = np.empty((rows, columns, 3), dtype=np.float32)
+        out = np.empty((*rays.shape, 3), dtype=np.float32)
 
-        def block(start: int) -> None:
-            part = slice(start, start + step)
+        def block(part: slice) -> None:
             self._block(rays.take(part), pixel_rad, out[part], horizon)
 
-        threads = min(torch.get_num_threads(), len(starts))
-        if threads <= 1:
-            for start in starts:
-                block(start)
-        else:
-            list(block_pool(threads).map(block, starts))
+        _in_blocks(rays.shape, block)
+        return out
+
+    @property
+    def has_layers(self) -> bool:
+        """Whether a veil or a cloud layer lies over the clear sky."""
+        return self.cirrus is not None or self.clouds is not None
+
+    def radiance_between(
+        self,
+        rays: Rays,
+        anchors: Rays,
+        spread: Callable[[np.ndarray], np.ndarray],
+        pixel_rad: float,
+        horizon: bool = True,
+    ) -> np.ndarray:
+        """(R, C, 3) float32 radiance toward ``rays`` (y >= 0) with the veil and the cloud
+        layer (``has_layers``) computed toward ``anchors`` (R, A) alone, and ``spread`` from
+        there to the rays (an (R, A, n) array to (R, C, n)); the clear sky, whose disc is
+        sharp, toward every ray. For an equirect's rows near the zenith, whose pixels lie much
+        closer together than its rows (``generator.sky.polar``). ``horizon`` as for
+        ``radiance_of``."""
+        out = np.empty((*rays.shape, 3), dtype=np.float32)
+
+        def block(part: slice) -> None:
+            seen = rays.take(part)
+            azimuth = azimuth_from_sun(seen.x, seen.z, self.composition.sky)
+            sky = clear_rows(seen, self.composition.sky, math.degrees(pixel_rad), azimuth)
+            both = spread(np.concatenate(self._layers(anchors.take(part), pixel_rad), axis=-1))
+            out[part] = both[..., :1] * sky + both[..., 1:]
+            if horizon and self.bands:
+                self.horizon_over(seen, pixel_rad, out[part])
+
+        _in_blocks(rays.shape, block)
         return out
 
     def _block(self, rays: Rays, pixel_rad: float, out: np.ndarray, horizon: bool = True) -> None:
@@ -613,7 +653,7 @@ class ComposedSky:
         samples, and on while the ray stays inside the cloud it entered there (a ray that
         enters a cloud from below sees its base however far it goes on inside; counting all
         but the lowest stretch as wall lit every cloud overhead by a low sun tan). What a ray
-        meets past it is a wall (``_clouded`` lights the two apart); overhead, where one
+        meets past it is a wall (``_cloud`` lights the two apart); overhead, where one
         sample reads the layer, it is all base.
 
         The billows (``_billows``) are read once per ray, in the middle of its way through
@@ -697,22 +737,32 @@ class ComposedSky:
         self, rays: Rays, sky: np.ndarray, pixel_rad: float, azimuth: np.ndarray | None = None
     ) -> np.ndarray:
         """The cirrus veil and then the cloud layer in front of it over the clear ``sky``
-        toward ``rays`` (y >= 0); ``sky`` itself where there are neither. What depends on the
-        direction alone (the angle to the sun, the phase function there, the azimuth: given
-        where the caller has it) is computed once for both."""
-        if self.cirrus is None and self.clouds is None:
+        toward ``rays`` (y >= 0); ``sky`` itself where there are neither."""
+        if not self.has_layers:
             return sky
+        passed, light = self._layers(rays, pixel_rad, azimuth)
+        return passed * sky + light
+
+    def _layers(
+        self, rays: Rays, pixel_rad: float, azimuth: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(R, C, 1) the share of the light behind them that passes the veil and the cloud
+        layer toward ``rays`` (y >= 0, ``has_layers``), and (R, C, 3) the light they add in
+        front of it. What depends on the direction alone (the angle to the sun, the phase
+        function there, the azimuth: given where the caller has it) is computed once for both."""
         x32, z32 = rays.x.astype(np.float32), rays.z.astype(np.float32)
         sun = self.sun.astype(np.float32)
         cosine = x32 * sun[0] + (rays.y * self.sun[1]).astype(np.float32) + z32 * sun[2]
         if azimuth is None:
             azimuth = azimuth_from_sun(rays.x, rays.z, self.composition.sky)
         toward = Toward(x32, z32, cosine, henyey_greenstein(cosine), azimuth)
-        if self.cirrus is not None:
-            sky = self._veiled(rays, toward, sky, pixel_rad)
-        if self.clouds is not None:
-            sky = self._clouded(rays, toward, sky, pixel_rad)
-        return sky
+        veil = self._veil(rays, toward, pixel_rad) if self.cirrus is not None else None
+        if self.clouds is None:
+            return veil
+        passed, light = self._cloud(rays, toward, pixel_rad)
+        if veil is None:
+            return passed, light
+        return veil[0] * passed, veil[1] * passed + light
 
     def _on_layer(self, rays: Rays, toward: Toward, km: float, pixel_rad: float) -> OnLayer:
         """Where ``rays`` (y >= 0) meet a layer ``km`` above the eye, on the curved earth."""
@@ -726,8 +776,8 @@ class ComposedSky:
         footprint = metres * pixel_rad / np.sqrt(facing)
         return OnLayer(distance, facing, metres.astype(np.float32), footprint, sun_up)
 
-    def _veiled(self, rays: Rays, toward: Toward, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
-        """The cirrus veil over ``sky`` (R, C, 3) toward ``rays`` (y >= 0): thin ice, so the sun's
+    def _veil(self, rays: Rays, toward: Toward, pixel_rad: float) -> tuple[np.ndarray, np.ndarray]:
+        """The cirrus veil toward ``rays`` (y >= 0), as ``_layers``: thin ice, so the sun's
         light scattered once (the phase function's glow around the sun) and the sky's light
         it intercepts, in proportion to its opacity 1 - e^(-tau slant), seen through the air
         below it; toward the horizon the slant closes it into a milky band."""
@@ -740,11 +790,11 @@ class ComposedSky:
         veil = self._sunlight(self.cirrus_sun, at.sun_up) * single[..., None]
         veil += self.sky_light * alpha[..., None]
         added, kept = self.cirrus_paths(toward.azimuth, at.distance)
-        return (1.0 - alpha)[..., None] * sky + alpha[..., None] * added + kept * veil
+        return (1.0 - alpha)[..., None], alpha[..., None] * added + kept * veil
 
-    def _clouded(self, rays: Rays, toward: Toward, sky: np.ndarray, pixel_rad: float) -> np.ndarray:
-        """The cloud layer over the clear ``sky`` (R, C, 3) seen toward ``rays`` (y >= 0): what
-        depends on the elevation (distance, slant, footprint) once per row."""
+    def _cloud(self, rays: Rays, toward: Toward, pixel_rad: float) -> tuple[np.ndarray, np.ndarray]:
+        """The cloud layer toward ``rays`` (y >= 0), as ``_layers``: what depends on the
+        elevation (distance, slant, footprint) once per row."""
         at = self._on_layer(rays, toward, self.layer_km, pixel_rad)
         facing, footprint, metres32, sun_up = at.facing, at.footprint, at.metres, at.sun_up
         x32, z32, cosine = toward.x, toward.z, toward.cosine
@@ -792,7 +842,7 @@ class ComposedSky:
         below = self.ground_sun * diffuse[..., None] + self.ground_sky
         cloud += below * (1.0 - diffuse)[..., None]
         added, kept = self.cloud_paths(toward.azimuth, at.distance)
-        return (1.0 - alpha) * sky + alpha * added + kept * cloud
+        return 1.0 - alpha, alpha * added + kept * cloud
 
     def sun_lamp(self) -> SunLight:
         """The Sun lamp matching the disc, dimmed by the cloud and veil in front of the sun."""
@@ -800,9 +850,7 @@ class ComposedSky:
             return self.lamp
         rays = Rays.of(self.sun[None, :])
         size = math.radians(self.composition.sky.sun_size)
-        sky = np.ones((1, 1, 3), dtype=np.float32)
-        seen = self._overhead(rays, sky, size) - self._overhead(rays, 0.0 * sky, size)
-        through = float(seen[0, 0, 0])  # what passes both layers toward the sun
+        through = float(self._layers(rays, size)[0][0, 0, 0])  # what passes both layers
         return SunLight(
             self.lamp.direction,
             self.lamp.angular_diameter,

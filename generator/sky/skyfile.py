@@ -74,6 +74,7 @@ from generator.sky.layers import (
     tile_count,
 )
 from generator.sky.plane import PlaneTexture
+from generator.sky.polar import anchors_and_spread, column_strides
 from generator.sky.recent import Recent
 from generator.sky.relief import cloud_relief
 from generator.sky.spectrum import REC709_LUMINANCE
@@ -588,6 +589,29 @@ class SkyRenderer(RowBandRenderer):
         u, v = columns * (2.0 / r.width) - 1.0, rows * (2.0 / r.width) - 1.0
         return major + u * right + v * down
 
+    def _radiance(
+        self, sky: ComposedSky, rays: Rays, rows: np.ndarray, horizon: bool = True
+    ) -> np.ndarray:
+        """(R, C, 3) radiance toward the ``rays`` of ``rows``; an equirect's rows near the
+        zenith with the layers computed at anchor columns and spread between them
+        (``generator.sky.polar``)."""
+        r = self.recipe
+        equirect = r.camera is None and self.face is None
+        strides = column_strides(r.width, rows) if equirect and sky.has_layers else None
+        if strides is None or np.all(strides == 1):
+            return sky.radiance_of(rays, r.pixel_rad, horizon)
+        out = np.empty((*rays.shape, 3), dtype=np.float32)
+        for stride in np.unique(strides):
+            part = np.nonzero(strides == stride)[0]
+            seen = rays.take(part)
+            if stride == 1:
+                out[part] = sky.radiance_of(seen, r.pixel_rad, horizon)
+                continue
+            anchors, spread = anchors_and_spread(self.columns, int(stride), r.width)
+            at = equirect_rays(r.width, rows[part], anchors)
+            out[part] = sky.radiance_between(seen, at, spread, r.pixel_rad, horizon)
+        return out
+
     def render_band(
         self,
         index: int,
@@ -602,14 +626,14 @@ class SkyRenderer(RowBandRenderer):
         rays = seen = self.rays(rows)
         shape = (bottom - top, len(self.columns))
         if not self.alpha:
-            band = sky.radiance_of(rays, self.recipe.pixel_rad).reshape(*shape, 3)
+            band = self._radiance(sky, rays, rows).reshape(*shape, 3)
         else:
             alpha = horizon_coverage(self.height, rows, self.columns)
             # a pixel partly above the horizon shows the sky just above it (straight colour)
             lift = (rays.y[:, 0] < 0.0) & (alpha.reshape(rays.shape).max(axis=1) > 0.0)
             if lift.any():
                 seen = _level(rays, lift)
-            colour = sky.radiance_of(seen, self.recipe.pixel_rad, horizon=False)
+            colour = self._radiance(sky, seen, rows, horizon=False)
             alpha = alpha.reshape(rays.shape)
             colour[alpha == 0.0] = 0.0
             if sky.bands:  # the land over the sky: straight colour, its alpha added
