@@ -1,6 +1,6 @@
-"""An equirect's rows near the zenith compute the veil and the clouds at anchor columns of the
-whole image, no farther apart than the rows, and spread them between: windows and the wrap
-seam stay exact, and the sky looks as it does computed at every pixel."""
+"""An equirect's rows near the poles are computed at anchor columns of the whole image, no
+farther apart than the rows, and spread between (the sun's disc at every pixel): windows and
+the wrap seam stay exact, and the sky looks as it does computed at every pixel."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def test_anchors_lie_no_farther_apart_than_the_rows(width):
     elevation = np.radians(90.0 - (rows + 0.5) * 180.0 / (width // 2))
     assert (width % strides == 0).all() and ((strides & (strides - 1)) == 0).all()
     assert (strides * np.cos(elevation) <= 1.0 + 1e-12).all()
-    assert (strides[elevation < math.radians(60.0)] == 1).all()  # every pixel below 60 degrees
+    assert (strides[np.abs(elevation) < math.radians(60.0)] == 1).all()  # all pixels there
+    assert (strides == strides[::-1]).all()  # the nadir as the zenith
     assert (strides[1:] <= strides[:-1])[: width // 4].all()  # fewer anchors toward the zenith
     if width == 4096:
         assert strides[0] == MAX_STRIDE and strides[width // 12 - 2] == 2
@@ -69,12 +70,15 @@ def composition(tmp_path_factory):
     )
 
 
-def test_rows_near_the_zenith_are_exact_in_windows_and_look_as_computed_per_pixel(composition):
+def test_rows_near_the_poles_are_exact_in_windows_and_look_as_computed_per_pixel(composition):
     whole = render_sky_array(SkyRecipe(composition, width=WIDTH))
     window = Window(WIDTH - 30, 0, 70, 50)  # the zenith's rows, across the wrap seam
     part = render_sky_array(SkyRecipe(composition, width=WIDTH, window=window))
     columns = np.mod(np.arange(window.x, window.x + window.width), WIDTH)
     np.testing.assert_array_equal(part, whole[:50][:, columns])
+    window = Window(WIDTH - 30, WIDTH // 2 - 50, 70, 50)  # and the nadir's
+    part = render_sky_array(SkyRecipe(composition, width=WIDTH, window=window))
+    np.testing.assert_array_equal(part, whole[-50:][:, columns])
 
     sky = PreparedLayers(SkyRecipe(composition, width=WIDTH)).sky()
     rows = np.arange(WIDTH // 2)

@@ -462,20 +462,25 @@ class ComposedSky:
         pixel_rad: float,
         horizon: bool = True,
     ) -> np.ndarray:
-        """(R, C, 3) float32 radiance toward ``rays`` (y >= 0) with the veil and the cloud
-        layer (``has_layers``) computed toward ``anchors`` (R, A) alone, and ``spread`` from
-        there to the rays (an (R, A, n) array to (R, C, n)); the clear sky, whose disc is
-        sharp, toward every ray. For an equirect's rows near the zenith, whose pixels lie much
-        closer together than its rows (``generator.sky.polar``). ``horizon`` as for
+        """(R, C, 3) float32 radiance toward ``rays``, rows all above or all below the
+        horizon, with what lies over the clear sky (the veil and the cloud layer,
+        ``has_layers``) or the ground computed toward ``anchors`` (R, A) alone and ``spread``
+        from there to the rays (an (R, A, n) array to (R, C, n)); the clear sky, whose disc
+        is sharp, toward every ray. For an equirect's rows near the poles, whose pixels lie
+        much closer together than its rows (``generator.sky.polar``). ``horizon`` as for
         ``radiance_of``."""
         out = np.empty((*rays.shape, 3), dtype=np.float32)
 
         def block(part: slice) -> None:
-            seen = rays.take(part)
-            azimuth = azimuth_from_sun(seen.x, seen.z, self.composition.sky)
-            sky = clear_rows(seen, self.composition.sky, math.degrees(pixel_rad), azimuth)
-            both = spread(np.concatenate(self._layers(anchors.take(part), pixel_rad), axis=-1))
-            out[part] = both[..., :1] * sky + both[..., 1:]
+            seen, at = rays.take(part), anchors.take(part)
+            if seen.y[0, 0] < 0.0:
+                ground = self.composition.ground.kind != "none"
+                out[part] = spread(self._ground(at, pixel_rad)) if ground else 0.0
+            else:
+                azimuth = azimuth_from_sun(seen.x, seen.z, self.composition.sky)
+                sky = clear_rows(seen, self.composition.sky, math.degrees(pixel_rad), azimuth)
+                both = spread(np.concatenate(self._layers(at, pixel_rad), axis=-1))
+                out[part] = both[..., :1] * sky + both[..., 1:]
             if horizon and self.bands:
                 self.horizon_over(seen, pixel_rad, out[part])
 

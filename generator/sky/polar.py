@@ -1,12 +1,13 @@
-"""An equirect's rows near the zenith: a row at elevation e holds as many pixels as the
+"""An equirect's rows near the poles: a row at elevation e holds as many pixels as the
 horizon's on a circle cos(e) as long, so its pixels lie 1 / cos(e) times closer together than
-its rows, and what a pixel sees of the veil and the clouds (filtered over a pixel's footprint,
-the row spacing) changes little from one to the next. There the layers are computed at every
-``stride``-th column of the whole image (``column_strides``: at most one row spacing apart)
-and spread linearly between; the clear sky, whose disc is sharp, is computed at every pixel.
-The anchors are columns of the whole image, so a window, a tile or a band computes the same
-values as the whole, and they wrap with the image. Above 60 degrees, a third of the upper
-hemisphere's rows, the layers cost about a third of what they did."""
+its rows, and what a pixel sees there of the veil and the clouds or of the ground (each
+filtered over a pixel's footprint, the row spacing) changes little from one to the next.
+There that is computed at every ``stride``-th column of the whole image (``column_strides``:
+at most one row spacing apart) and spread linearly between; the clear sky, whose disc is
+sharp, at every pixel. The anchors are columns of the whole image, so a window, a tile or a
+band computes the same values as the whole, and they wrap with the image. Beyond 60 degrees,
+a third of the rows, the layers and the ground cost a half to a sixty-fourth of what they
+did."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ MAX_STRIDE = 64
 def column_strides(width: int, rows: np.ndarray) -> np.ndarray:
     """(R,) the anchor spacing of each of an equirect's ``rows``: the largest power of two,
     up to ``MAX_STRIDE``, that divides ``width`` and keeps anchors no farther apart along the
-    row than the rows are (stride x cos(elevation) <= 1); 1 below 60 degrees, and below the
+    row than the rows are (stride x cos(elevation) <= 1); 1 within 60 degrees of the
     horizon."""
     height = width // 2
     elevation = np.radians(90.0 - (np.asarray(rows) + 0.5) * 180.0 / height)
@@ -30,7 +31,7 @@ def column_strides(width: int, rows: np.ndarray) -> np.ndarray:
     strides = np.exp2(np.floor(np.log2(limit))).astype(np.int64)
     while np.any(width % strides):  # a stride that does not divide the width: halved
         strides = np.where(width % strides == 0, strides, strides // 2)
-    return np.where(elevation > 0.0, strides, 1)
+    return strides
 
 
 def anchors_and_spread(

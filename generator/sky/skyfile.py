@@ -593,21 +593,25 @@ class SkyRenderer(RowBandRenderer):
         self, sky: ComposedSky, rays: Rays, rows: np.ndarray, horizon: bool = True
     ) -> np.ndarray:
         """(R, C, 3) radiance toward the ``rays`` of ``rows``; an equirect's rows near the
-        zenith with the layers computed at anchor columns and spread between them
+        poles with their layers or ground computed at anchor columns and spread between them
         (``generator.sky.polar``)."""
         r = self.recipe
-        equirect = r.camera is None and self.face is None
-        strides = column_strides(r.width, rows) if equirect and sky.has_layers else None
-        if strides is None or np.all(strides == 1):
+        if r.camera is not None or self.face is not None:
+            return sky.radiance_of(rays, r.pixel_rad, horizon)
+        below = rays.y[:, 0] < 0.0
+        strides = column_strides(r.width, rows)
+        if not sky.has_layers:  # above the horizon every pixel alone: the clear sky exactly
+            strides = np.where(below, strides, 1)
+        if np.all(strides == 1):
             return sky.radiance_of(rays, r.pixel_rad, horizon)
         out = np.empty((*rays.shape, 3), dtype=np.float32)
-        for stride in np.unique(strides):
-            part = np.nonzero(strides == stride)[0]
+        for stride, side in {(int(k), bool(b)) for k, b in zip(strides, below, strict=True)}:
+            part = np.nonzero((strides == stride) & (below == side))[0]
             seen = rays.take(part)
             if stride == 1:
                 out[part] = sky.radiance_of(seen, r.pixel_rad, horizon)
                 continue
-            anchors, spread = anchors_and_spread(self.columns, int(stride), r.width)
+            anchors, spread = anchors_and_spread(self.columns, stride, r.width)
             at = equirect_rays(r.width, rows[part], anchors)
             out[part] = sky.radiance_between(seen, at, spread, r.pixel_rad, horizon)
         return out
