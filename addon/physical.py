@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from generator import SkyRecipe
 
 PREVIEW_WIDTH = 1024
-"""The quick sky's width (1024 x 512), and a matte preview's (its height in proportion): 2-3 s
-once the layers' tiles and textures are made (12-15 s the first time, 7-8 s after Blender
+"""The quick sky's width (1024 x 512), and a matte preview's (its height in proportion): about
+2 s once the layers' tiles and textures are made (11-15 s the first time, 7-10 s after Blender
 starts with the tiles on disk), wired in before the full one."""
 STRIP_FORMATS = {"png8": (".png", 8), "exr": (".exr", 16), "png16": (".png", 16)}
 """A strip's file: 8-bit PNG (exposed, tone-mapped), half-float EXR (radiance in Blender's
