@@ -64,11 +64,13 @@ def test_a_tile_one_process_drew_serves_the_next(recipe, drawn, tmp_path, monkey
     assert len(drawn) == 2
 
 
-def test_a_damaged_tile_file_is_drawn_again(recipe, drawn, tmp_path, monkeypatch):
+@pytest.mark.parametrize("damage", ["cut short", "empty", "not an array"])
+def test_a_damaged_tile_file_is_drawn_again(recipe, drawn, tmp_path, monkeypatch, damage):
     monkeypatch.setenv(tilestore.VARIABLE, str(tmp_path / "tiles"))
     first = render_sky_array(recipe)
     (stored,) = (tmp_path / "tiles").glob("*.npy")
-    stored.write_bytes(stored.read_bytes()[:1000])  # cut short, as by a full disk
+    damaged = {"cut short": stored.read_bytes()[:1000], "empty": b"", "not an array": b"tile" * 9}
+    stored.write_bytes(damaged[damage])
     new_process(monkeypatch)
     np.testing.assert_array_equal(render_sky_array(recipe), first)
     assert len(drawn) == 2

@@ -82,7 +82,7 @@ def load(key: Hashable, shape: tuple[int, int]) -> np.ndarray | None:
     try:
         tile = np.load(path, allow_pickle=False)
         os.utime(path)  # recently used: kept longest
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError):  # unreadable, not an array, empty
         tile = None
     if tile is None or tile.dtype != np.float32 or tile.ndim != 3 or tile.shape[:2] != shape:
         path.unlink(missing_ok=True)
