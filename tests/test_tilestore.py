@@ -52,7 +52,7 @@ def new_process(monkeypatch) -> None:
 def test_a_tile_one_process_drew_serves_the_next(recipe, drawn, tmp_path, monkeypatch):
     monkeypatch.setenv(tilestore.VARIABLE, str(tmp_path / "tiles"))
     first = render_sky_array(recipe)
-    assert len(drawn) == 1 and len(list((tmp_path / "tiles").glob("*.npy"))) == 1
+    assert len(drawn) == 1 and len(list((tmp_path / "tiles").glob("tile-*.npy"))) == 1
     new_process(monkeypatch)
     assert PreparedLayers(recipe).tiles == 0  # nothing to draw: no progress units
     np.testing.assert_array_equal(render_sky_array(recipe), first)
@@ -68,7 +68,7 @@ def test_a_tile_one_process_drew_serves_the_next(recipe, drawn, tmp_path, monkey
 def test_a_damaged_tile_file_is_drawn_again(recipe, drawn, tmp_path, monkeypatch, damage):
     monkeypatch.setenv(tilestore.VARIABLE, str(tmp_path / "tiles"))
     first = render_sky_array(recipe)
-    (stored,) = (tmp_path / "tiles").glob("*.npy")
+    (stored,) = (tmp_path / "tiles").glob("tile-*.npy")
     damaged = {"cut short": stored.read_bytes()[:1000], "empty": b"", "not an array": b"tile" * 9}
     stored.write_bytes(damaged[damage])
     new_process(monkeypatch)
@@ -99,16 +99,20 @@ def test_no_store_or_an_unwritable_one_only_costs_the_drawing(
 
 
 def test_the_store_keeps_the_most_recently_used_tiles_within_its_size(tmp_path, monkeypatch):
+    """And leaves alone what else the folder holds."""
     monkeypatch.setenv(tilestore.VARIABLE, str(tmp_path))
     tile = np.ones((16, 16, 3), dtype=np.float32)
     monkeypatch.setattr(tilestore, "STORE_BYTES", 2 * tile.nbytes + 1000)  # two and headers
+    np.save(tmp_path / "mine.npy", np.zeros((64, 64, 3)))  # not a tile: left alone
+    os.utime(tmp_path / "mine.npy", (0, 0))
     tilestore.save("sky", tile)
     tilestore.save("ground", 2 * tile)
-    for path in tmp_path.glob("*.npy"):  # both long unused
+    for path in tmp_path.glob("tile-*.npy"):  # both long unused
         os.utime(path, (1000, 1000))
     assert tilestore.load("sky", (16, 16)) is not None  # used: now the most recent
     tilestore.save("clouds", 3 * tile)
     assert tilestore.holds("sky") and tilestore.holds("clouds") and not tilestore.holds("ground")
+    assert (tmp_path / "mine.npy").is_file()
     assert tilestore.load("clouds", (16, 16)).max() == 3.0
     assert tilestore.load("clouds", (32, 16)) is None  # not the tile asked for: gone
     assert not tilestore.holds("clouds")

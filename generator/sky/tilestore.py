@@ -64,7 +64,7 @@ def _path(key: Hashable) -> Path | None:
     if folder is None:
         return None
     made_by = (key, torch.__version__, np.__version__, _code_digest())
-    return folder / f"{hashlib.sha256(repr(made_by).encode()).hexdigest()[:40]}.npy"
+    return folder / f"tile-{hashlib.sha256(repr(made_by).encode()).hexdigest()[:40]}.npy"
 
 
 def holds(key: Hashable) -> bool:
@@ -100,7 +100,9 @@ def save(key: Hashable, tile: np.ndarray) -> None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as part:
+        with tempfile.NamedTemporaryFile(
+            dir=path.parent, prefix="tile-", suffix=".part", delete=False
+        ) as part:
             try:
                 np.save(part, np.ascontiguousarray(tile, dtype=np.float32), allow_pickle=False)
             except BaseException:
@@ -115,10 +117,13 @@ def save(key: Hashable, tile: np.ndarray) -> None:
 
 def _prune(folder: Path, keep: Path) -> None:
     """Removes the least recently used tiles until the rest fit ``STORE_BYTES`` (``keep``
-    stays), and partial files a dead process left."""
+    stays), and partial files a dead process left. Only files named as this module names
+    them: the folder may hold others (a user's own arrays), which are left alone."""
     tiles = []
     now = time.time()
     for entry in os.scandir(folder):
+        if not entry.name.startswith("tile-"):
+            continue
         stat = entry.stat()
         if entry.name.endswith(".part"):
             if now - stat.st_mtime > STALE_PART_SECONDS:
