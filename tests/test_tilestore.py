@@ -6,6 +6,7 @@ dropping the least recently used."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,3 +117,18 @@ def test_the_store_keeps_the_most_recently_used_tiles_within_its_size(tmp_path, 
     assert tilestore.load("clouds", (16, 16)).max() == 3.0
     assert tilestore.load("clouds", (32, 16)) is None  # not the tile asked for: gone
     assert not tilestore.holds("clouds")
+
+
+def test_a_store_one_may_read_but_not_write_still_serves_its_tiles(tmp_path, monkeypatch):
+    """A shared, read-only folder of tiles (a studio's): read, never a crash."""
+    monkeypatch.setenv(tilestore.VARIABLE, str(tmp_path))
+    tilestore.save("sky", np.ones((8, 8, 3), dtype=np.float32))
+    monkeypatch.setattr(os, "utime", refuse)
+    monkeypatch.setattr(Path, "unlink", refuse)
+    assert tilestore.load("sky", (8, 8)).shape == (8, 8, 3)
+    assert tilestore.load("sky", (16, 8)) is None  # not the tile asked for, and not removed
+    assert tilestore.holds("sky")
+
+
+def refuse(*args, **kwargs):
+    raise PermissionError("read-only")

@@ -13,6 +13,7 @@ only costs the time to draw."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -81,12 +82,14 @@ def load(key: Hashable, shape: tuple[int, int]) -> np.ndarray | None:
         return None
     try:
         tile = np.load(path, allow_pickle=False)
-        os.utime(path)  # recently used: kept longest
     except (OSError, ValueError, EOFError):  # unreadable, not an array, empty
         tile = None
     if tile is None or tile.dtype != np.float32 or tile.ndim != 3 or tile.shape[:2] != shape:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a folder one may read but not write: left
+            path.unlink(missing_ok=True)
         return None
+    with contextlib.suppress(OSError):
+        os.utime(path)  # recently used: kept longest
     tile.setflags(write=False)
     return tile
 
