@@ -70,15 +70,21 @@ def _path(key: Hashable) -> Path | None:
 
 def holds(key: Hashable) -> bool:
     """Whether a tile for ``key`` is on disk (it may still prove unreadable)."""
-    path = _path(key)
-    return path is not None and path.is_file()
+    return _stored(_path(key))
+
+
+def _stored(path: Path | None) -> bool:
+    try:
+        return path is not None and path.is_file()
+    except OSError:  # a folder that may not be looked into
+        return False
 
 
 def load(key: Hashable, shape: tuple[int, int]) -> np.ndarray | None:
     """The (height, width, C) float32 tile stored for ``key``, read-only; None if none is, or
     it is not such a tile (it is then removed, to be drawn again)."""
     path = _path(key)
-    if path is None or not path.is_file():
+    if not _stored(path):
         return None
     try:
         tile = np.load(path, allow_pickle=False)
