@@ -132,3 +132,17 @@ def test_a_store_one_may_read_but_not_write_still_serves_its_tiles(tmp_path, mon
 
 def refuse(*args, **kwargs):
     raise PermissionError("read-only")
+
+
+def test_without_a_home_folder_nothing_is_kept(recipe, drawn, monkeypatch):
+    monkeypatch.delenv(tilestore.VARIABLE)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(Path, "home", classmethod(no_home))
+    first = render_sky_array(recipe)
+    new_process(monkeypatch)
+    np.testing.assert_array_equal(render_sky_array(recipe), first)
+    assert len(drawn) == 2
+
+
+def no_home(cls):
+    raise RuntimeError("Could not determine home directory.")

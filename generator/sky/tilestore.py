@@ -35,16 +35,20 @@ STALE_PART_SECONDS = 24 * 3600.0
 
 def store_folder() -> Path | None:
     """Where tiles are kept: ``ENDLESS_BACKDROPS_CACHE`` (empty: nowhere), else the platform's
-    cache folder, which the command line, scripts and Blender share."""
+    cache folder, which the command line, scripts and Blender share; None: nowhere."""
     named = os.environ.get(VARIABLE)
     if named is not None:
         return Path(named) if named.strip() else None
+    try:
+        home = Path.home()
+    except RuntimeError:  # no home folder (a service's account): nowhere
+        return None
     if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+        base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
         return base / "endless-backdrops" / "cache" / "tiles"
     if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "endless-backdrops" / "tiles"
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        return home / "Library" / "Caches" / "endless-backdrops" / "tiles"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache")
     return base / "endless-backdrops" / "tiles"
 
 
