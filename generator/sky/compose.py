@@ -454,6 +454,18 @@ class ComposedSky:
         """Whether a veil or a cloud layer lies over the clear sky."""
         return self.cirrus is not None or self.clouds is not None
 
+    @property
+    def has_ground(self) -> bool:
+        """Whether there is ground below the horizon (else it is black)."""
+        return self.composition.ground.kind != "none"
+
+    def _clear(self, rays: Rays, pixel_rad: float) -> tuple[np.ndarray, np.ndarray]:
+        """The clear sky with its disc toward ``rays`` (y >= 0), and their azimuths from the
+        sun, which the layers over it read too."""
+        azimuth = azimuth_from_sun(rays.x, rays.z, self.composition.sky)
+        sky = clear_rows(rays, self.composition.sky, math.degrees(pixel_rad), azimuth)
+        return sky, azimuth
+
     def radiance_between(
         self,
         rays: Rays,
@@ -474,11 +486,9 @@ class ComposedSky:
         def block(part: slice) -> None:
             seen, at = rays.take(part), anchors.take(part)
             if seen.y[0, 0] < 0.0:
-                ground = self.composition.ground.kind != "none"
-                out[part] = spread(self._ground(at, pixel_rad)) if ground else 0.0
+                out[part] = spread(self._ground(at, pixel_rad)) if self.has_ground else 0.0
             else:
-                azimuth = azimuth_from_sun(seen.x, seen.z, self.composition.sky)
-                sky = clear_rows(seen, self.composition.sky, math.degrees(pixel_rad), azimuth)
+                sky, _ = self._clear(seen, pixel_rad)
                 both = spread(np.concatenate(self._layers(at, pixel_rad), axis=-1))
                 out[part] = both[..., :1] * sky + both[..., 1:]
             if horizon and self.bands:
@@ -492,12 +502,10 @@ class ComposedSky:
         below = rays.y[:, 0] < 0.0
         up, down = np.nonzero(~below)[0], np.nonzero(below)[0]
         if down.size:
-            ground = self.composition.ground.kind != "none"
-            out[down] = self._ground(rays.take(down), pixel_rad) if ground else 0.0
+            out[down] = self._ground(rays.take(down), pixel_rad) if self.has_ground else 0.0
         if up.size:
             seen = rays if up.size == len(below) else rays.take(up)
-            azimuth = azimuth_from_sun(seen.x, seen.z, self.composition.sky)
-            sky = clear_rows(seen, self.composition.sky, math.degrees(pixel_rad), azimuth)
+            sky, azimuth = self._clear(seen, pixel_rad)
             out[up] = self._overhead(seen, sky, pixel_rad, azimuth)
         if horizon and self.bands:
             self.horizon_over(rays, pixel_rad, out)
@@ -851,7 +859,7 @@ class ComposedSky:
 
     def sun_lamp(self) -> SunLight:
         """The Sun lamp matching the disc, dimmed by the cloud and veil in front of the sun."""
-        if (self.clouds is None and self.cirrus is None) or self.sun[1] <= 0.0:
+        if not self.has_layers or self.sun[1] <= 0.0:
             return self.lamp
         rays = Rays.of(self.sun[None, :])
         size = math.radians(self.composition.sky.sun_size)
