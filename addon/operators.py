@@ -356,6 +356,7 @@ class EB_OT_generate(_JobOperator, Operator):
             ground=ground,
             ground_model=props.model_for("ground", context).reference if ground == "model" else "",
             ground_colour=tuple(props.ground_colour),
+            hills=props.horizon_hills,
             device=props.device.lower(),
             preview=self.preview,
             quick_first=self._in_worker,

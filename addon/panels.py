@@ -138,6 +138,7 @@ def draw_composition(layout: bpy.types.UILayout, context: bpy.types.Context) -> 
         layout.prop(props, "ground_colour")
     elif props.ground_source == "NONE":
         layout.label(text="Transparent below the horizon (alpha)", icon="INFO")
+    layout.prop(props, "horizon_hills")
 
 
 def draw_terrain(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:

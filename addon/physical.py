@@ -142,6 +142,8 @@ class PhysicalSkyRequest:
     """'model' (``ground_model``), 'colour' (``ground_colour``, linear) or 'none'."""
     ground_model: str = ""
     ground_colour: tuple[float, float, float] = (0.2, 0.2, 0.2)
+    hills: bool = True
+    """The bundled sky's ranges of hills at the horizon (drawn from ``seed``), or none."""
     device: str = "auto"
     preview: bool = False
     quick_first: bool = False
@@ -248,7 +250,11 @@ def sky_recipe(
         period_m=_scaled_period(base.ground, tile),
         model_hash="",
     )
-    composition = SkyComposition(sky=sky, clouds=clouds, cirrus=cirrus, ground=ground)
+    hills = (b for b in base.horizon if b.kind == "hills") if request.hills else ()
+    horizon = tuple(dataclasses.replace(band, seed=request.seed) for band in hills)
+    composition = SkyComposition(
+        sky=sky, clouds=clouds, cirrus=cirrus, ground=ground, horizon=horizon
+    )
     if strip is None:
         return SkyRecipe(composition, width=width)
     camera = StripCamera(

@@ -265,6 +265,12 @@ class EB_Settings(PropertyGroup):
         default=(0.2, 0.16, 0.11),
         description="Its albedo (the share of light it reflects)",
     )
+    horizon_hills: BoolProperty(
+        name="Hills on the Horizon",
+        default=True,
+        description="Ranges of hills near and far on the skyline, hazed by the air (drawn "
+        "from the seed); off, the ground runs flat to the horizon",
+    )
     haze: FloatProperty(
         name="Haze",
         min=0.0,

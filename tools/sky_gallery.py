@@ -86,24 +86,27 @@ taken with."""
 
 
 @functools.cache
-def bundled_cirrus() -> CirrusSettings | None:
-    """The bundled sky's cirrus veil (``generator/models/sky.json``), if it has one."""
+def bundled() -> SkyComposition:
+    """The bundled sky's composition (``generator/models/sky.json``): its cirrus veil and its
+    hills at the horizon."""
     from generator.files import bundled_recipes
 
-    return read_sky_recipe(bundled_recipes()["sky"]).composition.cirrus
+    return read_sky_recipe(bundled_recipes()["sky"]).composition
 
 
 def composition(cover: float, sun: tuple[float, float], seed: int, clouds: str) -> SkyComposition:
     """The bundled composition's parts at one cover, sun and seed: a clouded sky (cover > 0)
-    under the bundled cirrus veil of the same seed, a clear one under none."""
+    under the bundled cirrus veil of the same seed, a clear one under none; the bundled hills
+    drawn from the seed."""
     azimuth, elevation = sun
     layer = CloudSettings(clouds, cover=cover, seed=seed) if cover > 0 else None
-    veil = bundled_cirrus()
+    veil = bundled().cirrus
     return SkyComposition(
         sky=SkySettings(sun_elevation=elevation, sun_azimuth=azimuth, sun_disc=False),
         clouds=layer,
         cirrus=dataclasses.replace(veil, seed=seed) if veil is not None and cover > 0 else None,
         ground=GroundSettings("terrain"),
+        horizon=tuple(dataclasses.replace(band, seed=seed) for band in bundled().horizon),
     )
 
 

@@ -124,21 +124,23 @@ def add_sky_command(sub: argparse._SubParsersAction) -> None:
                    "the clouds: 0 none (default) to 1, thick enough to dim the sun")  # fmt: skip
     p.add_argument("--cirrus-altitude", type=float, help="the cirrus veil, m above the eye (8000)")
     p.add_argument("--horizon-band", nargs="+", metavar="FILE", help="landscape bands at the "
-                   "horizon: RGBA images (land opaque, sky transparent) 360 degrees wide, the "
-                   "horizon at the middle row, or landscape models (with alpha) that draw "
-                   "one; 'none' removes a recipe's")  # fmt: skip
+                   "horizon: 'hills' (a range drawn from its seed), RGBA images (land opaque, "
+                   "sky transparent) 360 degrees wide, the horizon at the middle row, or "
+                   "landscape models (with alpha) that draw one; 'none' removes a "
+                   "recipe's")  # fmt: skip
     p.add_argument("--band-distance", type=float, nargs="+", metavar="M", help="each band's "
                    "distance from the eye, m: the haze in front of it (3000)")  # fmt: skip
     p.add_argument("--band-heading", type=float, nargs="+", metavar="DEG", help="the azimuth "
                    "each band's centre column faces, degrees right of the image's centre "
                    "(0)")  # fmt: skip
     p.add_argument("--band-seed", type=int, nargs="+", metavar="SEED", help="the seed each "
-                   "model band is drawn with (0)")  # fmt: skip
+                   "hills or model band is drawn with (0; hills follow --seed)")  # fmt: skip
     p.add_argument("--ground", help="a terrain model (default 'terrain'), '#rrggbb' or 'none'")
     p.add_argument("--ground-period", type=float, help="metres before the ground repeats (12)")
     p.add_argument("--albedo", type=float, help="the terrain's mean albedo (0.2)")
     p.add_argument("--eye-height", type=float, help="the eye above the ground, m (1.7)")
-    p.add_argument("--seed", type=int, help="seed of the cloud, cirrus and ground textures (0)")
+    p.add_argument("--seed", type=int, help="seed of the cloud, cirrus and ground textures and "
+                   "the hills (0)")  # fmt: skip
     p.add_argument("--width", type=int, help="equirect width (height = width / 2) or cube face")
     p.add_argument("--cube", action="store_true", help="six cube faces NAME_px.EXT ... _nz")
     p.add_argument("--window", type=_window, help="only X,Y,WIDTH,HEIGHT of the equirect or strip")
@@ -255,6 +257,11 @@ def _horizon(
             bands = ()
         else:
             bands = tuple(HorizonSettings(path) for path in args.horizon_band)
+    if args.seed is not None:  # a new seed is a new landscape, its hills too
+        bands = tuple(
+            dataclasses.replace(band, seed=args.seed) if band.kind == "hills" else band
+            for band in bands
+        )
     changes = {
         "distance_m": args.band_distance, "heading": args.band_heading, "seed": args.band_seed,
     }  # fmt: skip

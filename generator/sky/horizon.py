@@ -51,6 +51,7 @@ from generator.files.modelfile import LoadedModel
 from generator.files.photo import IMAGE_EXTENSIONS
 from generator.sky.aerial import path_table
 from generator.sky.atmosphere import Atmosphere, Rays, SkySettings
+from generator.sky.hills import HILLS
 from generator.sky.plane import halve
 from generator.sky.tables import bilinear
 
@@ -112,7 +113,10 @@ class HorizonSettings:
 
     @property
     def kind(self) -> str:
-        """'image' (a band image) or 'model' (a learned landscape model)."""
+        """'image' (a band image), 'hills' (a range drawn from ``seed``,
+        ``generator.sky.hills``) or 'model' (a learned landscape model)."""
+        if self.source == HILLS:
+            return "hills"
         return "image" if Path(self.source).suffix.lower() in IMAGE_EXTENSIONS else "model"
 
 
@@ -193,7 +197,6 @@ class HorizonBand:
         self.wraps = abs(span - 360.0) <= 1e-9 * 360.0
         self.height, self.width = height, width
         self.top_deg = 0.5 * height * self.degrees
-        self.bottom_deg = -(height - height // 2) * self.degrees
         # the horizon is the top edge of row height // 2
         self.horizon_row = float(height // 2)
         colour, alpha = np.maximum(rgba[..., :3], 0.0), rgba[..., 3]
@@ -210,6 +213,13 @@ class HorizonBand:
         rows = np.arange(height) + 0.5
         fade = np.clip((height - rows) * self.degrees / FADE_DEGREES, 0.0, 1.0)
         alpha, filled = alpha * fade[:, None], filled * fade[:, None]
+        # the elevations its land spans: rows beyond (and their filter's reach) are not read
+        land = np.nonzero(alpha.max(axis=1) > 0.0)[0]
+        first, last = (land[0], land[-1] + 1) if land.size else (height // 2, height // 2)
+        self.land_deg = (
+            (self.horizon_row - last) * self.degrees,
+            (self.horizon_row - first) * self.degrees,
+        )
         premultiplied = np.concatenate(
             [colour * alpha[..., None], alpha[..., None], filled[..., None]], axis=-1
         )
@@ -250,7 +260,8 @@ class HorizonBand:
         """Indices of the rows of ``rays`` whose elevation the band (or its filter) reaches."""
         margin = 2.0 ** (math.floor(self.lod(pixel_rad)) + 3) * self.degrees
         elevation = np.degrees(np.arcsin(np.clip(rays.y[:, 0], -1.0, 1.0)))
-        inside = (elevation < self.top_deg + margin) & (elevation > self.bottom_deg - margin)
+        low, high = self.land_deg
+        inside = (elevation < high + margin) & (elevation > low - margin)
         return np.nonzero(inside)[0]
 
     def sample(self, rays: Rays, pixel_rad: float) -> np.ndarray:

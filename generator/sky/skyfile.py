@@ -56,6 +56,7 @@ from generator.sky.compose import (
     prepare_shadow,
 )
 from generator.sky.cubemap import FACES, face_pixel_directions
+from generator.sky.hills import hills_band
 from generator.sky.horizon import (
     HorizonBand,
     HorizonSettings,
@@ -346,6 +347,10 @@ class PreparedLayers:
                 horizon.append(dataclasses.replace(band, source_hash=model.hash))
                 continue
             self.band_models.append(None)
+            if band.kind == "hills":
+                self.band_images.append(hills_band(band.seed, band.distance_m))
+                horizon.append(band)
+                continue
             pixels, digest = read_band(band.source)
             _check_hash(band.source, band.source_hash, digest, "horizon band")
             HorizonBand(pixels[:2], band)  # a band wider than 360 degrees fails now

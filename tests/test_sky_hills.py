@@ -1,0 +1,102 @@
+"""A range of hills drawn at the horizon (``generator.sky.hills``): a band like a photographed
+one, from a seed, exact across windows and the wrap, standing on the ground plane."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from generator.files.recipe import Window
+from generator.sky import SkySettings
+from generator.sky.compose import SkyComposition
+from generator.sky.hills import (
+    HALF_HEIGHT_DEGREES,
+    HILLS,
+    PIXELS_PER_DEGREE,
+    hills_band,
+    ridge_degrees,
+)
+from generator.sky.horizon import HorizonSettings
+from generator.sky.layers import GroundSettings
+from generator.sky.skyfile import SkyRecipe, read_sky_recipe, render_sky_array
+
+SKY = SkySettings(sun_elevation=25.0, sun_azimuth=40.0, sun_disc=False)
+
+
+def composition(*bands: HorizonSettings) -> SkyComposition:
+    return SkyComposition(sky=SKY, ground=GroundSettings("#6b5a44"), horizon=bands)
+
+
+def test_a_range_is_land_on_the_horizon_and_nothing_below_it():
+    band = hills_band(3, 4000.0)
+    height, width, _ = band.shape
+    assert (height, width) == (2 * HALF_HEIGHT_DEGREES * PIXELS_PER_DEGREE, 360 * PIXELS_PER_DEGREE)
+    alpha = band[..., 3]
+    assert alpha[height // 2 :].max() == 0.0  # the ground plane goes on to the horizon
+    assert alpha[0].max() == 0.0  # the highest ridge stays within the band
+    land = alpha[height // 2 - 1]  # the row just above the horizon
+    assert (land > 0.5).mean() > 0.8  # hills stand along most of the skyline
+    skyline = alpha.sum(axis=0) / PIXELS_PER_DEGREE
+    assert 0.8 < skyline.mean() < 2.5 and skyline.max() > 2.0 * skyline.mean()
+    colour = band[..., :3][alpha > 0.99]
+    assert 0.01 < colour.mean() < 0.15  # reflectances of woods and fields
+    assert colour[:, 1].mean() > colour[:, 2].mean()  # green before blue
+
+
+def test_a_seed_and_a_distance_choose_the_range():
+    a = hills_band(0, 4000.0)
+    np.testing.assert_array_equal(a, hills_band(0, 4000.0))
+    for other in (hills_band(1, 4000.0), hills_band(0, 25000.0)):
+        assert np.abs(other[..., 3] - a[..., 3]).mean() > 0.02
+
+
+def test_hills_are_exact_across_windows_and_the_wrap():
+    near = HorizonSettings(HILLS, distance_m=3000.0, seed=2)
+    far = HorizonSettings(HILLS, distance_m=20000.0, seed=2, heading=70.0)
+    recipe = SkyRecipe(composition(far, near), width=720)
+    whole = render_sky_array(recipe)
+    flat = render_sky_array(SkyRecipe(composition(), width=720))
+    horizon = 180  # the top edge of the equirect's row 180
+    assert np.abs(whole[horizon - 12 : horizon] - flat[horizon - 12 : horizon]).max() > 0.5
+    np.testing.assert_array_equal(whole[:100], flat[:100])  # far above the ridges
+    np.testing.assert_array_equal(whole[horizon + 2 :], flat[horizon + 2 :])  # the ground
+    for x, y, w, h in ((700, 160, 40, 30), (0, 170, 13, 9)):
+        part = render_sky_array(recipe.replace(window=Window(x, y, w, h)))
+        columns = np.arange(x, x + w) % 720
+        np.testing.assert_array_equal(part, whole[y : y + h][:, columns])
+
+
+def test_far_hills_lie_nearer_the_sky_than_near_ones():
+    """The same kind of range 3 km and 30 km away: where land stands (0.5-2.5 degrees up, a
+    degree under its skyline), the far one's colours lie nearer the clear sky's (the air in
+    front of it)."""
+    flat = render_sky_array(SkyRecipe(composition(), width=720))
+    elevation = 90.0 - (np.arange(174, 179) + 0.5) / 2.0  # rows 174-178 of 360
+    azimuth = (np.arange(720) + 0.5) / 2.0  # degrees from the left edge (the band's too)
+    gaps = []
+    for distance in (3000.0, 30000.0):
+        image = render_sky_array(
+            SkyRecipe(composition(HorizonSettings(HILLS, distance_m=distance, seed=1)), width=720)
+        )
+        skyline = ridge_degrees(1, distance)[0][(azimuth * PIXELS_PER_DEGREE).astype(int)]
+        land = skyline[None, :] > elevation[:, None] + 1.0
+        assert land.mean() > 0.1
+        gaps.append(np.abs(image[174:179] - flat[174:179])[land].mean())
+    assert gaps[1] < 0.5 * gaps[0]
+
+
+def test_the_command_line_draws_hills_that_follow_the_seed(tmp_path):
+    from generator.cli import main
+
+    out = tmp_path / "hills.exr"
+    args = ["sky", "--width", "128", "--ground", "#556644", "--cover", "0", "--quiet"]
+    bands = ["--horizon-band", "hills", "hills", "--band-distance", "20000", "3000"]
+    assert main([*args, *bands, "--band-seed", "4", "--out", str(out)]) == 0
+    recipe = read_sky_recipe(out)
+    assert [(b.source, b.kind, b.distance_m, b.seed) for b in recipe.composition.horizon] == [
+        (HILLS, "hills", 20000.0, 4),
+        (HILLS, "hills", 3000.0, 4),
+    ]
+    assert SkyRecipe.from_json(recipe.to_json()) == recipe
+    again = tmp_path / "again.exr"
+    assert main(["sky", "--recipe", str(out), "--seed", "9", "--quiet", "--out", str(again)]) == 0
+    assert {b.seed for b in read_sky_recipe(again).composition.horizon} == {9}
