@@ -9,6 +9,7 @@ machine's load hides. Run:
     python benchmarks/sky_compose.py --no-disc --widths 16384  # half-float EXR, as for Blender
     python benchmarks/sky_compose.py --strip --widths 16384    # a 16384 x 2048 matte, 8-bit PNG
     python benchmarks/sky_compose.py --clouds clouds --widths 16384 --stored-tiles
+    python benchmarks/sky_compose.py --clouds clouds --cirrus 0.3 --hills --widths 16384
 
 Each child draws its layers' tiles, as a sky's first render does, unless ``--stored-tiles``: then
 a render before the timed ones has stored them (``generator.sky.tilestore``), as any render of
@@ -32,14 +33,20 @@ from render_scaling import _rss_anon_kib
 
 
 def measure(
-    width: int, clouds: str | None, disc: bool = True, strip: bool = False, cirrus: float = 0.0
+    width: int,
+    clouds: str | None,
+    disc: bool = True,
+    strip: bool = False,
+    cirrus: float = 0.0,
+    hills: bool = False,
 ) -> dict:
     """Runs in the child: one render to a file; seconds and peak anonymous memory."""
+    from generator.files import bundled_recipes
     from generator.sky.atmosphere import SkySettings
     from generator.sky.cirrus import CirrusSettings
     from generator.sky.compose import SkyComposition
     from generator.sky.layers import CloudSettings
-    from generator.sky.skyfile import SkyRecipe, render_sky_to_file
+    from generator.sky.skyfile import SkyRecipe, read_sky_recipe, render_sky_to_file
     from generator.sky.strip import StripCamera
 
     peak = [0]
@@ -54,6 +61,7 @@ def measure(
         sky=SkySettings(sun_elevation=30.0, sun_disc=disc),
         clouds=None if clouds is None else CloudSettings(clouds, cover=0.5),
         cirrus=CirrusSettings(amount=cirrus) if cirrus > 0 else None,
+        horizon=read_sky_recipe(bundled_recipes()["sky"]).composition.horizon if hills else (),
     )
     recipe, name = SkyRecipe(composition, width=width), "sky.exr"
     if strip:
@@ -81,10 +89,13 @@ def main() -> None:
     parser.add_argument("--no-disc", action="store_true", help="no disc: a half-float EXR")
     parser.add_argument("--strip", action="store_true", help="a width x width/8 matte strip, PNG")
     parser.add_argument("--stored-tiles", action="store_true", help="tiles stored before")
+    parser.add_argument("--hills", action="store_true", help="the bundled sky's hills")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        result = measure(args.child, args.clouds, not args.no_disc, args.strip, args.cirrus)
+        result = measure(
+            args.child, args.clouds, not args.no_disc, args.strip, args.cirrus, args.hills
+        )
         print(json.dumps(result))
         return
 
@@ -92,6 +103,7 @@ def main() -> None:
         command = [sys.executable, __file__, "--child", str(width)]
         command += ["--clouds", args.clouds] if args.clouds else []
         command += ["--no-disc"] * args.no_disc + ["--strip"] * args.strip
+        command += ["--hills"] * args.hills
         return [*command, "--cirrus", str(args.cirrus)]
 
     with tempfile.TemporaryDirectory() as store:

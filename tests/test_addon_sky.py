@@ -93,6 +93,11 @@ def test_generate_on_an_untouched_scene_makes_a_physical_sky_lit_by_its_sun_lamp
     assert not recipe.composition.sky.sun_disc, "the lamp lights the scene, not a disc"
     terrain = next(e for e in addon_models.bundled_models() if e.key == "terrain")
     assert recipe.composition.ground.model_hash == file_hash(terrain.path)
+    hills = [(b.kind, b.distance_m, b.seed) for b in recipe.composition.horizon]
+    assert props.horizon_hills and hills == [
+        (b.kind, b.distance_m, props.seed) for b in bundled.horizon
+    ], "the bundled sky's hills, drawn from the panel's seed"
+    assert hills and {kind for kind, _, _ in hills} == {"hills"}
     background = bpy.context.scene.world.node_tree.nodes[nodes.SKY_BACKGROUND]
     assert background.inputs["Strength"].default_value == 1.0, "Blender's units already"
     (lamp,) = our_lamps()
@@ -129,8 +134,9 @@ def test_regenerating_reuses_our_lamp_and_leaves_the_users_light_alone(untouched
     (first,) = our_lamps()
     before = first.matrix_world.copy()
 
-    props.sun_elevation, props.seed = 10.0, 4
+    props.sun_elevation, props.seed, props.horizon_hills = 10.0, 4, False
     assert bpy.ops.endless_backdrops.generate(kind="SKY") == {"FINISHED"}
+    assert read_sky_recipe(sky_file(props)).composition.horizon == (), "flat to the horizon"
 
     assert our_lamps() == [first], "the same lamp, re-aimed"
     assert first.matrix_world != before
