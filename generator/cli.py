@@ -535,8 +535,13 @@ def _describe_composed(name: str, path: Path) -> dict[str, object]:
         "no clouds"
         if clouds is None
         else f"a cloud layer drawn by {clouds.model!r} at cover {clouds.cover:g}",
-        f"the ground: {ground.source!r}",
     ]
+    if c.cirrus is not None:
+        parts.append(f"a cirrus veil of amount {c.cirrus.amount:g}")
+    parts.append(f"the ground: {ground.source!r}")
+    if c.horizon:
+        bands = " and ".join(f"{b.source!r} {b.distance_m / 1000:g} km away" for b in c.horizon)
+        parts.append(f"at the horizon {bands}")
     return {
         "name": name,
         "path": str(path),

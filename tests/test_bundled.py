@@ -79,6 +79,7 @@ def test_info_says_what_the_bundled_sky_is(capsys):
     said = json.loads(capsys.readouterr().out)
     assert said["name"] == "sky" and "composed" in said["kind"]
     assert "'clouds'" in said["description"] and "'terrain'" in said["description"]
+    assert "'hills' 4 km away" in said["description"] and "cirrus" in said["description"]
     assert SkyRecipe.from_json(json.dumps(said["recipe"])) == read_sky_recipe(BUNDLED_SKY)
 
 

@@ -59,7 +59,6 @@ sys.path.insert(0, str(ROOT / "tools"))
 from generator.files import linear_to_srgb, read_image, srgb_to_linear  # noqa: E402
 from generator.sky import (  # noqa: E402
     REC709_LUMINANCE,
-    CirrusSettings,
     CloudSettings,
     GroundSettings,
     HorizonSettings,
