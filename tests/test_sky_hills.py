@@ -3,6 +3,8 @@ one, from a seed, exact across windows and the wrap, standing on the ground plan
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from generator.files.recipe import Window
@@ -100,3 +102,21 @@ def test_the_command_line_draws_hills_that_follow_the_seed(tmp_path):
     again = tmp_path / "again.exr"
     assert main(["sky", "--recipe", str(out), "--seed", "9", "--quiet", "--out", str(again)]) == 0
     assert {b.seed for b in read_sky_recipe(again).composition.horizon} == {9}
+
+
+def test_hills_take_the_grounds_hue_and_keep_their_lightness():
+    """Over a reddish and a bluish plain ground the same hills turn red and blue, about as
+    light as each other."""
+    band = HorizonSettings(HILLS, distance_m=1000.0, seed=1)
+    colours = []
+    for ground in ("#8a5a3a", "#3a5a8a"):
+        comp = SkyComposition(sky=SKY, ground=GroundSettings(ground), horizon=(band,))
+        image = render_sky_array(SkyRecipe(comp, width=720))
+        bare = replace(comp, horizon=())
+        flat = render_sky_array(SkyRecipe(bare, width=720))
+        land = np.abs(image[176:180] - flat[176:180]).sum(axis=-1) > 0.5
+        colours.append(image[176:180][land].mean(axis=0))
+    (red, blue) = colours
+    assert red[0] / red[2] > 1.3 * (blue[0] / blue[2])
+    luminance = np.array([0.2126, 0.7152, 0.0722])
+    assert 0.7 < (red @ luminance) / (blue @ luminance) < 1.4

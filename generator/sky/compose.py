@@ -65,6 +65,7 @@ from generator.sky.atmosphere import (
     sun_vector,
 )
 from generator.sky.cirrus import CirrusSettings, cirrus_texture
+from generator.sky.hills import FIELDS
 from generator.sky.horizon import (
     FACING,
     FILL_FARTHER,
@@ -417,6 +418,7 @@ class ComposedSky:
         self.bands = tuple(sorted(horizon_bands, key=lambda b: -b.settings.distance_m))
         if self.bands:
             self.band_shade = self._mean_shade()
+            self.hills_tint = self._hills_tint()
             self.band_ground = self.air.paths(-self.eye_km)
             self.band_paths = tuple(
                 BandPaths(self.air, sky, b.settings.distance_m / 1000.0, b.top_deg + 1.0)
@@ -540,6 +542,22 @@ class ComposedSky:
                 coverage[rows] = np.where(hit, total, cover)
             out[rows] = np.where(hit[..., None], mixed, behind)
 
+    def _hills_tint(self) -> np.ndarray:
+        """(3,) what drawn hills' reflectance is multiplied by: the hue of the ground's mean
+        colour over their fields' (``hills.FIELDS``), each at unit luminance, so the hills are
+        the same kind of land as the ground that runs to their feet (tan under a desert's
+        terrain, green under a meadow's) and keep their own lightness (woods and shade make
+        land darker from afar than the ground underfoot); 1 without ground."""
+        if self.ground_texture is not None:
+            mean = self.ground_texture.mean[:3].astype(np.float64)
+        elif self.composition.ground.kind == "colour":
+            mean = self.ground_albedo.astype(np.float64)
+        else:
+            return np.ones(3, dtype=np.float32)
+        fields = FIELDS.astype(np.float64)
+        hue = np.maximum(mean, 1e-6) / max(float(mean @ REC709_LUMINANCE), 1e-6)
+        return (hue / (fields / float(fields @ REC709_LUMINANCE))).astype(np.float32)
+
     def _mean_shade(self) -> float:
         """The share of the sun's light that reaches the land under the clouds, on average
         over the cloud layer: the mean of e^(-tau / sin(sun elevation)) over the tile. The bands
@@ -567,6 +585,8 @@ class ComposedSky:
         front."""
         s = band.settings
         reflectance = sampled[..., :3] * np.float32(s.gain)
+        if s.kind == "hills":
+            reflectance = reflectance * self.hills_tint
         alpha, filled = sampled[..., 3:4], sampled[..., 4:5]
         x, z = rays.x.astype(np.float32), rays.z.astype(np.float32)
         across = np.maximum(np.sqrt(x * x + z * z), np.float32(1e-9))
