@@ -728,6 +728,30 @@ def test_an_overcast_deck_is_brighter_overhead_than_toward_the_horizon():
     assert all(0.35 < v / overhead < 0.75 for v in seen_low)
 
 
+def test_under_an_overcast_deck_the_haze_toward_a_low_sun_does_not_glow():
+    """The air below a deck is in its shade: 1 degree up, toward a 3-degree sun, an overcast
+    sky is about as bright as away from it, where a clear sky glows several times brighter
+    toward the sun (the sunlit haze scattering forward)."""
+    from generator.sky.compose import ComposedSky
+    from generator.sky.plane import PlaneTexture
+
+    def toward_over_away(cover: float) -> float:
+        comp = SkyComposition(
+            sky=SkySettings(sun_elevation=3.0, sun_azimuth=0.0, sun_disc=False),
+            clouds=CloudSettings("map.png", cover=cover, altitude_m=1500.0),
+            ground=GroundSettings("#808080"),
+        )
+        deck = PlaneTexture(np.full((1, 1, 1), 40.0, dtype=np.float32), 30000.0)
+        sky = ComposedSky(comp, cloud_texture=deck if cover > 0 else None)
+        up = math.radians(1.0)
+        toward = np.array([0.0, math.sin(up), math.cos(up)])
+        away = np.array([0.0, math.sin(up), -math.cos(up)])
+        return _luminance(sky, toward) / _luminance(sky, away)
+
+    assert toward_over_away(0.0) > 3.0
+    assert toward_over_away(1.0) < 1.5
+
+
 def test_the_air_made_beside_the_tiles_is_the_air_the_sky_reads(monkeypatch):
     """The atmosphere's tables and the aerial perspective toward the ground, the cloud layer
     and the veil are built beside the layers' tiles; the sky then builds none of its own."""

@@ -410,14 +410,16 @@ class ComposedSky:
             self.ground_sun = (sunlit * albedo).astype(np.float32)
             self.ground_sky = (self.air.sky_irradiance * albedo).astype(np.float32)
         self.sky_irradiance = self.air.sky_irradiance.astype(np.float32)
+        self.air_shade = self._mean_shade() if self.shadowing else 1.0
+        self.ambient = (self.sky_irradiance / np.pi).astype(np.float32)
         if self.cloud_texture is not None or self.cirrus is not None:
-            self.sky_irradiance = self._clouded_irradiance()
+            self.sky_irradiance = self._clouded_irradiance()  # its air lit by the clear sky's
+            self.ambient = (self.sky_irradiance / np.pi).astype(np.float32)
         if len(horizon_bands) != len(composition.horizon):
             raise ValueError("one prepared band per horizon band of the composition")
         # far to near, each over what lies behind it
         self.bands = tuple(sorted(horizon_bands, key=lambda b: -b.settings.distance_m))
         if self.bands:
-            self.band_shade = self._mean_shade()
             self.hills_tint = self._hills_tint()
             self.band_ground = self.air.paths(-self.eye_km)
             self.band_paths = tuple(
@@ -559,10 +561,10 @@ class ComposedSky:
         return (hue / (fields / float(fields @ REC709_LUMINANCE))).astype(np.float32)
 
     def _mean_shade(self) -> float:
-        """The share of the sun's light that reaches the land under the clouds, on average
-        over the cloud layer: the mean of e^(-tau / sin(sun elevation)) over the tile. The bands
-        are lit evenly by it (cloud shadows drawn from each pixel's place on the land ran in
-        streaks along the band's rows or columns)."""
+        """The share of the sun's light that reaches below the layers, on average over them:
+        the mean of e^(-tau / sin(sun elevation)) over each tile. The bands are lit evenly by
+        it (cloud shadows drawn from each pixel's place on the land ran in streaks along the
+        band's rows or columns), and so is the air under the layers (``_air_under_layers``)."""
         if self.sun[1] <= 0.0:
             return 1.0
         slant = max(float(self.sun[1]), 0.05)
@@ -596,7 +598,7 @@ class ComposedSky:
         facing = np.maximum(sun[1] - np.float32(FACING) * toward_sun, 0.0) * norm
         up = norm  # the normal's vertical component
         sun_irradiance = self.lamp.irradiance.astype(np.float32)
-        direct = facing[..., None] * (sun_irradiance * np.float32(self.band_shade))
+        direct = facing[..., None] * (sun_irradiance * np.float32(self.air_shade))
         horizontal = sun_irradiance * np.float32(max(float(self.sun[1]), 0.0))
         bounce = self.ground_albedo * (horizontal + self.sky_irradiance)
         diffuse = self.sky_irradiance * np.float32(0.5 * (1 + up)) + bounce * np.float32(
@@ -608,7 +610,7 @@ class ComposedSky:
         added, kept = paths(azimuth, elevation)
         below = rays.y[:, 0] < 0.0
         if not below.any():
-            return added * alpha + kept * surface
+            return self._air_under_layers(added, kept) * alpha + kept * surface
         # the land below the horizon, nearer: the ground's table; the far land filling the
         # band's gaps there, farther
         distance = band_distance(rays.y, s.distance_m / 1000.0)[below]  # km, per row
@@ -620,7 +622,7 @@ class ComposedSky:
         share[below] = filled[below] / np.maximum(alpha[below], np.float32(1e-6))
         added[below] += (far_added - added[below]) * share[below]
         kept[below] += (far_kept - kept[below]) * share[below]
-        return added * alpha + kept * surface
+        return self._air_under_layers(added, kept) * alpha + kept * surface
 
     def _ground(self, rays: Rays, pixel_rad: float) -> np.ndarray:
         distance = surface_distance(rays.y, self.air.radius, -self.eye_km)
@@ -647,7 +649,19 @@ class ComposedSky:
         surface = albedo / np.float32(np.pi) * (sunlit + self.sky_irradiance)
         azimuth = azimuth_from_sun(rays.x, rays.z, self.composition.sky)
         added, kept = self.ground_paths(azimuth, distance)
-        return added + kept * surface
+        return self._air_under_layers(added, kept) + kept * surface
+
+    def _air_under_layers(self, added: np.ndarray, kept: np.ndarray) -> np.ndarray:
+        """The light of the air in front of something below the layers (the ground, land, a
+        cloud's base or wall), ``added`` as the clear, sunlit air's: the layers' mean shade
+        (``air_shade``) lets that much of the sun through to it, and the rest of it is lit by
+        the light under them (the clouded sky's irradiance over pi), in proportion to the air's
+        opacity 1 - ``kept``. Under an overcast deck the haze toward a low sun no longer glows
+        as if the sky were clear."""
+        if self.air_shade >= 1.0:
+            return added
+        shade = np.float32(self.air_shade)
+        return added * shade + (1.0 - kept) * (self.ambient * (1.0 - shade))
 
     def _clouded_irradiance(self) -> np.ndarray:
         """(3,) irradiance of a horizontal plane from the clouded sky without the sun's disc,
@@ -875,7 +889,7 @@ class ComposedSky:
         below = self.ground_sun * diffuse[..., None] + self.ground_sky
         cloud += below * (1.0 - diffuse)[..., None]
         added, kept = self.cloud_paths(toward.azimuth, at.distance)
-        return 1.0 - alpha, alpha * added + kept * cloud
+        return 1.0 - alpha, alpha * self._air_under_layers(added, kept) + kept * cloud
 
     def sun_lamp(self) -> SunLight:
         """The Sun lamp matching the disc, dimmed by the cloud and veil in front of the sun."""
