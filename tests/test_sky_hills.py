@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
+from generator.errors import RequestError
 from generator.files.recipe import Window
 from generator.sky import SkySettings
 from generator.sky.compose import SkyComposition
@@ -42,6 +44,11 @@ def test_a_range_is_land_on_the_horizon_and_nothing_below_it():
     colour = band[..., :3][alpha > 0.99]
     assert 0.01 < colour.mean() < 0.15  # reflectances of woods and fields
     assert colour[:, 1].mean() > colour[:, 2].mean()  # green before blue
+
+
+def test_hills_take_no_scale_of_their_own():
+    with pytest.raises(RequestError, match="all the way round"):
+        HorizonSettings(HILLS, degrees_per_pixel=0.1)
 
 
 def test_a_seed_and_a_distance_choose_the_range():

@@ -39,12 +39,14 @@ WOODS_SHARE = 0.55
 """The share of the skyline under woods; the rest is open land, its outline the ridge's."""
 CROWN_DEGREES = 0.22
 """How high the woods' crowns stand over the ground at most (trees 15 m high 4 km away)."""
-CROWNS_PER_DEGREE = 9
-"""The crowns' spacing along the skyline (at 4 km, one tree every 8 m)."""
+CROWNS_PER_DEGREE = 8
+"""The crowns' spacing along the skyline, as fine as the band's texels hold (at 4 km, one tree
+every 9 m)."""
 WOODS = np.array([0.030, 0.042, 0.022], dtype=np.float32)
 FIELDS = np.array([0.085, 0.095, 0.050], dtype=np.float32)
 """Linear reflectances of woods and of open fields and meadows."""
 HILLS_STREAM = 0x48696C6C
+"""Seeds the hills' random numbers apart from every other layer's drawn from the same seed."""
 
 
 def _periodic_noise(

@@ -108,6 +108,8 @@ class HorizonSettings:
             problems.append("a horizon band's degrees per pixel must be within 0..10")
         if not 0.0 < self.gain <= 10.0:
             problems.append("a horizon band's gain must be within 0..10")
+        if self.source == HILLS and self.degrees_per_pixel is not None:
+            problems.append("hills are drawn all the way round: give them no degrees per pixel")
         if problems:
             raise RequestError("; ".join(problems))
 
