@@ -4,6 +4,7 @@ beside the reserved real panoramas, and how far the upper hemisphere is from rea
     python tools/sky_gallery.py --data /work/data            # docs/gallery/sky-grid.jpg + numbers
     python tools/sky_gallery.py --data DIR --clouds my.safetensors --out /tmp/grid.jpg
     python tools/sky_gallery.py --cycles-only    # docs/gallery/composed-sky-cycles.jpg
+    python tools/sky_gallery.py --hills-only     # docs/gallery/hills.jpg
     python tools/sky_gallery.py --strips BANDS   # docs/gallery/matte-strips.jpg
     python tools/sky_gallery.py --layers DATA    # the cloud layer against real layers
 
@@ -184,6 +185,34 @@ def cycles_picture(out: Path, samples: int) -> None:
     print(f"wrote {out}")
 
 
+HILL_SUNS = ((60.0, 35.0), (10.0, 4.0))
+"""The bundled sky's sun, and a low sun ahead: the hills lit, then against the light."""
+
+
+def hills_sheet(out: Path) -> None:
+    """The bundled sky (its hills, clouds and veil) as 4096 x 1024 strips, 120 degrees across,
+    under its own sun and under a low one ahead."""
+    from generator.files import bundled_recipes
+
+    recipe = read_sky_recipe(bundled_recipes()["sky"])
+    camera = StripCamera(height=1024, fov=120.0, horizon=0.6)
+    strips = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for azimuth, elevation in HILL_SUNS:
+            sky = dataclasses.replace(
+                recipe.composition.sky, sun_azimuth=azimuth, sun_elevation=elevation
+            )
+            comp = dataclasses.replace(recipe.composition, sky=sky)
+            path = Path(tmp) / "strip.png"
+            strip = recipe.replace(
+                composition=comp, width=4096, projection="cylindrical", camera=camera
+            )
+            render_sky_to_file(strip, path)
+            strips.append(np.asarray(Image.open(path).convert("RGB").resize((2048, 512))))
+    Image.fromarray(np.concatenate(strips, axis=0)).save(out, quality=85, optimize=True)
+    print(f"wrote {out}")
+
+
 STRIPS = (  # band, cloud seed, sun (azimuth, elevation), cover
     ("stellarium_grossmugl", 0, (-50.0, 30.0), 0.3),
     ("stellarium_garching", 1, (20.0, 45.0), 0.4),
@@ -294,6 +323,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clouds", default="clouds", help="the cloud model (bundled 'clouds')")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "gallery" / "sky-grid.jpg")
     parser.add_argument("--cycles-only", action="store_true", help="only the Cycles picture")
+    parser.add_argument("--hills-only", action="store_true", help="only the hills' strips")
     parser.add_argument("--samples", type=int, default=32, help="Cycles samples per pixel")
     parser.add_argument("--strips", type=Path, help="horizon bands: render the strip sheet")
     parser.add_argument("--layers", type=Path, help="assembled data: measure the cloud layer")
@@ -304,6 +334,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.strips is not None:
         reserved = args.strips.parent.parent / "validation" / "horizon"
         strip_sheet(args.strips, reserved, args.clouds, ROOT / "docs/gallery/matte-strips.jpg")
+        return
+    if args.hills_only:
+        hills_sheet(ROOT / "docs" / "gallery" / "hills.jpg")
         return
     if args.cycles_only:
         cycles_picture(ROOT / "docs" / "gallery" / "composed-sky-cycles.jpg", args.samples)
