@@ -594,9 +594,17 @@ class ComposedSky:
         across = np.maximum(np.sqrt(x * x + z * z), np.float32(1e-9))
         sun = self.sun.astype(np.float32)
         toward_sun = (x * sun[0] + z * sun[2]) / across  # the view's horizontal part vs the sun's
-        norm = np.float32(1.0 / math.sqrt(1.0 + FACING * FACING))
-        facing = np.maximum(sun[1] - np.float32(FACING) * toward_sun, 0.0) * norm
-        up = norm  # the normal's vertical component
+        # the surface's normal: up, leaning FACING toward the eye and, where the band holds
+        # it, sideways (toward increasing azimuth) as the land's slope there
+        towards = sun[1] - np.float32(FACING) * toward_sun
+        if sampled.shape[-1] > 5:
+            lean = sampled[..., 5] / np.maximum(sampled[..., 3], np.float32(1e-6))
+            towards = towards + lean * (z * sun[0] - x * sun[2]) / across
+            norm = 1.0 / np.sqrt(np.float32(1.0 + FACING * FACING) + lean * lean)
+            up = norm[..., None]  # the normal's vertical component
+        else:
+            norm = up = np.float32(1.0 / math.sqrt(1.0 + FACING * FACING))
+        facing = np.maximum(towards, 0.0) * norm
         sun_irradiance = self.lamp.irradiance.astype(np.float32)
         direct = facing[..., None] * (sun_irradiance * np.float32(self.air_shade))
         horizontal = sun_irradiance * np.float32(max(float(self.sun[1]), 0.0))

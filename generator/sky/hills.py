@@ -45,6 +45,11 @@ every 9 m)."""
 WOODS = np.array([0.030, 0.042, 0.022], dtype=np.float32)
 FIELDS = np.array([0.085, 0.095, 0.050], dtype=np.float32)
 """Linear reflectances of woods and of open fields and meadows."""
+SLOPE_DEGREES = 1.5
+"""The scale over which the land's slope across the view is taken from its outline: hillsides,
+not the woods' crowns."""
+LEAN_DEPTH_DEGREES = 1.2
+"""How far below the skyline a flank's slope shows, fading: lower down lies nearer land."""
 HILLS_STREAM = 0x48696C6C
 """Seeds the hills' random numbers apart from every other layer's drawn from the same seed."""
 
@@ -75,9 +80,12 @@ def _band_noise(rng: np.random.Generator, height: int, width: int, long: int) ->
     return noise / max(float(noise.std()), 1e-12)
 
 
-def ridge_degrees(seed: int, distance_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """(width,) the skyline's height above the horizon in degrees at each column's centre, and
-    where woods stand on it (0..1): a seed's own range, another at another distance."""
+def ridge_degrees(seed: int, distance_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(width,) the skyline's height above the horizon in degrees at each column's centre,
+    where woods stand on it (0..1), and the land's lean there: its slope across the view, the
+    fall of the ridge toward increasing azimuth (angle over angle is height over distance along
+    the range), from its outline smoothed over ``SLOPE_DEGREES``. A seed's own range, another at
+    another distance."""
     width = 360 * PIXELS_PER_DEGREE
     rng = np.random.default_rng([HILLS_STREAM, seed % 2**63, round(distance_m)])
     ground = RIDGE_MEAN_DEGREES + RIDGE_RMS_DEGREES * _periodic_noise(
@@ -91,18 +99,22 @@ def ridge_degrees(seed: int, distance_m: float) -> tuple[np.ndarray, np.ndarray]
     crowns = np.abs(_periodic_noise(rng, width, 0.6, 60, 360 * CROWNS_PER_DEGREE))
     crowns = np.minimum(crowns / 2.0, 1.0) ** 0.5
     skyline = ground + woods * (ground > 0.0) * CROWN_DEGREES * (0.45 + 0.55 * crowns)
-    return skyline, woods
+    k = np.fft.rfftfreq(width, d=1.0 / width)  # cycles around
+    smooth = np.exp(-0.5 * np.square(k * SLOPE_DEGREES / 360.0))
+    rise = np.fft.irfft(np.fft.rfft(ground) * smooth * (2j * np.pi * k / 360.0), n=width)
+    return skyline, woods, -rise
 
 
 @lru_cache(maxsize=4)
 def hills_band(seed: int, distance_m: float) -> np.ndarray:
-    """(H, W, 4) float32 band of a range of hills: linear reflectance and coverage (straight),
+    """(H, W, 5) float32 band of a range of hills: linear reflectance, coverage and the land's
+    lean across the view (``ridge_degrees``; straight),
     360 degrees over W at ``PIXELS_PER_DEGREE``, the horizon on the top edge of row H // 2 and
     nothing below it (the ground plane goes on to the horizon). Read-only: the last few are
     kept, shared by every render of the same range."""
     height = round(2 * HALF_HEIGHT_DEGREES * PIXELS_PER_DEGREE)
     width = 360 * PIXELS_PER_DEGREE
-    skyline, woods = ridge_degrees(seed, distance_m)
+    skyline, woods, lean = ridge_degrees(seed, distance_m)
     top = (height // 2 - np.arange(height, dtype=np.float64)) / PIXELS_PER_DEGREE  # row tops
     # each texel's share under the skyline (its outline antialiased), none below the horizon
     bottom = top[:, None] - 1.0 / PIXELS_PER_DEGREE
@@ -115,6 +127,9 @@ def hills_band(seed: int, distance_m: float) -> np.ndarray:
     wooded = np.clip(patches + near * (woods[None, :] - 0.5), 0.0, 1.0)[..., None]
     colour = FIELDS * (1.0 - wooded) + WOODS * wooded
     colour = colour * np.exp(0.25 * _band_noise(rng, height, width, 3))[..., None]
-    band = np.concatenate([colour, cover[..., None]], axis=-1).astype(np.float32)
+    # the flanks show their slope near the skyline; lower down, the land in front of them
+    depth = np.maximum(skyline[None, :] - bottom, 0.0)
+    leaning = (lean[None, :] * np.clip(1.0 - depth / LEAN_DEPTH_DEGREES, 0.0, 1.0))[..., None]
+    band = np.concatenate([colour, cover[..., None], leaning], axis=-1).astype(np.float32)
     band.setflags(write=False)
     return band

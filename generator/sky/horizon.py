@@ -185,7 +185,9 @@ def _halve(t: np.ndarray, axis: int, periodic: bool) -> np.ndarray:
 
 
 class HorizonBand:
-    """A band image prepared for sampling: a pyramid of premultiplied linear colour and alpha."""
+    """A band image prepared for sampling: a pyramid of premultiplied linear colour and alpha
+    (and the filled share of the alpha; with a fifth channel in ``rgba``, the land's lean
+    toward increasing azimuth, premultiplied too)."""
 
     def __init__(self, rgba: np.ndarray, settings: HorizonSettings) -> None:
         height, width = rgba.shape[:2]
@@ -222,9 +224,10 @@ class HorizonBand:
             (self.horizon_row - last) * self.degrees,
             (self.horizon_row - first) * self.degrees,
         )
-        premultiplied = np.concatenate(
-            [colour * alpha[..., None], alpha[..., None], filled[..., None]], axis=-1
-        )
+        channels = [colour * alpha[..., None], alpha[..., None], filled[..., None]]
+        if rgba.shape[-1] > 4:  # drawn land's lean, from its outline
+            channels.append(rgba[..., 4:5] * alpha[..., None])
+        premultiplied = np.concatenate(channels, axis=-1)
         levels = [premultiplied.astype(np.float32)]
         while min(levels[-1].shape[:2]) > 1 and not (self.wraps and levels[-1].shape[1] % 2):
             t = levels[-1].astype(np.float64)
