@@ -108,10 +108,10 @@ def ridge_degrees(seed: int, distance_m: float) -> tuple[np.ndarray, np.ndarray,
 @lru_cache(maxsize=4)
 def hills_band(seed: int, distance_m: float) -> np.ndarray:
     """(H, W, 5) float32 band of a range of hills: linear reflectance, coverage and the land's
-    lean across the view (``ridge_degrees``; straight),
-    360 degrees over W at ``PIXELS_PER_DEGREE``, the horizon on the top edge of row H // 2 and
-    nothing below it (the ground plane goes on to the horizon). Read-only: the last few are
-    kept, shared by every render of the same range."""
+    lean across the view (``ridge_degrees``), straight; 360 degrees over W at
+    ``PIXELS_PER_DEGREE``, the horizon on the top edge of row H // 2 and nothing below it (the
+    ground plane goes on to the horizon). Read-only: the last few are kept, shared by every
+    render of the same range."""
     height = round(2 * HALF_HEIGHT_DEGREES * PIXELS_PER_DEGREE)
     width = 360 * PIXELS_PER_DEGREE
     skyline, woods, lean = ridge_degrees(seed, distance_m)
