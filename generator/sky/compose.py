@@ -343,7 +343,9 @@ class ComposedSky:
     makes it if the composition has a veil. ``relief`` is the clouds' billows
     (``generator.sky.relief.cloud_relief`` of the cloud seed) when another sky has made it;
     None makes it. ``sunlit`` is ``generator.sky.relief.sunlit_slopes`` of the billows for this
-    sun when another sky of the same sun and clouds has made it; None makes it.
+    sun when another sky of the same sun and clouds has made it; None makes it. ``air_shade``
+    is ``_mean_shade`` when another sky of the same sun and layers has taken it (0.06 s at
+    2048 px); None takes it.
     """
 
     def __init__(
@@ -356,6 +358,7 @@ class ComposedSky:
         cirrus: PlaneTexture | None = None,
         relief: PlaneTexture | None = None,
         sunlit: PlaneTexture | None = None,
+        air_shade: float | None = None,
     ) -> None:
         self.composition = composition
         sky, ground, clouds = composition.sky, composition.ground, composition.clouds
@@ -410,7 +413,9 @@ class ComposedSky:
             self.ground_sun = (sunlit * albedo).astype(np.float32)
             self.ground_sky = (self.air.sky_irradiance * albedo).astype(np.float32)
         self.sky_irradiance = self.air.sky_irradiance.astype(np.float32)
-        self.air_shade = self._mean_shade() if self.shadowing else 1.0
+        if air_shade is None:
+            air_shade = self._mean_shade() if self.shadowing else 1.0
+        self.air_shade = air_shade
         self.ambient = (self.sky_irradiance / np.pi).astype(np.float32)
         if self.cloud_texture is not None or self.cirrus is not None:
             self.sky_irradiance = self._clouded_irradiance()  # its air lit by the clear sky's

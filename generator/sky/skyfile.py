@@ -746,7 +746,8 @@ def meter(sky: ComposedSky) -> float:
             cirrus=sky.cirrus_texture,
             relief=sky.relief,
             sunlit=sky.sunlit,
-        )  # the same sun and layers: the same shade, veil and billows
+            air_shade=sky.air_shade,
+        )  # the same sun and layers: the same shade, veil, billows and shaded air
         luminance, weight = _dome_luminance(clouded_sky)
         clouded_key = math.exp(float((weight * np.log(luminance)).sum() / weight.sum()))
         exposure = min(exposure, math.log2(CLOUDED_KEY / clouded_key))
