@@ -347,8 +347,8 @@ class PreparedLayers:
                 horizon.append(dataclasses.replace(band, source_hash=model.hash))
                 continue
             self.band_models.append(None)
-            if band.kind == "hills":
-                self.band_images.append(hills_band(band.seed, band.distance_m))
+            if band.kind == "hills":  # drawn with the layers (``_band``)
+                self.band_images.append(None)
                 horizon.append(band)
                 continue
             pixels, digest = read_band(band.source)
@@ -461,8 +461,10 @@ class PreparedLayers:
         tiles_done: Callable[[float], None] | None,
         cancel: CancelFn | None,
     ) -> HorizonBand:
-        """A band image's band, or the 360-degree band a landscape model draws (at its scale:
-        exactly 360 degrees over the drawn width)."""
+        """A band image's band, a range of hills drawn from its seed, or the 360-degree band a
+        landscape model draws (at its scale: exactly 360 degrees over the drawn width)."""
+        if band.kind == "hills":
+            return HorizonBand(hills_band(band.seed, band.distance_m), band)
         if model is None:
             return HorizonBand(pixels, band)
         height, width = band_model_size(model, band)
