@@ -122,12 +122,20 @@ def test_cover_zero_is_the_clear_sky(composition):
 
 
 def test_far_ground_fades_into_haze(models):
+    """The tile is filtered toward the horizon (its patches held even, which vary there on
+    purpose: ``test_the_ground_lies_in_seeded_patches_that_average_out_far_away``), and 100 km
+    out the ground is the horizon's haze."""
+    from generator.sky.compose import ComposedSky
+    from generator.sky.plane import PlaneTexture
+
     comp = SkyComposition(
         sky=SkySettings(sun_elevation=40.0, sun_disc=False),
         ground=GroundSettings(models[0], tile=64, period_m=4.0),
     )
     width = 512
-    sky = PreparedLayers(SkyRecipe(comp, width=width)).sky()
+    texture = PreparedLayers(SkyRecipe(comp, width=width)).sky().ground_texture
+    flat = PlaneTexture(np.ones((1, 1, 1), dtype=np.float32), 1.0)
+    sky = ComposedSky(comp, ground_texture=texture, patches=flat)
     columns = np.arange(width)
 
     def band(elevation: float) -> np.ndarray:
@@ -517,6 +525,40 @@ def test_a_sloping_cloud_top_is_shaded_smoothly_not_in_terraces():
     light = sky.radiance(directions, 2e-4) @ np.array([0.2126, 0.7152, 0.0722])
     falls = -np.diff(light[:320])  # into thicker cloud, darker at every step
     assert falls.min() > 0.3 * np.median(falls), "even, not stairs"
+
+
+def test_the_ground_lies_in_seeded_patches_that_average_out_far_away(models):
+    """A model's ground is patchy beyond its tile (lighter and darker by about a third, seeded
+    by the ground's seed); far away, where a pixel covers kilometres, it is the ground as
+    drawn; a plain colour stays plain."""
+    from generator.sky.compose import ComposedSky
+    from generator.sky.plane import PlaneTexture
+
+    def ground(seed: int, colour: str | None = None) -> SkyComposition:
+        source = colour or models[0]
+        return SkyComposition(
+            sky=SkySettings(sun_elevation=40.0, sun_disc=False),
+            ground=GroundSettings(source, tile=64, period_m=4.0, seed=seed),
+        )
+
+    texture = PreparedLayers(SkyRecipe(ground(0), width=64)).sky().ground_texture
+    flat = PlaneTexture(np.ones((1, 1, 1), dtype=np.float32), 1.0)
+    circle = direction(np.array([-1.0]), np.linspace(0.0, 360.0, 256, endpoint=False)[None])
+    horizon = direction(np.array([-0.001]), np.array([[0.0, 120.0, 240.0]]))
+
+    def ratio(seed: int, rays: np.ndarray) -> np.ndarray:
+        comp = ground(seed)
+        patchy = ComposedSky(comp, ground_texture=texture).radiance(rays, 0.01)
+        even = ComposedSky(comp, ground_texture=texture, patches=flat).radiance(rays, 0.01)
+        return (patchy / even).mean(axis=-1)
+
+    patches = ratio(0, circle)  # the ground 97 m away, all around
+    assert 0.15 < float(np.log(patches).std()) < 0.45, "patches of about a third"
+    assert np.abs(ratio(1, circle) - patches).mean() > 0.1, "another seed, other patches"
+    np.testing.assert_allclose(ratio(0, horizon), 1.0, atol=1e-4)
+    plain = ComposedSky(ground(0, "#6b5a44")).radiance(circle, 0.01)
+    uniform = ComposedSky(ground(0, "#6b5a44"), patches=flat).radiance(circle, 0.01)
+    np.testing.assert_array_equal(plain, uniform)
 
 
 def test_billows_roughen_clouds_up_close_and_leave_them_as_drawn_far_away():

@@ -4,9 +4,8 @@ into patches, seen in perspective like the other layers.
 The cloud model draws one kind of cloud, the soft heaps of the low layer it learned. Real skies
 often carry a second, far higher layer: fibrous streaks of ice 6-10 km up, thin enough to show
 the blue through them. Its shape is simple enough to draw from a few seeded, periodic fields
-(``generator.sky.layers.fractal_field``'s kind): an envelope of patches up to 16 km long
-with soft edges, holding wisps a few kilometres long stretched along one axis, both bent by a
-slow warp.
+(``generator.sky.layers.fractal_field``'s kind): an envelope of fields up to 50 km long
+with soft edges, holding feathery fibres stretched along the wind, both bent by a slow warp.
 The tile wraps, so the veil is seamless and, sampled by ``PlaneTexture``, a pure function of
 the view direction like the rest of the sky.
 """
@@ -27,26 +26,27 @@ CIRRUS_TAU = 1.0
 """Optical thickness of the thickest fibres (all but the thickest thousandth of the layer) at
 amount 1: the sun through them is dimmed to e^-1 overhead, and toward the horizon the veil
 closes into a milky band."""
-FIBRE_STRETCH = 3.0
-"""How much longer than wide the fibres are (the spectrum's anisotropy): wisps up to 4.5 km
-long and 300 m wide. Stretched 8 times (16 km) they ran across the whole sky as an even hatch
+FIBRE_STRETCH = 4.0
+"""How much longer than wide the fibres are (the spectrum's anisotropy): streaks up to 10 km
+long and 75-600 m wide. Stretched 8 times (16 km) they ran across the whole sky as an even hatch
 of parallel hairlines, like a scratched lens."""
-FIBRE_LONGEST_M = 1500.0
+FIBRE_LONGEST_M = 2500.0
 FIBRE_SHORTEST_M = 300.0
 """The fibres' scales in the stretched metric: a k^-3 spectrum between these."""
-FIBRE_THRESHOLD = 0.2
-"""A fibre is where its field exceeds this many standard deviations: single wisps that taper
-off at both ends, where a smooth function of the whole field filled every patch with them."""
-FIBRE_FLOOR = 0.05
-"""The veil's thickness between the wisps, where the fibre field is below its threshold."""
+FIBRE_CONTRAST = 0.9
+"""RMS of the log of the fibres' thickness (a log-normal field of mean 1): every part of a field
+holds some ice, denser along the streaks, as photographs of cirrus fibratus show. Cut at a
+threshold instead (wisps where the field exceeded 0.2 of its spread), the veil broke into short
+white flecks scattered over the blue, like confetti in a 120-degree view (docs/sky.md)."""
 PATCH_STRETCH = 2.0
-PATCH_LONGEST_M = 8000.0
-PATCH_SHORTEST_M = 1500.0
+PATCH_LONGEST_M = 25000.0
+PATCH_SHORTEST_M = 3000.0
 PATCH_SHARE = 0.35
-"""The share of the layer the patches cover; the rest is clear."""
-PATCH_EDGE = 0.5
-"""How far (in standard deviations of the patches' field) a patch's edge fades in: patches
-without the cut-out outlines a linear ramp gave."""
+"""The share of the layer the fields cover; the rest is clear. Fields of 3-25 km (before, 1.5-8
+km) gather the fibres into a few sheets with open blue between, not an even sprinkle."""
+PATCH_EDGE = 1.0
+"""How far (in standard deviations of the fields' field) a field's edge fades in: feathered
+edges, not the cut-out outlines a linear ramp gave."""
 BEND_M = 400.0
 BEND_LONGEST_M = 30000.0
 BEND_SHORTEST_M = 10000.0
@@ -86,8 +86,8 @@ def wind_heading(seed: int) -> float:
 
 
 def cirrus_thickness(settings: CirrusSettings) -> np.ndarray:
-    """(tile, tile) float32 optical thickness of the veil, periodic: patches covering
-    ``PATCH_SHARE`` of the layer, fading in at their edges, holding wisps of ice."""
+    """(tile, tile) float32 optical thickness of the veil, periodic: fields covering
+    ``PATCH_SHARE`` of the layer, fading in at their edges, holding fibres of ice."""
     size, seed = settings.tile, settings.seed
     texel_m = settings.period_m / size
     wind = {"slope": 3.0, "heading": wind_heading(seed)}
@@ -108,7 +108,7 @@ def cirrus_thickness(settings: CirrusSettings) -> np.ndarray:
     inside = (both[..., 1] - np.quantile(both[..., 1], 1.0 - PATCH_SHARE)) / PATCH_EDGE
     envelope = np.clip(inside, 0.0, 1.0)
     envelope *= envelope * (3.0 - 2.0 * envelope)  # smoothstep
-    fibre = FIBRE_FLOOR + np.maximum(both[..., 0] - FIBRE_THRESHOLD, 0.0) ** 1.5
+    fibre = np.exp(FIBRE_CONTRAST * both[..., 0] - FIBRE_CONTRAST**2 / 2.0)
     thickness = envelope * fibre
     thickness *= CIRRUS_TAU * settings.amount / max(float(np.quantile(thickness, 0.999)), 1e-12)
     return thickness.astype(np.float32)

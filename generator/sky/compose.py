@@ -9,7 +9,8 @@ ground and the layer, footprints, slants, table rows) is computed once per row b
 arithmetic a lone direction gets, and the pixels in float32.
 
 - Ground (``y < 0``): a plane ``eye_height_m`` below the eye, albedo from a terrain tile filtered
-  by the pixel's footprint (``generator.sky.plane``), Lambertian, lit by the sun (the Sun lamp's
+  by the pixel's footprint (``generator.sky.plane``) in patches up to kilometres across
+  (``generator.sky.relief.ground_patches``), Lambertian, lit by the sun (the Sun lamp's
   irradiance, shadowed by the clouds above) and the sky's irradiance, seen through the air
   (``generator.sky.aerial``): toward the horizon it fades into the horizon's haze.
 - Clouds (``y > 0``): a layer (a shell ``altitude_m`` above the eye) of optical thickness (a
@@ -82,7 +83,7 @@ from generator.sky.layers import (
     gaussian_spectrum,
 )
 from generator.sky.plane import PlaneTexture
-from generator.sky.relief import cloud_relief, sunlit_slopes
+from generator.sky.relief import cloud_relief, ground_patches, sunlit_slopes
 from generator.sky.spectrum import REC709_LUMINANCE
 from generator.sky.tables import lerp_planes
 
@@ -343,7 +344,9 @@ class ComposedSky:
     makes it if the composition has a veil. ``relief`` is the clouds' billows
     (``generator.sky.relief.cloud_relief`` of the cloud seed) when another sky has made it;
     None makes it. ``sunlit`` is ``generator.sky.relief.sunlit_slopes`` of the billows for this
-    sun when another sky of the same sun and clouds has made it; None makes it. ``air_shade``
+    sun when another sky of the same sun and clouds has made it; None makes it. ``patches`` is
+    the ground's (``generator.sky.relief.ground_patches`` of the ground seed) when a caller has
+    made it; None makes it for a ground texture. ``air_shade``
     is ``_mean_shade`` when another sky of the same sun and layers has taken it (0.06 s at
     2048 px); None takes it.
     """
@@ -359,6 +362,7 @@ class ComposedSky:
         relief: PlaneTexture | None = None,
         sunlit: PlaneTexture | None = None,
         air_shade: float | None = None,
+        patches: PlaneTexture | None = None,
     ) -> None:
         self.composition = composition
         sky, ground, clouds = composition.sky, composition.ground, composition.clouds
@@ -366,6 +370,9 @@ class ComposedSky:
         self.sun = sun_vector(sky)
         self.lamp = sun_light(sky)
         self.ground_texture = ground_texture
+        self.patches = None
+        if ground_texture is not None:
+            self.patches = patches or ground_patches(ground.seed)
         heights = surface_heights(composition)
         self.eye_km = ground.eye_height_m / 1000.0
         if "ground" in heights:
@@ -647,6 +654,7 @@ class ComposedSky:
             albedo = self.ground_albedo
         else:
             albedo = self.ground_texture.sample(x, z, footprint)
+            albedo *= self.patches.sample(x, z, footprint)
         sun_up = float(self.sun[1])
         sunlit = (self.lamp.irradiance * max(sun_up, 0.0)).astype(np.float32)
         if sun_up > 0.0:  # the clouds' and the veil's shadows, each where the sun's ray meets it

@@ -1,4 +1,5 @@
-"""Billows on the clouds: a fine, seeded relief that multiplies the cloud layer's thickness.
+"""Seeded log-normal multipliers of mean 1 on a plane: billows on the clouds (their thickness)
+and patches on the ground (its albedo).
 
 A cloud model's tile has 14.6 m texels and draws soft, rounded blobs, so near the zenith a
 cloud's edge is a smooth ramp over a few hundred metres, and its columns (``column_top``) have
@@ -7,6 +8,12 @@ crisp, ragged edges. The relief is a periodic log-normal field of mean 1 on a fi
 read at the pixel's footprint like the layer itself: up close it roughens edges and tops; far
 away (a footprint of hundreds of metres) it averages to 1 and the layer is as drawn. It
 multiplies the thickness, so clear sky stays clear and cover keeps its meaning.
+
+A terrain model's tile is 12 m of ground repeated, so beyond a few tens of metres the plain is
+one even colour out to the horizon. Real ground is patchy at every scale from metres to
+kilometres (bare soil and vegetation, damp and dry, stone and sand): the ground's patches are
+the same kind of field, coarser, multiplying its albedo; far away they average to 1, so the
+ground's mean (its albedo setting, the hills' tint) stays what it was.
 """
 
 from __future__ import annotations
@@ -36,17 +43,52 @@ RELIEF_AXIS = 16
 """The field's stream, apart from the layer's other uses of its seed."""
 
 
+PATCH_RMS = 0.3
+"""RMS of the log of the ground's albedo multiplier: patches a third lighter or darker than the
+ground's mean, as dry and damp or bare and grown ground differ. At 0.4 the darkest read as the
+shadows of clouds that were not there."""
+PATCH_LONGEST_M = 400.0
+PATCH_SLOPE = 2.5
+"""Scales up to this, power ~ k^-2.5: from the eye 1.7 m up the plain shows the ground from a
+few metres to a few kilometres away, so patches of 2-400 m are what it sees; fields of up to
+1.5 km with power ~ k^-3 lay foreshortened into lines below a pixel and left the view as even
+as before."""
+PATCH_TILE = 2048
+PATCH_PERIOD_M = 4096.0
+"""2 m texels, repeating every 4 km: beyond that distance a pixel's footprint averages them."""
+PATCH_AXIS = 17
+"""The field's stream, apart from the ground seed's other uses."""
+
+
+def lognormal_texture(
+    seed: int, axis: int, tile: int, period_m: float, longest_m: float, slope: float, rms: float
+) -> PlaneTexture:
+    """A plane texture of e^(``rms`` f), f a seeded periodic field of unit RMS with power
+    ~ k^-``slope`` up to ``longest_m`` (``fractal_field``), scaled to a mean of exactly 1 (so
+    its coarsest level, what a pixel far away reads, is 1)."""
+    texel_m = period_m / tile
+    field = fractal_field(tile, texel_m, seed, axis, longest_m, slope=slope)
+    multiplier = np.exp(rms * field)
+    multiplier /= multiplier.mean(dtype=np.float64)
+    return PlaneTexture(multiplier.astype(np.float32)[..., None], period_m)
+
+
 @lru_cache(maxsize=2)
 def cloud_relief(seed: int) -> PlaneTexture:
-    """The relief of a layer of cloud seed ``seed``: a plane texture of mean exactly 1 (so its
-    coarsest level, what a pixel far away reads, is 1). The last two are kept (about 1 s)."""
-    texel_m = RELIEF_PERIOD_M / RELIEF_TILE
-    field = fractal_field(
-        RELIEF_TILE, texel_m, seed, RELIEF_AXIS, RELIEF_LONGEST_M, slope=RELIEF_SLOPE
+    """The relief of a layer of cloud seed ``seed`` (``lognormal_texture``). The last two are
+    kept (about 1 s)."""
+    return lognormal_texture(
+        seed, RELIEF_AXIS, RELIEF_TILE, RELIEF_PERIOD_M, RELIEF_LONGEST_M, RELIEF_SLOPE, RELIEF_RMS
     )
-    multiplier = np.exp(RELIEF_RMS * field)
-    multiplier /= multiplier.mean(dtype=np.float64)
-    return PlaneTexture(multiplier.astype(np.float32)[..., None], RELIEF_PERIOD_M)
+
+
+@lru_cache(maxsize=2)
+def ground_patches(seed: int) -> PlaneTexture:
+    """The patches of a ground of seed ``seed``: its albedo's multiplier
+    (``lognormal_texture``). The last two are kept (about 1 s)."""
+    return lognormal_texture(
+        seed, PATCH_AXIS, PATCH_TILE, PATCH_PERIOD_M, PATCH_LONGEST_M, PATCH_SLOPE, PATCH_RMS
+    )
 
 
 def sunlit_slopes(relief: PlaneTexture, sun: np.ndarray) -> PlaneTexture | None:

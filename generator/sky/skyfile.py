@@ -77,7 +77,7 @@ from generator.sky.layers import (
 from generator.sky.plane import PlaneTexture
 from generator.sky.polar import anchors_and_spread, column_strides
 from generator.sky.recent import Recent
-from generator.sky.relief import cloud_relief
+from generator.sky.relief import cloud_relief, ground_patches
 from generator.sky.spectrum import REC709_LUMINANCE
 from generator.sky.strip import STRIP_PROJECTIONS, StripCamera, strip_height, strip_rays
 
@@ -259,6 +259,7 @@ def forget_layers() -> None:
     _textures.clear()
     cirrus_texture.cache_clear()
     cloud_relief.cache_clear()
+    ground_patches.cache_clear()
 
 
 def _tile_key(
@@ -409,10 +410,11 @@ class PreparedLayers:
         cancel: CancelFn | None,
     ) -> ComposedSky:
         """The composition with its layers' textures: the tiles drawn here; the air's tables,
-        the veil, the clouds' billows and the clouds' and ground's textures (each once its tile
-        is drawn) on the ``side``. The clouds' tile is drawn first: their texture takes longest
-        (3-4 s at 2048 px), and made here after both tiles it kept one core idle. Their shade
-        for this sun is made here once the texture is, while the side still marches the air."""
+        the veil, the clouds' billows, the ground's patches and the clouds' and ground's
+        textures (each once its tile is drawn) on the ``side``. The clouds' tile is drawn
+        first: their texture takes longest (3-4 s at 2048 px), and made here after both tiles
+        it kept one core idle. Their shade for this sun is made here once the texture is,
+        while the side still marches the air."""
         c = self.recipe.composition
         air = side.submit(prepare_air, c)
         veil = None
@@ -420,7 +422,7 @@ class PreparedLayers:
             veil = side.submit(cirrus_texture, c.cirrus)
         billows = side.submit(prepare_billows, c)
         textures = {}
-        clouds = ground = None
+        clouds = ground = patches = None
         if "clouds" in self.models:
             settings = self._tile_settings("clouds")
             tile = cached_tile(self.models["clouds"], *settings, tiles_done, cancel)
@@ -434,6 +436,7 @@ class PreparedLayers:
             tile = cached_tile(self.models["ground"], *settings, tiles_done, cancel)
             key = (_tile_key(self.models["ground"], *settings), c.ground)
             ground = side.submit(_textures.get, key, partial(ground_texture, tile, c.ground))
+            patches = side.submit(ground_patches, c.ground.seed)
         bands = [
             self._band(pixels, model, band, tiles_done, cancel)
             for pixels, model, band in zip(
@@ -450,6 +453,7 @@ class PreparedLayers:
             textures["cirrus"] = veil.result()
         if ground is not None:
             textures["ground_texture"] = ground.result()
+            textures["patches"] = patches.result()
         textures["relief"], textures["sunlit"] = billows.result()
         return ComposedSky(c, **textures, horizon_bands=tuple(bands))
 
