@@ -129,20 +129,31 @@ def test_hills_take_the_grounds_hue_and_keep_their_lightness():
     assert 0.7 < (red @ luminance) / (blue @ luminance) < 1.4
 
 
-def test_a_flank_facing_a_low_sun_is_lighter_than_one_facing_away():
+def test_a_flank_facing_a_low_sun_is_lighter_than_one_facing_away(monkeypatch):
     """The sun low on the right of the view: near the skyline, land whose slope faces right
-    (the ridge falling toward increasing azimuth) is lit more than land facing left."""
+    (the ridge falling toward increasing azimuth) is lit more than land facing left, against
+    the same range drawn without its slopes (so its woods and fields cancel)."""
+    import generator.sky.hills as hills
+
     band = HorizonSettings(HILLS, distance_m=3000.0, seed=5)
     sky = SkySettings(sun_elevation=8.0, sun_azimuth=90.0, sun_disc=False)
     comp = SkyComposition(sky=sky, ground=GroundSettings("#6b5a44"), horizon=(band,))
     image = render_sky_array(SkyRecipe(comp, width=1440))  # 4 px a degree
-    skyline, _, lean = ridge_degrees(5, 3000.0)
+    skyline, woods, lean = ridge_degrees(5, 3000.0)
+    hills_band.cache_clear()
+    level = (skyline, woods, np.zeros_like(lean))
+    monkeypatch.setattr(hills, "ridge_degrees", lambda seed, distance_m: level)
+    try:
+        even = render_sky_array(SkyRecipe(comp, width=1440))
+    finally:
+        hills_band.cache_clear()
     columns = np.arange(540, 900)  # 45 degrees either side of the view straight ahead
     azimuth = (columns + 0.5) / 4.0  # degrees from the left edge, as the band's columns
     at = (azimuth * PIXELS_PER_DEGREE).astype(int)
     row = 360 - np.ceil(4 * skyline[at]).astype(int) + 1  # just under the skyline
     keep = skyline[at] > 1.0
-    luminance = image[row, columns] @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+    luminance = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+    lit = (image[row, columns] @ luminance) / (even[row, columns] @ luminance)
     right, left = keep & (lean[at] > 0.05), keep & (lean[at] < -0.05)
     assert right.sum() > 10 and left.sum() > 10
-    assert luminance[right].mean() > 1.1 * luminance[left].mean()
+    assert lit[right].mean() > 1.1 * lit[left].mean()

@@ -45,6 +45,15 @@ every 9 m)."""
 WOODS = np.array([0.030, 0.042, 0.022], dtype=np.float32)
 FIELDS = np.array([0.085, 0.095, 0.050], dtype=np.float32)
 """Linear reflectances of woods and of open fields and meadows."""
+PATCH_TEXELS = 16.0
+"""The largest patches of woods and fields, in texels down the band (1 degree; six times that
+along it): a hillside holds several. Without a largest size the spectrum's k^-1.8 power piled
+up at the longest scales, which along a band 12 degrees high meant columns: 97 % of it was
+constant down each column, so whole stretches of a range were all woods or all fields, and
+the near range was one flat colour."""
+WOODS_CONTRAST = 1.2
+"""How sharply woods give way to fields: the share of woods is 0.5 plus this times the
+patches' field (unit RMS), clipped to 0..1."""
 SLOPE_DEGREES = 1.5
 """The scale over which the land's slope across the view is taken from its outline: hillsides,
 not the woods' crowns."""
@@ -68,12 +77,12 @@ def _periodic_noise(
 
 def _band_noise(rng: np.random.Generator, height: int, width: int, long: int) -> np.ndarray:
     """(height, width) float64 noise of unit RMS, periodic across the width, features about
-    ``long`` times wider than high (fields and woods foreshortened on a far slope)."""
+    ``long`` times wider than high (fields and woods foreshortened on a far slope), none
+    larger than ``PATCH_TEXELS`` high."""
     rows = np.fft.fftfreq(height)[:, None]
     columns = np.fft.rfftfreq(width)[None, :] * long
     k2 = np.square(rows) + np.square(columns)
-    k2[0, 0] = 1.0
-    amplitude = k2**-0.9 * np.exp(-k2 * 40.0)
+    amplitude = (k2 + 1.0 / PATCH_TEXELS**2) ** -0.9 * np.exp(-k2 * 40.0)
     amplitude[0, 0] = 0.0
     white = rng.standard_normal((height, width))
     noise = np.fft.irfft2(np.fft.rfft2(white) * amplitude, s=(height, width))
@@ -123,7 +132,7 @@ def hills_band(seed: int, distance_m: float) -> np.ndarray:
     rng = np.random.default_rng([HILLS_STREAM, seed % 2**63, round(distance_m), 1])
     # woods and fields in patches over the slopes; along the skyline, the woods its crowns show
     near = np.clip(1.0 - (skyline[None, :] - bottom) / (2.0 * CROWN_DEGREES), 0.0, 1.0)
-    patches = 0.5 + 0.6 * _band_noise(rng, height, width, 6)
+    patches = 0.5 + WOODS_CONTRAST * _band_noise(rng, height, width, 6)
     wooded = np.clip(patches + near * (woods[None, :] - 0.5), 0.0, 1.0)[..., None]
     colour = FIELDS * (1.0 - wooded) + WOODS * wooded
     colour = colour * np.exp(0.25 * _band_noise(rng, height, width, 3))[..., None]
