@@ -5,7 +5,7 @@ beside the reserved real panoramas, and how far the upper hemisphere is from rea
     python tools/sky_gallery.py --data DIR --clouds my.safetensors --out /tmp/grid.jpg
     python tools/sky_gallery.py --cycles-only    # docs/gallery/composed-sky-cycles.jpg
     python tools/sky_gallery.py --hills-only     # docs/gallery/hills.jpg
-    python tools/sky_gallery.py --strips BANDS   # docs/gallery/matte-strips.jpg
+    python tools/sky_gallery.py --strips BANDS   # docs/gallery/matte-strips.jpg and -strip-band
     python tools/sky_gallery.py --layers DATA    # the cloud layer against real layers
 
 The clouded skies (and the strips) lie under the bundled sky's cirrus veil, with the cloud
@@ -14,7 +14,8 @@ seed; the clear ones under none.
 ``--strips`` takes a folder of horizon bands (``DATA/train/horizon``, ``tools/horizon_bands.py``)
 and renders four 8192 x 1024 matte strips (120 degrees, cylindrical; cloud seeds 0-3, two at
 noon and two toward a low sun) and a 360-degree cyclorama, each over one band, above the
-reserved bands (``DATA/validation/horizon``) composited over a flat sky.
+reserved bands (``DATA/validation/horizon``) composited over a flat sky; the first strip alone
+is the README's picture (``matte-strip-band.jpg``).
 
 ``--layers`` measures the cloud layer itself: density windows of 3.4 km (the reserved layers'
 384-px windows) and 4x as wide averaged down, 16 per seed for seeds 0-3 of the cloud model's
@@ -250,6 +251,9 @@ def strip_sheet(bands: Path, reserved: Path, clouds: str, out: Path) -> None:
     sheet = np.concatenate([np.asarray(p) for p in previews], axis=0)
     Image.fromarray(sheet).save(out, quality=85, optimize=True)
     print(f"wrote {out}: 4 strips, a cyclorama, then the reserved bands")
+    first = out.with_name("matte-strip-band.jpg")
+    previews[0].save(first, quality=85, optimize=True)
+    print(f"wrote {first}: the first strip")
 
 
 LAYER_WINDOW = 384

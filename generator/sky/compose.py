@@ -9,10 +9,10 @@ ground and the layer, footprints, slants, table rows) is computed once per row b
 arithmetic a lone direction gets, and the pixels in float32.
 
 - Ground (``y < 0``): a plane ``eye_height_m`` below the eye, albedo from a terrain tile filtered
-  by the pixel's footprint (``generator.sky.plane``) in patches up to kilometres across
-  (``generator.sky.relief.ground_patches``), Lambertian, lit by the sun (the Sun lamp's
-  irradiance, shadowed by the clouds above) and the sky's irradiance, seen through the air
-  (``generator.sky.aerial``): toward the horizon it fades into the horizon's haze.
+  by the pixel's footprint (``generator.sky.plane``) in lighter and darker patches of metres to
+  hundreds of metres (``generator.sky.relief.ground_patches``), Lambertian, lit by the sun (the
+  Sun lamp's irradiance, shadowed by the clouds above) and the sky's irradiance, seen through
+  the air (``generator.sky.aerial``): toward the horizon it fades into the horizon's haze.
 - Clouds (``y > 0``): a layer (a shell ``altitude_m`` above the eye) of optical thickness (a
   cloud model's density or a cloud map at ``cover``, ``generator.sky.layers.cloud_texture``),
   its clouds columns on the layer's base as tall as their thickness (``column_top``): seen

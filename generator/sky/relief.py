@@ -85,7 +85,7 @@ def cloud_relief(seed: int) -> PlaneTexture:
 @lru_cache(maxsize=2)
 def ground_patches(seed: int) -> PlaneTexture:
     """The patches of a ground of seed ``seed``: its albedo's multiplier
-    (``lognormal_texture``). The last two are kept (about 1 s)."""
+    (``lognormal_texture``). The last two are kept (0.4-0.7 s)."""
     return lognormal_texture(
         seed, PATCH_AXIS, PATCH_TILE, PATCH_PERIOD_M, PATCH_LONGEST_M, PATCH_SLOPE, PATCH_RMS
     )
