@@ -13,9 +13,11 @@ from generator.files.recipe import Window
 from generator.sky import SkySettings
 from generator.sky.compose import SkyComposition
 from generator.sky.hills import (
+    FIELDS,
     HALF_HEIGHT_DEGREES,
     HILLS,
     PIXELS_PER_DEGREE,
+    WOODS,
     hills_band,
     ridge_degrees,
 )
@@ -157,3 +159,24 @@ def test_a_flank_facing_a_low_sun_is_lighter_than_one_facing_away(monkeypatch):
     right, left = keep & (lean[at] > 0.05), keep & (lean[at] < -0.05)
     assert right.sum() > 10 and left.sum() > 10
     assert lit[right].mean() > 1.1 * lit[left].mean()
+
+
+def test_a_ranges_slopes_hold_woods_and_fields_in_patches():
+    """Under its skyline a range is woods and fields in patches: nearly every ten degrees of it
+    hold some of each (its patches' noise once piled its power into whole columns, and the
+    near range of the bundled sky was woods from end to end, one flat colour)."""
+    luminance = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+    middle = float(WOODS @ luminance + FIELDS @ luminance) / 2.0
+    band = hills_band(0, 4000.0)
+    land = band[..., 3] > 0.99
+    light = band[..., :3] @ luminance
+    window = 10 * PIXELS_PER_DEGREE
+    shares = []  # of fields, in each ten degrees with land enough
+    for start in range(0, band.shape[1], window):
+        seen = light[:, start : start + window][land[:, start : start + window]]
+        if seen.size > 200:
+            shares.append(float((seen > middle).mean()))
+    shares = np.array(shares)
+    assert len(shares) > 20
+    assert 0.3 < float(np.median(shares)) < 0.7, "about as much field as wood"
+    assert float(((shares > 0.15) & (shares < 0.85)).mean()) > 0.9, "both, nearly everywhere"
