@@ -23,7 +23,7 @@ from generator.sky.hills import (
 )
 from generator.sky.horizon import HorizonSettings
 from generator.sky.layers import GroundSettings
-from generator.sky.skyfile import SkyRecipe, read_sky_recipe, render_sky_array
+from generator.sky.skyfile import SkyRecipe, forget_layers, read_sky_recipe, render_sky_array
 
 SKY = SkySettings(sun_elevation=25.0, sun_azimuth=40.0, sun_disc=False)
 
@@ -142,13 +142,13 @@ def test_a_flank_facing_a_low_sun_is_lighter_than_one_facing_away(monkeypatch):
     comp = SkyComposition(sky=sky, ground=GroundSettings("#6b5a44"), horizon=(band,))
     image = render_sky_array(SkyRecipe(comp, width=1440))  # 4 px a degree
     skyline, woods, lean = ridge_degrees(5, 3000.0)
-    hills_band.cache_clear()
+    forget_layers()  # the range is drawn again, without its slopes
     level = (skyline, woods, np.zeros_like(lean))
     monkeypatch.setattr(hills, "ridge_degrees", lambda seed, distance_m: level)
     try:
         even = render_sky_array(SkyRecipe(comp, width=1440))
     finally:
-        hills_band.cache_clear()
+        forget_layers()
     columns = np.arange(540, 900)  # 45 degrees either side of the view straight ahead
     azimuth = (columns + 0.5) / 4.0  # degrees from the left edge, as the band's columns
     at = (azimuth * PIXELS_PER_DEGREE).astype(int)
