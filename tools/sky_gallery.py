@@ -87,12 +87,12 @@ taken with."""
 
 
 @functools.cache
-def bundled() -> SkyComposition:
-    """The bundled sky's composition (``generator/models/sky.json``): its cirrus veil and its
-    hills at the horizon."""
+def bundled() -> SkyRecipe:
+    """The bundled sky's recipe (``generator/models/sky.json``): its sun, its cirrus veil and
+    its hills at the horizon."""
     from generator.files import bundled_recipes
 
-    return read_sky_recipe(bundled_recipes()["sky"]).composition
+    return read_sky_recipe(bundled_recipes()["sky"])
 
 
 def composition(cover: float, sun: tuple[float, float], seed: int, clouds: str) -> SkyComposition:
@@ -101,13 +101,13 @@ def composition(cover: float, sun: tuple[float, float], seed: int, clouds: str) 
     drawn from the seed."""
     azimuth, elevation = sun
     layer = CloudSettings(clouds, cover=cover, seed=seed) if cover > 0 else None
-    veil = bundled().cirrus
+    veil = bundled().composition.cirrus
     return SkyComposition(
         sky=SkySettings(sun_elevation=elevation, sun_azimuth=azimuth, sun_disc=False),
         clouds=layer,
         cirrus=dataclasses.replace(veil, seed=seed) if veil is not None and cover > 0 else None,
         ground=GroundSettings("terrain"),
-        horizon=tuple(dataclasses.replace(band, seed=seed) for band in bundled().horizon),
+        horizon=tuple(dataclasses.replace(b, seed=seed) for b in bundled().composition.horizon),
     )
 
 
@@ -172,10 +172,10 @@ def cycles_picture(out: Path, samples: int) -> None:
     """The bundled composition without its disc in Blender's World, plus its Sun lamp."""
     from gallery import cycles_scene
 
-    from generator.files import bundled_recipes, read_metadata
-    from generator.sky import LAMP_KEY, read_sky_recipe
+    from generator.files import read_metadata
+    from generator.sky import LAMP_KEY
 
-    recipe = read_sky_recipe(bundled_recipes()["sky"])
+    recipe = bundled()
     sky = dataclasses.replace(recipe.composition.sky, sun_disc=False)
     recipe = recipe.replace(composition=dataclasses.replace(recipe.composition, sky=sky))
     with tempfile.TemporaryDirectory() as tmp:
@@ -193,9 +193,7 @@ HILL_SUNS = ((60.0, 35.0), (10.0, 4.0))
 def hills_sheet(out: Path) -> None:
     """The bundled sky (its hills, clouds and veil) as 4096 x 1024 strips, 120 degrees across,
     under its own sun and under a low one ahead."""
-    from generator.files import bundled_recipes
-
-    recipe = read_sky_recipe(bundled_recipes()["sky"])
+    recipe = bundled()
     camera = StripCamera(height=1024, fov=120.0, horizon=0.6)
     strips = []
     with tempfile.TemporaryDirectory() as tmp:
