@@ -27,16 +27,16 @@ three random windows of each training layer against them (the real-vs-real basel
 The Cycles picture is the bundled sky (``generator/models/sky.json``) without its disc, lighting
 a small scene as the World together with the Sun lamp the file records.
 
-Every sky is rendered as a user gets it: ``render_sky_to_file`` to an 8-bit PNG, exposed by the
-sky's own meter. Real panoramas (``DIR/{train,validation}/sky``: 4:1 upper-hemisphere sky boxes
-and 2:1 HDRIs) are brought to the same display space: boxes as they are, HDRIs by a fixed rule
-(``real_upper``: their key made mid-grey, the ``shoulder`` tone), so the judge does not move with
-our own exposure and tone. Each upper hemisphere becomes four 128 x 128 frames (one per quarter
-of azimuth). Printed: KID (Inception, with its standard error) and SWD of our frames against the
-reserved real frames, each beside the same measure of the training panoramas' frames against
-them (the real-vs-real baseline, equal frame counts for SWD); KID of our frames against the
-training panoramas' (92 frames to the reserved 12: a smaller error) beside the reserved
-frames' against them; and the streak ratio of each sky.
+Every sky is rendered as a user gets it: ``render_sky_to_file`` to an 8-bit PNG, its disc
+drawn, exposed by the sky's own meter. Real panoramas (``DIR/{train,validation}/sky``: 4:1
+upper-hemisphere sky boxes and 2:1 HDRIs) are brought to the same display space: boxes as they
+are, HDRIs by a fixed rule (``real_upper``: their key made mid-grey, the ``shoulder`` tone), so
+the judge does not move with our own exposure and tone. Each upper hemisphere becomes four 128
+x 128 frames (one per quarter of azimuth). Printed: KID (Inception, with its standard error)
+and SWD of our frames against the reserved real frames, each beside the same measure of the
+training panoramas' frames against them (the real-vs-real baseline, equal frame counts for
+SWD); KID of our frames against the training panoramas' (92 frames to the reserved 12: a
+smaller error) beside the reserved frames' against them; and the streak ratio of each sky.
 """
 
 from __future__ import annotations
@@ -98,12 +98,17 @@ def bundled() -> SkyRecipe:
 def composition(cover: float, sun: tuple[float, float], seed: int, clouds: str) -> SkyComposition:
     """The bundled composition's parts at one cover, sun and seed: a clouded sky (cover > 0)
     under the bundled cirrus veil of the same seed, a clear one under none; the bundled hills
-    drawn from the seed."""
+    drawn from the seed; the sun's disc drawn as the bundled sky draws it, as photographs of
+    the sky hold the sun."""
     azimuth, elevation = sun
     layer = CloudSettings(clouds, cover=cover, seed=seed) if cover > 0 else None
     veil = bundled().composition.cirrus
     return SkyComposition(
-        sky=SkySettings(sun_elevation=elevation, sun_azimuth=azimuth, sun_disc=False),
+        sky=SkySettings(
+            sun_elevation=elevation,
+            sun_azimuth=azimuth,
+            sun_disc=bundled().composition.sky.sun_disc,
+        ),
         clouds=layer,
         cirrus=dataclasses.replace(veil, seed=seed) if veil is not None and cover > 0 else None,
         ground=GroundSettings("terrain"),
@@ -143,10 +148,15 @@ def real_upper(path: Path) -> np.ndarray:
     return linear_to_srgb(tone_map(upper, exposure, "shoulder")).astype(np.float32)
 
 
+def panoramas(folder: Path) -> list[Path]:
+    """Every panorama under ``folder`` (sky boxes and HDRIs), in the frames' order."""
+    return sorted(folder.glob("*/*"))
+
+
 def real_frames(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Frames and thumbnails of every panorama under ``folder`` (sky boxes and HDRIs)."""
+    """Frames and thumbnails of every panorama under ``folder``."""
     frames, thumbs = [], []
-    for path in sorted(folder.glob("*/*")):
+    for path in panoramas(folder):
         upper = real_upper(path)
         frames += quarters(upper)
         thumbs.append(upper)
@@ -319,6 +329,18 @@ def layer_measures(data: Path, clouds: str) -> None:
                   f"SWD {swd(frames, reserved):.3f}", flush=True)  # fmt: skip
 
 
+def one_against_the_rest(features: np.ndarray, folder: Path) -> None:
+    """KID of each panorama's four frames against all the other panoramas' under ``folder``:
+    what one real sky of a kind reads against the rest, beside our conditions' figures (a
+    condition of one kind of sky is far from a collection of many kinds even when real)."""
+    values = []
+    for i, path in enumerate(panoramas(folder)):
+        own = slice(4 * i, 4 * i + 4)
+        rest = np.concatenate([features[: own.start], features[own.stop :]])
+        values.append(f"{path.stem} {kid(features[own], rest).value:.3f}")
+    print(f"  each training panorama against the others: {', '.join(values)}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, help="assembled data folder (for the grid)")
@@ -399,6 +421,7 @@ def main(argv: list[str] | None = None) -> None:
     # independent, judge (the cloud model learned its texture from their skies, not the skies)
     print(f"KID vs training panoramas (reserved: {real_kid.value:.3f} ± {real_kid.error:.3f}):")
     kid_by_condition("train")
+    one_against_the_rest(features["train"], args.data / "train" / "sky")
     rng = np.random.default_rng(0)
     count = min(len(our_frames), len(train_frames))
     ours_swd = np.mean([
