@@ -31,8 +31,8 @@ Every sky is rendered as a user gets it: ``render_sky_to_file`` to an 8-bit PNG,
 drawn, exposed by the sky's own meter. Real panoramas (``DIR/{train,validation}/sky``: 4:1
 upper-hemisphere sky boxes and 2:1 HDRIs) are brought to the same display space: boxes as they
 are, HDRIs by a fixed rule (``real_upper``: their key made mid-grey, the ``shoulder`` tone), so
-the judge does not move with our own exposure and tone. Each upper hemisphere becomes four 128
-x 128 frames (one per quarter of azimuth). Printed: KID (Inception, with its standard error)
+the judge does not move with our own exposure and tone. Each upper hemisphere becomes four
+128 x 128 frames (one per quarter of azimuth). Printed: KID (Inception, with its standard error)
 and SWD of our frames against the reserved real frames, each beside the same measure of the
 training panoramas' frames against them (the real-vs-real baseline, equal frame counts for
 SWD); KID of our frames against the training panoramas' (92 frames to the reserved 12: a
