@@ -39,6 +39,7 @@ from generator.files.imagefile import (
     check_output,
     holds_display_values,
     open_image_writer,
+    place_dither,
     read_metadata,
 )
 from generator.files.modelfile import LoadedModel, load_model
@@ -818,10 +819,18 @@ def render_sky_to_file(
             with open_image_writer(
                 target, width, height, bit_depth=depth, metadata=metadata, alpha=alpha, fast=True
             ) as w:
+                top = renderer.rows[0]
                 for band in renderer.bands(increments(tick), cancel):
+                    rows = np.arange(top, top + len(band))
+                    top += len(band)
+                    dither = None
                     if display:
                         band[..., :3] = tone_map(band[..., :3], final.exposure_stops, final.tone)
-                    w.write_rows(band)
+                    if w.bit_depth == 8:  # 8-bit steps band a smooth sky; 16-bit ones do not
+                        dither = place_dither(rows, renderer.columns)
+                        if alpha:  # a transparent pixel's colour stays black
+                            dither *= band[..., 3:] > 0.0
+                    w.write_rows(band, dither)
                     del band
             written.append(target)
     except BaseException:
