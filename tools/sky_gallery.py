@@ -351,12 +351,13 @@ def noisy(frames: np.ndarray, levels: float) -> np.ndarray:
 
 JUDGES = {
     "as they are": lambda frames: frames,
-    "blurred (sigma 1 px), blind to grain": lambda frames: blurred(frames, 1.0),
+    "blurred (sigma 1 px), most grain hidden": lambda frames: blurred(frames, 1.0),
     "under the same faint noise (1.5 levels), grain evened out": lambda frames: noisy(frames, 1.5),
 }
 """The frames as the judge sees them. Inception is sensitive to a photograph's grain, which our
-noiseless renders lack and no one sees at the frames' size: the second and third judges show
-how much of each figure that is (blurring hides grain, added noise evens it out)."""
+renders lack (but for the 8-bit files' dither) and no one sees at the frames' size: the second
+and third judges show how much of each figure that is (blurring hides most of it, added noise
+evens it out)."""
 
 
 def report_kid(features: list[np.ndarray], counts: dict[str, int], folder: Path) -> None:
