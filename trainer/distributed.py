@@ -65,6 +65,12 @@ class Distributed:
         dist.all_gather(parts, tensor)
         return parts
 
-    def close(self) -> None:
+    def close(self, finished: bool = False) -> None:
+        """Leave the process group. A run that ``finished`` first waits for every process to
+        finish too: one that tears its connections down while another is still finishing its
+        last exchange over them can make gloo abort that one (SIGABRT: the two-process test
+        failed so once in CI). After a failure nothing waits: the others may never come."""
         if self.world > 1 and dist.is_initialized():
+            if finished:
+                dist.barrier()
             dist.destroy_process_group()

@@ -246,7 +246,7 @@ def train(
     """
     dist = Distributed.from_environment()
     with contextlib.ExitStack() as cleanup:  # whatever fails, workers and locks are let go
-        cleanup.callback(dist.close)
+        cleanup.push(lambda failure, *_: dist.close(finished=failure is None))
         return _train(config, data_dir, run_dir, dist, cleanup, resume, start_from, device,
                       show_progress, hours)  # fmt: skip
 
