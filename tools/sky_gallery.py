@@ -82,6 +82,8 @@ SUNS = {"noon": (30.0, 55.0), "sunset": (30.0, 3.0)}
 SEEDS = range(8)
 WIDTH = 512
 FRAME = 128
+QUARTERS = 4
+"""Frames a panorama's upper hemisphere gives, one per quarter of azimuth."""
 THUMB = 256
 REAL_KEY = 0.18
 """Where ``real_upper`` puts a real HDRI's key: mid-grey, the rule every measure here was first
@@ -128,9 +130,9 @@ def render_display(comp: SkyComposition, folder: Path, name: str) -> np.ndarray:
 def quarters(upper: np.ndarray) -> list[np.ndarray]:
     """Four FRAME x FRAME frames of a (h, 4h, 3) upper hemisphere, one per quarter of azimuth."""
     image = Image.fromarray((np.clip(upper, 0, 1) * 255).astype(np.uint8))
-    image = image.resize((4 * FRAME, FRAME), Image.Resampling.LANCZOS)
+    image = image.resize((QUARTERS * FRAME, FRAME), Image.Resampling.LANCZOS)
     pixels = np.asarray(image, dtype=np.float32) / 255.0
-    return [pixels[:, i * FRAME : (i + 1) * FRAME] for i in range(4)]
+    return [pixels[:, i * FRAME : (i + 1) * FRAME] for i in range(QUARTERS)]
 
 
 def real_upper(path: Path) -> np.ndarray:
@@ -378,7 +380,7 @@ def report_kid(features: list[np.ndarray], counts: dict[str, int], folder: Path)
         print(f"    {', '.join(parts)}")
     values = []
     for i, path in enumerate(panoramas(folder)):
-        own = slice(4 * i, 4 * i + 4)
+        own = slice(QUARTERS * i, QUARTERS * (i + 1))
         rest = np.concatenate([train[: own.start], train[own.stop :]])
         values.append(f"{path.stem} {kid(train[own], rest).value:.3f}")
     print(f"  each training panorama against the others: {', '.join(values)}")
