@@ -20,7 +20,7 @@ from trainer.evaluate import (
     swd,
     wrap_seam_ratio,
 )
-from trainer.kid import FID_MIN_SAMPLES, fid, kid
+from trainer.kid import FID_MIN_SAMPLES, fid, kid, witness
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
 
@@ -174,6 +174,18 @@ def test_kid_is_zero_for_one_distribution_grows_with_a_difference_and_knows_its_
         spread = np.std([k.value for k in draws])
         assert 0.5 * spread < np.mean([k.error for k in draws]) < 2 * spread
     assert same[0].subset == 20  # half the smaller set: subsets differ on both sides
+
+
+def test_the_witness_picks_out_the_frames_unlike_any_real_one():
+    """Of 40 frames drawn like 60 real ones and 8 drawn apart, the 8 make KID's distance: the
+    witness ranks them first."""
+    rng = np.random.default_rng(2)
+    real = rng.standard_normal((60, 16))
+    ours = np.concatenate([rng.standard_normal((40, 16)), rng.standard_normal((8, 16)) + 1.5])
+    score = witness(ours, real)
+    assert score.shape == (48,)
+    assert set(np.argsort(-score)[:8]) == set(range(40, 48))
+    assert abs(np.median(score[:40])) < 0.1 * score[40:].min()  # those like real ones: near 0
 
 
 def test_fid_of_two_gaussians_is_their_frechet_distance_and_needs_enough_frames():

@@ -75,7 +75,7 @@ from generator.sky import (  # noqa: E402
     tone_map,
 )
 from trainer.evaluate import swd  # noqa: E402
-from trainer.kid import inception_features, kid  # noqa: E402
+from trainer.kid import inception_features, kid, witness  # noqa: E402
 
 COVERS = {"clear": 0.0, "broken": 0.35, "overcast": 0.9}
 SUNS = {"noon": (30.0, 55.0), "sunset": (30.0, 3.0)}
@@ -125,6 +125,12 @@ def render_display(comp: SkyComposition, folder: Path, name: str) -> np.ndarray:
     path = folder / f"{name}.png"
     render_sky_to_file(SkyRecipe(comp, width=WIDTH), path)
     return np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+
+
+def sun_quarter(azimuth: float) -> int:
+    """Which of ``quarters``' frames holds a sun at ``azimuth`` degrees (0 at the equirect's
+    centre column, positive to the right)."""
+    return int(QUARTERS * ((0.5 + azimuth / 360.0) % 1.0))
 
 
 def quarters(upper: np.ndarray) -> list[np.ndarray]:
@@ -378,12 +384,34 @@ def report_kid(features: list[np.ndarray], counts: dict[str, int], folder: Path)
             parts.append(f"{condition} {kid(ours[start : start + count], reference).value:.3f}")
             start += count
         print(f"    {', '.join(parts)}")
+    report_farthest(ours, train, counts)
     values = []
     for i, path in enumerate(panoramas(folder)):
         own = slice(QUARTERS * i, QUARTERS * (i + 1))
         rest = np.concatenate([train[: own.start], train[own.stop :]])
         values.append(f"{path.stem} {kid(train[own], rest).value:.3f}")
     print(f"  each training panorama against the others: {', '.join(values)}")
+
+
+FARTHEST = 8
+"""``report_farthest`` counts the farthest one in FARTHEST of our frames."""
+
+
+def report_farthest(ours: np.ndarray, reference: np.ndarray, counts: dict[str, int]) -> None:
+    """Which of our frames make the distance from ``reference``: the farthest eighth by KID's
+    witness (``trainer.kid.witness``), counted by condition (``counts``' names end in a
+    ``SUNS`` name) and by how many of them hold the sun."""
+    score = witness(ours, reference)
+    farthest = set(np.argsort(-score)[: len(score) // FARTHEST].tolist())
+    start, parts, sunlit = 0, [], 0
+    for condition, count in counts.items():
+        towards = sun_quarter(SUNS[condition.split()[-1]][0])
+        mine = [i for i in range(start, start + count) if i in farthest]
+        sunlit += sum((i - start) % QUARTERS == towards for i in mine)
+        parts += [f"{condition} {len(mine)}"] if mine else []
+        start += count
+    print(f"  our {len(farthest)} frames farthest from the training panoramas' (KID's "
+          f"witness): {', '.join(parts)}; {sunlit} of them hold the sun")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -53,12 +53,15 @@ def inception_features(images: np.ndarray) -> np.ndarray:
     return np.concatenate(features)
 
 
+def _kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """KID's cubic polynomial kernel between every row of ``a`` and every row of ``b``."""
+    return (a @ b.T / a.shape[1] + 1.0) ** 3
+
+
 def _polynomial_mmd(a: np.ndarray, b: np.ndarray) -> float:
     """Unbiased MMD^2 between equally many feature vectors with the cubic polynomial kernel."""
-    m, dim = len(a), a.shape[1]
-    k_aa = (a @ a.T / dim + 1.0) ** 3
-    k_bb = (b @ b.T / dim + 1.0) ** 3
-    k_ab = (a @ b.T / dim + 1.0) ** 3
+    m = len(a)
+    k_aa, k_bb, k_ab = _kernel(a, a), _kernel(b, b), _kernel(a, b)
     within = (k_aa.sum() - np.trace(k_aa) + k_bb.sum() - np.trace(k_bb)) / (m * (m - 1))
     return float(within - 2.0 * k_ab.mean())
 
@@ -85,6 +88,16 @@ def kid(a: np.ndarray, b: np.ndarray, subsets: int = SUBSETS, seed: int = 0) -> 
         for _ in range(subsets)
     ]
     return Kid(float(np.mean(values)), float(np.std(values) / math.sqrt(2.0)), size)
+
+
+def witness(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a),) how far each of ``a``'s frames lies toward ``a``'s side of KID: the MMD's
+    witness function (the kernel's mean to ``a``'s other frames less its mean to ``b``'s) at
+    it. KID says how far two sets are; the witness says which frames make that distance: the
+    highest are the ones least like any of ``b``'s."""
+    k_aa = _kernel(a, a)
+    own = (k_aa.sum(axis=1) - np.diag(k_aa)) / max(len(a) - 1, 1)
+    return own - _kernel(a, b).mean(axis=1)
 
 
 def fid(a: np.ndarray, b: np.ndarray) -> float:
