@@ -423,7 +423,7 @@ class ComposedSky:
         if air_shade is None:
             air_shade = self._mean_shade() if self.shadowing else 1.0
         self.air_shade = air_shade
-        self.ambient = (self.sky_irradiance / np.pi).astype(np.float32)
+        self.ambient = self.sky_light  # under the layers: the clear sky's until the clouded's
         if self.cloud_texture is not None or self.cirrus is not None:
             self.sky_irradiance = self._clouded_irradiance()  # its air lit by the clear sky's
             self.ambient = (self.sky_irradiance / np.pi).astype(np.float32)
