@@ -36,9 +36,9 @@ square frames of 128 px (one per quarter of azimuth). Printed: the streak ratio 
 KID (Inception, with its standard error) of our frames, all and by condition, against the
 reserved real frames beside the training panoramas' frames against them (the real-vs-real
 baseline), and against the training panoramas' (92 frames to the reserved 12: a smaller error),
-and each training panorama against the others, under three judges (``JUDGES``: the frames as
-they are, blurred, under a common noise); and SWD against the reserved frames beside the
-training panoramas' (equal frame counts).
+which of our frames are farthest from those (KID's witness), and each training panorama against
+the others, under three judges (``JUDGES``: the frames as they are, blurred, under a common
+noise); and SWD against the reserved frames beside the training panoramas' (equal frame counts).
 """
 
 from __future__ import annotations
