@@ -404,6 +404,42 @@ def test_a_closing_deck_thickens_into_dark_masses_while_broken_cloud_keeps_its_p
     assert TAU_MAX < between.max() < DECK_TAU_MAX
 
 
+def test_a_closing_deck_gathers_into_masses_kilometres_wide_keeping_its_cloud_and_seams(
+    monkeypatch,
+):
+    """An overcast deck drawn from a scatter of small heaps shades into masses kilometres wide
+    (much more of its thickness varies between 4-km blocks), not blotches the heaps' size; the
+    cloud is where it was (cover exact, more cover still grows it), the tile stays seamless,
+    and broken cloud is drawn as before."""
+    from generator.sky import layers
+
+    n, period = 256, 30000.0  # 117 m texels
+    rng = np.random.default_rng(4)
+    heaps = layers.periodic_blur(rng.uniform(size=(n, n)), 2.0)  # heaps a few hundred m across
+    tile = np.repeat(heaps[..., None], 3, axis=2).astype(np.float32)
+
+    def thickness(cover: float, masses: float) -> np.ndarray:
+        monkeypatch.setattr(layers, "DECK_MASSES", masses)
+        settings = CloudSettings(
+            "map.png", cover=cover, tile=n, period_m=period, clustering=0.0
+        )  # the heaps as drawn, not gathered into fields
+        return layers.cloud_texture(tile, settings).levels[0][..., 0]
+
+    def kilometres_share(tau: np.ndarray) -> float:
+        side = 32  # 3.75 km blocks
+        blocks = tau.reshape(n // side, side, n // side, side).mean(axis=(1, 3))
+        return float(blocks.var() / tau.var())
+
+    deck, heaps_only = thickness(0.9, layers.DECK_MASSES), thickness(0.9, 0.0)
+    assert kilometres_share(deck) > 2.5 * kilometres_share(heaps_only), "masses, km wide"
+    floor = layers.overcast_veil(0.9)
+    assert np.array_equal(deck > floor, heaps_only > floor), "the cloud is where it was"
+    tiled = np.tile(deck, (1, 2))
+    steps = np.abs(np.diff(tiled, axis=1))
+    assert steps[:, n - 1].mean() < 1.5 * steps[:, : n - 1].mean(), "seamless"
+    assert np.array_equal(thickness(0.4, layers.DECK_MASSES), thickness(0.4, 0.0))
+
+
 def test_an_overcast_deck_lights_the_ground_with_grey_light():
     from generator.sky.compose import ComposedSky
     from generator.sky.layers import cloud_texture

@@ -65,6 +65,22 @@ CLUSTER_SLOPE = 3.0
 """Spectral slope of that field's power (P ~ k^-3)."""
 CLUSTER_AXIS = 2
 """The field's stream within ``FRAY_STREAM`` (0 and 1 are the warp's two axes)."""
+DECK_MASSES = 0.8
+"""How far a closed deck's thickness follows its large-scale masses rather than the model's
+heaps (``deck_masses``), fading in with the deck's share (``deck_share``). With the heaps alone
+an overcast sky was a pale sheet with darker blotches all of one size and shape, like ink
+stains; real decks shade from lighter thin places to dark masses at every size up to tens of
+kilometres (stratiform cloud's liquid water varies as a cascade with a k^-5/3 spectrum,
+Cahalan et al. 1994)."""
+DECK_LONGEST_M = 20000.0
+DECK_SHORTEST_M = 500.0
+DECK_SLOPE = 8.0 / 3.0
+"""The masses' scales and spectral slope: power ~ k^-8/3 over the plane, k^-5/3 along a line."""
+DECK_EDGE_RANK = 0.1
+"""Within this rank of a cloud's edge the masses fade out, so a deck's thin places and holes
+keep the thin fringes the heaps' rank gives them."""
+DECK_AXIS = 3
+"""The masses' stream within ``FRAY_STREAM``."""
 TAU_MAX = 12.0
 """Optical thickness of the densest cloud: its base passes about half the light that falls on
 it (diffusely). Real cumulus are thicker, and darker below, but a flat layer cannot show the
@@ -313,6 +329,29 @@ def cover_rank(density: np.ndarray, cover: float) -> np.ndarray:
     return ((rank.reshape(density.shape) - (1.0 - cover)) / max(cover, 1e-6)).astype(np.float32)
 
 
+def deck_masses(rank: np.ndarray, texel_m: float, cover: float, seed: int) -> np.ndarray:
+    """``rank`` (``cover_rank``, square and periodic) with a closing deck's large-scale masses:
+    within the clouds, blended toward the rank of a seeded field at scales of 0.5-20 km
+    (``DECK_MASSES`` times the deck's share); the gaps and the clouds' edges as they were. The
+    cloud is where the rank is above 0 as before, so cover keeps its meaning exactly and more
+    cover still grows the clouds; the ranks inside are a blend of two smooth ranks, so outlines
+    stay smooth; the field wraps, so the tile stays seamless. As it is up to cover 0.5."""
+    share = deck_share(cover)
+    if share <= 0.0:
+        return rank
+    inside = rank > 0.0
+    field = fractal_field(
+        rank.shape[0], texel_m, seed, DECK_AXIS, DECK_LONGEST_M, DECK_SHORTEST_M, DECK_SLOPE
+    )[inside]
+    masses = np.empty(field.size, dtype=np.float32)
+    masses[np.argsort(field, kind="stable")] = (np.arange(field.size) + 0.5) / field.size
+    within = rank[inside]
+    weight = DECK_MASSES * share * np.minimum(within / np.float32(DECK_EDGE_RANK), 1.0)
+    blended = rank.copy()
+    blended[inside] = within + (masses - within) * weight
+    return blended
+
+
 @dataclass(frozen=True)
 class CoverProfile:
     """Optical thickness from ``cover_rank`` at a cover: the overcast veil everywhere, plus
@@ -462,7 +501,10 @@ def cloud_texture(tile: np.ndarray, settings: CloudSettings) -> PlaneTexture:
     then sees the mean extinction of the clouds and gaps it covers (a hazy band of cloud
     toward the horizon at any cover), not a thresholded mean density (which was clear at low
     cover and solid at high cover). Every level is read as a rank and thresholded after,
-    so outlines are smooth curves up close and seen obliquely (``ThresholdTexture``)."""
+    so outlines are smooth curves up close and seen obliquely (``ThresholdTexture``). A
+    closing deck gathers into large masses (``deck_masses``)."""
     density = periodic_blur(cover_density(layer_density(tile, settings)), OUTLINE_SMOOTHING)
     rank = cover_rank(density.astype(np.float32), settings.cover)
+    texel_m = settings.period_m / tile.shape[0]
+    rank = deck_masses(rank, texel_m, settings.cover, settings.seed)
     return ThresholdTexture(rank[..., None], settings.period_m, CoverProfile(settings.cover))
