@@ -368,10 +368,13 @@ and third judges show how much of each figure that is (blurring hides most of it
 evens it out)."""
 
 
-def report_kid(features: list[np.ndarray], counts: dict[str, int], folder: Path) -> None:
-    """KID of our frames (``features[0]``, conditions in ``counts``' order) against the
-    reserved and the training panoramas' frames (``features[1]``, ``[2]``, the latter under
-    ``folder``), all and by condition, and of each training panorama against the others."""
+def report_kid(
+    features: list[np.ndarray], counts: dict[tuple[str, str], int], folder: Path
+) -> None:
+    """KID of our frames (``features[0]``, conditions (sun, cover) in ``counts``' order)
+    against the reserved and the training panoramas' frames (``features[1]``, ``[2]``, the
+    latter under ``folder``), all and by condition, and of each training panorama against the
+    others."""
     ours, reserved, train = features
     real = kid(train, reserved)
     for name, reference in (("reserved", reserved), ("training panoramas", train)):
@@ -380,8 +383,9 @@ def report_kid(features: list[np.ndarray], counts: dict[str, int], folder: Path)
         print(f"  KID vs {name} (reserved vs training: {real.value:.3f} ± {real.error:.3f}): "
               f"all {both.value:.3f} ± {both.error:.3f} ({ratio:.2f} times)")  # fmt: skip
         start, parts = 0, []
-        for condition, count in counts.items():
-            parts.append(f"{condition} {kid(ours[start : start + count], reference).value:.3f}")
+        for (sun, cover), count in counts.items():
+            value = kid(ours[start : start + count], reference).value
+            parts.append(f"{cover} {sun} {value:.3f}")
             start += count
         print(f"    {', '.join(parts)}")
     report_farthest(ours, train, counts)
@@ -397,18 +401,20 @@ FARTHEST = 8
 """``report_farthest`` counts the farthest one in FARTHEST of our frames."""
 
 
-def report_farthest(ours: np.ndarray, reference: np.ndarray, counts: dict[str, int]) -> None:
+def report_farthest(
+    ours: np.ndarray, reference: np.ndarray, counts: dict[tuple[str, str], int]
+) -> None:
     """Which of our frames make the distance from ``reference``: the farthest eighth by KID's
-    witness (``trainer.kid.witness``), counted by condition (``counts``' names end in a
-    ``SUNS`` name) and by how many of them hold the sun."""
+    witness (``trainer.kid.witness``), counted by condition (sun, cover) and by how many of
+    them hold the sun."""
     score = witness(ours, reference)
     farthest = set(np.argsort(-score)[: len(score) // FARTHEST].tolist())
     start, parts, sunlit = 0, [], 0
-    for condition, count in counts.items():
-        towards = sun_quarter(SUNS[condition.split()[-1]][0])
+    for (sun, cover), count in counts.items():
+        towards = sun_quarter(SUNS[sun][0])
         mine = [i for i in range(start, start + count) if i in farthest]
         sunlit += sum((i - start) % QUARTERS == towards for i in mine)
-        parts += [f"{condition} {len(mine)}"] if mine else []
+        parts += [f"{cover} {sun} {len(mine)}"] if mine else []
         start += count
     print(f"  our {len(farthest)} frames farthest from the training panoramas' (KID's "
           f"witness): {', '.join(parts)}; {sunlit} of them hold the sun")  # fmt: skip
@@ -474,7 +480,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     our_frames = np.stack([f for part in frames.values() for f in part])
     reserved_frames, train_frames = np.stack(reserved), np.stack(train)
-    counts = {f"{cover} {sun}": len(part) for (sun, cover), part in frames.items()}
+    counts = {key: len(part) for key, part in frames.items()}
     for judge, seen in JUDGES.items():
         print(f"judged {judge}:")
         report_kid(
