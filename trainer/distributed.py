@@ -67,9 +67,10 @@ class Distributed:
 
     def close(self, finished: bool = False) -> None:
         """Leave the process group. A run that ``finished`` first waits for every process to
-        finish too: one that tears its connections down while another is still finishing its
-        last exchange over them can make gloo abort that one (SIGABRT: the two-process test
-        failed so once in CI). After a failure nothing waits: the others may never come."""
+        finish too, so none tears its connections down while another is still finishing its
+        last exchange over them. After a failure nothing waits: the others may never come.
+        (A process can still abort in the interpreter's teardown after this: see
+        ``test_two_gloo_processes_train_in_lockstep``.)"""
         if self.world > 1 and dist.is_initialized():
             if finished:
                 dist.barrier()
