@@ -25,6 +25,7 @@ LICENCES = {
     "GPL-2.0-or-later",
     "LAL-1.3",
     "LGPL-3.0-only",
+    "MIT",
 }
 KINDS = {"sky-hdri", "sky-cubemap", "clouds", "terrain", "landscape", "horizon"}
 HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -37,6 +38,8 @@ REQUIRED_HOLDOUTS = {
     "validation/landscape/lxqt_Valendas.png",
     "validation/landscape/lxqt_beam.png",
     "validation/landscape/lxqt_fog.jpg",
+    "validation/sky/hdri/open3d_brightday.exr",
+    "validation/sky/hdri/open3d_konzerthaus.exr",
     "validation/sky/cubemap/stratus_2.png",
     "validation/sky/cubemap/sunset_2.png",
     "validation/clouds/stratus_2_centre.png",
@@ -66,8 +69,8 @@ def test_every_row_is_well_formed(rows):
         assert row.licence in LICENCES, row
         assert HEX64.fullmatch(row.sha256), row
         assert row.source_package and row.source_version and row.source_path and row.attribution
-        if row.path.endswith(".png"):  # decoded by the script: pixel hash too
-            assert HEX64.fullmatch(row.pixels_sha256), row
+        if row.path.endswith(".png") or row.source_package == "open3d-gui-data":
+            assert HEX64.fullmatch(row.pixels_sha256), row  # decoded here: pixel hash too
         else:  # copied byte for byte
             assert row.pixels_sha256 == "", row
 
@@ -286,6 +289,68 @@ def test_equirect_follows_the_viewing_direction():
             e = 90 * (1 - (row + 0.5) / height)
             expected = 127.5 + 120 * np.array(_direction(a, e))
             assert np.abs(equirect[row, col] - expected).max() < 4, (azimuth, elevation)
+
+
+def _gl_direction(face: int, s: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The unit direction through (s, t) of an OpenGL cube map's face (+X, -X, +Y, -Y, +Z, -Z)."""
+    a, b, one = 2 * s - 1, 2 * t - 1, np.ones_like(s)
+    x, y, z = {
+        0: (one, -b, -a),
+        1: (-one, -b, a),
+        2: (a, one, b),
+        3: (a, -one, -b),
+        4: (a, -b, one),
+        5: (-a, -b, -one),
+    }[face]
+    d = np.stack([x, y, z], axis=-1)
+    return d / np.linalg.norm(d, axis=-1, keepdims=True)
+
+
+def test_an_opengl_cube_map_becomes_the_equirect_of_its_directions():
+    n = 32
+    s, t = np.meshgrid((np.arange(n) + 0.5) / n, (np.arange(n) + 0.5) / n)
+    faces = [_gl_direction(face, s, t) for face in range(6)]  # each texel holds its direction
+    width = 256
+    equirect = assemble.gl_cube_to_equirect(faces, width)
+    assert equirect.shape == (width // 2, width, 3) and equirect.dtype == np.float32
+    rows, cols = np.meshgrid(np.arange(width // 2), np.arange(width), indexing="ij")
+    elevation = np.pi * (0.5 - (rows + 0.5) / (width // 2))
+    azimuth = 2 * np.pi * (cols + 0.5) / width
+    expected = np.stack(
+        [
+            np.cos(elevation) * np.sin(azimuth),  # a quarter turn right looks toward +X
+            np.sin(elevation),  # +Y up
+            -np.cos(elevation) * np.cos(azimuth),  # column 0 looks toward -Z
+        ],
+        axis=-1,
+    )
+    assert np.abs(equirect - expected).max() < 0.06
+
+
+def _ktx(faces: np.ndarray, internal_format: int = 0x8C3A) -> bytes:
+    """A KTX 1 cube map of packed uint32 texels (6, n, n)."""
+    n = faces.shape[1]
+    header = struct.pack("<12I", 0x8C3A, 1, 0x8C3A, internal_format, 0x1907, n, n, 0, 0, 6, 1, 0)
+    return (
+        b"\xabKTX 11\xbb\r\n\x1a\n\x01\x02\x03\x04"
+        + header
+        + struct.pack("<I", n * n * 4)
+        + faces.astype("<u4").tobytes()
+    )
+
+
+def test_ktx_packed_floats_decode_to_their_values():
+    # R = 1 + i/64 (exponent 15, mantissa i), G = 0.5, B = 3 (exponent 16, mantissa 16 of 32)
+    red = (15 << 6) + np.arange(6)[:, None, None] + np.zeros((6, 2, 2), int)
+    packed = red | (14 << 6) << 11 | ((16 << 5) + 16) << 22
+    faces = assemble.decode_ktx_cube(_ktx(packed))
+    assert len(faces) == 6
+    for i, face in enumerate(faces):
+        assert face.shape == (2, 2, 3) and face.dtype == np.float32
+        np.testing.assert_array_equal(face[..., 0], 1 + i / 64)
+        np.testing.assert_array_equal(face[..., 1:], np.broadcast_to([0.5, 3.0], (2, 2, 2)))
+    with pytest.raises(assemble.AssemblyError, match="format"):
+        assemble.decode_ktx_cube(_ktx(packed, internal_format=0x8058))
 
 
 def test_a_rotated_face_does_not_join():

@@ -44,7 +44,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from generator.files import srgb_to_linear  # noqa: E402
+from generator.files import open_image_writer, read_image, srgb_to_linear  # noqa: E402
 from tools.cloud_tiles import layer_tile, photo_tile  # noqa: E402
 from tools.horizon_bands import HDRI_EXCLUDED as HORIZON_HDRI_EXCLUDED  # noqa: E402
 from tools.horizon_bands import HORIZON_PACKAGES, ZERO_AD_SKY_REASON, horizon_bands  # noqa: E402
@@ -62,6 +62,7 @@ PACKAGES = {
     "trigger-rally-data": "0.6.6.1-3",
     "openclonk-data": "8.1-3",
     "lxqt-themes": "1.2.0-1",
+    "open3d-gui-data": "0.16.1+ds-2",
     **HORIZON_PACKAGES,
 }
 """Debian bookworm versions the manifest was made from; another version means new hashes. The
@@ -79,6 +80,30 @@ HDRIS = {
     "sunset": ("train", "venice_sunset"),
 }
 HDRI_EXCLUDED = {"interior": "indoor (hotel room)", "studio": "indoor (photo studio)"}
+
+# --- Open3D's viewer environments (open3d-gui-data, Expat) ----------------------------------------
+OPEN3D_RESOURCES = "usr/share/open3d-gui/resources/"
+OPEN3D_CREDIT = "© 2018-2022 www.open3d.org (Open3D viewer environment), Expat"
+OPEN3D_SKIES = {"brightday": "validation", "konzerthaus": "validation"}
+"""Photographic HDR environments whose upper hemisphere is mostly sky: a clear day over grass by
+the sea, an overcast city square. Both are held out: a judge of the sky that nothing here was
+fitted to, with the clear and overcast skies the other reserved panoramas lack."""
+OPEN3D_EXCLUDED = {
+    "crossroads": "street between houses: walls fill most of the upper hemisphere",
+    "default": "a synthetic gradient, not a photograph",
+    "hall": "indoor (hall)",
+    "nightlights": "night",
+    "park": "under trees: their canopy fills most of the upper hemisphere",
+    "park2": "under trees: their canopy fills most of the upper hemisphere",
+    "pillars": "colonnade: its roof fills most of the upper hemisphere",
+    "streetlamp": "night",
+}
+OPEN3D_SKYBOX = "_skybox.ktx"
+KTX_R11F_G11F_B10F = 0x8C3A
+"""The packed-float format of Open3D's sky boxes: 11-bit R and G, 10-bit B, no sign."""
+HDRI_WIDTH = 1024
+"""Width of the equirects made from cube maps: the bpy HDRIs' size (4 px per degree; the
+256-px faces give 2.8 px per degree at their centres)."""
 
 # --- 0 A.D. (0ad-data, CC-BY-SA-3.0, Wildfire Games) ----------------------------------------------
 ZERO_AD_ZIP = "usr/share/games/0ad/mods/public/public.zip"
@@ -520,6 +545,14 @@ def write_png(pixels: np.ndarray, path: Path) -> tuple[str, str]:
     return sha256_file(path), sha256_pixels(pixels)
 
 
+def write_exr(pixels: np.ndarray, path: Path) -> str:
+    """Write float32 linear RGB as a 32-bit float OpenEXR; returns its SHA-256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open_image_writer(path, pixels.shape[1], pixels.shape[0], bit_depth=32) as writer:
+        writer.write_rows(pixels)
+    return sha256_file(path)
+
+
 def copy_file(source: Path, path: Path) -> str:
     """Copy a file byte for byte; returns its SHA-256."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -596,6 +629,66 @@ def cube_to_upper_equirect(faces: Mapping[str, np.ndarray], width: int) -> np.nd
     return np.clip(np.floor(total / 4 + 0.5), 0, 255).astype(np.uint8)
 
 
+def decode_ktx_cube(data: bytes) -> list[np.ndarray]:
+    """The six faces (+X, -X, +Y, -Y, +Z, -Z; float32 RGB) of a KTX 1 cube map stored as
+    R11F_G11F_B10F, the format of Open3D's sky boxes; refuses anything else."""
+    if data[:12] != b"\xabKTX 11\xbb\r\n\x1a\n" or data[12:16] != b"\x01\x02\x03\x04":
+        raise AssemblyError("not a little-endian KTX 1 file")
+    header = struct.unpack("<12I", data[16:64])
+    internal_format, width, height, faces = header[3], header[5], header[6], header[9]
+    if internal_format != KTX_R11F_G11F_B10F or faces != 6 or width != height:
+        raise AssemblyError(f"KTX: format {internal_format:#x}, {faces} faces, {width}x{height}")
+    offset = 64 + header[11] + 4  # after the key/value data and the first level's imageSize
+    packed = np.frombuffer(data, "<u4", 6 * width * width, offset).reshape(6, width, width)
+    rgb = [(packed, 6), (packed >> 11, 6), (packed >> 22, 5)]
+    return list(np.stack([_small_float(bits, m) for bits, m in rgb], axis=-1))
+
+
+def _small_float(bits: np.ndarray, mantissa_bits: int) -> np.ndarray:
+    """Unsigned 11- or 10-bit floats (5-bit exponent, bias 15) in the low bits of `bits`."""
+    mantissa = (bits & ((1 << mantissa_bits) - 1)).astype(np.float64) / (1 << mantissa_bits)
+    exponent = ((bits >> mantissa_bits) & 0x1F).astype(np.float64)
+    normal = (1.0 + mantissa) * np.exp2(exponent - 15.0)
+    return np.where(exponent == 0, mantissa * 2.0**-14, normal).astype(np.float32)
+
+
+def gl_cube_to_equirect(faces: list[np.ndarray], width: int) -> np.ndarray:
+    """A full-sphere width x width/2 float32 equirect of an OpenGL cube map (+Y up).
+
+    Row 0 is the zenith, the last row the nadir; column 0 looks toward -Z and azimuth grows
+    to the right (toward +X at a quarter turn). Each face is looked up as OpenGL's cube-map
+    table says (s, t from the major axis), 2x2 bilinear samples per pixel."""
+    height = width // 2
+    n = faces[0].shape[0]
+    floats = [np.asarray(face, dtype=np.float64) for face in faces]
+    total = np.zeros((height * width, 3))
+    for dy in (0.25, 0.75):
+        for dx in (0.25, 0.75):
+            azimuth = np.array([2 * math.pi * (c + dx) / width for c in range(width)])
+            elevation = np.array([math.pi * (0.5 - (r + dy) / height) for r in range(height)])
+            cos_el = np.array([math.cos(e) for e in elevation])[:, None]
+            x = (cos_el * np.array([math.sin(a) for a in azimuth])[None, :]).ravel()
+            y = np.broadcast_to(
+                np.array([math.sin(e) for e in elevation])[:, None], (height, width)
+            ).ravel()
+            z = (-cos_el * np.array([math.cos(a) for a in azimuth])[None, :]).ravel()
+            major = np.argmax(np.stack([np.abs(x), np.abs(y), np.abs(z)]), axis=0)
+            # (face index, its s and t numerators, the major axis) per OpenGL's table
+            cases = (
+                ((major == 0) & (x > 0), 0, -z, -y, x),
+                ((major == 0) & (x <= 0), 1, z, -y, -x),
+                ((major == 1) & (y > 0), 2, x, z, y),
+                ((major == 1) & (y <= 0), 3, x, -z, -y),
+                ((major == 2) & (z > 0), 4, x, -y, z),
+                ((major == 2) & (z <= 0), 5, -x, -y, -z),
+            )
+            for hit, index, sc, tc, ma in cases:
+                s = (sc[hit] / ma[hit] + 1.0) / 2.0
+                t = (tc[hit] / ma[hit] + 1.0) / 2.0
+                total[hit] += _bilinear(floats[index], s * n - 0.5, t * n - 0.5)
+    return (total / 4).reshape(height, width, 3).astype(np.float32)
+
+
 def face_edge_mismatch(faces: Mapping[str, np.ndarray]) -> float:
     """Largest mean |difference| (0-255) along the eight edges that SIDE_FACES joins."""
     f = {name: np.asarray(face, dtype=np.float64) for name, face in faces.items()}
@@ -661,6 +754,35 @@ def hdri_rows(out: Path, report: Report) -> Iterator[Row]:
             f"studiolights/world/{name}.exr",
             licence="CC0-1.0",
             attribution=f"Greg Zaal, Poly Haven (polyhaven.com/a/{original})",
+        )
+
+
+def open3d_rows(cache: Path, out: Path, report: Report) -> Iterator[Row]:
+    """Open3D's photographic outdoor environments as full-sphere float equirects."""
+    root = unpacked("open3d-gui-data", cache) / OPEN3D_RESOURCES
+    found = {p.name[: -len(OPEN3D_SKYBOX)] for p in root.glob(f"*{OPEN3D_SKYBOX}")}
+    unknown = found - OPEN3D_SKIES.keys() - OPEN3D_EXCLUDED.keys()
+    gone = sorted(OPEN3D_SKIES.keys() - found)
+    if unknown or gone:
+        raise AssemblyError(f"open3d-gui-data: unreviewed {sorted(unknown)}, gone {gone}")
+    for name, reason in OPEN3D_EXCLUDED.items():
+        report.drop("open3d-gui-data", name, reason)
+    for name, split in sorted(OPEN3D_SKIES.items()):
+        faces = decode_ktx_cube((root / f"{name}{OPEN3D_SKYBOX}").read_bytes())
+        equirect = gl_cube_to_equirect(faces, HDRI_WIDTH)
+        path = f"{split}/sky/hdri/open3d_{name}.exr"
+        report.keep("open3d-gui-data")
+        yield Row(
+            path=path,
+            split=split,
+            kind="sky-hdri",
+            sha256=write_exr(equirect, out / path),
+            pixels_sha256=sha256_pixels(equirect),
+            source_package="open3d-gui-data",
+            source_version=PACKAGES["open3d-gui-data"],
+            source_path=f"{OPEN3D_RESOURCES}{name}{OPEN3D_SKYBOX}",
+            licence="MIT",
+            attribution=OPEN3D_CREDIT,
         )
 
 
@@ -1062,9 +1184,12 @@ def check(out: Path, manifest: Path) -> list[str]:
 
 
 def _same_pixels(path: Path, expected: str) -> bool:
-    """Whether a PNG whose bytes differ still holds the expected pixels (another zlib build)."""
+    """Whether a PNG or EXR whose bytes differ still holds the expected pixels (another zlib
+    build)."""
     if not expected:
         return False
+    if path.suffix == ".exr":
+        return sha256_pixels(read_image(path)[..., :3].astype(np.float32)) == expected
     with Image.open(path) as image:
         mode = "RGBA" if "A" in image.getbands() else "RGB"
         return sha256_pixels(np.asarray(image.convert(mode))) == expected
@@ -1074,6 +1199,7 @@ def assemble(out: Path, cache: Path, manifest: Path) -> list[Row]:
     """Build every split of every source into `out`, write the manifest, print counts."""
     report = Report()
     rows: list[Row] = list(hdri_rows(out, report))
+    rows += open3d_rows(cache, out, report)
     zero_ad = unpacked("0ad-data", cache, members=(ZERO_AD_ZIP,))
     with zipfile.ZipFile(zero_ad / ZERO_AD_ZIP) as archive:
         rows += sky_rows(archive, out, report)

@@ -368,12 +368,11 @@ and third judges show how much of each figure that is (blurring hides most of it
 evens it out)."""
 
 
-def report_kid(
-    features: list[np.ndarray], counts: dict[tuple[str, str], int], folder: Path
-) -> None:
+def report_kid(features: list[np.ndarray], counts: dict[tuple[str, str], int], data: Path) -> None:
     """KID of our frames (``features[0]``, conditions (sun, cover) in ``counts``' order)
-    against the reserved and the training panoramas' frames (``features[1]``, ``[2]``, the
-    latter under ``folder``), all and by condition, and of each training panorama against the
+    against the reserved and the training panoramas' frames (``features[1]``, ``[2]``: those
+    under ``data``'s validation and train folders), all and by condition; ours and the
+    training frames against each reserved panorama; each training panorama against the
     others."""
     ours, reserved, train = features
     real = kid(train, reserved)
@@ -388,9 +387,14 @@ def report_kid(
             parts.append(f"{cover} {sun} {value:.3f}")
             start += count
         print(f"    {', '.join(parts)}")
+    values = []
+    for i, path in enumerate(panoramas(data / "validation" / "sky")):
+        own = reserved[QUARTERS * i : QUARTERS * (i + 1)]
+        values.append(f"{path.stem} {kid(train, own).value:.3f} / {kid(ours, own).value:.3f}")
+    print(f"  each reserved panorama, training frames / ours against it: {', '.join(values)}")
     report_farthest(ours, train, counts)
     values = []
-    for i, path in enumerate(panoramas(folder)):
+    for i, path in enumerate(panoramas(data / "train" / "sky")):
         own = slice(QUARTERS * i, QUARTERS * (i + 1))
         rest = np.concatenate([train[: own.start], train[own.stop :]])
         values.append(f"{path.stem} {kid(train[own], rest).value:.3f}")
@@ -462,8 +466,9 @@ def main(argv: list[str] | None = None) -> None:
         np.concatenate([np.asarray(thumbnail(sky)) for sky in skies], axis=1)
         for skies in ours.values()
     ]
-    real_row = np.concatenate([np.asarray(thumbnail(t, 2 * THUMB)) for t in reserved_thumbs], 1)
     width = rows[0].shape[1]
+    real_width = min(2 * THUMB, width // len(reserved_thumbs))
+    real_row = np.concatenate([np.asarray(thumbnail(t, real_width)) for t in reserved_thumbs], 1)
     pad = np.zeros((real_row.shape[0], width - real_row.shape[1], 3), dtype=np.uint8)
     sheet = np.concatenate([*rows, np.concatenate([real_row, pad], axis=1)], axis=0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -486,7 +491,7 @@ def main(argv: list[str] | None = None) -> None:
         report_kid(
             [inception_features(seen(x)) for x in (our_frames, reserved_frames, train_frames)],
             counts,
-            args.data / "train" / "sky",
+            args.data,
         )
     rng = np.random.default_rng(0)
     count = min(len(our_frames), len(train_frames))
