@@ -119,6 +119,21 @@ def test_the_store_keeps_the_most_recently_used_tiles_within_its_size(tmp_path, 
     assert not tilestore.holds("clouds")
 
 
+def test_a_tile_is_stored_whole_and_a_dead_process_partial_file_is_cleared(tmp_path, monkeypatch):
+    monkeypatch.setenv(tilestore.VARIABLE, str(tmp_path))
+    dead = tmp_path / ".tile-0123.npy.89abcdef.partial"  # as a process killed mid-write left it
+    fresh = tmp_path / ".tile-4567.npy.01234567.partial"  # another process writing now
+    for path in (dead, fresh):
+        path.write_bytes(b"half a tile")
+    os.utime(dead, (0, 0))
+    tilestore.save("sky", np.ones((16, 16, 3), dtype=np.float32))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("tile-")) == [
+        tilestore._path("sky").name
+    ]
+    assert not dead.exists() and fresh.exists()
+    assert tilestore.load("sky", (16, 16)).min() == 1.0
+
+
 def test_a_store_one_may_read_but_not_write_still_serves_its_tiles(tmp_path, monkeypatch):
     """A shared, read-only folder of tiles (a studio's): read, never a crash."""
     monkeypatch.setenv(tilestore.VARIABLE, str(tmp_path))

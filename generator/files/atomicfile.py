@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from typing import BinaryIO
 
 
@@ -62,15 +63,23 @@ class PartialFile:
             os.remove(self.path)
 
 
-def write_atomically(target: str | os.PathLike[str], data: bytes) -> None:
-    """``data`` as the whole of ``target``, all or nothing (OSError on failure)."""
+@contextlib.contextmanager
+def atomic_writer(target: str | os.PathLike[str]) -> Iterator[PartialFile]:
+    """A file to fill in the block: it becomes ``target`` when the block ends and is removed if
+    the block raises (OSError as the file system gives it)."""
     partial = PartialFile.create(target)
     try:
-        partial.write(data)
+        yield partial
         partial.commit()
     except BaseException:
         partial.discard()
         raise
+
+
+def write_atomically(target: str | os.PathLike[str], data: bytes) -> None:
+    """``data`` as the whole of ``target``, all or nothing (OSError on failure)."""
+    with atomic_writer(target) as partial:
+        partial.write(data)
 
 
 def _sync_folder(folder: str) -> None:

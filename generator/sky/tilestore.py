@@ -18,13 +18,14 @@ import functools
 import hashlib
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Hashable
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from generator.files.atomicfile import atomic_writer
 
 VARIABLE = "ENDLESS_BACKDROPS_CACHE"
 STORE_BYTES = 512 << 20
@@ -113,16 +114,8 @@ def save(key: Hashable, tile: np.ndarray) -> None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            dir=path.parent, prefix="tile-", suffix=".part", delete=False
-        ) as part:
-            try:
-                np.save(part, np.ascontiguousarray(tile, dtype=np.float32), allow_pickle=False)
-            except BaseException:
-                part.close()
-                os.unlink(part.name)
-                raise
-        os.replace(part.name, path)
+        with atomic_writer(path) as part:
+            np.save(part, np.ascontiguousarray(tile, dtype=np.float32), allow_pickle=False)
         _prune(path.parent, keep=path)
     except OSError:
         pass
@@ -135,13 +128,11 @@ def _prune(folder: Path, keep: Path) -> None:
     tiles = []
     now = time.time()
     for entry in os.scandir(folder):
-        if not entry.name.startswith("tile-"):
-            continue
-        stat = entry.stat()
-        if entry.name.endswith(".part"):
-            if now - stat.st_mtime > STALE_PART_SECONDS:
+        if entry.name.startswith(".tile-") and entry.name.endswith(".partial"):
+            if now - entry.stat().st_mtime > STALE_PART_SECONDS:
                 os.unlink(entry.path)
-        elif entry.name.endswith(".npy"):
+        elif entry.name.startswith("tile-") and entry.name.endswith(".npy"):
+            stat = entry.stat()
             tiles.append((stat.st_mtime, stat.st_size, Path(entry.path)))
     total = sum(size for _, size, _ in tiles)
     for _, size, path in sorted(tiles):
