@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from generator import Cancelled, CanvasRenderer, RequestError, new_recipe, read_recipe, render_array
+from generator.files.recipe import Window
 from generator.network.geometry import Rect
 from generator.network.latents import BLOCK, NormalField, _rng
 from generator.network.layers import ModulatedConv, reference_path
@@ -247,6 +248,37 @@ def test_bf16_tiles_agree_and_the_recipe_records_it(tiny_model, canvas, tmp_path
     again = render_array(tiny_model, stored, tile=1 << 16)  # precision comes from the recipe
     assert np.array_equal(again, one)
     assert "precision" not in read_recipe_fp32(tiny_model, recipe, tmp_path).extra
+
+
+@pytest.mark.parametrize("sphere", [False, True])
+def test_a_model_8_bit_file_is_dithered_by_place_so_its_windows_match_the_whole(
+    tiny_model, sphere_model, tmp_path, sphere
+):
+    """Within one step of the 16-bit file's codes, most not its plain rounding (8-bit steps band
+    a smooth gradient); a window, across a 360-degree sky's wrap seam too, is the crop of the
+    whole file."""
+    import tifffile
+    from PIL import Image
+
+    model = sphere_model if sphere else tiny_model
+    recipe = new_recipe(model.config, model.hash, 96, 48, seed=3)
+    eight, sixteen, part = tmp_path / "all.png", tmp_path / "all.tif", tmp_path / "part.png"
+    render_to_file(model, recipe, eight)
+    render_to_file(model, recipe, sixteen, bit_depth=16)
+    codes = np.asarray(Image.open(eight).convert("RGB"), dtype=np.float64)
+    exact = tifffile.imread(sixteen)[..., :3] * (255 / 65535)
+    assert np.abs(codes - exact).max() < 1.5  # rounding after a dither within one step
+    inside = (exact > 1) & (exact < 254)  # a dither is clipped at black and white
+    assert (codes != np.rint(exact))[inside].mean() > 0.2
+    window = Window(80, 10, 32, 20)  # past the right edge: a sky wraps, a canvas goes on
+    render_to_file(model, recipe.replace(window=window), part)
+    if sphere:
+        whole = np.asarray(Image.open(eight).convert("RGB"))[10:30, np.arange(80, 112) % 96]
+    else:
+        wider = tmp_path / "wider.png"
+        render_to_file(model, recipe.replace(window=Window(0, 0, 112, 48)), wider)
+        whole = np.asarray(Image.open(wider).convert("RGB"))[10:30, 80:112]
+    np.testing.assert_array_equal(np.asarray(Image.open(part).convert("RGB")), whole)
 
 
 def read_recipe_fp32(model, recipe, folder):

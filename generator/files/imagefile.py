@@ -383,6 +383,21 @@ def place_dither(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
     return _dither_tile()[index]
 
 
+def band_dither(
+    writer: ImageWriter, band: np.ndarray, rows: np.ndarray, columns: np.ndarray
+) -> np.ndarray | None:
+    """The ``dither`` for a band of ``writer``'s rows, ``band`` at ``rows`` and ``columns``
+    of the whole image: place-keyed noise for an 8-bit file, whose steps band a smooth
+    gradient, and None for deeper ones, whose steps do not; a transparent pixel's colour
+    stays black."""
+    if writer.bit_depth != 8:
+        return None
+    dither = place_dither(rows, columns)
+    if writer.channels == 4:
+        dither *= band[..., 3:] > 0.0
+    return dither
+
+
 def _srgb_integers(
     rows: np.ndarray, bit_depth: int, dither: np.ndarray | None = None
 ) -> np.ndarray:

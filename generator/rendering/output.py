@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from generator.errors import BackdropError, RequestError
-from generator.files.imagefile import open_image_writer, read_metadata
+from generator.files.imagefile import band_dither, open_image_writer, read_metadata
 from generator.files.modelfile import LoadedModel
 from generator.files.recipe import RECIPE_KEY, Recipe
 from generator.rendering.pick import make_renderer
@@ -89,6 +89,7 @@ def render_to_file(
     )
     height, width, channels = renderer.output_shape
     metadata = {RECIPE_KEY: recipe.to_json(), "Software": SOFTWARE}
+    top, columns = image_place(recipe)
     with open_image_writer(
         path, width, height, bit_depth=bit_depth, metadata=metadata, alpha=channels == 4
     ) as writer:
@@ -96,11 +97,25 @@ def render_to_file(
         for band in renderer.bands(progress, cancel):
             if finish_band is not None:
                 band = finish_band(band, row)
-            row += band.shape[0]
-            writer.write_rows(band)
+            rows = np.arange(top + row, top + row + len(band))
+            writer.write_rows(band, band_dither(writer, band, rows, columns))
+            row += len(band)
             del band  # else it stays alive while the next band renders: two bands, not one
         writer.commit()
     return Path(path)
+
+
+def image_place(recipe: Recipe) -> tuple[int, np.ndarray]:
+    """The first row and the columns of the whole image that the recipe's output holds (its
+    window's; a 360-degree sky's columns wrap), which an 8-bit file's dither is keyed to, so a
+    window is dithered as the whole is."""
+    window = recipe.window
+    if window is None:
+        return 0, np.arange(recipe.width)
+    columns = np.arange(window.x, window.x + window.width)
+    if recipe.projection == "equirect":
+        columns = np.mod(columns, recipe.width)
+    return window.y, columns
 
 
 def read_recipe(path: str | os.PathLike) -> Recipe:

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from generator.files.imagefile import open_image_writer
+from generator.files.imagefile import band_dither, open_image_writer
 from generator.files.modelfile import LoadedModel
 from generator.files.recipe import RECIPE_KEY, Recipe
-from generator.rendering.output import SOFTWARE, with_precision
+from generator.rendering.output import SOFTWARE, image_place, with_precision
 from generator.rendering.pick import make_renderer
 from generator.rendering.render import CancelFn, ProgressFn
 
@@ -95,6 +95,7 @@ def render_to_file_parallel(
     metadata = {RECIPE_KEY: recipe.to_json(), "Software": SOFTWARE}
     per_band = renderer.tiles_per_band
     done, total = 0, renderer.total_tiles
+    top, columns = image_place(recipe)
     with open_image_writer(
         path, width, height, bit_depth=bit_depth, metadata=metadata, alpha=channels == 4
     ) as writer:
@@ -105,7 +106,8 @@ def render_to_file_parallel(
             else:
                 band = np.empty(renderer.band_shape(index), dtype=np.float32)
                 dist.recv(torch.from_numpy(band), src=owner)
-            writer.write_rows(band)
+            rows = np.arange(top + writer.rows_written, top + writer.rows_written + len(band))
+            writer.write_rows(band, band_dither(writer, band, rows, columns))
             del band
             done += per_band
             if progress is not None:

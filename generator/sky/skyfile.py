@@ -36,10 +36,10 @@ import numpy as np
 
 from generator.errors import BackdropError, Cancelled, RequestError
 from generator.files.imagefile import (
+    band_dither,
     check_output,
     holds_display_values,
     open_image_writer,
-    place_dither,
     read_metadata,
 )
 from generator.files.modelfile import LoadedModel, load_model
@@ -823,14 +823,9 @@ def render_sky_to_file(
                 for band in renderer.bands(increments(tick), cancel):
                     rows = np.arange(top, top + len(band))
                     top += len(band)
-                    dither = None
                     if display:
                         band[..., :3] = tone_map(band[..., :3], final.exposure_stops, final.tone)
-                    if w.bit_depth == 8:  # 8-bit steps band a smooth sky; 16-bit ones do not
-                        dither = place_dither(rows, renderer.columns)
-                        if alpha:  # a transparent pixel's colour stays black
-                            dither *= band[..., 3:] > 0.0
-                    w.write_rows(band, dither)
+                    w.write_rows(band, band_dither(w, band, rows, renderer.columns))
                     del band
             written.append(target)
     except BaseException:
