@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from dataclasses import astuple, dataclass, field, fields
 from pathlib import Path
 
@@ -725,6 +725,23 @@ class Report:
         self.kept[source] = self.kept.get(source, 0) + 1
 
 
+def check_reviewed(
+    source: str,
+    found: Set[str],
+    kept: Mapping[str, object],
+    excluded: Mapping[str, str],
+    report: Report,
+) -> None:
+    """Refuses a source whose images differ from its reviewed tables (one nobody has looked at,
+    or a reviewed one gone), then records the excluded ones with their reasons."""
+    unknown = sorted(found - kept.keys() - excluded.keys())
+    gone = sorted((kept.keys() | excluded.keys()) - found)
+    if unknown or gone:
+        raise AssemblyError(f"{source}: unreviewed {unknown}, gone {gone}")
+    for name, reason in sorted(excluded.items()):
+        report.drop(source, name, reason)
+
+
 def hdri_rows(out: Path, report: Report) -> Iterator[Row]:
     """The outdoor HDRIs of the bpy wheel, copied as they are."""
     import bpy  # Blender as a module: slow to import, and only this source needs it
@@ -732,13 +749,7 @@ def hdri_rows(out: Path, report: Report) -> Iterator[Row]:
     folder = Path(bpy.utils.system_resource("DATAFILES", path="studiolights/world"))
     version = ".".join(str(n) for n in bpy.app.version)
     found = {p.stem for p in folder.glob("*.exr")}
-    unknown = found - HDRIS.keys() - HDRI_EXCLUDED.keys()
-    if unknown or HDRIS.keys() - found:
-        raise AssemblyError(
-            f"bpy HDRIs: unreviewed {sorted(unknown)}, gone {sorted(HDRIS.keys() - found)}"
-        )
-    for name, reason in HDRI_EXCLUDED.items():
-        report.drop("bpy", name, reason)
+    check_reviewed("bpy", found, HDRIS, HDRI_EXCLUDED, report)
     for name, (split, original) in sorted(HDRIS.items()):
         path = f"{split}/sky/hdri/{name}.exr"
         report.keep("bpy")
@@ -761,12 +772,7 @@ def open3d_rows(cache: Path, out: Path, report: Report) -> Iterator[Row]:
     """Open3D's photographic outdoor environments as full-sphere float equirects."""
     root = unpacked("open3d-gui-data", cache) / OPEN3D_RESOURCES
     found = {p.name[: -len(OPEN3D_SKYBOX)] for p in root.glob(f"*{OPEN3D_SKYBOX}")}
-    unknown = found - OPEN3D_SKIES.keys() - OPEN3D_EXCLUDED.keys()
-    gone = sorted(OPEN3D_SKIES.keys() - found)
-    if unknown or gone:
-        raise AssemblyError(f"open3d-gui-data: unreviewed {sorted(unknown)}, gone {gone}")
-    for name, reason in OPEN3D_EXCLUDED.items():
-        report.drop("open3d-gui-data", name, reason)
+    check_reviewed("open3d-gui-data", found, OPEN3D_SKIES, OPEN3D_EXCLUDED, report)
     for name, split in sorted(OPEN3D_SKIES.items()):
         faces = decode_ktx_cube((root / f"{name}{OPEN3D_SKYBOX}").read_bytes())
         equirect = gl_cube_to_equirect(faces, HDRI_WIDTH)
@@ -1073,13 +1079,7 @@ def landscape_rows(cache: Path, out: Path, report: Report) -> Iterator[Row]:
     for package, table in LANDSCAPES.items():
         root = unpacked(package, cache)
         candidates = wallpaper_candidates(package, root)
-        excluded = LANDSCAPE_EXCLUDED[package]
-        unlisted = candidates.keys() - table.keys() - excluded.keys()
-        missing = (table.keys() | excluded.keys()) - candidates.keys()
-        if unlisted or missing:
-            raise AssemblyError(f"{package}: unreviewed {sorted(unlisted)}, gone {sorted(missing)}")
-        for name, reason in sorted(excluded.items()):
-            report.drop(package, name, reason)
+        check_reviewed(package, candidates.keys(), table, LANDSCAPE_EXCLUDED[package], report)
         prefix = WALLPAPER_PREFIX[package]
         for name, (split, licence, attribution) in sorted(table.items()):
             source = candidates[name]
