@@ -327,6 +327,17 @@ def test_an_opengl_cube_map_becomes_the_equirect_of_its_directions():
     assert np.abs(equirect - expected).max() < 0.06
 
 
+def test_a_source_differing_from_its_reviewed_tables_stops_the_assembly():
+    kept, excluded = {"brightday": "validation"}, {"hall": "indoor"}
+    report = assemble.Report()
+    assemble.check_reviewed("pkg", {"brightday", "hall"}, kept, excluded, report)
+    assert report.excluded == [("pkg", "hall", "indoor")]
+    with pytest.raises(assemble.AssemblyError, match=r"unreviewed \['new'\], gone \[\]"):
+        assemble.check_reviewed("pkg", {"brightday", "hall", "new"}, kept, excluded, report)
+    with pytest.raises(assemble.AssemblyError, match=r"unreviewed \[\], gone \['brightday'\]"):
+        assemble.check_reviewed("pkg", {"hall"}, kept, excluded, report)
+
+
 def _ktx(faces: np.ndarray, internal_format: int = 0x8C3A) -> bytes:
     """A KTX 1 cube map of packed uint32 texels (6, n, n)."""
     n = faces.shape[1]
