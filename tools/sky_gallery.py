@@ -35,10 +35,12 @@ the judge does not move with our own exposure and tone. Each upper hemisphere be
 square frames of 128 px (one per quarter of azimuth). Printed: the streak ratio of each sky;
 KID (Inception, with its standard error) of our frames, all and by condition, against the
 reserved real frames beside the training panoramas' frames against them (the real-vs-real
-baseline), and against the training panoramas' (92 frames to the reserved 12: a smaller error),
-which of our frames are farthest from those (KID's witness), and each training panorama against
-the others, under three judges (``JUDGES``: the frames as they are, blurred, under a common
-noise); and SWD against the reserved frames beside the training panoramas' (equal frame counts).
+baseline), and against the training panoramas' (92 frames to the reserved 20: a smaller error),
+each reserved panorama's KID to ours and to the training frames, which of our frames are
+farthest from the training ones (KID's witness), and each training panorama against the
+others, under three judges (``JUDGES``: the frames as they are, blurred, under a common noise);
+SWD against the reserved frames beside the training panoramas' (equal frame counts); and how
+far each set's display luminance reaches into the darks and lights (``light_range``).
 """
 
 from __future__ import annotations
@@ -505,6 +507,16 @@ def main(argv: list[str] | None = None) -> None:
     ])  # fmt: skip
     print(f"SWD vs reserved ({count} frames): ours {ours_swd:.3f}, training panoramas "
           f"{real_swd:.3f}, ratio {ours_swd / real_swd:.2f} (goal <= 1.3)")  # fmt: skip
+    print("display luminance, percentiles 1 / 10 / 50 / 90 / 99: "
+          f"ours {light_range(our_frames)}, training panoramas {light_range(train_frames)}, "
+          f"reserved {light_range(reserved_frames)}")  # fmt: skip
+
+
+def light_range(frames: np.ndarray) -> str:
+    """Percentiles of the frames' luminance in display values (Rec. 709 weights on the values
+    as shown): how far into the darks and the lights a set of frames reaches."""
+    values = np.percentile(frames.reshape(-1, 3) @ REC709_LUMINANCE, (1, 10, 50, 90, 99))
+    return " / ".join(f"{v:.2f}" for v in values)
 
 
 if __name__ == "__main__":
