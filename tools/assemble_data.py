@@ -604,6 +604,26 @@ def _face_lookup(
     return out
 
 
+def _subsample_angles(
+    height: int, width: int, hemispheres: int
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """At each of a pixel's 2x2 subsamples of an equirect whose rows run from the zenith down
+    over ``hemispheres`` (1: to the horizon, 2: to the nadir) and whose columns run a full turn:
+    cos and sin of the elevation (columns of height rows) and of the azimuth (rows of width
+    columns). Trigonometry uses `math` on 1-D axes only, so results do not depend on numpy's
+    vectorised sin/cos."""
+    for dy in (0.25, 0.75):
+        for dx in (0.25, 0.75):
+            azimuth = [2 * math.pi * (c + dx) / width for c in range(width)]
+            elevation = [math.pi / 2 * (1 - hemispheres * (r + dy) / height) for r in range(height)]
+            yield (
+                np.array([math.cos(e) for e in elevation])[:, None],
+                np.array([math.sin(e) for e in elevation])[:, None],
+                np.array([math.cos(a) for a in azimuth])[None, :],
+                np.array([math.sin(a) for a in azimuth])[None, :],
+            )
+
+
 def cube_to_upper_equirect(faces: Mapping[str, np.ndarray], width: int) -> np.ndarray:
     """The upper hemisphere of a five-face sky box as a width x width/4 uint8 equirect.
 
@@ -615,17 +635,12 @@ def cube_to_upper_equirect(faces: Mapping[str, np.ndarray], width: int) -> np.nd
     height = width // 4
     floats = {name: np.asarray(face, dtype=np.float64) for name, face in faces.items()}
     total = np.zeros((height, width, 3))
-    for dy in (0.25, 0.75):
-        for dx in (0.25, 0.75):
-            azimuth = [2 * math.pi * (c + dx) / width for c in range(width)]
-            elevation = [math.pi / 2 * (1 - (r + dy) / height) for r in range(height)]
-            cos_el = np.array([math.cos(e) for e in elevation])[:, None]
-            sin_el = np.array([math.sin(e) for e in elevation])[:, None]
-            x = cos_el * np.array([math.cos(a) for a in azimuth])[None, :]
-            y = cos_el * np.array([math.sin(a) for a in azimuth])[None, :]
-            z = np.broadcast_to(sin_el, x.shape)
-            colours = _face_lookup(floats, x.ravel(), y.ravel(), z.ravel())
-            total += colours.reshape(height, width, 3)
+    for cos_el, sin_el, cos_az, sin_az in _subsample_angles(height, width, 1):
+        x = cos_el * cos_az
+        y = cos_el * sin_az
+        z = np.broadcast_to(sin_el, x.shape)
+        colours = _face_lookup(floats, x.ravel(), y.ravel(), z.ravel())
+        total += colours.reshape(height, width, 3)
     return np.clip(np.floor(total / 4 + 0.5), 0, 255).astype(np.uint8)
 
 
@@ -662,30 +677,24 @@ def gl_cube_to_equirect(faces: list[np.ndarray], width: int) -> np.ndarray:
     n = faces[0].shape[0]
     floats = [np.asarray(face, dtype=np.float64) for face in faces]
     total = np.zeros((height * width, 3))
-    for dy in (0.25, 0.75):
-        for dx in (0.25, 0.75):
-            azimuth = np.array([2 * math.pi * (c + dx) / width for c in range(width)])
-            elevation = np.array([math.pi * (0.5 - (r + dy) / height) for r in range(height)])
-            cos_el = np.array([math.cos(e) for e in elevation])[:, None]
-            x = (cos_el * np.array([math.sin(a) for a in azimuth])[None, :]).ravel()
-            y = np.broadcast_to(
-                np.array([math.sin(e) for e in elevation])[:, None], (height, width)
-            ).ravel()
-            z = (-cos_el * np.array([math.cos(a) for a in azimuth])[None, :]).ravel()
-            major = np.argmax(np.stack([np.abs(x), np.abs(y), np.abs(z)]), axis=0)
-            # (face index, its s and t numerators, the major axis) per OpenGL's table
-            cases = (
-                ((major == 0) & (x > 0), 0, -z, -y, x),
-                ((major == 0) & (x <= 0), 1, z, -y, -x),
-                ((major == 1) & (y > 0), 2, x, z, y),
-                ((major == 1) & (y <= 0), 3, x, -z, -y),
-                ((major == 2) & (z > 0), 4, x, -y, z),
-                ((major == 2) & (z <= 0), 5, -x, -y, -z),
-            )
-            for hit, index, sc, tc, ma in cases:
-                s = (sc[hit] / ma[hit] + 1.0) / 2.0
-                t = (tc[hit] / ma[hit] + 1.0) / 2.0
-                total[hit] += _bilinear(floats[index], s * n - 0.5, t * n - 0.5)
+    for cos_el, sin_el, cos_az, sin_az in _subsample_angles(height, width, 2):
+        x = (cos_el * sin_az).ravel()
+        y = np.broadcast_to(sin_el, (height, width)).ravel()
+        z = (-cos_el * cos_az).ravel()
+        major = np.argmax(np.stack([np.abs(x), np.abs(y), np.abs(z)]), axis=0)
+        # (face index, its s and t numerators, the major axis) per OpenGL's table
+        cases = (
+            ((major == 0) & (x > 0), 0, -z, -y, x),
+            ((major == 0) & (x <= 0), 1, z, -y, -x),
+            ((major == 1) & (y > 0), 2, x, z, y),
+            ((major == 1) & (y <= 0), 3, x, -z, -y),
+            ((major == 2) & (z > 0), 4, x, -y, z),
+            ((major == 2) & (z <= 0), 5, -x, -y, -z),
+        )
+        for hit, index, sc, tc, ma in cases:
+            s = (sc[hit] / ma[hit] + 1.0) / 2.0
+            t = (tc[hit] / ma[hit] + 1.0) / 2.0
+            total[hit] += _bilinear(floats[index], s * n - 0.5, t * n - 0.5)
     return (total / 4).reshape(height, width, 3).astype(np.float32)
 
 
