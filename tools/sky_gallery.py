@@ -39,7 +39,9 @@ baseline), and against the training panoramas' (92 frames to the reserved 20: a 
 each reserved panorama's KID to ours and to the training frames, which of our frames are
 farthest from the training ones (KID's witness), and each training panorama against the
 others, under three judges (``JUDGES``: the frames as they are, blurred, under a common noise);
-SWD against the reserved frames beside the training panoramas' (equal frame counts); and how
+SWD against the reserved frames beside the training panoramas' (equal frame counts), again
+against the reserved panoramas that are sky (``RESERVED_SKIES``, as KID is) and against each
+reserved panorama alone; and how
 far each set's display luminance reaches into the darks and lights (``light_range``).
 """
 
@@ -388,7 +390,8 @@ evens it out)."""
 def report_kid(features: list[np.ndarray], counts: dict[tuple[str, str], int], data: Path) -> None:
     """KID of our frames (``features[0]``, conditions (sun, cover) in ``counts``' order)
     against the reserved and the training panoramas' frames (``features[1]``, ``[2]``: those
-    under ``data``'s validation and train folders), all and by condition; ours and the
+    under ``data``'s validation and train folders) and against the reserved skies
+    (``RESERVED_SKIES``), all and by condition; ours and the
     training frames against each reserved panorama; each training panorama against the
     others."""
     ours, reserved, train = features
