@@ -55,6 +55,14 @@ def test_the_veil_is_seamless_seeded_and_fibrous():
         CirrusSettings(amount=1.5)
 
 
+def test_the_veils_ice_lies_mostly_in_a_few_strong_streaks():
+    """Real cirrus shows a few bright streaks over a faint veil, not an even hatch of lines."""
+    for seed in range(3):
+        veil = cirrus_thickness(CirrusSettings(amount=0.5, seed=seed, **SMALL))
+        ice = np.sort(veil[veil > 0])[::-1]
+        assert ice[: len(ice) // 10].sum() > 0.5 * ice.sum(), "a tenth of the veil holds most"
+
+
 def _sky(amount: float | None, elevation: float = 40.0) -> ComposedSky:
     cirrus = None if amount is None else CirrusSettings(amount=amount, **SMALL)
     composition = SkyComposition(
