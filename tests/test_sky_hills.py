@@ -10,9 +10,10 @@ import pytest
 
 from generator.errors import RequestError
 from generator.files.recipe import Window
-from generator.sky import SkySettings
+from generator.sky import REC709_LUMINANCE, SkySettings
 from generator.sky.compose import SkyComposition
 from generator.sky.hills import (
+    FEET_DEGREES,
     FIELDS,
     HALF_HEIGHT_DEGREES,
     HILLS,
@@ -23,7 +24,13 @@ from generator.sky.hills import (
 )
 from generator.sky.horizon import HorizonSettings
 from generator.sky.layers import GroundSettings
-from generator.sky.skyfile import SkyRecipe, forget_layers, read_sky_recipe, render_sky_array
+from generator.sky.skyfile import (
+    PreparedLayers,
+    SkyRecipe,
+    forget_layers,
+    read_sky_recipe,
+    render_sky_array,
+)
 
 SKY = SkySettings(sun_elevation=25.0, sun_azimuth=40.0, sun_disc=False)
 
@@ -32,20 +39,47 @@ def composition(*bands: HorizonSettings) -> SkyComposition:
     return SkyComposition(sky=SKY, ground=GroundSettings("#6b5a44"), horizon=bands)
 
 
-def test_a_range_is_land_on_the_horizon_and_nothing_below_it():
+def test_a_range_is_land_on_the_horizon_down_to_its_feet():
     band = hills_band(3, 4000.0)
     height, width, _ = band.shape
     assert (height, width) == (2 * HALF_HEIGHT_DEGREES * PIXELS_PER_DEGREE, 360 * PIXELS_PER_DEGREE)
     alpha = band[..., 3]
-    assert alpha[height // 2 :].max() == 0.0  # the ground plane goes on to the horizon
+    feet = height // 2 + round(FEET_DEGREES * PIXELS_PER_DEGREE)
+    assert alpha[feet:].max() == 0.0  # below its feet the ground plane goes on
+    assert (alpha[height // 2] > 0.5).mean() > 0.8  # its lower slopes below the horizon
     assert alpha[0].max() == 0.0  # the highest ridge stays within the band
     land = alpha[height // 2 - 1]  # the row just above the horizon
     assert (land > 0.5).mean() > 0.8  # hills stand along most of the skyline
-    skyline = alpha.sum(axis=0) / PIXELS_PER_DEGREE
+    skyline = alpha[: height // 2].sum(axis=0) / PIXELS_PER_DEGREE
     assert 0.8 < skyline.mean() < 2.5 and skyline.max() > 2.0 * skyline.mean()
     colour = band[..., :3][alpha > 0.99]
     assert 0.01 < colour.mean() < 0.15  # reflectances of woods and fields
     assert colour[:, 1].mean() > colour[:, 2].mean()  # green before blue
+
+
+def test_a_range_stands_on_the_ground_with_no_haze_at_its_feet():
+    """Between the horizon and a range's feet, asin(eye height / distance) below it, the eye
+    sees the range's lower slopes, not the plane beyond it, whose haze drew a light line along
+    the hills' feet in a narrow view; below them, the ground in front, as without the range."""
+    near = HorizonSettings(HILLS, distance_m=4000.0, seed=3)
+    hills = PreparedLayers(SkyRecipe(composition(near), width=720)).sky()
+    flat = PreparedLayers(SkyRecipe(composition(), width=720)).sky()
+    skyline = ridge_degrees(3, 4000.0)[0]
+    columns = np.nonzero(skyline > 1.0)[0][::40]  # where the range stands a degree high
+    azimuth = np.radians((columns + 0.5) / PIXELS_PER_DEGREE - 180.0)
+    feet = np.degrees(np.arcsin(1.7 / 4000.0))  # 0.024 degrees
+
+    def radiance(sky, elevation: float) -> np.ndarray:
+        e = np.radians(elevation)
+        d = np.stack([np.sin(azimuth) * np.cos(e), np.full_like(azimuth, np.sin(e)),
+                      np.cos(azimuth) * np.cos(e)], -1)  # fmt: skip
+        return sky.radiance(d, 1e-5) @ REC709_LUMINANCE  # a narrow view's pixels
+
+    slopes = radiance(hills, 0.01)
+    between = radiance(hills, -0.5 * feet)
+    assert np.abs(between / slopes - 1.0).max() < 0.1, "the range's land down to its feet"
+    assert np.median(radiance(flat, -0.5 * feet) / slopes) > 1.3, "the plane beyond is lighter"
+    np.testing.assert_array_equal(radiance(hills, -3 * feet), radiance(flat, -3 * feet))
 
 
 def test_hills_take_no_scale_of_their_own():

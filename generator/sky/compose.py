@@ -539,6 +539,8 @@ class ComposedSky:
                 continue
             seen = rays.take(rows)
             sampled = band.sample(seen, pixel_rad)
+            if band.settings.kind == "hills":
+                sampled *= self._above_feet(seen, band.settings.distance_m, pixel_rad)[..., None]
             alpha = sampled[..., 3]
             hit = alpha > 0.0
             if not hit.any():
@@ -555,6 +557,15 @@ class ComposedSky:
                 mixed = premultiplied / np.maximum(total, 1e-12)[..., None]
                 coverage[rows] = np.where(hit, total, cover)
             out[rows] = np.where(hit[..., None], mixed, behind)
+
+    def _above_feet(self, rays: Rays, distance_m: float, pixel_rad: float) -> np.ndarray:
+        """(R, 1) share of each row's pixels above a drawn range's feet, asin(eye height /
+        distance) below the horizon: lower down the ground plane is nearer than the range
+        (``hills.FEET_DEGREES``). Antialiased over the pixel's size; 1 from just below the
+        horizon up."""
+        feet = math.asin(min(self.eye_km * 1000.0 / distance_m, 1.0))
+        depression = -np.arcsin(np.clip(rays.y, -1.0, 1.0))
+        return np.clip((feet - depression) / pixel_rad + 0.5, 0.0, 1.0).astype(np.float32)
 
     def _hills_tint(self) -> np.ndarray:
         """(3,) what drawn hills' reflectance is multiplied by: the hue of the ground's mean

@@ -22,8 +22,16 @@ PIXELS_PER_DEGREE = 16
 """The band's texels: twice a photographed band's (8), so a 16K equirect (45 px a degree)
 magnifies the outline under three times, not six."""
 HALF_HEIGHT_DEGREES = 6.0
-"""The band reaches this far above (and, empty, below) the horizon: room for the highest
-ridges with their woods."""
+"""The band reaches this far above (and below) the horizon: room for the highest ridges with
+their woods."""
+FEET_DEGREES = 1.0
+"""How far below the horizon the land goes on, to the range's feet: they lie asin(eye height /
+distance) below it (0.024 degrees for an eye 1.7 m up and hills 4 km away), where the ground
+plane in front of them comes nearer than they are, and the composition cuts the land there
+(``ComposedSky`` ``horizon_over``). With nothing below the horizon, the plane beyond the range
+(kilometres of haze, out to its own horizon) showed through as a light line along the hills'
+feet, a pixel or two of a 16K equirect and more in a narrow view. One degree holds the feet of a
+range 57 eye heights away or farther."""
 RIDGE_MEAN_DEGREES = 1.5
 RIDGE_RMS_DEGREES = 0.9
 """The ridge line's mean height and spread above the horizon: rolling hills, where it dips
@@ -115,17 +123,18 @@ def ridge_degrees(seed: int, distance_m: float) -> tuple[np.ndarray, np.ndarray,
 def hills_band(seed: int, distance_m: float) -> np.ndarray:
     """(H, W, 5) float32 band of a range of hills: linear reflectance, coverage and the land's
     lean across the view (``ridge_degrees``), straight; 360 degrees over W at
-    ``PIXELS_PER_DEGREE``, the horizon on the top edge of row H // 2 and nothing below it (the
-    ground plane goes on to the horizon). 0.2-0.3 s to draw; a process keeps the last few
+    ``PIXELS_PER_DEGREE``, the horizon on the top edge of row H // 2, the land going on
+    ``FEET_DEGREES`` below it (down to the range's feet, which the composition cuts) and
+    nothing lower. 0.2-0.3 s to draw; a process keeps the last few
     prepared (``generator.sky.skyfile``)."""
     height = round(2 * HALF_HEIGHT_DEGREES * PIXELS_PER_DEGREE)
     width = 360 * PIXELS_PER_DEGREE
     skyline, woods, lean = ridge_degrees(seed, distance_m)
     top = (height // 2 - np.arange(height, dtype=np.float64)) / PIXELS_PER_DEGREE  # row tops
-    # each texel's share under the skyline (its outline antialiased), none below the horizon
+    # each texel's share under the skyline (its outline antialiased), down to FEET_DEGREES
     bottom = top[:, None] - 1.0 / PIXELS_PER_DEGREE
     cover = np.clip((skyline[None, :] - bottom) * PIXELS_PER_DEGREE, 0.0, 1.0)
-    cover[height // 2 :] = 0.0
+    cover[height // 2 + round(FEET_DEGREES * PIXELS_PER_DEGREE) :] = 0.0
     rng = np.random.default_rng([HILLS_STREAM, seed % 2**63, round(distance_m), 1])
     # woods and fields in patches over the slopes; along the skyline, the woods its crowns show
     near = np.clip(1.0 - (skyline[None, :] - bottom) / (2.0 * CROWN_DEGREES), 0.0, 1.0)
