@@ -530,9 +530,10 @@ class ComposedSky:
         self, rays: Rays, pixel_rad: float, out: np.ndarray, coverage: np.ndarray | None = None
     ) -> None:
         """Composites the horizon bands, far to near, over ``out`` (R, C, 3), the radiance toward
-        ``rays``, in place. With ``coverage`` (R, C; a sky without ground: its alpha) ``out`` is
-        straight colour over that coverage, and both are updated: the land is opaque where the
-        band is. Where a band's alpha is 0 nothing changes, bit for bit."""
+        ``rays``, in place; a drawn range of hills down to its feet (``_above_feet``). With
+        ``coverage`` (R, C; a sky without ground: its alpha) ``out`` is straight colour over that
+        coverage, and both are updated: the land is opaque where the band is. Where a band's
+        alpha is 0 nothing changes, bit for bit."""
         for band, paths in zip(self.bands, self.band_paths, strict=True):
             rows = band.rows(rays, pixel_rad)
             if not rows.size:
@@ -561,8 +562,8 @@ class ComposedSky:
     def _above_feet(self, rays: Rays, distance_m: float, pixel_rad: float) -> np.ndarray:
         """(R, 1) share of each row's pixels above a drawn range's feet, asin(eye height /
         distance) below the horizon: lower down the ground plane is nearer than the range
-        (``hills.FEET_DEGREES``). Antialiased over the pixel's size; 1 from just below the
-        horizon up."""
+        (``hills.FEET_DEGREES``). Antialiased over the pixel's size: 1 from half a pixel above
+        the feet up."""
         feet = math.asin(min(self.eye_km * 1000.0 / distance_m, 1.0))
         depression = -np.arcsin(np.clip(rays.y, -1.0, 1.0))
         return np.clip((feet - depression) / pixel_rad + 0.5, 0.0, 1.0).astype(np.float32)
