@@ -3,6 +3,7 @@ beside the reserved real panoramas, and how far the upper hemisphere is from rea
 
     python tools/sky_gallery.py --data /work/data            # docs/gallery/sky-grid.jpg + numbers
     python tools/sky_gallery.py --data DIR --clouds my.safetensors --out /tmp/grid.jpg
+    python tools/sky_gallery.py --data DIR --covers broken --out /tmp/b.jpg  # 16 skies, 3 min
     python tools/sky_gallery.py --cycles-only    # docs/gallery/composed-sky-cycles.jpg
     python tools/sky_gallery.py --hills-only     # docs/gallery/hills.jpg
     python tools/sky_gallery.py --strips BANDS   # docs/gallery/matte-strips.jpg and -strip-band
@@ -457,7 +458,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=32, help="Cycles samples per pixel")
     parser.add_argument("--strips", type=Path, help="horizon bands: render the strip sheet")
     parser.add_argument("--layers", type=Path, help="assembled data: measure the cloud layer")
+    parser.add_argument(
+        "--covers",
+        nargs="+",
+        choices=COVERS,
+        default=list(COVERS),
+        help="only these covers (a quicker look at a change; needs --out)",
+    )
+    parser.add_argument(
+        "--suns", nargs="+", choices=SUNS, default=list(SUNS), help="only these suns (needs --out)"
+    )
     args = parser.parse_args(argv)
+    partial = len(args.covers) < len(COVERS) or len(args.suns) < len(SUNS)
+    if partial and args.out == parser.get_default("out"):
+        parser.error("a partial gallery needs --out: the docs' grid holds every condition")
     if args.layers is not None:
         layer_measures(args.layers, args.clouds)
         return
@@ -475,8 +489,9 @@ def main(argv: list[str] | None = None) -> None:
 
     ours: dict[tuple[str, str], list[np.ndarray]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for sun_name, sun in SUNS.items():
-            for cover_name, cover in COVERS.items():
+        for sun_name in args.suns:
+            for cover_name in args.covers:
+                cover, sun = COVERS[cover_name], SUNS[sun_name]
                 ours[sun_name, cover_name] = [
                     render_display(composition(cover, sun, seed, args.clouds), Path(tmp), "s")
                     for seed in SEEDS
