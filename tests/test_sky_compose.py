@@ -597,6 +597,20 @@ def test_the_ground_lies_in_seeded_patches_that_average_out_far_away(models):
     np.testing.assert_array_equal(plain, uniform)
 
 
+def test_the_grounds_patches_stay_within_the_albedos_of_real_ground():
+    """No patch of the plain is more than about twice or less than about half as bright as
+    the ground's mean, for any seed, while the patches keep their contrast (a third, in RMS of
+    the log): a lognormal field's rare extremes made a patch of albedo 1.2 on the default
+    ground, a white line under the horizon."""
+    from generator.sky.relief import PATCH_RMS, ground_patches
+
+    for seed in range(4):
+        multiplier = ground_patches(seed).levels[0][..., 0]
+        assert multiplier.min() > 0.4 and multiplier.max() < 2.3, seed
+        assert float(np.log(multiplier).std()) == pytest.approx(PATCH_RMS, rel=0.02)
+        assert float(multiplier.mean(dtype=np.float64)) == pytest.approx(1.0, abs=1e-5)
+
+
 def test_billows_roughen_clouds_up_close_and_leave_them_as_drawn_far_away():
     """The relief multiplies the thickness by a seeded, seamless field of mean 1: up close it
     varies (lumpy tops and edges), at a footprint as wide as its tile it is 1 exactly, and

@@ -47,6 +47,14 @@ PATCH_RMS = 0.3
 """RMS of the log of the ground's albedo multiplier: patches a third lighter or darker than the
 ground's mean, as dry and damp or bare and grown ground differ. At 0.4 the darkest read as the
 shadows of clouds that were not there."""
+PATCH_LIMIT = 2.5
+"""Where the log of the ground's albedo multiplier is bounded, smoothly (``limit``
+tanh(f / ``limit``), f its field in RMS, scaled back to the same RMS): the brightest patches
+2.2 times the ground's mean albedo, the darkest 0.42 of it, as natural ground ranges (about
+0.1-0.45 around the default 0.2). Unbounded, a 4-km tile of 4 million texels reaches 5-6 RMS
+somewhere: the default ground's brightest patch, 205 m from the eye, was 5.9 times the mean,
+an albedo of 1.2 (more light than falls on it). Within 2 RMS the patches are as they were, to
+a tenth of their contrast."""
 PATCH_LONGEST_M = 400.0
 PATCH_SLOPE = 2.5
 """Scales up to this, power ~ k^-2.5: from the eye 1.7 m up the plain shows the ground from a
@@ -61,13 +69,25 @@ PATCH_AXIS = 17
 
 
 def lognormal_texture(
-    seed: int, axis: int, tile: int, period_m: float, longest_m: float, slope: float, rms: float
+    seed: int,
+    axis: int,
+    tile: int,
+    period_m: float,
+    longest_m: float,
+    slope: float,
+    rms: float,
+    limit: float | None = None,
 ) -> PlaneTexture:
     """A plane texture of e^(``rms`` f), f a seeded periodic field of unit RMS with power
     ~ k^-``slope`` up to ``longest_m`` (``fractal_field``), scaled to a mean of exactly 1 (so
-    its coarsest level, what a pixel far away reads, is 1)."""
+    its coarsest level, what a pixel far away reads, is 1). With ``limit``, f is first
+    ``limit`` tanh(f / ``limit``), scaled back to unit RMS: its rare extremes bounded,
+    smoothly, and its contrast as it was."""
     texel_m = period_m / tile
     field = fractal_field(tile, texel_m, seed, axis, longest_m, slope=slope)
+    if limit is not None:
+        field = np.tanh(field / limit)
+        field /= max(float(field.std()), 1e-12)
     multiplier = np.exp(rms * field)
     multiplier /= multiplier.mean(dtype=np.float64)
     return PlaneTexture(multiplier.astype(np.float32)[..., None], period_m)
@@ -87,8 +107,9 @@ def ground_patches(seed: int) -> PlaneTexture:
     """The patches of a ground of seed ``seed``: its albedo's multiplier
     (``lognormal_texture``). The last two are kept (0.4-0.7 s)."""
     return lognormal_texture(
-        seed, PATCH_AXIS, PATCH_TILE, PATCH_PERIOD_M, PATCH_LONGEST_M, PATCH_SLOPE, PATCH_RMS
-    )
+        seed, PATCH_AXIS, PATCH_TILE, PATCH_PERIOD_M, PATCH_LONGEST_M, PATCH_SLOPE, PATCH_RMS,
+        PATCH_LIMIT,
+    )  # fmt: skip
 
 
 def sunlit_slopes(relief: PlaneTexture, sun: np.ndarray) -> PlaneTexture | None:
