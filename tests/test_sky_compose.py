@@ -628,6 +628,33 @@ def test_billows_roughen_clouds_up_close_and_leave_them_as_drawn_far_away():
     np.testing.assert_allclose(far, 1.0, atol=1e-6)
 
 
+def test_billows_move_a_columns_top_and_leave_a_thick_decks_depth_smooth():
+    """The billows multiply a column as tall as the layer is deep, and a thicker one's depth
+    beyond that is as drawn: an overcast deck's masses (cover 0.9, where the billows are a
+    fifth on) show a smooth base, not blotches."""
+    from generator.sky.compose import FULL_DEPTH_TAU, ComposedSky, roughened
+    from generator.sky.plane import PlaneTexture
+    from generator.sky.relief import cloud_relief
+
+    billows = np.array([0.7, 1.0, 1.4], dtype=np.float32)
+    np.testing.assert_allclose(roughened(np.full(3, 6.0, np.float32), billows), 6.0 * billows)
+    thick = roughened(np.full(3, 30.0, np.float32), billows)
+    np.testing.assert_allclose(thick, 30.0 + (billows - 1.0) * FULL_DEPTH_TAU, rtol=1e-6)
+
+    comp = SkyComposition(
+        sky=SkySettings(sun_elevation=55.0, sun_disc=False),
+        clouds=CloudSettings("map.png", cover=0.9),
+        ground=GroundSettings("none"),
+    )
+    deck = PlaneTexture(np.full((64, 64, 1), 30.0, dtype=np.float32), 3000.0)
+    sky = ComposedSky(comp, cloud_texture=deck, relief=cloud_relief(0))
+    across = np.linspace(-0.3, 0.3, 401)  # 60 m steps over 24 km of the layer overhead
+    rays = np.stack([across, np.ones_like(across), np.zeros_like(across)], -1)
+    rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
+    light = sky.radiance(rays, 1e-4) @ np.array([0.2126, 0.7152, 0.0722])
+    assert light.std() / light.mean() < 0.025, "an even deck, evenly grey below"  # 0.039 before
+
+
 def test_billows_are_on_broken_cloud_and_off_over_a_closed_deck():
     from generator.sky.compose import ComposedSky
     from generator.sky.plane import PlaneTexture

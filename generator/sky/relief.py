@@ -7,7 +7,8 @@ smooth domes for tops. Real cumulus are lumpy at every scale down to metres: cau
 crisp, ragged edges. The relief is a periodic log-normal field of mean 1 on a finer tile,
 read at the pixel's footprint like the layer itself: up close it roughens edges and tops; far
 away (a footprint of hundreds of metres) it averages to 1 and the layer is as drawn. It
-multiplies the thickness, so clear sky stays clear and cover keeps its meaning.
+multiplies the thickness (a column's first layer-depth of it: ``compose.roughened``), so clear
+sky stays clear and cover keeps its meaning.
 
 A terrain model's tile is 12 m of ground repeated, so beyond a few tens of metres the plain is
 one even colour out to the horizon. Real ground is patchy at every scale from metres to
