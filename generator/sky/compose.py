@@ -394,8 +394,9 @@ class ComposedSky:
             self.broken = 1.0 - deck_share(self.clouds.cover)
             if self.cloud_texture is not None and self.broken > 0.0:
                 self.relief = relief or cloud_relief(self.clouds.seed)
+                # only a deck's masses are deeper than the layer; broken cloud takes the product
                 if float(self.cloud_texture.levels[0].max()) > FULL_DEPTH_TAU:
-                    self.roughen = roughened  # broken cloud has no column deeper than the layer
+                    self.roughen = roughened
         self.cloud_shadow = self.sunlit = None
         if self.cloud_texture is not None and self.sun[1] > 0.0:
             self.cloud_shadow = cloud_shadow or sun_path_depth(self.cloud_texture, self.sun)
