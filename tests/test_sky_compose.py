@@ -601,7 +601,7 @@ def test_the_grounds_patches_stay_within_the_albedos_of_real_ground():
     """No patch of the plain is more than about twice or less than about half as bright as
     the ground's mean, for any seed, while the patches keep their contrast (a third, in RMS of
     the log): a lognormal field's rare extremes made a patch of albedo 1.2 on the default
-    ground, a white line under the horizon."""
+    ground, more light than falls on it."""
     from generator.sky.relief import PATCH_RMS, ground_patches
 
     for seed in range(4):
